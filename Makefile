@@ -1,0 +1,51 @@
+# OneWorkforce: `make run` serves the API on the embedded default; `make test` runs what CI runs.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+OWF    := $(BIN)/oneworkforce
+
+.DEFAULT_GOAL := help
+.PHONY: help setup run test lint typecheck pytest migrate bench openapi clean
+
+help:
+	@echo "make run        set up, migrate, load reference and demo data, serve on 127.0.0.1:8000"
+	@echo "make test       set up and run ruff, mypy --strict and pytest (what CI runs)"
+	@echo "make lint | typecheck | pytest | migrate | bench | openapi | clean"
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]' 2>&1 | grep -v "is ignored: it is neither" || true
+	@$(BIN)/python -c "import services.cli, shared.config" || (echo "install failed"; exit 1)
+	@rm -f $(VENV)/.installed-*
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+run: setup
+	$(OWF) migrate
+	$(OWF) serve
+
+migrate: setup
+	$(OWF) migrate
+
+test: setup lint typecheck pytest
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: setup
+	$(BIN)/mypy
+
+pytest: setup
+	$(BIN)/pytest -q -p no:cacheprovider
+
+bench: setup
+	$(BIN)/python -m bench.projection --quick
+
+openapi: setup
+	$(BIN)/python -m services.api.openapi > docs/openapi.json
+
+clean:
+	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -1,0 +1,80 @@
+"""Request dependencies as Annotated aliases: the session (the edge owns the transaction) and
+the caller's principal with scope checks."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.api.keys import service as keys
+from shared.config import Settings
+from shared.errors import Forbidden
+from shared.models import KeyScope
+from shared.queue import OutboxRelay
+from shared.repositories import outbox
+from shared.schemas.keys import Principal
+
+log = logging.getLogger("oneworkforce.api")
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """One transaction per request: commit before the response, then send queued jobs."""
+    sessionmaker = request.app.state.sessionmaker
+    async with sessionmaker() as session:
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
+        pending = outbox.take_pending(session)
+    if pending:
+        relay: OutboxRelay = request.app.state.relay
+        try:
+            await relay.send(pending)
+        except Exception:
+            # The rows are committed; the relay's timer sends them later.
+            log.exception("sending after commit failed; the relay will retry")
+
+
+# scope="function" runs the commit before the response is sent, so a 2xx means committed.
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+def get_settings_dep(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+
+
+async def get_principal(request: Request, session: SessionDep) -> Principal:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise keys.missing_credentials()
+    return await keys.authenticate(session, token=token.strip())
+
+
+CurrentKey = Annotated[Principal, Depends(get_principal)]
+
+
+def require(scope: KeyScope) -> Callable[[Principal], Coroutine[Any, Any, Principal]]:
+    async def check(principal: CurrentKey) -> Principal:
+        if not principal.has(scope):
+            raise Forbidden(
+                f"This needs a key with the '{scope}' scope.", code="insufficient_scope"
+            )
+        return principal
+
+    return check
+
+
+ReadKey = Annotated[Principal, Depends(require(KeyScope.read))]
+SubmitKey = Annotated[Principal, Depends(require(KeyScope.submit))]
+AdminKey = Annotated[Principal, Depends(require(KeyScope.admin))]

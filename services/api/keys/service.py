@@ -1,0 +1,183 @@
+"""API keys: creation (the secret is shown once), authentication and revocation."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import uuid
+from collections.abc import Sequence
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.db.base import utcnow
+from shared.errors import Conflict, Forbidden, NotFound, Unauthorized, Unprocessable
+from shared.models import ApiKey, KeyScope
+from shared.repositories import api_keys, audit
+from shared.schemas.keys import ApiKeyCreate, Principal
+
+TOKEN_PREFIX = "owf"
+_TOKEN = re.compile(r"^owf_([0-9a-f]{8})_([A-Za-z0-9_-]{20,100})$")
+_WWW_AUTHENTICATE = 'Bearer realm="oneworkforce"'
+_TOUCH_EVERY = timedelta(minutes=1)
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _unauthorized(message: str, *, error: str = "invalid_token") -> Unauthorized:
+    header = f'{_WWW_AUTHENTICATE}, error="{error}"' if error else _WWW_AUTHENTICATE
+    return Unauthorized(message, headers={"WWW-Authenticate": header})
+
+
+def missing_credentials() -> Unauthorized:
+    return Unauthorized(
+        "Send an API key as 'Authorization: Bearer <key>'.",
+        code="missing_credentials",
+        headers={"WWW-Authenticate": _WWW_AUTHENTICATE},
+    )
+
+
+async def authenticate(session: AsyncSession, *, token: str) -> Principal:
+    """Turn a bearer token into a principal; unknown and revoked keys are refused alike."""
+    match = _TOKEN.match(token)
+    if match is None:
+        raise _unauthorized("The API key is not valid.")
+    key = await api_keys.get_by_prefix(session, prefix=match.group(1))
+    if key is None or not hmac.compare_digest(key.secret_sha256, _hash(token)):
+        raise _unauthorized("The API key is not valid.")
+    if key.revoked_at is not None:
+        raise Unauthorized(
+            "The API key has been revoked.",
+            code="key_revoked",
+            headers={"WWW-Authenticate": f'{_WWW_AUTHENTICATE}, error="invalid_token"'},
+        )
+    now = utcnow()
+    last = key.last_used_at
+    if last is None or (last.tzinfo and now - last > _TOUCH_EVERY):
+        await api_keys.touch(session, key_id=key.id, at=now)
+    return Principal(
+        key_id=key.id,
+        name=key.name,
+        scope=KeyScope(key.scope),
+        organisation_id=key.organisation_id,
+        ics_code=key.ics_code,
+    )
+
+
+def check_binding(data: ApiKeyCreate) -> None:
+    if data.organisation_id is not None and data.ics_code is not None:
+        raise Unprocessable(
+            "Bind a key to an organisation or to an ICS, not both.",
+            code="key_binding_conflict",
+            errors=[{"field": "ics_code", "code": "key_binding_conflict", "message": "not both"}],
+        )
+    if data.scope == KeyScope.submit and data.organisation_id is None:
+        raise Unprocessable(
+            "A submit key must be bound to one organisation.",
+            code="submit_key_needs_organisation",
+            errors=[
+                {
+                    "field": "organisation_id",
+                    "code": "submit_key_needs_organisation",
+                    "message": "required for scope submit",
+                }
+            ],
+        )
+    if data.scope == KeyScope.admin and data.organisation_id is not None:
+        raise Unprocessable(
+            "An admin key is global or bound to an ICS.",
+            code="admin_key_binding",
+            errors=[
+                {
+                    "field": "organisation_id",
+                    "code": "admin_key_binding",
+                    "message": "admin keys cannot be bound to one organisation",
+                }
+            ],
+        )
+
+
+async def create_key(
+    session: AsyncSession, data: ApiKeyCreate, *, actor: str, actor_key_id: uuid.UUID | None
+) -> tuple[ApiKey, str]:
+    """Create a key and return it with its secret, which is never stored."""
+    check_binding(data)
+    prefix = secrets.token_hex(4)
+    while await api_keys.get_by_prefix(session, prefix=prefix) is not None:
+        prefix = secrets.token_hex(4)
+    token = f"{TOKEN_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
+    key = await api_keys.add(
+        session,
+        ApiKey(
+            name=data.name,
+            prefix=prefix,
+            secret_sha256=_hash(token),
+            scope=data.scope,
+            organisation_id=data.organisation_id,
+            ics_code=data.ics_code,
+        ),
+    )
+    await audit.record(
+        session,
+        key_id=actor_key_id,
+        actor=actor,
+        action="api_key.create",
+        resource_type="api_key",
+        resource_id=str(key.id),
+        detail={"scope": data.scope, "ics_code": data.ics_code, "name": data.name},
+    )
+    return key, token
+
+
+def can_manage(principal: Principal, *, ics_code: str | None) -> bool:
+    """Global admins manage every key; an ICS admin manages keys bound to its own ICS."""
+    if not principal.has(KeyScope.admin):
+        return False
+    return principal.is_global or (ics_code is not None and ics_code == principal.ics_code)
+
+
+async def create_key_as(
+    session: AsyncSession, data: ApiKeyCreate, *, principal: Principal
+) -> tuple[ApiKey, str]:
+    if not principal.is_global and (data.ics_code != principal.ics_code or data.organisation_id):
+        raise Forbidden(
+            "An ICS admin key may only create keys bound to its own ICS.", code="key_out_of_scope"
+        )
+    return await create_key(session, data, actor=principal.actor, actor_key_id=principal.key_id)
+
+
+async def list_keys(session: AsyncSession, *, principal: Principal) -> Sequence[ApiKey]:
+    keys = await api_keys.list_keys(session)
+    if principal.is_global:
+        return keys
+    return [key for key in keys if key.ics_code == principal.ics_code]
+
+
+async def revoke_key(
+    session: AsyncSession,
+    *,
+    key_id: uuid.UUID,
+    actor: str,
+    actor_key_id: uuid.UUID | None,
+    principal: Principal | None = None,
+) -> ApiKey:
+    key = await api_keys.get(session, key_id=key_id)
+    if key is None or (principal is not None and not can_manage(principal, ics_code=key.ics_code)):
+        raise NotFound("No such API key.", code="key_not_found")
+    if key.revoked_at is not None:
+        raise Conflict("The API key is already revoked.", code="key_already_revoked")
+    key.revoked_at = utcnow()
+    await session.flush()
+    await audit.record(
+        session,
+        key_id=actor_key_id,
+        actor=actor,
+        action="api_key.revoke",
+        resource_type="api_key",
+        resource_id=str(key.id),
+    )
+    return key

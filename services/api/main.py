@@ -1,0 +1,107 @@
+"""The API application: `create_app()` wires settings, database, queue and routers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from services.api.errors import install_error_handlers
+from services.api.health.router import router as health_router
+from services.api.keys.router import router as keys_router
+from services.api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from shared.config import Settings, get_settings
+from shared.db.session import make_engine, make_sessionmaker
+from shared.logging import configure_logging
+from shared.queue import ArqSender, JobSender, OutboxRelay
+
+log = logging.getLogger("oneworkforce.api")
+
+API_DESCRIPTION = """
+OneWorkforce joins up health and social care workforce planning for England's Integrated Care
+Systems: workforce returns, a shared role catalogue, organisations, staff-sharing agreements and
+projections of demand, supply and gap.
+
+Authenticate with `Authorization: Bearer <key>`. Errors are RFC 9457 `application/problem+json`
+with a stable `code`.
+"""
+
+
+def _make_sender(settings: Settings, app: FastAPI) -> JobSender:
+    if settings.redis_url:
+        return ArqSender(settings.redis_url, settings.queue_name)
+    # Embedded mode: the projector runs in this process, on the same job functions.
+    from services.projector.inprocess import InProcessRunner
+
+    runner = InProcessRunner(settings, app.state.engine)
+    runner.start()
+    return runner
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    app.state.engine = make_engine(settings.database_url)
+    app.state.sessionmaker = make_sessionmaker(app.state.engine)
+    app.state.sender = _make_sender(settings, app)
+    app.state.relay = OutboxRelay(app.state.sessionmaker, app.state.sender)
+    relay_task = asyncio.create_task(app.state.relay.run_forever(settings.outbox_relay_interval_s))
+    log.info(
+        "api started",
+        extra={
+            "database": settings.database_url.split("://", 1)[0],
+            "queue": "redis" if settings.redis_url else "in-process",
+        },
+    )
+    try:
+        yield
+    finally:
+        relay_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await relay_task
+        await app.state.sender.close()
+        await app.state.engine.dispose()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings)
+    app = FastAPI(
+        title="OneWorkforce API",
+        version="1.0.0",
+        description=API_DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    # Added innermost first: the request-id middleware wraps everything else.
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        max_upload_bytes=settings.max_upload_bytes,
+    )
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_credentials=True,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "If-Match",
+                "If-None-Match",
+                "Idempotency-Key",
+                "X-Request-ID",
+            ],
+            expose_headers=["ETag", "Location", "X-Request-ID", "X-Total-Count", "Link"],
+        )
+    app.add_middleware(RequestContextMiddleware)
+    app.include_router(health_router)
+    app.include_router(keys_router)
+    return app

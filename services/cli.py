@@ -1,0 +1,192 @@
+"""The `oneworkforce` command."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from shared.config import get_settings
+from shared.db.session import make_engine, make_sessionmaker, transaction
+from shared.models import KeyScope
+
+app = typer.Typer(help="OneWorkforce: integrated health and social care workforce planning.")
+keys_app = typer.Typer(help="Create, list and revoke API keys.")
+app.add_typer(keys_app, name="keys")
+console = Console()
+err = Console(stderr=True)
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database schema up to date."""
+    from shared.db import migrate as migrations
+
+    settings = get_settings()
+    migrations.upgrade(settings.database_url)
+    console.print(f"[green]Database at head[/green] ({settings.database_url.split('://')[0]})")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address")] = None,
+    port: Annotated[int | None, typer.Option(help="Port")] = None,
+    reload: Annotated[bool, typer.Option(help="Reload on code changes")] = False,
+) -> None:
+    """Serve the API (with the in-process projector when no REDIS_URL is set)."""
+    import uvicorn
+
+    settings = get_settings()
+    bind_host = host or settings.host
+    bind_port = port or settings.port
+    asyncio.run(_print_key_hint())
+    console.print(
+        f"[bold]OneWorkforce API[/bold] on http://{bind_host}:{bind_port}  "
+        f"(docs: http://{bind_host}:{bind_port}/docs; projector: "
+        f"{'arq on Redis' if settings.redis_url else 'in-process'})"
+    )
+    uvicorn.run(
+        "services.api.main:create_app",
+        factory=True,
+        host=bind_host,
+        port=bind_port,
+        reload=reload,
+        log_config=None,
+        proxy_headers=True,
+    )
+
+
+async def _print_key_hint() -> None:
+    from shared.repositories import api_keys
+
+    settings = get_settings()
+    engine = make_engine(settings.database_url)
+    try:
+        async with transaction(make_sessionmaker(engine)) as session:
+            active = await api_keys.list_keys(session, include_revoked=False)
+    finally:
+        await engine.dispose()
+    if not active:
+        console.print(
+            "[yellow]No API keys yet.[/yellow] Create an admin key with:\n"
+            "  .venv/bin/oneworkforce keys create --scope admin --name me\n"
+            "then call the API with 'Authorization: Bearer <key>'."
+        )
+
+
+@app.command()
+def worker(
+    burst: Annotated[bool, typer.Option(help="Stop when the queue is empty")] = False,
+) -> None:
+    """Run a projector worker (arq on Redis; needs REDIS_URL)."""
+    from arq.worker import run_worker
+
+    from services.projector.worker import WorkerSettings
+
+    if not get_settings().redis_url:
+        err.print("[red]REDIS_URL is not set.[/red] Without Redis the API runs the projector.")
+        raise typer.Exit(code=2)
+    run_worker(WorkerSettings, burst=burst)  # type: ignore[arg-type]
+
+
+@keys_app.command("create")
+def keys_create(
+    scope: Annotated[KeyScope, typer.Option(help="admin, submit or read")],
+    name: Annotated[str, typer.Option(help="Who or what the key is for")] = "cli",
+    organisation: Annotated[
+        uuid.UUID | None, typer.Option(help="Bind to one organisation (id)")
+    ] = None,
+    ics: Annotated[str | None, typer.Option(help="Bind to one ICS (E54 code)")] = None,
+) -> None:
+    """Create an API key and print its secret once."""
+    from pydantic import ValidationError
+
+    from services.api.keys import service
+    from shared.errors import DomainError
+    from shared.schemas.keys import ApiKeyCreate
+
+    try:
+        data = ApiKeyCreate(name=name, scope=scope, organisation_id=organisation, ics_code=ics)
+    except ValidationError as exc:
+        for problem in exc.errors():
+            err.print(f"[red]{'.'.join(map(str, problem['loc']))}: {problem['msg']}[/red]")
+        raise typer.Exit(code=2) from exc
+
+    async def create() -> tuple[str, str]:
+        engine = make_engine(get_settings().database_url)
+        try:
+            async with transaction(make_sessionmaker(engine)) as session:
+                key, secret = await service.create_key(
+                    session, data, actor="cli", actor_key_id=None
+                )
+                return str(key.id), secret
+        finally:
+            await engine.dispose()
+
+    try:
+        key_id, secret = asyncio.run(create())
+    except DomainError as exc:
+        err.print(f"[red]{exc.message}[/red] ({exc.code})")
+        raise typer.Exit(code=2) from exc
+    console.print(f"Created key {key_id} (scope {scope.value}). The secret is shown only once:")
+    print(secret)
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """List API keys (never their secrets)."""
+    from shared.repositories import api_keys
+
+    async def fetch() -> list[tuple[str, ...]]:
+        engine = make_engine(get_settings().database_url)
+        try:
+            async with transaction(make_sessionmaker(engine)) as session:
+                keys = await api_keys.list_keys(session)
+                return [
+                    (
+                        str(k.id),
+                        k.name,
+                        k.prefix,
+                        str(k.scope),
+                        str(k.organisation_id or k.ics_code or "global"),
+                        "revoked" if k.revoked_at else "active",
+                    )
+                    for k in keys
+                ]
+        finally:
+            await engine.dispose()
+
+    table = Table("id", "name", "prefix", "scope", "binding", "status")
+    for row in asyncio.run(fetch()):
+        table.add_row(*row)
+    console.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: uuid.UUID) -> None:
+    """Revoke an API key; requests with it then get 401."""
+    from services.api.keys import service
+    from shared.errors import DomainError
+
+    async def revoke() -> None:
+        engine = make_engine(get_settings().database_url)
+        try:
+            async with transaction(make_sessionmaker(engine)) as session:
+                await service.revoke_key(session, key_id=key_id, actor="cli", actor_key_id=None)
+        finally:
+            await engine.dispose()
+
+    try:
+        asyncio.run(revoke())
+    except DomainError as exc:
+        err.print(f"[red]{exc.message}[/red] ({exc.code})")
+        raise typer.Exit(code=1) from exc
+    console.print(f"Revoked {key_id}")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,20 @@
+"""The typed context every job receives, under arq or in-process."""
+
+from __future__ import annotations
+
+from typing import Any, TypedDict
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from shared.config import Settings
+
+
+class WorkerContext(TypedDict, total=False):
+    settings: Settings
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+    runner: str
+    # Set per job by arq (and by the in-process runner in the same way).
+    redis: Any
+    job_id: str
+    job_try: int

@@ -1,0 +1,114 @@
+"""The embedded projector: the same job functions as the arq worker, run inside the API process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import OrderedDict
+from typing import Any
+
+from arq import Retry
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.projector.context import WorkerContext
+from services.projector.registry import JOBS, JobSpec
+from shared.config import Settings
+from shared.db.session import make_sessionmaker
+
+log = logging.getLogger("oneworkforce.projector")
+
+_SEEN_LIMIT = 10_000
+
+
+class InProcessRunner:
+    """A small asyncio job runner with arq's semantics: unique job ids, retries on `Retry`."""
+
+    def __init__(self, settings: Settings, engine: AsyncEngine) -> None:
+        self._settings = settings
+        self._engine = engine
+        self._specs: dict[str, JobSpec] = {spec.name: spec for spec in JOBS}
+        self._queue: asyncio.Queue[tuple[str, str, dict[str, Any], int]] = asyncio.Queue()
+        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._active = 0
+
+    def start(self) -> None:
+        for index in range(max(1, self._settings.inprocess_workers)):
+            self._tasks.append(asyncio.create_task(self._work(), name=f"projector-{index}"))
+
+    async def send(
+        self, *, job_name: str, job_id: str, payload: dict[str, Any], defer_s: float = 0.0
+    ) -> None:
+        if job_name not in self._specs:
+            raise ValueError(f"unknown job {job_name!r}")
+        if job_id in self._seen:
+            return
+        self._seen[job_id] = None
+        while len(self._seen) > _SEEN_LIMIT:
+            self._seen.popitem(last=False)
+        self._schedule(defer_s, (job_name, job_id, payload, 1))
+
+    def _schedule(self, delay_s: float, item: tuple[str, str, dict[str, Any], int]) -> None:
+        if delay_s <= 0:
+            self._queue.put_nowait(item)
+            return
+        self._active += 1  # a deferred job counts as pending until it lands on the queue
+
+        def release() -> None:
+            self._queue.put_nowait(item)
+            self._active -= 1
+
+        asyncio.get_running_loop().call_later(delay_s, release)
+
+    async def ping(self) -> None:
+        return None
+
+    async def join(self, timeout_s: float = 60.0) -> None:
+        """Wait until every sent job has finished (used by tests and the CLI)."""
+        async with asyncio.timeout(timeout_s):
+            while self._active or not self._queue.empty():
+                await asyncio.sleep(0.02)
+
+    async def _work(self) -> None:
+        while True:
+            job_name, job_id, payload, attempt = await self._queue.get()
+            self._active += 1
+            try:
+                await self._run_one(job_name, job_id, payload, attempt)
+            finally:
+                self._active -= 1
+                self._queue.task_done()
+
+    async def _run_one(
+        self, job_name: str, job_id: str, payload: dict[str, Any], attempt: int
+    ) -> None:
+        spec = self._specs[job_name]
+        ctx: WorkerContext = {
+            "settings": self._settings,
+            "engine": self._engine,
+            "sessionmaker": make_sessionmaker(self._engine),
+            "runner": "inprocess",
+            "job_id": job_id,
+            "job_try": attempt,
+        }
+        try:
+            async with asyncio.timeout(spec.timeout_s):
+                await spec.coroutine(ctx, **payload)
+        except Retry as retry:
+            if attempt < spec.max_tries:
+                delay = float(retry.defer_score or 0) / 1000 if retry.defer_score else 1.0
+                log.info("job retry", extra={"job_id": job_id, "attempt": attempt})
+                self._schedule(delay, (job_name, job_id, payload, attempt + 1))
+            else:
+                log.error("job failed after retries", extra={"job_id": job_id})
+        except Exception:
+            log.exception("job failed", extra={"job_id": job_id, "attempt": attempt})
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()

@@ -1,0 +1,23 @@
+"""The job functions with their limits, shared by the arq worker and the in-process runner."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from services.projector import jobs
+from shared.jobs import JobName
+
+JobFunction = Callable[..., Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    name: str
+    coroutine: JobFunction
+    max_tries: int
+    timeout_s: float
+
+
+JOBS: tuple[JobSpec, ...] = (JobSpec(JobName.ping, jobs.ping, max_tries=3, timeout_s=60),)

@@ -1,0 +1,60 @@
+"""arq worker settings, run by `oneworkforce worker`."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, ClassVar, cast
+
+from arq import func
+from arq.connections import RedisSettings
+
+from services.projector.context import WorkerContext
+from services.projector.registry import JOBS
+from shared.config import get_settings
+from shared.db.session import make_engine, make_sessionmaker
+from shared.logging import configure_logging
+
+log = logging.getLogger("oneworkforce.projector")
+
+
+async def startup(ctx: dict[str, Any]) -> None:
+    typed = cast(WorkerContext, ctx)
+    # Settings may be handed in (tests, embedding); otherwise they come from the environment.
+    settings = typed.get("settings") or get_settings()
+    configure_logging(settings)
+    typed["settings"] = settings
+    typed["engine"] = make_engine(settings.database_url)
+    typed["sessionmaker"] = make_sessionmaker(typed["engine"])
+    typed["runner"] = "arq"
+    log.info("projector worker started", extra={"queue": settings.queue_name})
+
+
+async def shutdown(ctx: dict[str, Any]) -> None:
+    typed = cast(WorkerContext, ctx)
+    if "engine" in typed:
+        await typed["engine"].dispose()
+
+
+def redis_settings() -> RedisSettings:
+    url = get_settings().redis_url or "redis://127.0.0.1:6379/0"
+    return RedisSettings.from_dsn(url)
+
+
+class WorkerSettings:
+    functions: ClassVar[list[Any]] = [
+        func(
+            cast(Any, spec.coroutine),
+            name=spec.name,
+            max_tries=spec.max_tries,
+            timeout=spec.timeout_s,
+        )
+        for spec in JOBS
+    ]
+    on_startup = startup
+    on_shutdown = shutdown
+    redis_settings = redis_settings()
+    queue_name = get_settings().queue_name
+    max_jobs = 4
+    keep_result = 3600
+    # Jobs whose worker died are re-run; the job functions are idempotent per run.
+    allow_abort_jobs = True

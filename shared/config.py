@@ -1,0 +1,86 @@
+"""The one typed settings object. Nothing else in the product reads the environment."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///./var/oneworkforce.db"
+
+
+class Settings(BaseSettings):
+    """Runtime configuration; every field has a safe default for the embedded mode."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    database_url: str = DEFAULT_SQLITE_URL
+    redis_url: str | None = None
+    queue_name: str = "oneworkforce:queue"
+    require_services: bool = False
+
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    max_body_bytes: int = 10 * 1024 * 1024
+    max_upload_bytes: int = 512 * 1024 * 1024
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_json: bool = True
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    outbox_relay_interval_s: float = 5.0
+    inprocess_workers: int = 2
+    job_max_tries: int = 3
+    run_heartbeat_timeout_s: float = 120.0
+    auto_recompute: bool = True
+    recompute_delay_s: float = 30.0
+    load_demo_data: bool = True
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, value: str) -> str:
+        # Accept the plain URLs operators tend to write and pick the async driver.
+        if value.startswith("postgres://"):
+            value = "postgresql://" + value.removeprefix("postgres://")
+        if value.startswith("postgresql://"):
+            return "postgresql+asyncpg://" + value.removeprefix("postgresql://")
+        if value.startswith("sqlite://") and not value.startswith("sqlite+aiosqlite://"):
+            return "sqlite+aiosqlite://" + value.removeprefix("sqlite://")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _empty_redis_is_none(cls, value: str | None) -> str | None:
+        return value or None
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _no_wildcard(cls, value: list[str]) -> list[str]:
+        # Credentials (the Authorization header) are allowed, so "*" would be unsafe.
+        if "*" in value:
+            raise ValueError("CORS_ORIGINS must list explicit origins, not '*'")
+        return value
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.database_url.startswith("postgresql")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

@@ -1,0 +1,64 @@
+"""Job names, deterministic job ids and payload shapes shared by the API and the projector.
+
+The API enqueues by name with these payloads and never imports projector code.
+"""
+
+from __future__ import annotations
+
+import uuid
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict
+
+
+class JobName(StrEnum):
+    ping = "ping"
+    run_projection = "run_projection"
+    project_ics = "project_ics"
+    combine_projection = "combine_projection"
+    import_returns = "import_returns"
+    deliver_webhook = "deliver_webhook"
+
+
+class JobPayload(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PingPayload(JobPayload):
+    token: str
+
+
+class RunProjectionPayload(JobPayload):
+    run_id: uuid.UUID
+    attempt: int = 1
+
+
+class ProjectIcsPayload(JobPayload):
+    run_id: uuid.UUID
+    ics_code: str
+    attempt: int = 1
+
+
+class ImportReturnsPayload(JobPayload):
+    import_id: uuid.UUID
+
+
+def ping_job_id(token: str) -> str:
+    return f"ping:{token}"
+
+
+def run_projection_job_id(run_id: uuid.UUID, attempt: int = 1) -> str:
+    # arq refuses an id whose earlier result is still kept, so the attempt is part of it.
+    return f"run_projection:{run_id}:{attempt}"
+
+
+def project_ics_job_id(run_id: uuid.UUID, ics_code: str, attempt: int = 1) -> str:
+    return f"project_ics:{run_id}:{ics_code}:{attempt}"
+
+
+def combine_projection_job_id(run_id: uuid.UUID, attempt: int = 1) -> str:
+    return f"combine_projection:{run_id}:{attempt}"
+
+
+def import_returns_job_id(import_id: uuid.UUID) -> str:
+    return f"import_returns:{import_id}"

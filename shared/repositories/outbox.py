@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.db.base import utcnow
+from shared.models import OutboxMessage
+
+PENDING_KEY = "outbox_pending"
+
+
+async def add(
+    session: AsyncSession,
+    *,
+    job_name: str,
+    job_id: str,
+    payload: dict[str, Any],
+    defer_s: float = 0.0,
+) -> OutboxMessage:
+    message = OutboxMessage(job_name=job_name, job_id=job_id, payload=payload, defer_s=defer_s)
+    session.add(message)
+    await session.flush()
+    # Remembered on the session so the edge can send it right after the commit.
+    session.info.setdefault(PENDING_KEY, []).append(message.id)
+    return message
+
+
+def take_pending(session: AsyncSession) -> list[uuid.UUID]:
+    pending: list[uuid.UUID] = session.info.pop(PENDING_KEY, [])
+    return pending
+
+
+async def claim_unsent(
+    session: AsyncSession,
+    *,
+    ids: Sequence[uuid.UUID] | None = None,
+    older_than: datetime | None = None,
+    limit: int = 100,
+) -> Sequence[OutboxMessage]:
+    query = (
+        select(OutboxMessage)
+        .where(OutboxMessage.sent_at.is_(None))
+        .order_by(OutboxMessage.created_at)
+        .limit(limit)
+        # Several API replicas may relay at once; each row goes to one of them.
+        .with_for_update(skip_locked=True)
+    )
+    if ids is not None:
+        query = query.where(OutboxMessage.id.in_(list(ids)))
+    if older_than is not None:
+        query = query.where(OutboxMessage.created_at <= older_than)
+    return (await session.execute(query)).scalars().all()
+
+
+async def mark_sent(session: AsyncSession, *, message_id: uuid.UUID) -> None:
+    await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == message_id)
+        .values(sent_at=utcnow(), send_attempts=OutboxMessage.send_attempts + 1, last_error=None)
+    )
+
+
+async def mark_failed(session: AsyncSession, *, message_id: uuid.UUID, error: str) -> None:
+    await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == message_id)
+        .values(send_attempts=OutboxMessage.send_attempts + 1, last_error=error[:2000])
+    )
+
+
+async def count_unsent(session: AsyncSession) -> int:
+    rows = await session.execute(select(OutboxMessage.id).where(OutboxMessage.sent_at.is_(None)))
+    return len(rows.all())
+
+
+def stale_cutoff(seconds: float) -> datetime:
+    return utcnow() - timedelta(seconds=seconds)

@@ -1,0 +1,157 @@
+"""API keys: authentication (401), scopes (403), bindings and the audit trail of writes."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from shared.models import ApiKey, AuditEvent
+from tests.api.test_foundation import assert_problem
+from tests.conftest import KeyFactory
+
+
+async def test_missing_key_is_401_with_www_authenticate(client: httpx.AsyncClient) -> None:
+    response = await client.get("/v1/keys/me")
+    assert_problem(response, 401, "missing_credentials")
+    assert response.headers["www-authenticate"].startswith("Bearer")
+
+
+async def test_unknown_key_is_401(client: httpx.AsyncClient) -> None:
+    for token in ("owf_0badc0de_" + "a" * 43, "not-a-key-at-all"):
+        response = await client.get("/v1/keys/me", headers={"Authorization": f"Bearer {token}"})
+        assert_problem(response, 401, "unauthorized")
+        assert 'error="invalid_token"' in response.headers["www-authenticate"]
+
+
+async def test_key_with_the_right_prefix_but_wrong_secret_is_401(
+    client: httpx.AsyncClient, make_key: KeyFactory
+) -> None:
+    real = (await make_key("read"))["Authorization"]
+    forged = real[:-4] + ("AAAA" if not real.endswith("AAAA") else "BBBB")
+    response = await client.get("/v1/keys/me", headers={"Authorization": forged})
+    assert_problem(response, 401, "unauthorized")
+
+
+async def test_revoked_key_is_401(client: httpx.AsyncClient, make_key: KeyFactory) -> None:
+    admin = await make_key("admin")
+    created = await client.post("/v1/keys", json={"name": "portal", "scope": "read"}, headers=admin)
+    assert created.status_code == 201
+    reader = {"Authorization": f"Bearer {created.json()['secret']}"}
+    assert (await client.get("/v1/keys/me", headers=reader)).json()["scope"] == "read"
+    revoked = await client.delete(f"/v1/keys/{created.json()['id']}", headers=admin)
+    assert revoked.status_code == 204
+    response = await client.get("/v1/keys/me", headers=reader)
+    assert_problem(response, 401, "key_revoked")
+    again = await client.delete(f"/v1/keys/{created.json()['id']}", headers=admin)
+    assert_problem(again, 409, "key_already_revoked")
+
+
+async def test_wrong_scope_is_403(client: httpx.AsyncClient, make_key: KeyFactory) -> None:
+    reader = await make_key("read")
+    assert_problem(await client.get("/v1/keys", headers=reader), 403, "insufficient_scope")
+    response = await client.post("/v1/keys", json={"name": "x", "scope": "read"}, headers=reader)
+    assert_problem(response, 403, "insufficient_scope")
+
+
+async def test_secret_is_returned_once_and_only_its_hash_is_stored(
+    client: httpx.AsyncClient,
+    make_key: KeyFactory,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    admin = await make_key("admin")
+    created = (
+        await client.post("/v1/keys", json={"name": "etl", "scope": "read"}, headers=admin)
+    ).json()
+    secret = created["secret"]
+    listed = (await client.get("/v1/keys", headers=admin)).json()
+    assert all("secret" not in key for key in listed)
+    async with sessionmaker() as session:
+        rows = (await session.execute(select(ApiKey))).scalars().all()
+    assert all(secret not in (row.secret_sha256, row.prefix, row.name) for row in rows)
+    assert any(len(row.secret_sha256) == 64 for row in rows)
+
+
+async def test_a_write_leaves_an_audit_event(
+    client: httpx.AsyncClient,
+    make_key: KeyFactory,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    admin = await make_key("admin", name="ics-lead")
+    me = (await client.get("/v1/keys/me", headers=admin)).json()
+    response = await client.post(
+        "/v1/keys",
+        json={"name": "reader", "scope": "read", "ics_code": "E54000008"},
+        headers={**admin, "X-Request-ID": "audit-check-1"},
+    )
+    assert response.status_code == 201
+    async with sessionmaker() as session:
+        events = (
+            (
+                await session.execute(
+                    select(AuditEvent).where(AuditEvent.key_id == uuid.UUID(me["key_id"]))
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert len(events) == 1
+    event = events[0]
+    assert event.action == "api_key.create"
+    assert event.resource_type == "api_key"
+    assert event.resource_id == response.json()["id"]
+    assert event.request_id == "audit-check-1"
+    assert event.actor == "key:ics-lead"
+    assert event.at.tzinfo is not None
+
+
+async def test_bad_key_requests_store_nothing(
+    client: httpx.AsyncClient,
+    make_key: KeyFactory,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    admin = await make_key("admin")
+    bad = [
+        {"name": "x", "scope": "submit"},  # submit without an organisation
+        {
+            "name": "x",
+            "scope": "read",
+            "ics_code": "E54000008",
+            "organisation_id": "7d3c6f8e-58a4-4a4b-9c0e-1f1f1f1f1f1f",
+        },
+        {"name": "x", "scope": "read", "ics_code": "E99"},
+        {"name": "x", "scope": "read", "surprise": 1},
+    ]
+    for body in bad:
+        response = await client.post("/v1/keys", json=body, headers=admin)
+        assert response.status_code == 422, body
+    async with sessionmaker() as session:
+        assert (await session.execute(select(func.count()).select_from(ApiKey))).scalar() == 1
+        # The only audit event is the one for the admin key created by the fixture.
+        assert (await session.execute(select(func.count()).select_from(AuditEvent))).scalar() == 1
+
+
+async def test_ics_admin_manages_only_its_own_ics_keys(
+    client: httpx.AsyncClient, make_key: KeyFactory
+) -> None:
+    ics_admin = await make_key("admin", ics_code="E54000008")
+    own = await client.post(
+        "/v1/keys", json={"name": "a", "scope": "read", "ics_code": "E54000008"}, headers=ics_admin
+    )
+    assert own.status_code == 201
+    other = await client.post(
+        "/v1/keys", json={"name": "b", "scope": "read", "ics_code": "E54000050"}, headers=ics_admin
+    )
+    assert_problem(other, 403, "key_out_of_scope")
+    global_admin = await make_key("admin")
+    foreign = await client.post(
+        "/v1/keys",
+        json={"name": "c", "scope": "read", "ics_code": "E54000050"},
+        headers=global_admin,
+    )
+    listed = (await client.get("/v1/keys", headers=ics_admin)).json()
+    assert {key["name"] for key in listed} == {"a", "test"}  # "test" is the ICS admin itself
+    hidden = await client.delete(f"/v1/keys/{foreign.json()['id']}", headers=ics_admin)
+    assert_problem(hidden, 404, "key_not_found")

@@ -1,0 +1,160 @@
+"""Test fixtures: real databases (SQLite always, PostgreSQL when DATABASE_URL names one), the
+in-process projector always and arq on real Redis when REDIS_URL is set.
+
+Tests clean the tables they touch after each run instead of wrapping each test in a rolled-back
+transaction: the API, the outbox relay and the workers use their own connections, and the
+concurrency tests need transactions that really commit.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from services.api.keys import service as keys_service
+from services.api.main import create_app
+from shared.config import Settings
+from shared.db import migrate
+from shared.db.base import Base
+from shared.db.session import make_engine, make_sessionmaker, transaction
+from shared.models import KeyScope
+from shared.schemas.keys import ApiKeyCreate
+
+ENV = Settings(_env_file=None)
+
+# Tables that hold loaded reference data: loaded once per test session, never cleaned.
+KEEP_TABLES = frozenset(
+    {"alembic_version", "areas", "population_datasets", "population", "prevalence_rates"}
+)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not ENV.require_services:
+        return
+    missing = []
+    if not ENV.is_postgres:
+        missing.append("DATABASE_URL (PostgreSQL)")
+    if not ENV.redis_url:
+        missing.append("REDIS_URL")
+    if missing:
+        raise pytest.UsageError(
+            "REQUIRE_SERVICES=1 but these are not configured: " + ", ".join(missing)
+        )
+
+
+def _backends() -> list[str]:
+    return ["sqlite", "postgresql"] if ENV.is_postgres else ["sqlite"]
+
+
+@pytest.fixture(scope="session", params=_backends())
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A migrated database for each backend under test."""
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+    else:
+        url = ENV.database_url
+    migrate.upgrade(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = make_engine(database_url)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return make_sessionmaker(engine)
+
+
+async def clean_tables(engine: AsyncEngine) -> None:
+    tables = [t.name for t in Base.metadata.sorted_tables if t.name not in KEEP_TABLES]
+    async with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            await connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        else:
+            for table in reversed(tables):
+                await connection.execute(text(f"DELETE FROM {table}"))
+
+
+@pytest.fixture
+async def db(engine: AsyncEngine) -> AsyncIterator[AsyncEngine]:
+    """The database engine, with every non-reference table emptied after the test."""
+    await clean_tables(engine)
+    yield engine
+    await clean_tables(engine)
+
+
+def settings_for(database_url: str, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "database_url": database_url,
+        "redis_url": None,
+        "log_json": True,
+        "outbox_relay_interval_s": 60.0,
+        "recompute_delay_s": 0.0,
+        "load_demo_data": False,
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def app(database_url: str, db: AsyncEngine) -> AsyncIterator[FastAPI]:
+    application = create_app(settings_for(database_url))
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        yield http
+
+
+KeyFactory = Callable[..., Awaitable[dict[str, str]]]
+
+
+@pytest.fixture
+def make_key(sessionmaker: async_sessionmaker[AsyncSession], db: AsyncEngine) -> KeyFactory:
+    """Create a real API key and return the Authorization header for it."""
+
+    async def factory(
+        scope: str = "admin",
+        *,
+        organisation_id: uuid.UUID | None = None,
+        ics_code: str | None = None,
+        name: str = "test",
+    ) -> dict[str, str]:
+        data = ApiKeyCreate(
+            name=name, scope=KeyScope(scope), organisation_id=organisation_id, ics_code=ics_code
+        )
+        async with transaction(sessionmaker) as session:
+            _, secret = await keys_service.create_key(
+                session, data, actor="test", actor_key_id=None
+            )
+        return {"Authorization": f"Bearer {secret}"}
+
+    return factory
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """Real Redis for the arq tests: skipped without REDIS_URL unless services are required."""
+    if not ENV.redis_url:
+        if ENV.require_services:
+            pytest.fail("REDIS_URL is required (REQUIRE_SERVICES=1)")
+        pytest.skip("REDIS_URL not set: arq worker tests need a real Redis")
+    return ENV.redis_url
+
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
