@@ -4,6 +4,7 @@ from shared.models.api_key import ApiKey, KeyScope
 from shared.models.area import Area, AreaType
 from shared.models.audit_event import AuditEvent
 from shared.models.job_execution import JobExecution
+from shared.models.organisation import Organisation, OrganisationKind, OrganisationSector
 from shared.models.outbox import OutboxMessage
 from shared.models.population import Population, PopulationDataset, PrevalenceRate
 from shared.models.role import DemandDriver, RegistrationBody, Role, RoleSector
@@ -16,6 +17,9 @@ __all__ = [
     "DemandDriver",
     "JobExecution",
     "KeyScope",
+    "Organisation",
+    "OrganisationKind",
+    "OrganisationSector",
     "OutboxMessage",
     "Population",
     "PopulationDataset",

@@ -1,0 +1,16 @@
+from __future__ import annotations
+
+from typing import Generic, TypeVar
+
+from pydantic import BaseModel, Field
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):  # noqa: UP046 - PEP 695 needs Python 3.12
+    """A page of a list, with the total so portals can render pagers."""
+
+    items: list[T]
+    total: int = Field(description="Items matching the filters, over all pages")
+    page: int
+    limit: int
