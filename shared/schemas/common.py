@@ -7,7 +7,7 @@ from pydantic import BaseModel, Field
 T = TypeVar("T")
 
 
-class Page(BaseModel, Generic[T]):  # noqa: UP046 - PEP 695 needs Python 3.12
+class Page(BaseModel, Generic[T]):
     """A page of a list, with the total so portals can render pagers."""
 
     items: list[T]
