@@ -7,7 +7,18 @@ from shared.models.job_execution import JobExecution
 from shared.models.organisation import Organisation, OrganisationKind, OrganisationSector
 from shared.models.outbox import OutboxMessage
 from shared.models.population import Population, PopulationDataset, PrevalenceRate
+from shared.models.return_staging import return_staging
 from shared.models.role import DemandDriver, RegistrationBody, Role, RoleSector
+from shared.models.workforce_return import (
+    IdempotencyRecord,
+    ImportStatus,
+    ReturnImport,
+    ReturnLine,
+    ReturnSource,
+    ReturnStatus,
+    ReturnWarning,
+    WorkforceReturn,
+)
 
 __all__ = [
     "ApiKey",
@@ -15,6 +26,8 @@ __all__ = [
     "AreaType",
     "AuditEvent",
     "DemandDriver",
+    "IdempotencyRecord",
+    "ImportStatus",
     "JobExecution",
     "KeyScope",
     "Organisation",
@@ -25,6 +38,13 @@ __all__ = [
     "PopulationDataset",
     "PrevalenceRate",
     "RegistrationBody",
+    "ReturnImport",
+    "ReturnLine",
+    "ReturnSource",
+    "ReturnStatus",
+    "ReturnWarning",
     "Role",
     "RoleSector",
+    "WorkforceReturn",
+    "return_staging",
 ]

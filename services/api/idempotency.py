@@ -1,0 +1,118 @@
+"""Idempotency-Key for creating requests: same key and body, same answer; other body, 409.
+
+The key is reserved at the start of the request, in the request's own transaction, so two
+concurrent requests with one key cannot both do the work: on PostgreSQL the second waits for
+the first to commit and then replays its answer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Request
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.errors import Conflict, Unprocessable
+from shared.models import IdempotencyRecord
+from shared.repositories import returns as repo
+from shared.schemas.keys import Principal
+
+_IN_PROGRESS = 0
+
+
+@dataclass(frozen=True)
+class Replay:
+    status_code: int
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class IdempotencyContext:
+    key: str
+    request_sha256: str
+
+
+def context_for(request: Request, body: bytes) -> IdempotencyContext | None:
+    key = request.headers.get("idempotency-key")
+    if key is None:
+        return None
+    if not 1 <= len(key) <= 200:
+        raise Unprocessable(
+            "Idempotency-Key must be 1 to 200 characters.",
+            code="idempotency_key_invalid",
+            errors=[
+                {
+                    "field": "Idempotency-Key",
+                    "in": "header",
+                    "code": "idempotency_key_invalid",
+                    "message": "1 to 200 characters",
+                }
+            ],
+        )
+    digest = hashlib.sha256()
+    digest.update(f"{request.method} {request.url.path}?{request.url.query}\n".encode())
+    digest.update(request.headers.get("content-type", "").encode() + b"\n")
+    digest.update(body)
+    return IdempotencyContext(key=key, request_sha256=digest.hexdigest())
+
+
+def _check(record: IdempotencyRecord, context: IdempotencyContext) -> Replay:
+    if record.request_sha256 != context.request_sha256:
+        raise Conflict(
+            "This Idempotency-Key was used with a different request.",
+            code="idempotency_key_reused",
+        )
+    if record.status_code == _IN_PROGRESS:
+        raise Conflict(
+            "A request with this Idempotency-Key is still being processed.",
+            code="idempotency_key_in_progress",
+        )
+    return Replay(status_code=record.status_code, body=dict(record.response))
+
+
+async def reserve(
+    session: AsyncSession, *, principal: Principal, context: IdempotencyContext
+) -> Replay | None:
+    """Claim the key for this request, or return the answer already given for it."""
+    existing = await repo.get_idempotency(session, api_key_id=principal.key_id, key=context.key)
+    if existing is not None:
+        return _check(existing, context)
+    record = IdempotencyRecord(
+        api_key_id=principal.key_id,
+        idempotency_key=context.key,
+        request_sha256=context.request_sha256,
+        status_code=_IN_PROGRESS,
+        response={},
+    )
+    try:
+        async with session.begin_nested():
+            await repo.add_idempotency(session, record)
+    except IntegrityError:
+        if record in session:
+            session.expunge(record)
+        winner = await repo.get_idempotency(session, api_key_id=principal.key_id, key=context.key)
+        if winner is None:  # the other request failed and rolled back; treat as fresh
+            raise Conflict(
+                "A concurrent request with this Idempotency-Key failed; retry.",
+                code="idempotency_key_in_progress",
+            ) from None
+        return _check(winner, context)
+    return None
+
+
+async def complete(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    context: IdempotencyContext,
+    status_code: int,
+    body: dict[str, Any],
+) -> None:
+    record = await repo.get_idempotency(session, api_key_id=principal.key_id, key=context.key)
+    assert record is not None
+    record.status_code = status_code
+    record.response = body
+    await session.flush()

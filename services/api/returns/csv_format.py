@@ -1,0 +1,129 @@
+"""The returns CSV format: template columns, decoding and parsing with clear errors."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from shared.errors import Unprocessable
+from shared.models.return_staging import LINE_COLUMNS
+
+TEMPLATE_COLUMNS: tuple[str, ...] = LINE_COLUMNS
+BULK_COLUMNS: tuple[str, ...] = ("organisation_code", "as_at", *LINE_COLUMNS)
+BOM = "\ufeff"
+
+
+def decode(body: bytes) -> str:
+    """UTF-8 with or without a byte order mark; anything else is a clear error."""
+    try:
+        return body.decode("utf-8").removeprefix(BOM)
+    except UnicodeDecodeError as exc:
+        raise Unprocessable(
+            f"The CSV is not UTF-8 (byte {exc.start} is invalid). Save it as 'CSV UTF-8'.",
+            code="csv_not_utf8",
+            errors=[
+                {
+                    "row": None,
+                    "column": None,
+                    "code": "csv_not_utf8",
+                    "message": f"invalid UTF-8 at byte {exc.start}",
+                }
+            ],
+        ) from exc
+
+
+def check_header(header: list[str], expected: tuple[str, ...]) -> None:
+    cleaned = [name.strip() for name in header]
+    if cleaned != list(expected):
+        missing = [name for name in expected if name not in cleaned]
+        unknown = [name for name in cleaned if name not in expected]
+        detail = "The header must be exactly: " + ",".join(expected) + "."
+        if missing:
+            detail += f" Missing: {', '.join(missing)}."
+        if unknown:
+            detail += f" Unknown: {', '.join(unknown)}."
+        if not missing and not unknown:
+            detail += " The columns are in the wrong order."
+        raise Unprocessable(
+            detail,
+            code="csv_header_mismatch",
+            errors=[{"row": 1, "column": None, "code": "csv_header_mismatch", "message": detail}],
+            expected_header=list(expected),
+        )
+
+
+def parse(body: bytes, expected: tuple[str, ...]) -> list[dict[str, str | int | None]]:
+    """Rows as text keyed by column, numbered by their line in the file (header = line 1)."""
+    reader = csv.reader(io.StringIO(decode(body), newline=""))
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise Unprocessable(
+            "The CSV is empty.",
+            code="csv_empty",
+            errors=[{"row": 1, "column": None, "code": "csv_empty", "message": "no header"}],
+        ) from None
+    check_header(header, expected)
+    rows: list[dict[str, str | int | None]] = []
+    problems: list[dict[str, object]] = []
+    try:
+        for fields in reader:
+            line_no = reader.line_num
+            if not fields or all(not field.strip() for field in fields):
+                continue
+            if len(fields) != len(expected):
+                problems.append(
+                    {
+                        "row": line_no,
+                        "column": None,
+                        "code": "csv_wrong_field_count",
+                        "message": f"expected {len(expected)} fields, found {len(fields)}",
+                    }
+                )
+                continue
+            row: dict[str, str | int | None] = {
+                name: value.strip() for name, value in zip(expected, fields, strict=True)
+            }
+            row["line_no"] = line_no
+            rows.append(row)
+    except csv.Error as exc:
+        problems.append(
+            {"row": reader.line_num, "column": None, "code": "csv_malformed", "message": str(exc)}
+        )
+    if problems:
+        raise Unprocessable(
+            f"{len(problems)} line(s) of the CSV could not be read.",
+            code="csv_malformed",
+            errors=problems[:1000],
+            error_count=len(problems),
+        )
+    if not rows:
+        raise Unprocessable(
+            "The CSV has a header but no lines.",
+            code="csv_empty",
+            errors=[{"row": 2, "column": None, "code": "csv_empty", "message": "no lines"}],
+        )
+    return rows
+
+
+def template() -> str:
+    example = [
+        "care-worker",
+        "40",
+        "32.5",
+        "4",
+        "10",
+        "8",
+        "2",
+        "310",
+        "1.5",
+        "2",
+        "6",
+        "9",
+        "8",
+        "9",
+        "6",
+        "2",
+        "11.95",
+    ]
+    return ",".join(TEMPLATE_COLUMNS) + "\r\n" + ",".join(example) + "\r\n"

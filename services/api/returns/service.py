@@ -1,0 +1,371 @@
+"""Workforce returns: submission (with dry runs and idempotency), versions, diffs, aggregates."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, true
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.api.organisations import service as organisations
+from shared.db.base import utcnow
+from shared.errors import Conflict, NotFound, Unprocessable
+from shared.models import (
+    AreaType,
+    KeyScope,
+    Organisation,
+    ReturnSource,
+    ReturnStatus,
+    WorkforceReturn,
+)
+from shared.repositories import audit
+from shared.repositories import organisations as organisations_repo
+from shared.repositories import returns as repo
+from shared.repositories.return_rules import Problem, Validation
+from shared.schemas.keys import Principal
+from shared.schemas.returns import (
+    AreaWorkforce,
+    Completeness,
+    DryRunResult,
+    FieldChange,
+    LineDiff,
+    ReturnDiff,
+    ReturnLineRead,
+    ReturnRead,
+    ReturnWarningRead,
+    WorkforceByRole,
+)
+
+WORKING_DAYS_PER_YEAR = 225
+DIFF_FIELDS = tuple(name for name in ReturnLineRead.model_fields if name != "role_code")
+
+
+def can_submit(principal: Principal, organisation: Organisation) -> bool:
+    """Submit keys for the organisation itself, and admins over it."""
+    if principal.organisation_id is not None:
+        return principal.organisation_id == organisation.id and principal.has(KeyScope.submit)
+    return principal.has(KeyScope.admin) and organisations.can_see(principal, organisation)
+
+
+async def organisation_for_returns(
+    session: AsyncSession, *, principal: Principal, organisation_id: uuid.UUID
+) -> Organisation:
+    """The organisation whose returns this key may post and read; 404 for any other."""
+    organisation = await organisations_repo.get(session, organisation_id=organisation_id)
+    if organisation is None or not can_submit(principal, organisation):
+        raise NotFound("No such organisation.", code="organisation_not_found")
+    return organisation
+
+
+def _raise_problems(validation: Validation) -> None:
+    if validation.total:
+        raise Unprocessable(
+            f"The return has {validation.total} error(s); nothing was stored.",
+            code="return_invalid",
+            errors=[problem.as_dict() for problem in validation.problems],
+            error_count=validation.total,
+            errors_truncated=validation.total > len(validation.problems),
+        )
+
+
+def _check_date(organisation: Organisation, as_at: date, validation: Validation) -> None:
+    if as_at > utcnow().date():
+        validation.add(
+            Problem(
+                code="as_at_in_future",
+                message=f"as_at {as_at} is in the future.",
+                column="as_at",
+                value=as_at.isoformat(),
+            )
+        )
+    if organisation.opened_on is not None and as_at < organisation.opened_on:
+        validation.add(
+            Problem(
+                code="as_at_before_organisation_opened",
+                message=f"as_at {as_at} is before the organisation opened "
+                f"({organisation.opened_on}).",
+                column="as_at",
+                value=as_at.isoformat(),
+            )
+        )
+
+
+async def submit(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    organisation: Organisation,
+    as_at: date,
+    rows: list[dict[str, str | int | None]],
+    source: ReturnSource,
+    dry_run: bool,
+) -> ReturnRead | DryRunResult:
+    """Validate a return in full; store it as the next version unless anything is wrong."""
+    await repo.lock_organisation(session, organisation_id=organisation.id)
+    import_id = uuid.uuid4()
+    for row in rows:
+        row["as_at"] = as_at.isoformat()
+    await repo.stage_rows(session, import_id=import_id, rows=rows, organisation_id=organisation.id)
+    validation = Validation(session, import_id, bulk=False)
+    _check_date(organisation, as_at, validation)
+    await validation.line_rules()
+    await validation.duplicate_roles("s.organisation_id")
+    _raise_problems(validation)
+    source_sql = repo.StagedSource(import_id=import_id, bulk=False, dialect=validation.d)
+    warnings = await repo.warnings_for(session, source_sql)
+    version = (await repo.next_versions(session, keys=[(organisation.id, as_at)]))[
+        (organisation.id, as_at)
+    ]
+    if dry_run:
+        await repo.delete_staged(session, import_id=import_id)
+        return DryRunResult(
+            organisation_id=organisation.id,
+            as_at=as_at,
+            line_count=len(rows),
+            would_be_version=version,
+            warnings=[ReturnWarningRead.model_validate(w) for w in warnings],
+        )
+    return_id = uuid.uuid4()
+    try:
+        await repo.supersede(session, keys=[(organisation.id, as_at)])
+        await repo.add_returns(
+            session,
+            [
+                {
+                    "id": return_id,
+                    "organisation_id": organisation.id,
+                    "as_at": as_at,
+                    "version": version,
+                    "status": ReturnStatus.current,
+                    "source": source,
+                    "submitted_at": utcnow(),
+                    "submitted_by_key_id": principal.key_id,
+                    "line_count": len(rows),
+                    "warning_count": len(warnings),
+                    "import_id": import_id,
+                }
+            ],
+        )
+        await repo.move_lines(session, source_sql)
+    except (IntegrityError, OperationalError) as exc:
+        raise Conflict(
+            "Another return for this organisation and date was stored at the same time; retry.",
+            code="concurrent_submission",
+        ) from exc
+    await repo.add_warnings(
+        session,
+        [
+            {
+                "id": uuid.uuid4(),
+                "return_id": return_id,
+                "row": w["row"],
+                "role_code": w["role_code"],
+                "column": w["column"],
+                "code": w["code"],
+                "message": w["message"],
+            }
+            for w in warnings
+        ],
+    )
+    await repo.delete_staged(session, import_id=import_id)
+    await audit.record(
+        session,
+        key_id=principal.key_id,
+        actor=principal.actor,
+        action="return.submit",
+        resource_type="workforce_return",
+        resource_id=str(return_id),
+        detail={
+            "organisation_id": str(organisation.id),
+            "as_at": as_at.isoformat(),
+            "version": version,
+            "lines": len(rows),
+        },
+    )
+    return await read_return(session, return_id=return_id)
+
+
+async def read_return(session: AsyncSession, *, return_id: uuid.UUID) -> ReturnRead:
+    workforce_return = await repo.get_return(session, return_id=return_id)
+    if workforce_return is None:
+        raise NotFound("No such return.", code="return_not_found")
+    return _to_read(
+        workforce_return,
+        await repo.lines_of(session, return_id=return_id),
+        await repo.warnings_of(session, return_id=return_id),
+    )
+
+
+def _to_read(workforce_return: WorkforceReturn, lines: Any, warnings: Any) -> ReturnRead:
+    return ReturnRead(
+        id=workforce_return.id,
+        organisation_id=workforce_return.organisation_id,
+        as_at=workforce_return.as_at,
+        version=workforce_return.version,
+        status=workforce_return.status,
+        source=workforce_return.source,
+        submitted_at=workforce_return.submitted_at,
+        line_count=workforce_return.line_count,
+        warning_count=workforce_return.warning_count,
+        lines=[ReturnLineRead.model_validate(line) for line in lines],
+        warnings=[ReturnWarningRead.model_validate(w) for w in warnings],
+    )
+
+
+async def get_visible_return(
+    session: AsyncSession, *, principal: Principal, return_id: uuid.UUID
+) -> WorkforceReturn:
+    workforce_return = await repo.get_return(session, return_id=return_id)
+    if workforce_return is None:
+        raise NotFound("No such return.", code="return_not_found")
+    organisation = await organisations_repo.get(
+        session, organisation_id=workforce_return.organisation_id
+    )
+    if organisation is None or not can_submit(principal, organisation):
+        raise NotFound("No such return.", code="return_not_found")
+    return workforce_return
+
+
+async def diff(session: AsyncSession, *, principal: Principal, return_id: uuid.UUID) -> ReturnDiff:
+    """What changed against the previous version for the same organisation and date."""
+    current = await get_visible_return(session, principal=principal, return_id=return_id)
+    previous = await repo.previous_version(session, current=current)
+    now = {line.role_code: line for line in await repo.lines_of(session, return_id=current.id)}
+    before = (
+        {line.role_code: line for line in await repo.lines_of(session, return_id=previous.id)}
+        if previous is not None
+        else {}
+    )
+    lines: list[LineDiff] = []
+    for role_code in sorted(now.keys() | before.keys()):
+        if role_code not in before:
+            lines.append(LineDiff(role_code=role_code, change="added"))
+        elif role_code not in now:
+            lines.append(LineDiff(role_code=role_code, change="removed"))
+        else:
+            changes = [
+                FieldChange(
+                    field=name,
+                    previous=getattr(before[role_code], name),
+                    current=getattr(now[role_code], name),
+                )
+                for name in DIFF_FIELDS
+                if getattr(before[role_code], name) != getattr(now[role_code], name)
+            ]
+            if changes:
+                lines.append(LineDiff(role_code=role_code, change="changed", fields=changes))
+    return ReturnDiff(
+        return_id=current.id,
+        version=current.version,
+        previous_return_id=previous.id if previous else None,
+        previous_version=previous.version if previous else None,
+        lines=lines,
+    )
+
+
+def _rates(
+    role_code: str,
+    organisations_count: int,
+    headcount: int,
+    fte: float,
+    vacant: float,
+    leavers: int,
+    sickness_days: float,
+    agency: float,
+    bank: float,
+) -> WorkforceByRole:
+    posts = fte + vacant
+    staffing = fte + bank + agency
+    return WorkforceByRole(
+        role_code=role_code,
+        organisations=organisations_count,
+        headcount=headcount,
+        fte_in_post=fte,
+        vacant_fte=vacant,
+        vacancy_rate=vacant / posts if posts else None,
+        turnover_rate=leavers / headcount if headcount else None,
+        sickness_rate=(sickness_days / (headcount * WORKING_DAYS_PER_YEAR) if headcount else None),
+        agency_share=agency / staffing if staffing else None,
+    )
+
+
+async def area_workforce(
+    session: AsyncSession, *, principal: Principal, area_code: str, on: date
+) -> AreaWorkforce:
+    """Latest returns in an area (LAD, ICB or England) by role, with completeness."""
+    area = await organisations_repo.get_area(session, code=area_code)
+    if area is None:
+        raise NotFound(f"No area {area_code}.", code="area_not_found")
+    if principal.organisation_id is not None:
+        raise NotFound(f"No area {area_code}.", code="area_not_found")
+    area_filter: ColumnElement[bool]
+    if area.type == AreaType.lad:
+        area_filter = Organisation.home_lad_code == area.code
+        ics = area.parent_code
+    elif area.type == AreaType.icb:
+        area_filter = Organisation.ics_code == area.code
+        ics = area.code
+    elif area.type == AreaType.country:
+        area_filter = true()
+        ics = None
+    else:
+        raise Unprocessable(
+            "Workforce is aggregated for LADs, ICBs and England.",
+            code="area_type_not_supported",
+            errors=[{"field": "code", "code": "area_type_not_supported", "message": area.type}],
+        )
+    if principal.ics_code is not None and ics != principal.ics_code:
+        raise NotFound(f"No area {area_code}.", code="area_not_found")
+    aggregates = await repo.aggregate_latest(session, organisation_filter=area_filter, on=on)
+    reporting, registered = await repo.completeness(
+        session, organisation_filter=area_filter, on=on, since=on - timedelta(days=365)
+    )
+    roles = [
+        _rates(
+            a.role_code,
+            a.organisations,
+            a.headcount,
+            a.fte_in_post,
+            a.vacant_fte,
+            a.leavers_12m,
+            a.sickness_days_12m,
+            a.agency_fte,
+            a.bank_fte,
+        )
+        for a in aggregates
+    ]
+    total = _rates(
+        "all",
+        max((a.organisations for a in aggregates), default=0),
+        sum(a.headcount for a in aggregates),
+        sum(a.fte_in_post for a in aggregates),
+        sum(a.vacant_fte for a in aggregates),
+        sum(a.leavers_12m for a in aggregates),
+        sum(a.sickness_days_12m for a in aggregates),
+        sum(a.agency_fte for a in aggregates),
+        sum(a.bank_fte for a in aggregates),
+    )
+    total.organisations = await _organisations_with_data(session, area_filter, on)
+    return AreaWorkforce(
+        area_code=area.code,
+        as_at=on,
+        completeness=Completeness(
+            organisations_registered=registered,
+            organisations_reporting=reporting,
+            rate=reporting / registered if registered else None,
+        ),
+        total=total,
+        roles=roles,
+    )
+
+
+async def _organisations_with_data(
+    session: AsyncSession, area_filter: ColumnElement[bool], on: date
+) -> int:
+    reporting, _ = await repo.completeness(
+        session, organisation_filter=area_filter, on=on, since=date.min
+    )
+    return reporting

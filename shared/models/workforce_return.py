@@ -1,0 +1,132 @@
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from shared.db.base import Base, JSONType, UUIDPrimaryKey, utcnow
+
+
+class ReturnStatus(StrEnum):
+    current = "current"
+    superseded = "superseded"
+
+
+class ReturnSource(StrEnum):
+    json = "json"
+    csv = "csv"
+    bulk = "bulk"
+    demo = "demo"
+
+
+class WorkforceReturn(UUIDPrimaryKey, Base):
+    """One organisation's workforce at one date; posting again makes a new version."""
+
+    __tablename__ = "workforce_returns"
+    __table_args__ = (
+        UniqueConstraint("organisation_id", "as_at", "version"),
+        Index("ix_workforce_returns_org_status_as_at", "organisation_id", "status", "as_at"),
+    )
+
+    organisation_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organisations.id", ondelete="RESTRICT")
+    )
+    as_at: Mapped[date]
+    version: Mapped[int] = mapped_column(default=1)
+    status: Mapped[ReturnStatus] = mapped_column(String(12), default=ReturnStatus.current)
+    source: Mapped[ReturnSource] = mapped_column(String(8))
+    submitted_at: Mapped[datetime] = mapped_column(default=utcnow)
+    submitted_by_key_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("api_keys.id", ondelete="SET NULL"), default=None
+    )
+    line_count: Mapped[int] = mapped_column(default=0)
+    warning_count: Mapped[int] = mapped_column(default=0)
+    import_id: Mapped[uuid.UUID | None] = mapped_column(default=None, index=True)
+
+
+class ReturnLine(Base):
+    """One role's figures in a return. Headcounts are people; FTE are full-time equivalents."""
+
+    __tablename__ = "return_lines"
+
+    return_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("workforce_returns.id", ondelete="CASCADE"), primary_key=True
+    )
+    role_code: Mapped[str] = mapped_column(ForeignKey("roles.code"), primary_key=True, index=True)
+    headcount: Mapped[int]
+    fte_in_post: Mapped[float]
+    vacant_fte: Mapped[float]
+    starters_12m: Mapped[int]
+    leavers_12m: Mapped[int]
+    leavers_to_health_care_12m: Mapped[int | None] = mapped_column(default=None)
+    sickness_days_12m: Mapped[float]
+    agency_fte: Mapped[float]
+    bank_fte: Mapped[float]
+    age_under_25: Mapped[int]
+    age_25_34: Mapped[int]
+    age_35_44: Mapped[int]
+    age_45_54: Mapped[int]
+    age_55_64: Mapped[int]
+    age_65_plus: Mapped[int]
+    mean_hourly_pay: Mapped[float | None] = mapped_column(default=None)
+
+
+class ReturnWarning(UUIDPrimaryKey, Base):
+    """A figure worth a second look; stored with the return, never blocking it."""
+
+    __tablename__ = "return_warnings"
+
+    return_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("workforce_returns.id", ondelete="CASCADE"), index=True
+    )
+    row: Mapped[int | None] = mapped_column(default=None)
+    role_code: Mapped[str | None] = mapped_column(String(64), default=None)
+    column: Mapped[str | None] = mapped_column(String(40), default=None)
+    code: Mapped[str] = mapped_column(String(40))
+    message: Mapped[str] = mapped_column(String(300))
+
+
+class IdempotencyRecord(Base):
+    """The answer given to a create request, replayed when the same key is sent again."""
+
+    __tablename__ = "idempotency_records"
+
+    api_key_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("api_keys.id", ondelete="CASCADE"), primary_key=True
+    )
+    idempotency_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    request_sha256: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int]
+    response: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ImportStatus(StrEnum):
+    queued = "queued"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+
+
+class ReturnImport(UUIDPrimaryKey, Base):
+    """A bulk load of many organisations' returns from one CSV file."""
+
+    __tablename__ = "return_imports"
+
+    status: Mapped[ImportStatus] = mapped_column(String(10), default=ImportStatus.queued)
+    submitted_by_key_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("api_keys.id", ondelete="SET NULL"), default=None
+    )
+    ics_code: Mapped[str | None] = mapped_column(String(9), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(default=None)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+    line_count: Mapped[int] = mapped_column(default=0)
+    return_count: Mapped[int] = mapped_column(default=0)
+    error_count: Mapped[int] = mapped_column(default=0)
+    errors: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    timings: Mapped[dict[str, float]] = mapped_column(JSONType, default=dict)

@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement, func, or_, select, true
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.models import Area, Organisation
+
+
+async def get(session: AsyncSession, *, organisation_id: uuid.UUID) -> Organisation | None:
+    return await session.get(Organisation, organisation_id)
+
+
+async def get_area(session: AsyncSession, *, code: str) -> Area | None:
+    return await session.get(Area, code)
+
+
+async def find_by(session: AsyncSession, **column_values: Any) -> Organisation | None:
+    conditions = [getattr(Organisation, name) == value for name, value in column_values.items()]
+    query = select(Organisation).where(*conditions).limit(1)
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def add(session: AsyncSession, organisation: Organisation) -> Organisation:
+    session.add(organisation)
+    await session.flush()
+    return organisation
+
+
+async def delete(session: AsyncSession, organisation: Organisation) -> None:
+    await session.delete(organisation)
+    await session.flush()
+
+
+def visible_filter(
+    *, ics_code: str | None, organisation_id: uuid.UUID | None
+) -> ColumnElement[bool]:
+    if organisation_id is not None:
+        return Organisation.id == organisation_id
+    if ics_code is not None:
+        return Organisation.ics_code == ics_code
+    return true()
+
+
+async def list_organisations(
+    session: AsyncSession,
+    *,
+    visible: ColumnElement[bool],
+    kind: str | None,
+    sector: str | None,
+    ics_code: str | None,
+    lad_code: str | None,
+    q: str | None,
+    offset: int,
+    limit: int,
+) -> tuple[Sequence[Organisation], int]:
+    conditions: list[ColumnElement[bool]] = [visible]
+    if kind:
+        conditions.append(Organisation.kind == kind)
+    if sector:
+        conditions.append(Organisation.sector == sector)
+    if ics_code:
+        conditions.append(Organisation.ics_code == ics_code)
+    if lad_code:
+        conditions.append(Organisation.home_lad_code == lad_code)
+    if q:
+        pattern = f"%{q.lower()}%"
+        conditions.append(
+            or_(
+                func.lower(Organisation.name).like(pattern),
+                func.lower(func.coalesce(Organisation.ods_code, "")).like(pattern),
+            )
+        )
+    total = (
+        await session.execute(select(func.count()).select_from(Organisation).where(*conditions))
+    ).scalar_one()
+    query = (
+        select(Organisation)
+        .where(*conditions)
+        .order_by(Organisation.name, Organisation.id)
+        .offset(offset)
+        .limit(limit)
+    )
+    return (await session.execute(query)).scalars().all(), int(total)

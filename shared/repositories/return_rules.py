@@ -1,0 +1,384 @@
+"""Workforce return validation, set-based in SQL over the staging table.
+
+The same rules serve a single organisation's return (a few hundred lines) and a bulk load of a
+million lines: every line is staged as text exactly as sent, then each rule is one predicate.
+A first pass counts the lines that break any rule (one scan); only when there are some does a
+second pass fetch them rule by rule, so a clean load costs a single scan.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy import TextClause, Uuid, bindparam, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+INT_COLUMNS = (
+    "headcount",
+    "starters_12m",
+    "leavers_12m",
+    "leavers_to_health_care_12m",
+    "age_under_25",
+    "age_25_34",
+    "age_35_44",
+    "age_45_54",
+    "age_55_64",
+    "age_65_plus",
+)
+DECIMAL_COLUMNS = (
+    "fte_in_post",
+    "vacant_fte",
+    "sickness_days_12m",
+    "agency_fte",
+    "bank_fte",
+    "mean_hourly_pay",
+)
+OPTIONAL_COLUMNS = frozenset({"leavers_to_health_care_12m", "mean_hourly_pay"})
+AGE_COLUMNS = INT_COLUMNS[4:]
+MAX_REPORTED = 1000
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One broken rule: where (row and column, or field), a stable code and a message."""
+
+    code: str
+    message: str
+    row: int | None = None
+    column: str | None = None
+    value: str | None = None
+    organisation_code: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"code": self.code, "message": self.message}
+        for key in ("row", "column", "value", "organisation_code"):
+            value = getattr(self, key)
+            if value is not None:
+                data[key] = value
+        return data
+
+
+class Dialect:
+    """The few SQL expressions that differ between PostgreSQL and SQLite."""
+
+    def __init__(self, name: str) -> None:
+        self.pg = name == "postgresql"
+
+    def blank(self, col: str) -> str:
+        return f"COALESCE({col}, '') = ''"
+
+    def is_int(self, col: str) -> str:
+        if self.pg:
+            return f"({col} ~ '^[0-9]+$')"
+        return f"({col} <> '' AND {col} NOT GLOB '*[^0-9]*')"
+
+    def is_decimal(self, col: str) -> str:
+        if self.pg:
+            return f"({col} ~ '^[0-9]+(\\.[0-9]+)?$')"
+        return (
+            f"({col} <> '' AND {col} NOT GLOB '*[^0-9.]*' AND {col} NOT GLOB '*.*.*'"
+            f" AND {col} NOT GLOB '.*' AND {col} NOT GLOB '*.')"
+        )
+
+    def is_negative(self, col: str) -> str:
+        if self.pg:
+            return f"({col} ~ '^-[0-9]+(\\.[0-9]+)?$')"
+        return f"(substr({col}, 1, 1) = '-' AND {self.is_decimal(f'substr({col}, 2)')})"
+
+    def num(self, col: str) -> str:
+        """The value as a number, or NULL when it is not one (so rules on it stay silent)."""
+        kind = "double precision" if self.pg else "REAL"
+        return f"(CASE WHEN {self.is_decimal(col)} THEN CAST({col} AS {kind}) END)"
+
+    def whole(self, col: str) -> str:
+        """A whole number, or NULL (a fractional headcount is reported once, not again here)."""
+        kind = "double precision" if self.pg else "REAL"
+        return f"(CASE WHEN {self.is_int(col)} THEN CAST({col} AS {kind}) END)"
+
+    def days_before(self, date_sql: str, days: int) -> str:
+        if self.pg:
+            return f"(CAST({date_sql} AS date) - {days})"
+        return f"date({date_sql}, '-{days} days')"
+
+
+@dataclass(frozen=True)
+class Rule:
+    code: str
+    column: str
+    predicate: str
+    message: Callable[[dict[str, Any]], str]
+    columns: tuple[str, ...] = ()
+
+
+def staged_sql(statement: str) -> TextClause:
+    """A text query over one import; the id is bound as a UUID so SQLite matches its storage."""
+    return text(statement).bindparams(bindparam("import_id", type_=Uuid()))
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def _msg(template: str) -> Callable[[dict[str, Any]], str]:
+    return lambda values: template.format(**values)
+
+
+def _line_rules(d: Dialect) -> list[Rule]:
+    rules: list[Rule] = [
+        Rule(
+            "required",
+            "role_code",
+            d.blank("s.role_code"),
+            lambda v: "A role code is required.",
+        )
+    ]
+    for col in (*INT_COLUMNS, *DECIMAL_COLUMNS):
+        c = f"s.{col}"
+        if col not in OPTIONAL_COLUMNS:
+            rules.append(Rule("required", col, d.blank(c), _msg(f"{col} is required.")))
+        rules.append(
+            Rule(
+                "negative_value",
+                col,
+                d.is_negative(c),
+                _msg(f"{col} must not be negative (got {{value}})."),
+            )
+        )
+        valid = d.is_int(c) if col in INT_COLUMNS else d.is_decimal(c)
+        code = "not_an_integer" if col in INT_COLUMNS else "not_a_number"
+        kind = "a whole number" if col in INT_COLUMNS else "a number"
+        rules.append(
+            Rule(
+                code,
+                col,
+                f"(NOT {d.blank(c)} AND NOT {d.is_negative(c)} AND NOT {valid})",
+                _msg(f"{col} must be {kind} (got {{value!r}})."),
+            )
+        )
+    headcount, fte, vacant = d.whole("s.headcount"), d.num("s.fte_in_post"), d.num("s.vacant_fte")
+    starters, leavers = d.whole("s.starters_12m"), d.whole("s.leavers_12m")
+    ages = " + ".join(d.whole(f"s.{col}") for col in AGE_COLUMNS)
+    rules += [
+        Rule(
+            "fte_exceeds_headcount",
+            "fte_in_post",
+            f"{fte} > {headcount} * 1.2",
+            lambda v: (
+                f"FTE in post {_fmt(v['fte_in_post'])} is more than 1.2 x headcount "
+                f"{_fmt(v['headcount'])}."
+            ),
+            ("fte_in_post", "headcount"),
+        ),
+        Rule(
+            "age_bands_mismatch",
+            "age_under_25",
+            f"({ages}) <> {headcount}",
+            lambda v: (
+                f"Headcount by age band sums to {v['age_sum']}, not the headcount "
+                f"{_fmt(v['headcount'])}."
+            ),
+            ("headcount",),
+        ),
+        Rule(
+            "leavers_exceed_headcount",
+            "leavers_12m",
+            f"{leavers} > {headcount} + {starters}",
+            lambda v: (
+                f"Leavers {_fmt(v['leavers_12m'])} exceed headcount plus starters "
+                f"({_fmt(v['headcount'])} + {_fmt(v['starters_12m'])})."
+            ),
+            ("leavers_12m", "headcount", "starters_12m"),
+        ),
+        Rule(
+            "vacancies_implausible",
+            "vacant_fte",
+            f"{vacant} > {fte} AND {fte} > 0",
+            lambda v: (
+                f"Vacant FTE {_fmt(v['vacant_fte'])} is over 100% of the FTE in post "
+                f"{_fmt(v['fte_in_post'])}."
+            ),
+            ("vacant_fte", "fte_in_post"),
+        ),
+        Rule(
+            "sickness_days_implausible",
+            "sickness_days_12m",
+            f"{d.num('s.sickness_days_12m')} > 365 * {headcount}",
+            lambda v: (
+                f"Sickness days {_fmt(v['sickness_days_12m'])} exceed 365 x headcount "
+                f"{_fmt(v['headcount'])}."
+            ),
+            ("sickness_days_12m", "headcount"),
+        ),
+        Rule(
+            "leavers_to_health_care_exceed_leavers",
+            "leavers_to_health_care_12m",
+            f"{d.whole('s.leavers_to_health_care_12m')} > {leavers}",
+            lambda v: (
+                "Leavers to other health and care employers "
+                f"{_fmt(v['leavers_to_health_care_12m'])} exceed leavers {_fmt(v['leavers_12m'])}."
+            ),
+            ("leavers_to_health_care_12m", "leavers_12m"),
+        ),
+        Rule(
+            "unknown_role",
+            "role_code",
+            f"NOT {d.blank('s.role_code')} AND NOT EXISTS "
+            "(SELECT 1 FROM roles r WHERE r.code = s.role_code)",
+            lambda v: f"Unknown role code {v['role_code']!r}; see GET /v1/roles.",
+            ("role_code",),
+        ),
+    ]
+    return rules
+
+
+def _row_expr(d: Dialect) -> str:
+    return "s.line_no"
+
+
+class Validation:
+    """Runs every rule over one staged import and collects problems, capped for the answer."""
+
+    def __init__(self, session: AsyncSession, import_id: uuid.UUID, *, bulk: bool) -> None:
+        self.session = session
+        self.import_id = import_id
+        self.bulk = bulk
+        self.d = Dialect(session.get_bind().dialect.name)
+        self.problems: list[Problem] = []
+        self.total = 0
+
+    def add(self, problem: Problem) -> None:
+        self.total += 1
+        if len(self.problems) < MAX_REPORTED:
+            self.problems.append(problem)
+
+    async def _fetch(self, sql: str, **params: Any) -> Sequence[Any]:
+        params["import_id"] = self.import_id
+        result = await self.session.execute(staged_sql(sql), params)
+        return result.mappings().all()
+
+    async def line_rules(self) -> None:
+        rules = _line_rules(self.d)
+        where = " OR ".join(f"({rule.predicate})" for rule in rules)
+        count_sql = f"SELECT COUNT(*) AS n FROM return_staging s WHERE s.import_id = :import_id AND ({where})"  # noqa: E501
+        bad = (await self._fetch(count_sql))[0]["n"]
+        if not bad:
+            return
+        row = _row_expr(self.d)
+        ages = " + ".join(self.d.num(f"s.{col}") for col in AGE_COLUMNS)
+        numeric = ", ".join(
+            f"{self.d.num(f's.{col}')} AS {col}" for col in (*INT_COLUMNS, *DECIMAL_COLUMNS)
+        )
+        for rule in rules:
+            sql = (
+                f"SELECT {row} AS row_no, s.organisation_code AS organisation_code, "
+                f"s.{rule.column} AS value, s.role_code AS role_code, ({ages}) AS age_sum, "
+                f"{numeric} FROM return_staging s "
+                f"WHERE s.import_id = :import_id AND ({rule.predicate}) "
+                f"ORDER BY s.id LIMIT {MAX_REPORTED}"
+            )
+            for found in await self._fetch(sql):
+                values = dict(found)
+                age_sum = values.get("age_sum")
+                if isinstance(age_sum, float):
+                    values["age_sum"] = _fmt(age_sum)
+                self.add(
+                    Problem(
+                        code=rule.code,
+                        message=rule.message(values),
+                        row=int(found["row_no"]),
+                        column=rule.column,
+                        value=None if found["value"] is None else str(found["value"]),
+                        organisation_code=found["organisation_code"] if self.bulk else None,
+                    )
+                )
+
+    async def duplicate_roles(self, org_key: str) -> None:
+        """The same role twice in one return (one organisation, one date)."""
+        row = _row_expr(self.d)
+        sql = f"""
+            SELECT {row} AS row_no, s.role_code AS role_code, s.organisation_code AS org_code
+            FROM return_staging s
+            JOIN (
+                SELECT {org_key} AS org_key, as_at, role_code, MIN(id) AS first_id
+                FROM return_staging s
+                WHERE import_id = :import_id AND COALESCE(role_code, '') <> ''
+                GROUP BY {org_key}, as_at, role_code HAVING COUNT(*) > 1
+            ) dup ON dup.org_key = {org_key} AND dup.as_at = s.as_at
+                 AND dup.role_code = s.role_code AND s.id <> dup.first_id
+            WHERE s.import_id = :import_id
+            ORDER BY s.id LIMIT {MAX_REPORTED}
+        """
+        for found in await self._fetch(sql):
+            self.add(
+                Problem(
+                    code="duplicate_role_line",
+                    message=f"Role {found['role_code']!r} appears more than once in this return.",
+                    row=int(found["row_no"]),
+                    column="role_code",
+                    value=found["role_code"],
+                    organisation_code=found["org_code"] if self.bulk else None,
+                )
+            )
+
+    async def distinct_values(self, column: str) -> list[str | None]:
+        sql = f"SELECT DISTINCT {column} AS v FROM return_staging WHERE import_id = :import_id"
+        return [found["v"] for found in await self._fetch(sql)]
+
+    async def rows_with_value(
+        self, column: str, values: Sequence[str | None], *, code: str, message: str
+    ) -> None:
+        """Report every line whose `column` is one of `values` (bad dates, unknown codes)."""
+        if not values:
+            return
+        row = _row_expr(self.d)
+        names = {f"v{i}": value for i, value in enumerate(values) if value is not None}
+        conditions = [f"s.{column} IN ({', '.join(':' + n for n in names)})"] if names else []
+        if None in values:
+            conditions.append(f"COALESCE(s.{column}, '') = ''")
+        sql = (
+            f"SELECT {row} AS row_no, s.{column} AS value, s.organisation_code AS org_code "
+            f"FROM return_staging s WHERE s.import_id = :import_id "
+            f"AND ({' OR '.join(conditions)}) ORDER BY s.id LIMIT {MAX_REPORTED}"
+        )
+        for found in await self._fetch(sql, **names):
+            value = found["value"]
+            self.add(
+                Problem(
+                    code=code,
+                    message=message.format(value=value or ""),
+                    row=int(found["row_no"]),
+                    column=column,
+                    value=value,
+                    organisation_code=found["org_code"] if self.bulk else None,
+                )
+            )
+
+
+async def count_staged(session: AsyncSession, *, import_id: uuid.UUID) -> int:
+    result = await session.execute(
+        staged_sql("SELECT COUNT(*) FROM return_staging WHERE import_id = :import_id"),
+        {"import_id": import_id},
+    )
+    return int(result.scalar_one())
+
+
+async def clear_staging(session: AsyncSession, *, import_id: uuid.UUID) -> None:
+    await session.execute(
+        staged_sql("DELETE FROM return_staging WHERE import_id = :import_id"),
+        {"import_id": import_id},
+    )
+
+
+def parse_iso_date(value: str | None) -> date | None:
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        return None

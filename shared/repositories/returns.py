@@ -1,0 +1,461 @@
+"""Workforce returns: staging, moving validated lines, versions, history and aggregates."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.models import (
+    IdempotencyRecord,
+    Organisation,
+    ReturnLine,
+    ReturnStatus,
+    ReturnWarning,
+    WorkforceReturn,
+    return_staging,
+)
+from shared.models.return_staging import LINE_COLUMNS
+from shared.repositories.return_rules import Dialect, staged_sql
+
+STAGING_COLUMNS = ("line_no", "organisation_code", "as_at", *LINE_COLUMNS)
+
+ORG_CODES_SQL = (
+    "(SELECT id, ods_code AS code FROM organisations WHERE ods_code IS NOT NULL "
+    "UNION ALL SELECT id, cqc_location_id AS code FROM organisations "
+    "WHERE cqc_location_id IS NOT NULL)"
+)
+
+
+@dataclass(frozen=True)
+class StagedSource:
+    """How staged lines find their organisation and date: given once, or per line (bulk)."""
+
+    import_id: uuid.UUID
+    bulk: bool
+    dialect: Dialect
+
+    @property
+    def from_sql(self) -> str:
+        if self.bulk:
+            return f"return_staging s JOIN {ORG_CODES_SQL} oc ON oc.code = s.organisation_code"
+        return "return_staging s"
+
+    @property
+    def org_expr(self) -> str:
+        return "oc.id" if self.bulk else "s.organisation_id"
+
+    @property
+    def date_expr(self) -> str:
+        return "CAST(s.as_at AS date)" if self.dialect.pg else "s.as_at"
+
+
+def dialect_of(session: AsyncSession) -> Dialect:
+    return Dialect(session.get_bind().dialect.name)
+
+
+async def stage_rows(
+    session: AsyncSession,
+    *,
+    import_id: uuid.UUID,
+    rows: Sequence[dict[str, str | int | None]],
+    organisation_id: uuid.UUID | None = None,
+) -> None:
+    """Stage already-parsed lines (values as text); COPY on PostgreSQL, executemany otherwise."""
+    if not rows:
+        return
+    if dialect_of(session).pg:
+        connection = await session.connection()
+        raw = await connection.get_raw_connection()
+        records = [
+            (import_id, organisation_id, *(row.get(col) for col in STAGING_COLUMNS)) for row in rows
+        ]
+        await raw.driver_connection.copy_records_to_table(  # type: ignore[union-attr]
+            "return_staging",
+            records=records,
+            columns=["import_id", "organisation_id", *STAGING_COLUMNS],
+        )
+        return
+    payload = [
+        {
+            "import_id": import_id,
+            "organisation_id": organisation_id,
+            **{col: row.get(col) for col in STAGING_COLUMNS},
+        }
+        for row in rows
+    ]
+    await session.execute(insert(return_staging), payload)
+
+
+async def copy_csv_into_staging(
+    session: AsyncSession, *, chunks: AsyncIterator[bytes], columns: list[str]
+) -> None:
+    """PostgreSQL: stream CSV bytes straight into staging with COPY.
+
+    Each line already starts with the import id and its line number (see the bulk service).
+    """
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    driver = raw.driver_connection
+    assert driver is not None
+    await driver.copy_to_table(
+        "return_staging",
+        source=chunks,
+        columns=columns,
+        format="csv",
+        header=False,
+    )
+
+
+async def lock_organisation(session: AsyncSession, *, organisation_id: uuid.UUID) -> None:
+    """Serialise submissions for one organisation so versions are numbered without gaps."""
+    await session.execute(
+        select(Organisation.id).where(Organisation.id == organisation_id).with_for_update()
+    )
+
+
+async def warnings_for(session: AsyncSession, source: StagedSource) -> list[dict[str, Any]]:
+    """Warnings against the organisation's earlier returns (and turnover above 60%)."""
+    d = source.dialect
+    h, f, v, lv = (
+        d.num(f"s.{c}") for c in ("headcount", "fte_in_post", "vacant_fte", "leavers_12m")
+    )
+    year_before = d.days_before("g.as_at", 365)
+    sql = f"""
+        WITH grp AS (
+            SELECT DISTINCT {source.org_expr} AS organisation_id, {source.date_expr} AS as_at
+            FROM {source.from_sql} WHERE s.import_id = :import_id
+        ),
+        prev AS (
+            SELECT g.organisation_id, g.as_at,
+                (SELECT r.id FROM workforce_returns r
+                  WHERE r.organisation_id = g.organisation_id AND r.status = 'current'
+                    AND r.as_at < g.as_at ORDER BY r.as_at DESC LIMIT 1) AS prev_id,
+                (SELECT r.id FROM workforce_returns r
+                  WHERE r.organisation_id = g.organisation_id AND r.status = 'current'
+                    AND r.as_at <= {year_before} ORDER BY r.as_at DESC LIMIT 1) AS old_id
+            FROM grp g
+        )
+        SELECT s.line_no AS row_no, s.role_code AS role_code, g.organisation_id AS organisation_id,
+               g.as_at AS as_at, {h} AS headcount, {f} AS fte, {v} AS vacant, {lv} AS leavers,
+               p.headcount AS prev_headcount, p.fte_in_post AS prev_fte,
+               o.headcount AS old_headcount, o.fte_in_post AS old_fte, o.vacant_fte AS old_vacant
+        FROM {source.from_sql}
+        JOIN prev g ON g.organisation_id = {source.org_expr} AND g.as_at = {source.date_expr}
+        LEFT JOIN return_lines p ON p.return_id = g.prev_id AND p.role_code = s.role_code
+        LEFT JOIN return_lines o ON o.return_id = g.old_id AND o.role_code = s.role_code
+        WHERE s.import_id = :import_id AND (
+            ({h} > 0 AND {lv} > 0.6 * {h})
+            OR (p.headcount > 0 AND ABS({h} - p.headcount) > 0.5 * p.headcount)
+            OR (p.fte_in_post > 0 AND ABS({f} - p.fte_in_post) > 0.5 * p.fte_in_post)
+            OR (o.headcount = {h} AND o.fte_in_post = {f} AND o.vacant_fte = {v})
+        )
+        ORDER BY s.line_no
+    """
+    result = await session.execute(staged_sql(sql), {"import_id": source.import_id})
+    warnings: list[dict[str, Any]] = []
+    for row in result.mappings():
+        base = {
+            "row": row["row_no"],
+            "role_code": row["role_code"],
+            "organisation_id": row["organisation_id"],
+            "as_at": row["as_at"],
+        }
+        headcount, leavers = row["headcount"], row["leavers"]
+        if headcount and leavers is not None and leavers > 0.6 * headcount:
+            warnings.append(
+                {
+                    **base,
+                    "column": "leavers_12m",
+                    "code": "turnover_above_60pct",
+                    "message": f"Turnover {leavers / headcount:.0%} is above 60%.",
+                }
+            )
+        for column, now, before in (
+            ("headcount", headcount, row["prev_headcount"]),
+            ("fte_in_post", row["fte"], row["prev_fte"]),
+        ):
+            if before and now is not None and abs(now - before) > 0.5 * before:
+                warnings.append(
+                    {
+                        **base,
+                        "column": column,
+                        "code": "jump_over_50pct",
+                        "message": f"{column} changed from {before:g} to {now:g} "
+                        "(more than 50%) since the previous return.",
+                    }
+                )
+        if (
+            row["old_headcount"] is not None
+            and row["old_headcount"] == headcount
+            and row["old_fte"] == row["fte"]
+            and row["old_vacant"] == row["vacant"]
+        ):
+            warnings.append(
+                {
+                    **base,
+                    "column": "headcount",
+                    "code": "figures_unchanged_12m",
+                    "message": "Headcount, FTE and vacancies are unchanged from the return of "
+                    "12 or more months ago: check they were updated.",
+                }
+            )
+    return warnings
+
+
+async def next_versions(
+    session: AsyncSession, *, keys: Sequence[tuple[uuid.UUID, date]]
+) -> dict[tuple[uuid.UUID, date], int]:
+    """The version number the next return for each (organisation, date) gets."""
+    if not keys:
+        return {}
+    organisation_ids = {key[0] for key in keys}
+    query = (
+        select(
+            WorkforceReturn.organisation_id,
+            WorkforceReturn.as_at,
+            func.max(WorkforceReturn.version),
+        )
+        .where(WorkforceReturn.organisation_id.in_(organisation_ids))
+        .group_by(WorkforceReturn.organisation_id, WorkforceReturn.as_at)
+    )
+    existing = {(row[0], row[1]): int(row[2]) for row in (await session.execute(query)).all()}
+    return {key: existing.get(key, 0) + 1 for key in keys}
+
+
+async def supersede(session: AsyncSession, *, keys: Sequence[tuple[uuid.UUID, date]]) -> None:
+    for organisation_id, as_at in keys:
+        await session.execute(
+            update(WorkforceReturn)
+            .where(
+                WorkforceReturn.organisation_id == organisation_id,
+                WorkforceReturn.as_at == as_at,
+                WorkforceReturn.status == ReturnStatus.current,
+            )
+            .values(status=ReturnStatus.superseded)
+        )
+
+
+async def add_returns(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        await session.execute(insert(WorkforceReturn), list(rows))
+
+
+async def move_lines(session: AsyncSession, source: StagedSource) -> int:
+    """Copy the validated staged lines into return_lines, typed, in one statement."""
+    d = source.dialect
+    kinds = {
+        "headcount": "int", "starters_12m": "int", "leavers_12m": "int",
+        "leavers_to_health_care_12m": "int", "age_under_25": "int", "age_25_34": "int",
+        "age_35_44": "int", "age_45_54": "int", "age_55_64": "int", "age_65_plus": "int",
+    }  # fmt: skip
+    int_type, real_type = ("integer", "double precision") if d.pg else ("INTEGER", "REAL")
+    columns = [c for c in LINE_COLUMNS if c != "role_code"]
+    casts = ", ".join(
+        f"CAST(NULLIF(s.{c}, '') AS {int_type if kinds.get(c) else real_type})" for c in columns
+    )
+    sql = f"""
+        INSERT INTO return_lines (return_id, role_code, {", ".join(columns)})
+        SELECT r.id, s.role_code, {casts}
+        FROM {source.from_sql}
+        JOIN workforce_returns r ON r.import_id = :import_id
+             AND r.organisation_id = {source.org_expr} AND r.as_at = {source.date_expr}
+        WHERE s.import_id = :import_id
+    """
+    result = await session.execute(staged_sql(sql), {"import_id": source.import_id})
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def add_warnings(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        await session.execute(insert(ReturnWarning), list(rows))
+
+
+async def get_return(session: AsyncSession, *, return_id: uuid.UUID) -> WorkforceReturn | None:
+    return await session.get(WorkforceReturn, return_id)
+
+
+async def lines_of(session: AsyncSession, *, return_id: uuid.UUID) -> Sequence[ReturnLine]:
+    query = (
+        select(ReturnLine).where(ReturnLine.return_id == return_id).order_by(ReturnLine.role_code)
+    )
+    return (await session.execute(query)).scalars().all()
+
+
+async def warnings_of(session: AsyncSession, *, return_id: uuid.UUID) -> Sequence[ReturnWarning]:
+    query = (
+        select(ReturnWarning)
+        .where(ReturnWarning.return_id == return_id)
+        .order_by(ReturnWarning.row, ReturnWarning.code)
+    )
+    return (await session.execute(query)).scalars().all()
+
+
+async def previous_version(
+    session: AsyncSession, *, current: WorkforceReturn
+) -> WorkforceReturn | None:
+    query = (
+        select(WorkforceReturn)
+        .where(
+            WorkforceReturn.organisation_id == current.organisation_id,
+            WorkforceReturn.as_at == current.as_at,
+            WorkforceReturn.version < current.version,
+        )
+        .order_by(WorkforceReturn.version.desc())
+        .limit(1)
+    )
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def list_returns(
+    session: AsyncSession,
+    *,
+    organisation_id: uuid.UUID,
+    as_at: date | None,
+    include_superseded: bool,
+    offset: int,
+    limit: int,
+) -> tuple[Sequence[WorkforceReturn], int]:
+    conditions = [WorkforceReturn.organisation_id == organisation_id]
+    if as_at is not None:
+        conditions.append(WorkforceReturn.as_at == as_at)
+    if not include_superseded:
+        conditions.append(WorkforceReturn.status == ReturnStatus.current)
+    total = (
+        await session.execute(select(func.count()).select_from(WorkforceReturn).where(*conditions))
+    ).scalar_one()
+    query = (
+        select(WorkforceReturn)
+        .where(*conditions)
+        .order_by(WorkforceReturn.as_at.desc(), WorkforceReturn.version.desc())
+        .offset(offset)
+        .limit(limit)
+    )
+    return (await session.execute(query)).scalars().all(), int(total)
+
+
+async def count_returns(session: AsyncSession, *, organisation_id: uuid.UUID) -> int:
+    query = (
+        select(func.count())
+        .select_from(WorkforceReturn)
+        .where(WorkforceReturn.organisation_id == organisation_id)
+    )
+    return int((await session.execute(query)).scalar_one())
+
+
+async def get_idempotency(
+    session: AsyncSession, *, api_key_id: uuid.UUID, key: str
+) -> IdempotencyRecord | None:
+    return await session.get(IdempotencyRecord, (api_key_id, key))
+
+
+async def add_idempotency(session: AsyncSession, record: IdempotencyRecord) -> None:
+    session.add(record)
+    await session.flush()
+
+
+async def delete_staged(session: AsyncSession, *, import_id: uuid.UUID) -> None:
+    await session.execute(delete(return_staging).where(return_staging.c.import_id == import_id))
+
+
+@dataclass(frozen=True)
+class WorkforceAggregate:
+    role_code: str
+    organisations: int
+    headcount: int
+    fte_in_post: float
+    vacant_fte: float
+    starters_12m: int
+    leavers_12m: int
+    sickness_days_12m: float
+    agency_fte: float
+    bank_fte: float
+
+
+async def aggregate_latest(
+    session: AsyncSession, *, organisation_filter: Any, on: date
+) -> list[WorkforceAggregate]:
+    """Sum by role over each organisation's latest current return at or before `on`."""
+    latest = (
+        select(
+            WorkforceReturn.organisation_id,
+            func.max(WorkforceReturn.as_at).label("as_at"),
+        )
+        .join(Organisation, Organisation.id == WorkforceReturn.organisation_id)
+        .where(
+            WorkforceReturn.status == ReturnStatus.current,
+            WorkforceReturn.as_at <= on,
+            organisation_filter,
+        )
+        .group_by(WorkforceReturn.organisation_id)
+        .subquery()
+    )
+    query = (
+        select(
+            ReturnLine.role_code,
+            func.count(func.distinct(WorkforceReturn.organisation_id)),
+            func.sum(ReturnLine.headcount),
+            func.sum(ReturnLine.fte_in_post),
+            func.sum(ReturnLine.vacant_fte),
+            func.sum(ReturnLine.starters_12m),
+            func.sum(ReturnLine.leavers_12m),
+            func.sum(ReturnLine.sickness_days_12m),
+            func.sum(ReturnLine.agency_fte),
+            func.sum(ReturnLine.bank_fte),
+        )
+        .join(WorkforceReturn, WorkforceReturn.id == ReturnLine.return_id)
+        .join(
+            latest,
+            (latest.c.organisation_id == WorkforceReturn.organisation_id)
+            & (latest.c.as_at == WorkforceReturn.as_at),
+        )
+        .where(WorkforceReturn.status == ReturnStatus.current)
+        .group_by(ReturnLine.role_code)
+        .order_by(ReturnLine.role_code)
+    )
+    rows = (await session.execute(query)).all()
+    return [
+        WorkforceAggregate(
+            role_code=row[0],
+            organisations=int(row[1]),
+            headcount=int(row[2] or 0),
+            fte_in_post=float(row[3] or 0),
+            vacant_fte=float(row[4] or 0),
+            starters_12m=int(row[5] or 0),
+            leavers_12m=int(row[6] or 0),
+            sickness_days_12m=float(row[7] or 0),
+            agency_fte=float(row[8] or 0),
+            bank_fte=float(row[9] or 0),
+        )
+        for row in rows
+    ]
+
+
+async def completeness(
+    session: AsyncSession, *, organisation_filter: Any, on: date, since: date
+) -> tuple[int, int]:
+    """(organisations with a current return dated in (since, on], organisations registered)."""
+    registered_query = (
+        select(func.count())
+        .select_from(Organisation)
+        .where(organisation_filter)
+        .where((Organisation.opened_on.is_(None)) | (Organisation.opened_on <= on))
+    )
+    registered = int((await session.execute(registered_query)).scalar_one())
+    reporting_query = (
+        select(func.count(func.distinct(WorkforceReturn.organisation_id)))
+        .join(Organisation, Organisation.id == WorkforceReturn.organisation_id)
+        .where(
+            organisation_filter,
+            WorkforceReturn.status == ReturnStatus.current,
+            WorkforceReturn.as_at > since,
+            WorkforceReturn.as_at <= on,
+        )
+    )
+    reporting = int((await session.execute(reporting_query)).scalar_one())
+    return reporting, registered

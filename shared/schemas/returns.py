@@ -1,0 +1,169 @@
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt
+
+from shared.models.workforce_return import ImportStatus, ReturnSource, ReturnStatus
+
+Number = StrictInt | StrictFloat
+
+
+class ReturnLineIn(BaseModel):
+    """One role's figures. Headcounts are people; FTE are full-time equivalents; 12m = the last
+    12 months. Rules (FTE vs headcount, age bands, leavers...) are checked after parsing."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    role_code: str = Field(min_length=1, max_length=64)
+    headcount: Number
+    fte_in_post: Number
+    vacant_fte: Number
+    starters_12m: Number
+    leavers_12m: Number
+    leavers_to_health_care_12m: Number | None = None
+    sickness_days_12m: Number
+    agency_fte: Number
+    bank_fte: Number
+    age_under_25: Number
+    age_25_34: Number
+    age_35_44: Number
+    age_45_54: Number
+    age_55_64: Number
+    age_65_plus: Number
+    mean_hourly_pay: Number | None = None
+
+
+class ReturnCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    as_at: date
+    lines: list[ReturnLineIn] = Field(min_length=1, max_length=5000)
+
+
+class ReturnLineRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    role_code: str
+    headcount: int
+    fte_in_post: float
+    vacant_fte: float
+    starters_12m: int
+    leavers_12m: int
+    leavers_to_health_care_12m: int | None
+    sickness_days_12m: float
+    agency_fte: float
+    bank_fte: float
+    age_under_25: int
+    age_25_34: int
+    age_35_44: int
+    age_45_54: int
+    age_55_64: int
+    age_65_plus: int
+    mean_hourly_pay: float | None
+
+
+class ReturnWarningRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    row: int | None
+    role_code: str | None
+    column: str | None
+    code: str
+    message: str
+
+
+class ReturnSummary(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    organisation_id: uuid.UUID
+    as_at: date
+    version: int
+    status: ReturnStatus
+    source: ReturnSource
+    submitted_at: datetime
+    line_count: int
+    warning_count: int
+
+
+class ReturnRead(ReturnSummary):
+    lines: list[ReturnLineRead]
+    warnings: list[ReturnWarningRead]
+
+
+class DryRunResult(BaseModel):
+    dry_run: bool = True
+    valid: bool = True
+    organisation_id: uuid.UUID
+    as_at: date
+    line_count: int
+    would_be_version: int
+    warnings: list[ReturnWarningRead]
+
+
+class FieldChange(BaseModel):
+    field: str
+    previous: Any
+    current: Any
+
+
+class LineDiff(BaseModel):
+    role_code: str
+    change: str = Field(description="added, removed or changed")
+    fields: list[FieldChange] = Field(default_factory=list)
+
+
+class ReturnDiff(BaseModel):
+    return_id: uuid.UUID
+    version: int
+    previous_return_id: uuid.UUID | None
+    previous_version: int | None
+    lines: list[LineDiff]
+
+
+class WorkforceByRole(BaseModel):
+    role_code: str
+    organisations: int
+    headcount: int
+    fte_in_post: float
+    vacant_fte: float
+    vacancy_rate: float | None = Field(description="vacant FTE / (FTE in post + vacant FTE)")
+    turnover_rate: float | None = Field(description="leavers (12m) / headcount")
+    sickness_rate: float | None = Field(
+        description="sickness days (12m) / (headcount x 225 working days)"
+    )
+    agency_share: float | None = Field(
+        description="agency FTE / (FTE in post + bank FTE + agency FTE)"
+    )
+
+
+class Completeness(BaseModel):
+    organisations_registered: int
+    organisations_reporting: int = Field(description="with a return dated in the last 12 months")
+    rate: float | None
+
+
+class AreaWorkforce(BaseModel):
+    area_code: str
+    as_at: date
+    completeness: Completeness
+    total: WorkforceByRole
+    roles: list[WorkforceByRole]
+
+
+class ImportRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    status: ImportStatus
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    line_count: int
+    return_count: int
+    error_count: int
+    errors: list[dict[str, Any]]
+    timings: dict[str, float]
