@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -91,6 +93,77 @@ def worker(
         err.print("[red]REDIS_URL is not set.[/red] Without Redis the API runs the projector.")
         raise typer.Exit(code=2)
     run_worker(WorkerSettings, burst=burst)  # type: ignore[arg-type]
+
+
+@app.command("import-returns")
+def import_returns(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="Bulk returns CSV")],
+    ics: Annotated[
+        str | None, typer.Option(help="Only accept organisations in this ICS (E54 code)")
+    ] = None,
+) -> None:
+    """Load many organisations' returns from one CSV: all of it, or nothing if any line is bad."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from shared import returns_import
+
+    size = file.stat().st_size
+
+    async def run() -> returns_import.ImportOutcome:
+        engine = make_engine(get_settings().database_url)
+        import_id = uuid.uuid4()
+        try:
+            with Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TextColumn("{task.completed:,.0f}"),
+                TimeElapsedColumn(),
+                console=err,
+            ) as progress:
+                task = progress.add_task("reading", total=size)
+
+                async def chunks() -> AsyncIterator[bytes]:
+                    with file.open("rb") as handle:
+                        while block := handle.read(1 << 20):
+                            progress.update(task, advance=len(block))
+                            yield block
+
+                async with transaction(make_sessionmaker(engine)) as session:
+                    await returns_import.stage(session, chunks(), import_id=import_id)
+                    progress.update(task, description="validating")
+                    outcome = await returns_import.validate_and_load(
+                        session, import_id=import_id, ics_code=ics, key_id=None, actor="cli"
+                    )
+                    if not outcome.ok:
+                        await session.rollback()
+                    return outcome
+        finally:
+            await engine.dispose()
+
+    from shared.errors import DomainError
+
+    try:
+        outcome = asyncio.run(run())
+    except DomainError as exc:
+        err.print(f"[red]{exc.message}[/red] ({exc.code})")
+        for detail in (exc.errors or [])[:20]:
+            err.print(f"  {detail}")
+        raise typer.Exit(code=1) from exc
+    if not outcome.ok:
+        for problem in outcome.problems[:50]:
+            where = f"line {problem.row}" if problem.row else "file"
+            org = f" [{problem.organisation_code}]" if problem.organisation_code else ""
+            err.print(
+                f"{where}{org} {problem.column or ''}: {problem.code}: {problem.message}",
+                soft_wrap=True,
+                markup=False,
+            )
+        err.print(f"[red]{outcome.error_count} error(s); nothing was loaded.[/red]")
+        raise typer.Exit(code=1)
+    console.print(
+        f"[green]Loaded {outcome.line_count:,} lines as {outcome.return_count:,} returns[/green] "
+        f"({outcome.warning_count:,} warnings; timings {outcome.timings})"
+    )
 
 
 @keys_app.command("create")

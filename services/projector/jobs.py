@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from services.projector.context import WorkerContext
+from shared import returns_import
 from shared.db.session import transaction
 from shared.jobs import JobName
 from shared.repositories import job_executions
@@ -21,3 +23,9 @@ async def ping(ctx: WorkerContext, *, token: str) -> dict[str, Any]:
             runner=ctx.get("runner", "arq"),
         )
     return {"token": token}
+
+
+async def import_returns(ctx: WorkerContext, *, import_id: str) -> dict[str, Any]:
+    """Validate and load a staged bulk import of returns."""
+    status = await returns_import.process(ctx["sessionmaker"], import_id=uuid.UUID(import_id))
+    return {"import_id": import_id, "status": status}

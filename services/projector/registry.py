@@ -20,4 +20,7 @@ class JobSpec:
     timeout_s: float
 
 
-JOBS: tuple[JobSpec, ...] = (JobSpec(JobName.ping, jobs.ping, max_tries=3, timeout_s=60),)
+JOBS: tuple[JobSpec, ...] = (
+    JobSpec(JobName.ping, jobs.ping, max_tries=3, timeout_s=60),
+    JobSpec(JobName.import_returns, jobs.import_returns, max_tries=3, timeout_s=3600),
+)

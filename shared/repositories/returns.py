@@ -119,6 +119,40 @@ async def lock_organisation(session: AsyncSession, *, organisation_id: uuid.UUID
     )
 
 
+async def lock_organisations(
+    session: AsyncSession, *, organisation_ids: Sequence[uuid.UUID]
+) -> None:
+    """Lock many organisations in a fixed order (no deadlock against single submissions)."""
+    for start in range(0, len(organisation_ids), 1000):
+        chunk = list(organisation_ids[start : start + 1000])
+        await session.execute(
+            select(Organisation.id)
+            .where(Organisation.id.in_(chunk))
+            .order_by(Organisation.id)
+            .with_for_update()
+        )
+
+
+async def set_line_counts(session: AsyncSession, *, import_id: uuid.UUID) -> None:
+    await session.execute(
+        staged_sql(
+            "UPDATE workforce_returns SET line_count = (SELECT COUNT(*) FROM return_lines l "
+            "WHERE l.return_id = workforce_returns.id) WHERE import_id = :import_id"
+        ),
+        {"import_id": import_id},
+    )
+
+
+async def set_warning_counts(session: AsyncSession, *, import_id: uuid.UUID) -> None:
+    await session.execute(
+        staged_sql(
+            "UPDATE workforce_returns SET warning_count = (SELECT COUNT(*) FROM return_warnings w "
+            "WHERE w.return_id = workforce_returns.id) WHERE import_id = :import_id"
+        ),
+        {"import_id": import_id},
+    )
+
+
 async def warnings_for(session: AsyncSession, source: StagedSource) -> list[dict[str, Any]]:
     """Warnings against the organisation's earlier returns (and turnover above 60%)."""
     d = source.dialect

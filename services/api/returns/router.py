@@ -12,10 +12,10 @@ from pydantic import ValidationError
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from services.api import idempotency
-from services.api.deps import ReadKey, SessionDep, SubmitKey
+from services.api.deps import AdminKey, ReadKey, SessionDep, SubmitKey
 from services.api.errors import validation_errors
 from services.api.http import PageDep, csv_response, etag_of, not_modified, wants_csv
-from services.api.returns import csv_format, service
+from services.api.returns import csv_format, imports, service
 from shared.db.base import utcnow
 from shared.errors import Unprocessable, UnsupportedMediaType
 from shared.models import ReturnSource
@@ -24,6 +24,7 @@ from shared.schemas.common import Page
 from shared.schemas.returns import (
     AreaWorkforce,
     DryRunResult,
+    ImportRead,
     ReturnCreate,
     ReturnDiff,
     ReturnRead,
@@ -278,6 +279,33 @@ async def area_workforce(
         rows = [list(r.model_dump().values()) for r in [*result.roles, result.total]]
         return csv_response(header, rows, filename=f"workforce-{code}-{result.as_at}.csv")
     return result
+
+
+@router.post(
+    "/v1/imports/returns",
+    status_code=202,
+    response_model=ImportRead,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+        }
+    },
+    summary="Bulk-load many organisations' returns from one CSV (admin); poll the import",
+)
+async def import_returns(request: Request, session: SessionDep, principal: AdminKey) -> Response:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type not in ("text/csv", "application/octet-stream"):
+        raise UnsupportedMediaType("Send the file as text/csv.", code="unsupported_media_type")
+    row = await imports.accept(session, request.stream(), principal=principal)
+    body = json.loads(ImportRead.model_validate(row).model_dump_json())
+    return JSONResponse(body, status_code=202, headers={"Location": f"/v1/imports/{row.id}"})
+
+
+@router.get("/v1/imports/{import_id}", response_model=ImportRead, summary="A bulk import's status")
+async def get_import(import_id: uuid.UUID, session: SessionDep, principal: AdminKey) -> ImportRead:
+    row = await imports.get_visible(session, principal=principal, import_id=import_id)
+    return ImportRead.model_validate(row)
 
 
 __all__ = ["router", "validation_errors"]

@@ -1,0 +1,467 @@
+"""Bulk loading of many organisations' returns from one CSV file.
+
+The file streams into the staging table (COPY on PostgreSQL, batched inserts on SQLite), is
+validated set-based in SQL with the same rules as a single return, and only then moves into
+the returns tables in one transaction. Memory stays flat whatever the file's size: Python holds
+one chunk of the file, and per-(organisation, date) bookkeeping, never the lines.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from shared.db.base import utcnow
+from shared.db.session import transaction
+from shared.errors import Unprocessable
+from shared.models import ImportStatus, ReturnSource, ReturnStatus
+from shared.models.return_staging import LINE_COLUMNS
+from shared.repositories import audit, imports
+from shared.repositories import returns as repo
+from shared.repositories.return_rules import Problem, Validation, parse_iso_date, staged_sql
+
+BULK_COLUMNS: tuple[str, ...] = ("organisation_code", "as_at", *LINE_COLUMNS)
+COPY_COLUMNS = ["import_id", "line_no", *BULK_COLUMNS]
+SQLITE_BATCH = 5000
+
+Progress = Callable[[int], None]
+
+
+@dataclass
+class ImportOutcome:
+    line_count: int = 0
+    return_count: int = 0
+    warning_count: int = 0
+    problems: list[Problem] = field(default_factory=list)
+    error_count: int = 0
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.error_count == 0
+
+
+def _header_error(header: list[str]) -> Unprocessable:
+    expected = ",".join(BULK_COLUMNS)
+    return Unprocessable(
+        f"The header must be exactly: {expected}.",
+        code="csv_header_mismatch",
+        errors=[
+            {
+                "row": 1,
+                "column": None,
+                "code": "csv_header_mismatch",
+                "message": f"got {','.join(header)}",
+            }
+        ],
+        expected_header=list(BULK_COLUMNS),
+    )
+
+
+def _check_header(line: bytes) -> None:
+    try:
+        decoded = line.decode("utf-8").removeprefix("\ufeff").strip("\r\n")
+    except UnicodeDecodeError as exc:
+        raise Unprocessable("The CSV is not UTF-8.", code="csv_not_utf8") from exc
+    header = [name.strip() for name in next(csv.reader([decoded]))]
+    if header != list(BULK_COLUMNS):
+        raise _header_error(header)
+
+
+async def _numbered_lines(
+    chunks: AsyncIterator[bytes], import_id: uuid.UUID, progress: Progress | None
+) -> AsyncIterator[bytes]:
+    """Re-chunk the upload into whole lines prefixed with the import id and line number."""
+    prefix = str(import_id).encode() + b","
+    buffer = b""
+    header_seen = False
+    line_no = 1
+    async for chunk in chunks:
+        buffer += chunk
+        if not header_seen:
+            end = buffer.find(b"\n")
+            if end < 0:
+                continue
+            _check_header(buffer[: end + 1])
+            buffer = buffer[end + 1 :]
+            header_seen = True
+        cut = buffer.rfind(b"\n")
+        if cut < 0:
+            continue
+        lines, buffer = buffer[:cut].split(b"\n"), buffer[cut + 1 :]
+        out = []
+        for raw in lines:
+            line_no += 1
+            stripped = raw.rstrip(b"\r")
+            if stripped:
+                out.append(b"%s%d,%s\n" % (prefix, line_no, stripped))
+        if progress is not None:
+            progress(len(lines))
+        if out:
+            yield b"".join(out)
+    if not header_seen:
+        if buffer:
+            _check_header(buffer)
+        raise Unprocessable("The CSV has no lines.", code="csv_empty")
+    stripped = buffer.rstrip(b"\r\n")
+    if stripped:
+        yield b"%s%d,%s\n" % (prefix, line_no + 1, stripped)
+        if progress is not None:
+            progress(1)
+
+
+async def _stage_postgres(
+    session: AsyncSession,
+    chunks: AsyncIterator[bytes],
+    import_id: uuid.UUID,
+    progress: Progress | None,
+) -> None:
+    try:
+        await repo.copy_csv_into_staging(
+            session, chunks=_numbered_lines(chunks, import_id, progress), columns=COPY_COLUMNS
+        )
+    except Unprocessable:
+        raise
+    except Exception as exc:  # asyncpg reports malformed lines with their COPY line number
+        message = str(getattr(exc, "orig", exc)).splitlines()[0]
+        code = "csv_not_utf8" if "encoding" in message.lower() else "csv_malformed"
+        raise Unprocessable(
+            f"The CSV could not be read: {message}",
+            code=code,
+            errors=[{"row": None, "column": None, "code": code, "message": message}],
+        ) from exc
+
+
+async def _stage_sqlite(
+    session: AsyncSession,
+    chunks: AsyncIterator[bytes],
+    import_id: uuid.UUID,
+    progress: Progress | None,
+) -> None:
+    decoder = io.IncrementalNewlineDecoder(None, translate=False)
+    pending = ""
+    header_seen = False
+    line_no = 1
+    batch: list[dict[str, str | int | None]] = []
+    problems: list[dict[str, Any]] = []
+
+    async def flush() -> None:
+        await repo.stage_rows(session, import_id=import_id, rows=batch)
+        batch.clear()
+
+    async for chunk in chunks:
+        try:
+            pending += decoder.decode(
+                chunk.decode("utf-8")
+                if header_seen
+                else chunk.decode("utf-8").removeprefix("\ufeff")
+            )
+        except UnicodeDecodeError as exc:
+            raise Unprocessable("The CSV is not UTF-8.", code="csv_not_utf8") from exc
+        cut = pending.rfind("\n")
+        if cut < 0:
+            continue
+        complete, pending = pending[: cut + 1], pending[cut + 1 :]
+        for fields in csv.reader(io.StringIO(complete, newline="")):
+            if not header_seen:
+                if [name.strip() for name in fields] != list(BULK_COLUMNS):
+                    raise _header_error(fields)
+                header_seen = True
+                continue
+            line_no += 1
+            if not fields:
+                continue
+            if len(fields) != len(BULK_COLUMNS):
+                problems.append(
+                    {
+                        "row": line_no,
+                        "column": None,
+                        "code": "csv_wrong_field_count",
+                        "message": f"expected {len(BULK_COLUMNS)} fields, found {len(fields)}",
+                    }
+                )
+                continue
+            row: dict[str, str | int | None] = dict(zip(BULK_COLUMNS, fields, strict=True))
+            row["line_no"] = line_no
+            batch.append(row)
+            if len(batch) >= SQLITE_BATCH:
+                await flush()
+                if progress is not None:
+                    progress(SQLITE_BATCH)
+    if pending.strip():
+        for fields in csv.reader(io.StringIO(pending, newline="")):
+            line_no += 1
+            if header_seen and len(fields) == len(BULK_COLUMNS):
+                row = dict(zip(BULK_COLUMNS, fields, strict=True))
+                row["line_no"] = line_no
+                batch.append(row)
+            elif not header_seen:
+                raise _header_error(fields)
+    if not header_seen:
+        raise Unprocessable("The CSV has no lines.", code="csv_empty")
+    if problems:
+        raise Unprocessable(
+            f"{len(problems)} line(s) of the CSV could not be read.",
+            code="csv_malformed",
+            errors=problems[:1000],
+            error_count=len(problems),
+        )
+    if progress is not None:
+        progress(len(batch))
+    await flush()
+
+
+async def stage(
+    session: AsyncSession,
+    chunks: AsyncIterator[bytes],
+    *,
+    import_id: uuid.UUID,
+    progress: Progress | None = None,
+) -> int:
+    """Stream a bulk CSV into staging; return the number of lines staged."""
+    if repo.dialect_of(session).pg:
+        await _stage_postgres(session, chunks, import_id, progress)
+    else:
+        await _stage_sqlite(session, chunks, import_id, progress)
+    return await _count(session, import_id)
+
+
+async def _count(session: AsyncSession, import_id: uuid.UUID) -> int:
+    result = await session.execute(
+        staged_sql("SELECT COUNT(*) FROM return_staging WHERE import_id = :import_id"),
+        {"import_id": import_id},
+    )
+    return int(result.scalar_one())
+
+
+async def _organisations_by_code(
+    session: AsyncSession,
+) -> dict[str, tuple[uuid.UUID, str, date | None]]:
+    rows = await session.execute(
+        text(
+            "SELECT id, ods_code, cqc_location_id, ics_code, opened_on FROM organisations "
+            "WHERE ods_code IS NOT NULL OR cqc_location_id IS NOT NULL"
+        )
+    )
+    found: dict[str, tuple[uuid.UUID, str, date | None]] = {}
+    for org_id, ods, cqc, ics, opened in rows.all():
+        organisation_id = org_id if isinstance(org_id, uuid.UUID) else uuid.UUID(str(org_id))
+        opened_on = date.fromisoformat(opened) if isinstance(opened, str) else opened
+        for code in (ods, cqc):
+            if code:
+                found[code] = (organisation_id, ics, opened_on)
+    return found
+
+
+async def validate_and_load(
+    session: AsyncSession,
+    *,
+    import_id: uuid.UUID,
+    ics_code: str | None,
+    key_id: uuid.UUID | None,
+    actor: str,
+) -> ImportOutcome:
+    """Check every staged line; when all pass, store one return per organisation and date."""
+    outcome = ImportOutcome()
+    started = time.perf_counter()
+    validation = Validation(session, import_id, bulk=True)
+    outcome.line_count = await _count(session, import_id)
+    organisations = await _organisations_by_code(session)
+
+    today = utcnow().date()
+    bad_dates, future_dates, good_dates = [], [], {}
+    for value in await validation.distinct_values("as_at"):
+        parsed = parse_iso_date(value)
+        if parsed is None:
+            bad_dates.append(value)
+        elif parsed > today:
+            future_dates.append(value)
+        else:
+            good_dates[value] = parsed
+    await validation.rows_with_value(
+        "as_at", bad_dates, code="invalid_date", message="as_at {value!r} is not a YYYY-MM-DD date."
+    )
+    await validation.rows_with_value(
+        "as_at", future_dates, code="as_at_in_future", message="as_at {value} is in the future."
+    )
+    codes = await validation.distinct_values("organisation_code")
+    unknown = [code for code in codes if code not in organisations]
+    await validation.rows_with_value(
+        "organisation_code",
+        unknown,
+        code="unknown_organisation",
+        message="No organisation has ODS code or CQC location id {value!r}.",
+    )
+    if ics_code is not None:
+        outside = [c for c in codes if c in organisations and organisations[c][1] != ics_code]
+        await validation.rows_with_value(
+            "organisation_code",
+            outside,
+            code="organisation_out_of_scope",
+            message="Organisation {value} is not in this key's ICS.",
+        )
+    pairs = await session.execute(
+        staged_sql(
+            "SELECT DISTINCT organisation_code, as_at FROM return_staging "
+            "WHERE import_id = :import_id"
+        ),
+        {"import_id": import_id},
+    )
+    groups: list[tuple[uuid.UUID, date]] = []
+    early: list[tuple[str, str]] = []
+    for code, as_at in pairs.all():
+        if code in organisations and as_at in good_dates:
+            organisation_id, _, opened_on = organisations[code]
+            if opened_on is not None and good_dates[as_at] < opened_on:
+                early.append((code, as_at))
+            groups.append((organisation_id, good_dates[as_at]))
+    for code, as_at in early[:100]:
+        validation.add(
+            Problem(
+                code="as_at_before_organisation_opened",
+                message=f"as_at {as_at} is before organisation {code} opened.",
+                column="as_at",
+                value=as_at,
+                organisation_code=code,
+            )
+        )
+    await validation.line_rules()
+    await validation.duplicate_roles("s.organisation_code")
+    outcome.timings["validate_s"] = round(time.perf_counter() - started, 3)
+    if validation.total:
+        outcome.problems = validation.problems
+        outcome.error_count = validation.total
+        return outcome
+
+    started = time.perf_counter()
+    source = repo.StagedSource(import_id=import_id, bulk=True, dialect=validation.d)
+    warnings = await repo.warnings_for(session, source)
+    await repo.lock_organisations(session, organisation_ids=sorted({g[0] for g in groups}))
+    versions = await repo.next_versions(session, keys=groups)
+    await repo.supersede(session, keys=groups)
+    now = utcnow()
+    return_ids = {group: uuid.uuid4() for group in groups}
+    await repo.add_returns(
+        session,
+        [
+            {
+                "id": return_ids[group],
+                "organisation_id": group[0],
+                "as_at": group[1],
+                "version": versions[group],
+                "status": ReturnStatus.current,
+                "source": ReturnSource.bulk,
+                "submitted_at": now,
+                "submitted_by_key_id": key_id,
+                "line_count": 0,
+                "warning_count": 0,
+                "import_id": import_id,
+            }
+            for group in groups
+        ],
+    )
+    moved = await repo.move_lines(session, source)
+    await repo.set_line_counts(session, import_id=import_id)
+    await repo.add_warnings(
+        session,
+        [
+            {
+                "id": uuid.uuid4(),
+                "return_id": return_ids[(_as_uuid(w["organisation_id"]), _as_date(w["as_at"]))],
+                "row": w["row"],
+                "role_code": w["role_code"],
+                "column": w["column"],
+                "code": w["code"],
+                "message": w["message"],
+            }
+            for w in warnings
+        ],
+    )
+    await repo.set_warning_counts(session, import_id=import_id)
+    await repo.delete_staged(session, import_id=import_id)
+    await audit.record(
+        session,
+        key_id=key_id,
+        actor=actor,
+        action="returns.import",
+        resource_type="return_import",
+        resource_id=str(import_id),
+        detail={"lines": moved, "returns": len(groups)},
+    )
+    outcome.return_count = len(groups)
+    outcome.warning_count = len(warnings)
+    outcome.timings["load_s"] = round(time.perf_counter() - started, 3)
+    return outcome
+
+
+class _Rejected(Exception):
+    def __init__(self, outcome: ImportOutcome) -> None:
+        self.outcome = outcome
+
+
+async def process(
+    sessionmaker: async_sessionmaker[AsyncSession], *, import_id: uuid.UUID
+) -> ImportStatus:
+    """Validate and load a staged import; safe to run again (a finished import is left alone)."""
+    async with transaction(sessionmaker) as session:
+        row = await imports.get(session, import_id=import_id, lock=True)
+        if row is None:
+            return ImportStatus.failed
+        if row.status in (ImportStatus.succeeded, ImportStatus.failed):
+            return row.status
+        await imports.update(session, row, status=ImportStatus.running, started_at=utcnow())
+        ics_code, key_id, stage_timings = row.ics_code, row.submitted_by_key_id, dict(row.timings)
+    try:
+        async with transaction(sessionmaker) as session:
+            outcome = await validate_and_load(
+                session,
+                import_id=import_id,
+                ics_code=ics_code,
+                key_id=key_id,
+                actor="import",
+            )
+            if not outcome.ok:
+                raise _Rejected(outcome)
+            row = await imports.get(session, import_id=import_id)
+            assert row is not None
+            await imports.update(
+                session,
+                row,
+                status=ImportStatus.succeeded,
+                finished_at=utcnow(),
+                return_count=outcome.return_count,
+                timings={**stage_timings, **outcome.timings},
+            )
+            return ImportStatus.succeeded
+    except _Rejected as rejected:
+        async with transaction(sessionmaker) as session:
+            await repo.delete_staged(session, import_id=import_id)
+            row = await imports.get(session, import_id=import_id)
+            assert row is not None
+            await imports.update(
+                session,
+                row,
+                status=ImportStatus.failed,
+                finished_at=utcnow(),
+                error_count=rejected.outcome.error_count,
+                errors=[problem.as_dict() for problem in rejected.outcome.problems],
+                timings={**stage_timings, **rejected.outcome.timings},
+            )
+        return ImportStatus.failed
+
+
+def _as_uuid(value: Any) -> uuid.UUID:
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+
+
+def _as_date(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
