@@ -8,6 +8,7 @@ one chunk of the file, and per-(organisation, date) bookkeeping, never the lines
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import time
@@ -147,7 +148,8 @@ async def _stage_sqlite(
     import_id: uuid.UUID,
     progress: Progress | None,
 ) -> None:
-    decoder = io.IncrementalNewlineDecoder(None, translate=False)
+    # Incremental, so a character split across two chunks decodes; utf-8-sig drops a BOM.
+    decoder = codecs.getincrementaldecoder("utf-8-sig")()
     pending = ""
     header_seen = False
     line_no = 1
@@ -160,11 +162,7 @@ async def _stage_sqlite(
 
     async for chunk in chunks:
         try:
-            pending += decoder.decode(
-                chunk.decode("utf-8")
-                if header_seen
-                else chunk.decode("utf-8").removeprefix("\ufeff")
-            )
+            pending += decoder.decode(chunk)
         except UnicodeDecodeError as exc:
             raise Unprocessable("The CSV is not UTF-8.", code="csv_not_utf8") from exc
         cut = pending.rfind("\n")
@@ -232,6 +230,7 @@ async def stage(
         await _stage_postgres(session, chunks, import_id, progress)
     else:
         await _stage_sqlite(session, chunks, import_id, progress)
+    await repo.analyze(session, "return_staging")
     return await _count(session, import_id)
 
 
@@ -334,9 +333,11 @@ async def validate_and_load(
                 organisation_code=code,
             )
         )
+    outcome.timings["check_codes_s"] = _lap(started)
     await validation.line_rules()
+    outcome.timings["line_rules_s"] = _lap(started) - outcome.timings["check_codes_s"]
     await validation.duplicate_roles("s.organisation_code")
-    outcome.timings["validate_s"] = round(time.perf_counter() - started, 3)
+    outcome.timings["validate_s"] = _lap(started)
     if validation.total:
         outcome.problems = validation.problems
         outcome.error_count = validation.total
@@ -345,9 +346,9 @@ async def validate_and_load(
     started = time.perf_counter()
     source = repo.StagedSource(import_id=import_id, bulk=True, dialect=validation.d)
     warnings = await repo.warnings_for(session, source)
+    outcome.timings["warnings_s"] = _lap(started)
     await repo.lock_organisations(session, organisation_ids=sorted({g[0] for g in groups}))
     versions = await repo.next_versions(session, keys=groups)
-    await repo.supersede(session, keys=groups)
     now = utcnow()
     return_ids = {group: uuid.uuid4() for group in groups}
     await repo.add_returns(
@@ -369,7 +370,11 @@ async def validate_and_load(
             for group in groups
         ],
     )
+    await repo.supersede_for_import(session, import_id=import_id)
+    await repo.analyze(session, "workforce_returns", "organisations")
+    outcome.timings["returns_s"] = _lap(started)
     moved = await repo.move_lines(session, source)
+    outcome.timings["move_s"] = _lap(started)
     await repo.set_line_counts(session, import_id=import_id)
     await repo.add_warnings(
         session,
@@ -442,7 +447,24 @@ async def process(
                 timings={**stage_timings, **outcome.timings},
             )
             return ImportStatus.succeeded
-    except _Rejected as rejected:
+    except Exception as exc:
+        if isinstance(exc, _Rejected):
+            rejected = exc
+        else:
+            # An unexpected failure: record it so the import does not read as running forever.
+            async with transaction(sessionmaker) as session:
+                row = await imports.get(session, import_id=import_id)
+                if row is not None:
+                    await imports.update(
+                        session,
+                        row,
+                        status=ImportStatus.failed,
+                        finished_at=utcnow(),
+                        error_count=1,
+                        errors=[{"code": "import_failed", "message": type(exc).__name__}],
+                    )
+            raise
+
         async with transaction(sessionmaker) as session:
             await repo.delete_staged(session, import_id=import_id)
             row = await imports.get(session, import_id=import_id)
@@ -457,6 +479,10 @@ async def process(
                 timings={**stage_timings, **rejected.outcome.timings},
             )
         return ImportStatus.failed
+
+
+def _lap(started: float) -> float:
+    return round(time.perf_counter() - started, 3)
 
 
 def _as_uuid(value: Any) -> uuid.UUID:

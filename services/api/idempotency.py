@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Request
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.errors import Conflict, Unprocessable
@@ -80,27 +79,23 @@ async def reserve(
     existing = await repo.get_idempotency(session, api_key_id=principal.key_id, key=context.key)
     if existing is not None:
         return _check(existing, context)
-    record = IdempotencyRecord(
+    claimed = await repo.claim_idempotency(
+        session,
         api_key_id=principal.key_id,
-        idempotency_key=context.key,
+        key=context.key,
         request_sha256=context.request_sha256,
-        status_code=_IN_PROGRESS,
-        response={},
+        in_progress=_IN_PROGRESS,
     )
-    try:
-        async with session.begin_nested():
-            await repo.add_idempotency(session, record)
-    except IntegrityError:
-        if record in session:
-            session.expunge(record)
-        winner = await repo.get_idempotency(session, api_key_id=principal.key_id, key=context.key)
-        if winner is None:  # the other request failed and rolled back; treat as fresh
-            raise Conflict(
-                "A concurrent request with this Idempotency-Key failed; retry.",
-                code="idempotency_key_in_progress",
-            ) from None
-        return _check(winner, context)
-    return None
+    if claimed:
+        return None
+    # Another request holds (or held) the key: on PostgreSQL the claim above waited for it.
+    winner = await repo.get_idempotency(session, api_key_id=principal.key_id, key=context.key)
+    if winner is None:
+        raise Conflict(
+            "A concurrent request with this Idempotency-Key failed; retry.",
+            code="idempotency_key_in_progress",
+        )
+    return _check(winner, context)
 
 
 async def complete(

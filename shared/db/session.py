@@ -25,14 +25,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
-    # Let SQLAlchemy, not the driver, decide when transactions begin: the driver otherwise
-    # defers BEGIN to the first write, so a SAVEPOINT could open (and its RELEASE commit) a
-    # transaction of its own, and reads before a write would not share its snapshot.
-    dbapi_connection.isolation_level = None
-
-
-def _sqlite_begin(connection: Any) -> None:
-    connection.exec_driver_sql("BEGIN")
+    # The driver begins a transaction at the first write, so a transaction that has written
+    # holds the write lock and others wait (busy_timeout) instead of failing on a stale read
+    # snapshot. Code that must read-then-write atomically writes first (see the repositories).
 
 
 def ensure_sqlite_dir(url: str) -> None:
@@ -47,7 +42,6 @@ def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
         ensure_sqlite_dir(url)
         engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
     return create_async_engine(
         url, echo=echo, pool_size=10, max_overflow=10, pool_pre_ping=True, pool_recycle=1800

@@ -8,9 +8,12 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.db.base import utcnow
 from shared.models import (
     IdempotencyRecord,
     Organisation,
@@ -157,7 +160,7 @@ async def warnings_for(session: AsyncSession, source: StagedSource) -> list[dict
     """Warnings against the organisation's earlier returns (and turnover above 60%)."""
     d = source.dialect
     h, f, v, lv = (
-        d.num(f"s.{c}") for c in ("headcount", "fte_in_post", "vacant_fte", "leavers_12m")
+        d.cast(f"s.{c}") for c in ("headcount", "fte_in_post", "vacant_fte", "leavers_12m")
     )
     year_before = d.days_before("g.as_at", 365)
     sql = f"""
@@ -275,6 +278,32 @@ async def supersede(session: AsyncSession, *, keys: Sequence[tuple[uuid.UUID, da
         )
 
 
+async def supersede_for_import(session: AsyncSession, *, import_id: uuid.UUID) -> None:
+    """Set-based: the returns this import replaces (same organisation and date) are superseded."""
+    await session.execute(
+        staged_sql(
+            "UPDATE workforce_returns SET status = 'superseded' "
+            "WHERE status = 'current' AND (import_id IS NULL OR import_id <> :import_id) "
+            "AND EXISTS (SELECT 1 FROM workforce_returns n WHERE n.import_id = :import_id "
+            "AND n.organisation_id = workforce_returns.organisation_id "
+            "AND n.as_at = workforce_returns.as_at)"
+        ),
+        {"import_id": import_id},
+    )
+
+
+async def analyze(session: AsyncSession, *tables: str) -> None:
+    """Fresh planner statistics after a bulk write, before joining over it.
+
+    Without them PostgreSQL believes a table that just took thousands of rows is empty and
+    can pick a join order that multiplies rows (measured: 28 s instead of 0.3 s for 100,000
+    lines).
+    """
+    if dialect_of(session).pg:
+        for table in tables:
+            await session.execute(text(f"ANALYZE {table}"))
+
+
 async def add_returns(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
     if rows:
         await session.execute(insert(WorkforceReturn), list(rows))
@@ -388,9 +417,30 @@ async def get_idempotency(
     return await session.get(IdempotencyRecord, (api_key_id, key))
 
 
-async def add_idempotency(session: AsyncSession, record: IdempotencyRecord) -> None:
-    session.add(record)
-    await session.flush()
+async def claim_idempotency(
+    session: AsyncSession,
+    *,
+    api_key_id: uuid.UUID,
+    key: str,
+    request_sha256: str,
+    in_progress: int,
+) -> bool:
+    """Insert the key unless it exists (no error either way); True when this call inserted it."""
+    values = {
+        "api_key_id": api_key_id,
+        "idempotency_key": key,
+        "request_sha256": request_sha256,
+        "status_code": in_progress,
+        "response": {},
+        "created_at": utcnow(),
+    }
+    statement: Any
+    if dialect_of(session).pg:
+        statement = pg_insert(IdempotencyRecord).values(**values).on_conflict_do_nothing()
+    else:
+        statement = sqlite_insert(IdempotencyRecord).values(**values).on_conflict_do_nothing()
+    result = await session.execute(statement)
+    return bool(getattr(result, "rowcount", 0))
 
 
 async def delete_staged(session: AsyncSession, *, import_id: uuid.UUID) -> None:
