@@ -15,6 +15,7 @@ from services.api.errors import install_error_handlers
 from services.api.health.router import router as health_router
 from services.api.keys.router import router as keys_router
 from services.api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from services.api.roles.router import router as roles_router
 from shared.config import Settings, get_settings
 from shared.db.session import make_engine, make_sessionmaker
 from shared.logging import configure_logging
@@ -104,4 +105,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestContextMiddleware)
     app.include_router(health_router)
     app.include_router(keys_router)
+    app.include_router(roles_router)
     return app
