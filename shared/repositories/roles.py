@@ -24,8 +24,12 @@ class CatalogueState:
     last_changed_at: datetime | None
 
 
-async def get(session: AsyncSession, *, code: str) -> Role | None:
-    return await session.get(Role, code)
+async def get(session: AsyncSession, *, code: str, for_update: bool = False) -> Role | None:
+    """One role; `for_update` locks the row (PostgreSQL) until the transaction ends."""
+    if not for_update:
+        return await session.get(Role, code)
+    # populate_existing: a copy already in the session must not hide what the locked read saw.
+    return await session.get(Role, code, with_for_update=True, populate_existing=True)
 
 
 def _like_pattern(text: str) -> str:

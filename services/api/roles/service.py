@@ -57,9 +57,16 @@ def _stale() -> PreconditionFailed:
     )
 
 
-async def get_role(session: AsyncSession, *, code: str) -> Role:
+def _changed_concurrently(code: str) -> Conflict:
+    return Conflict(
+        f"The role '{code}' was changed by another request at the same time; retry.",
+        code="role_changed_concurrently",
+    )
+
+
+async def get_role(session: AsyncSession, *, code: str, for_update: bool = False) -> Role:
     """One role by code, or 404 `role_not_found`."""
-    role = await roles_repo.get(session, code=code)
+    role = await roles_repo.get(session, code=code, for_update=for_update)
     if role is None:
         raise _not_found(code)
     return role
@@ -142,7 +149,7 @@ async def update_role(
 ) -> Role:
     """Change the fields sent and bump the version; a stale expected version is 412."""
     ensure_catalogue_admin(principal)
-    role = await get_role(session, code=code)
+    role = await get_role(session, code=code, for_update=True)
     if expected_version is not None and role.version != expected_version:
         raise _stale()
     changed = {
@@ -154,8 +161,8 @@ async def update_role(
     if not await roles_repo.update_fields(
         session, code=code, changes=changed, expected_version=role.version
     ):
-        # A concurrent writer got there between our read and our write.
-        raise _stale() if expected_version is not None else _not_found(code)
+        # Only reachable where row locks do not exist (SQLite): a writer got in between.
+        raise _stale() if expected_version is not None else _changed_concurrently(code)
     await session.refresh(role)
     await audit.record(
         session,
@@ -192,7 +199,7 @@ async def delete_role(
 ) -> None:
     """Remove a role that nothing refers to; one still in use is 409 `role_in_use`."""
     ensure_catalogue_admin(principal)
-    role = await get_role(session, code=code)
+    role = await get_role(session, code=code, for_update=True)
     if expected_version is not None and role.version != expected_version:
         raise _stale()
     usage = await roles_repo.role_usage(session, code)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -499,6 +500,28 @@ async def test_update_honours_if_match(
         "/v1/roles/paramedic", json={"pay_band": "Band 6"}, headers={**admin, "If-Match": "*"}
     )
     assert anything.status_code == 200
+
+
+async def test_concurrent_updates_with_the_same_if_match_let_one_win(
+    client: httpx.AsyncClient, make_key: KeyFactory, seeded_roles: list[str]
+) -> None:
+    admin = await make_key("admin")
+    etag = (await client.get("/v1/roles/podiatrist", headers=admin)).headers["etag"]
+    responses = await asyncio.gather(
+        *(
+            client.patch(
+                "/v1/roles/podiatrist",
+                json={"pay_band": band},
+                headers={**admin, "If-Match": etag},
+            )
+            for band in ("Band 6", "Band 7")
+        )
+    )
+    assert sorted(r.status_code for r in responses) == [200, 412]
+    (winner,) = [r for r in responses if r.status_code == 200]
+    current = (await client.get("/v1/roles/podiatrist", headers=admin)).json()
+    assert current["version"] == 2
+    assert current["pay_band"] == winner.json()["pay_band"]
 
 
 # -------------------------------------------------------------------------------------- delete
