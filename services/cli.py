@@ -33,6 +33,26 @@ def migrate() -> None:
     console.print(f"[green]Database at head[/green] ({settings.database_url.split('://')[0]})")
 
 
+@app.command("seed-roles")
+def seed_roles() -> None:
+    """Add the shipped role catalogue's missing roles; existing roles are left as they are."""
+    from services.api.roles import service
+
+    async def seed() -> tuple[int, int, list[str]]:
+        engine = make_engine(get_settings().database_url)
+        try:
+            async with transaction(make_sessionmaker(engine)) as session:
+                report = await service.seed_roles(session, actor="cli")
+                return report.inserted, report.already_present, report.inserted_codes
+        finally:
+            await engine.dispose()
+
+    inserted, present, codes = asyncio.run(seed())
+    console.print(f"Role catalogue: {inserted} added, {present} already present")
+    if codes and len(codes) <= 10:
+        console.print("  added: " + ", ".join(codes))
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address")] = None,

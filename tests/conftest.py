@@ -158,3 +158,15 @@ def redis_url() -> str:
 
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+async def seeded_roles(
+    sessionmaker: async_sessionmaker[AsyncSession], db: AsyncEngine
+) -> list[str]:
+    """The shipped role catalogue, seeded into the (cleaned) database; returns its codes."""
+    from services.api.roles import service as roles_service
+
+    async with transaction(sessionmaker) as session:
+        await roles_service.seed_roles(session, actor="test")
+    return sorted(role.code for role in roles_service.load_seed_catalogue())

@@ -17,6 +17,7 @@ from services.api.keys.router import router as keys_router
 from services.api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from services.api.organisations.router import router as organisations_router
 from services.api.returns.router import router as returns_router
+from services.api.roles.router import router as roles_router
 from shared.config import Settings, get_settings
 from shared.db.session import make_engine, make_sessionmaker
 from shared.logging import configure_logging
@@ -108,4 +109,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(keys_router)
     app.include_router(organisations_router)
     app.include_router(returns_router)
+    app.include_router(roles_router)
     return app
