@@ -113,7 +113,8 @@ def setup_database(db_url: str, organisations: int) -> None:
         "version, created_at, updated_at) SELECT "
         "('00000000-0000-0000-0000-' || lpad(to_hex(g + 1), 12, '0'))::uuid, "
         "'Bench org ' || g, 'care_provider', 'social_care', 'B' || lpad(g::text, 5, '0'), "
-        f"'E06000049', 'E54000008', 1, now(), now() FROM generate_series(0, {organisations - 1}) g;",
+        "'E06000049', 'E54000008', 1, now(), now() "
+        f"FROM generate_series(0, {organisations - 1}) g;",
     )
 
 

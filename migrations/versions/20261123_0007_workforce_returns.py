@@ -9,6 +9,24 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+
+# Frozen copy of the rules at this revision (migrations never import application code).
+RETURN_LINE_CHECKS: dict[str, str] = {
+    "age_bands_sum_to_headcount": "age_under_25 + age_25_34 + age_35_44 + age_45_54 + age_55_64 "
+    "+ age_65_plus = headcount",
+    "fte_within_headcount": "fte_in_post <= headcount * 1.2",
+    "leavers_split_within_leavers": "leavers_to_health_care_12m IS NULL OR "
+    "leavers_to_health_care_12m <= leavers_12m",
+    "leavers_within_stock": "leavers_12m <= headcount + starters_12m",
+    "non_negative": "headcount >= 0 AND fte_in_post >= 0 AND vacant_fte >= 0 AND starters_12m >= "
+    "0 AND leavers_12m >= 0 AND COALESCE(leavers_to_health_care_12m, 0) >= 0 AND "
+    "sickness_days_12m >= 0 AND agency_fte >= 0 AND bank_fte >= 0 AND "
+    "age_under_25 >= 0 AND age_25_34 >= 0 AND age_35_44 >= 0 AND age_45_54 >= 0 "
+    "AND age_55_64 >= 0 AND age_65_plus >= 0 AND COALESCE(mean_hourly_pay, 0) >= "
+    "0",
+    "sickness_plausible": "sickness_days_12m <= 365 * headcount",
+    "vacancies_plausible": "vacant_fte <= fte_in_post OR fte_in_post <= 0",
+}
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0007"
@@ -174,6 +192,10 @@ def upgrade() -> None:
         ),
         sa.ForeignKeyConstraint(
             ["role_code"], ["roles.code"], name=op.f("fk_return_lines_role_code_roles")
+        ),
+        *(
+            sa.CheckConstraint(sql, name=op.f(f"ck_return_lines_{name}"))
+            for name, sql in RETURN_LINE_CHECKS.items()
         ),
         sa.PrimaryKeyConstraint("return_id", "role_code", name=op.f("pk_return_lines")),
     )

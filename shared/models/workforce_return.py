@@ -5,7 +5,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.db.base import Base, JSONType, UUIDPrimaryKey, utcnow
@@ -48,10 +48,36 @@ class WorkforceReturn(UUIDPrimaryKey, Base):
     import_id: Mapped[uuid.UUID | None] = mapped_column(default=None, index=True)
 
 
+# The business rules a stored line always meets, enforced by the database itself (the same
+# rules as shared/repositories/return_rules.py, which explains failures line by line).
+RETURN_LINE_CHECKS: dict[str, str] = {
+    "non_negative": (
+        "headcount >= 0 AND fte_in_post >= 0 AND vacant_fte >= 0 AND starters_12m >= 0 "
+        "AND leavers_12m >= 0 AND COALESCE(leavers_to_health_care_12m, 0) >= 0 "
+        "AND sickness_days_12m >= 0 AND agency_fte >= 0 AND bank_fte >= 0 "
+        "AND age_under_25 >= 0 AND age_25_34 >= 0 AND age_35_44 >= 0 AND age_45_54 >= 0 "
+        "AND age_55_64 >= 0 AND age_65_plus >= 0 AND COALESCE(mean_hourly_pay, 0) >= 0"
+    ),
+    "fte_within_headcount": "fte_in_post <= headcount * 1.2",
+    "age_bands_sum_to_headcount": (
+        "age_under_25 + age_25_34 + age_35_44 + age_45_54 + age_55_64 + age_65_plus = headcount"
+    ),
+    "leavers_within_stock": "leavers_12m <= headcount + starters_12m",
+    "vacancies_plausible": "vacant_fte <= fte_in_post OR fte_in_post <= 0",
+    "sickness_plausible": "sickness_days_12m <= 365 * headcount",
+    "leavers_split_within_leavers": (
+        "leavers_to_health_care_12m IS NULL OR leavers_to_health_care_12m <= leavers_12m"
+    ),
+}
+
+
 class ReturnLine(Base):
     """One role's figures in a return. Headcounts are people; FTE are full-time equivalents."""
 
     __tablename__ = "return_lines"
+    __table_args__ = tuple(
+        CheckConstraint(sql, name=name) for name, sql in RETURN_LINE_CHECKS.items()
+    )
 
     return_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("workforce_returns.id", ondelete="CASCADE"), primary_key=True

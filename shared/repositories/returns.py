@@ -54,6 +54,10 @@ class StagedSource:
         return "oc.id" if self.bulk else "s.organisation_id"
 
     @property
+    def duplicate_key(self) -> str:
+        return "s.organisation_code" if self.bulk else "s.organisation_id"
+
+    @property
     def date_expr(self) -> str:
         return "CAST(s.as_at AS date)" if self.dialect.pg else "s.as_at"
 
@@ -156,55 +160,48 @@ async def set_warning_counts(session: AsyncSession, *, import_id: uuid.UUID) -> 
     )
 
 
-async def warnings_for(session: AsyncSession, source: StagedSource) -> list[dict[str, Any]]:
-    """Warnings against the organisation's earlier returns (and turnover above 60%)."""
-    d = source.dialect
-    h, f, v, lv = (
-        d.cast(f"s.{c}") for c in ("headcount", "fte_in_post", "vacant_fte", "leavers_12m")
-    )
-    year_before = d.days_before("g.as_at", 365)
+async def warnings_from_lines(
+    session: AsyncSession, *, import_id: uuid.UUID
+) -> list[dict[str, Any]]:
+    """Warnings for the lines just stored, against each organisation's earlier returns."""
+    d = dialect_of(session)
+    year_before = d.days_before("n.as_at", 365)
     sql = f"""
-        WITH grp AS (
-            SELECT DISTINCT {source.org_expr} AS organisation_id, {source.date_expr} AS as_at
-            FROM {source.from_sql} WHERE s.import_id = :import_id
-        ),
-        prev AS (
-            SELECT g.organisation_id, g.as_at,
+        WITH prev AS (
+            SELECT n.id AS new_id,
                 (SELECT r.id FROM workforce_returns r
-                  WHERE r.organisation_id = g.organisation_id AND r.status = 'current'
-                    AND r.as_at < g.as_at ORDER BY r.as_at DESC LIMIT 1) AS prev_id,
+                  WHERE r.organisation_id = n.organisation_id AND r.status = 'current'
+                    AND r.as_at < n.as_at ORDER BY r.as_at DESC LIMIT 1) AS prev_id,
                 (SELECT r.id FROM workforce_returns r
-                  WHERE r.organisation_id = g.organisation_id AND r.status = 'current'
+                  WHERE r.organisation_id = n.organisation_id AND r.status = 'current'
                     AND r.as_at <= {year_before} ORDER BY r.as_at DESC LIMIT 1) AS old_id
-            FROM grp g
+            FROM workforce_returns n WHERE n.import_id = :import_id
         )
-        SELECT s.line_no AS row_no, s.role_code AS role_code, g.organisation_id AS organisation_id,
-               g.as_at AS as_at, {h} AS headcount, {f} AS fte, {v} AS vacant, {lv} AS leavers,
+        SELECT l.return_id AS return_id, l.role_code AS role_code, l.headcount AS headcount,
+               l.fte_in_post AS fte, l.vacant_fte AS vacant, l.leavers_12m AS leavers,
                p.headcount AS prev_headcount, p.fte_in_post AS prev_fte,
                o.headcount AS old_headcount, o.fte_in_post AS old_fte, o.vacant_fte AS old_vacant
-        FROM {source.from_sql}
-        JOIN prev g ON g.organisation_id = {source.org_expr} AND g.as_at = {source.date_expr}
-        LEFT JOIN return_lines p ON p.return_id = g.prev_id AND p.role_code = s.role_code
-        LEFT JOIN return_lines o ON o.return_id = g.old_id AND o.role_code = s.role_code
-        WHERE s.import_id = :import_id AND (
-            ({h} > 0 AND {lv} > 0.6 * {h})
-            OR (p.headcount > 0 AND ABS({h} - p.headcount) > 0.5 * p.headcount)
-            OR (p.fte_in_post > 0 AND ABS({f} - p.fte_in_post) > 0.5 * p.fte_in_post)
-            OR (o.headcount = {h} AND o.fte_in_post = {f} AND o.vacant_fte = {v})
-        )
-        ORDER BY s.line_no
+        FROM prev
+        JOIN return_lines l ON l.return_id = prev.new_id
+        LEFT JOIN return_lines p ON p.return_id = prev.prev_id AND p.role_code = l.role_code
+        LEFT JOIN return_lines o ON o.return_id = prev.old_id AND o.role_code = l.role_code
+        WHERE (l.headcount > 0 AND l.leavers_12m > 0.6 * l.headcount)
+           OR (p.headcount > 0 AND ABS(l.headcount - p.headcount) > 0.5 * p.headcount)
+           OR (p.fte_in_post > 0 AND ABS(l.fte_in_post - p.fte_in_post) > 0.5 * p.fte_in_post)
+           OR (o.headcount = l.headcount AND o.fte_in_post = l.fte_in_post
+               AND o.vacant_fte = l.vacant_fte)
+        ORDER BY l.return_id, l.role_code
     """
-    result = await session.execute(staged_sql(sql), {"import_id": source.import_id})
+    result = await session.execute(staged_sql(sql), {"import_id": import_id})
     warnings: list[dict[str, Any]] = []
     for row in result.mappings():
+        raw_id = row["return_id"]
         base = {
-            "row": row["row_no"],
+            "return_id": raw_id if isinstance(raw_id, uuid.UUID) else uuid.UUID(str(raw_id)),
             "role_code": row["role_code"],
-            "organisation_id": row["organisation_id"],
-            "as_at": row["as_at"],
         }
         headcount, leavers = row["headcount"], row["leavers"]
-        if headcount and leavers is not None and leavers > 0.6 * headcount:
+        if headcount and leavers > 0.6 * headcount:
             warnings.append(
                 {
                     **base,
@@ -217,7 +214,7 @@ async def warnings_for(session: AsyncSession, source: StagedSource) -> list[dict
             ("headcount", headcount, row["prev_headcount"]),
             ("fte_in_post", row["fte"], row["prev_fte"]),
         ):
-            if before and now is not None and abs(now - before) > 0.5 * before:
+            if before and abs(now - before) > 0.5 * before:
                 warnings.append(
                     {
                         **base,

@@ -166,7 +166,7 @@ async def submit_return(
         organisation=organisation,
         as_at=on,
         rows=rows,
-        source=source,
+        source_kind=source,
         dry_run=dry_run,
     )
     status_code = 200 if isinstance(result, DryRunResult) else 201

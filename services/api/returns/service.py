@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.api.organisations import service as organisations
+from shared import returns_import
 from shared.db.base import utcnow
 from shared.errors import Conflict, NotFound, Unprocessable
 from shared.models import (
@@ -18,7 +19,6 @@ from shared.models import (
     KeyScope,
     Organisation,
     ReturnSource,
-    ReturnStatus,
     WorkforceReturn,
 )
 from shared.repositories import audit
@@ -100,7 +100,7 @@ async def submit(
     organisation: Organisation,
     as_at: date,
     rows: list[dict[str, str | int | None]],
-    source: ReturnSource,
+    source_kind: ReturnSource,
     dry_run: bool,
 ) -> ReturnRead | DryRunResult:
     """Validate a return in full; store it as the next version unless anything is wrong."""
@@ -111,65 +111,58 @@ async def submit(
     await repo.stage_rows(session, import_id=import_id, rows=rows, organisation_id=organisation.id)
     validation = Validation(session, import_id, bulk=False)
     _check_date(organisation, as_at, validation)
-    await validation.line_rules()
-    await validation.duplicate_roles("s.organisation_id")
-    _raise_problems(validation)
-    source_sql = repo.StagedSource(import_id=import_id, bulk=False, dialect=validation.d)
-    warnings = await repo.warnings_for(session, source_sql)
-    version = (await repo.next_versions(session, keys=[(organisation.id, as_at)]))[
-        (organisation.id, as_at)
-    ]
+    if validation.total:
+        # Already failing: report every other problem too, in the same answer.
+        await validation.line_rules()
+        await validation.duplicate_roles("s.organisation_id")
+        _raise_problems(validation)
+    source = repo.StagedSource(import_id=import_id, bulk=False, dialect=validation.d)
+    row_of = {str(row["role_code"]): int(row["line_no"] or 0) for row in rows}
+    timings: dict[str, float] = {}
+    # A dry run does all the work in a savepoint and rolls it back: the answer is exactly what
+    # a real submission would give, and nothing stays.
+    savepoint = await session.begin_nested() if dry_run else None
+    try:
+        stored = await returns_import.store_staged(
+            session,
+            validation,
+            source=source,
+            groups=[(organisation.id, as_at)],
+            kind=source_kind,
+            key_id=principal.key_id,
+            timings=timings,
+            row_of=row_of,
+        )
+    except (IntegrityError, OperationalError) as exc:
+        raise Conflict(
+            "Another return for this organisation and date was stored at the same time; retry.",
+            code="concurrent_submission",
+        ) from exc
+    finally:
+        if savepoint is not None:
+            await savepoint.rollback()
+    if stored is None:
+        _raise_problems(validation)
+        raise AssertionError("a failed store reports its problems")
+    return_id = stored.return_ids[(organisation.id, as_at)]
     if dry_run:
         await repo.delete_staged(session, import_id=import_id)
         return DryRunResult(
             organisation_id=organisation.id,
             as_at=as_at,
             line_count=len(rows),
-            would_be_version=version,
-            warnings=[ReturnWarningRead.model_validate(w) for w in warnings],
-        )
-    return_id = uuid.uuid4()
-    try:
-        await repo.supersede(session, keys=[(organisation.id, as_at)])
-        await repo.add_returns(
-            session,
-            [
-                {
-                    "id": return_id,
-                    "organisation_id": organisation.id,
-                    "as_at": as_at,
-                    "version": version,
-                    "status": ReturnStatus.current,
-                    "source": source,
-                    "submitted_at": utcnow(),
-                    "submitted_by_key_id": principal.key_id,
-                    "line_count": len(rows),
-                    "warning_count": len(warnings),
-                    "import_id": import_id,
-                }
+            would_be_version=stored.versions[(organisation.id, as_at)],
+            warnings=[
+                ReturnWarningRead(
+                    row=row_of.get(w["role_code"]),
+                    role_code=w["role_code"],
+                    column=w["column"],
+                    code=w["code"],
+                    message=w["message"],
+                )
+                for w in stored.warnings
             ],
         )
-        await repo.move_lines(session, source_sql)
-    except (IntegrityError, OperationalError) as exc:
-        raise Conflict(
-            "Another return for this organisation and date was stored at the same time; retry.",
-            code="concurrent_submission",
-        ) from exc
-    await repo.add_warnings(
-        session,
-        [
-            {
-                "id": uuid.uuid4(),
-                "return_id": return_id,
-                "row": w["row"],
-                "role_code": w["role_code"],
-                "column": w["column"],
-                "code": w["code"],
-                "message": w["message"],
-            }
-            for w in warnings
-        ],
-    )
     await repo.delete_staged(session, import_id=import_id)
     await audit.record(
         session,
@@ -181,7 +174,7 @@ async def submit(
         detail={
             "organisation_id": str(organisation.id),
             "as_at": as_at.isoformat(),
-            "version": version,
+            "version": stored.versions[(organisation.id, as_at)],
             "lines": len(rows),
         },
     )
