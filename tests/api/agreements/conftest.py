@@ -4,18 +4,23 @@ helpers that drive an agreement through its lifecycle over HTTP."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from services.api.agreements import router as agreements_router
-from shared.models import Organisation
-from tests.conftest import KeyFactory
+from services.api.keys import service as keys_service
+from services.api.main import create_app
+from shared.db.session import transaction
+from shared.models import KeyScope, Organisation
+from shared.schemas.keys import ApiKeyCreate
+from tests.conftest import settings_for
 from tests.factories import (
     ICB_A,
     ICB_B,
@@ -32,6 +37,21 @@ NURSE = "test-community-nurse"
 UNUSED_ROLE = "test-health-coach"
 
 Headers = dict[str, str]
+
+
+@pytest.fixture(scope="session")
+async def shared_app(database_url: str) -> AsyncIterator[FastAPI]:
+    """One application per backend for these tests: starting one per test costs more than the
+    tests themselves (a new engine recompiles every statement)."""
+    application = create_app(settings_for(database_url))
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+def app(shared_app: FastAPI, db: AsyncEngine) -> Iterator[FastAPI]:
+    yield shared_app
+    shared_app.dependency_overrides.clear()
 
 
 @dataclass
@@ -67,7 +87,7 @@ class World:
 
 @pytest.fixture
 async def world(
-    sessionmaker: async_sessionmaker[AsyncSession], make_key: KeyFactory, clock: Clock
+    sessionmaker: async_sessionmaker[AsyncSession], db: AsyncEngine, clock: Clock
 ) -> World:
     await ensure_small_geography(sessionmaker)
     a1 = await make_organisation(sessionmaker, name="Cheshire Care Ltd", ods_code="VN1A1")
@@ -89,23 +109,39 @@ async def world(
         (UNUSED_ROLE, "Health coach"),
     ):
         await make_role(sessionmaker, code, name=name)
-    world = World(
+    specs: dict[str, tuple[str, uuid.UUID | None, str | None]] = {
+        "admin_a": ("admin", None, ICB_A),
+        "admin_b": ("admin", None, ICB_B),
+        "global_admin": ("admin", None, None),
+        "read_a": ("read", None, ICB_A),
+        "read_global": ("read", None, None),
+        "read_a1": ("read", a1.id, None),
+        **{f"submit_{o.id}": ("submit", o.id, None) for o in (a1, a2, a3, b1)},
+    }
+    keys: dict[str, Headers] = {}
+    # One transaction for every key: these tests make many, and each commit costs.
+    async with transaction(sessionmaker) as session:
+        for name, (scope, organisation_id, ics_code) in specs.items():
+            data = ApiKeyCreate(
+                name=name, scope=KeyScope(scope), organisation_id=organisation_id, ics_code=ics_code
+            )
+            _, secret = await keys_service.create_key(
+                session, data, actor="test", actor_key_id=None
+            )
+            keys[name] = {"Authorization": f"Bearer {secret}"}
+    return World(
         a1=a1,
         a2=a2,
         a3=a3,
         b1=b1,
-        admin_a=await make_key("admin", ics_code=ICB_A, name="admin-a"),
-        admin_b=await make_key("admin", ics_code=ICB_B, name="admin-b"),
-        global_admin=await make_key("admin", name="global-admin"),
-        read_a=await make_key("read", ics_code=ICB_A, name="read-a"),
-        read_global=await make_key("read", name="read-global"),
+        admin_a=keys["admin_a"],
+        admin_b=keys["admin_b"],
+        global_admin=keys["global_admin"],
+        read_a=keys["read_a"],
+        read_global=keys["read_global"],
+        submit={o.id: keys[f"submit_{o.id}"] for o in (a1, a2, a3, b1)},
+        read={a1.id: keys["read_a1"]},
     )
-    for organisation in (a1, a2, a3, b1):
-        world.submit[organisation.id] = await make_key(
-            "submit", organisation_id=organisation.id, name=f"submit-{organisation.name}"
-        )
-    world.read[a1.id] = await make_key("read", organisation_id=a1.id, name="read-a1")
-    return world
 
 
 def agreement_body(world: World, **overrides: Any) -> dict[str, Any]:
@@ -234,6 +270,11 @@ class Api:
             json=body,
             headers=headers or self.world.admin_a,
         )
+
+
+def errors_of(problem: dict[str, object]) -> list[dict[str, Any]]:
+    """The `errors` list of a problem body, typed for the assertions."""
+    return cast(list[dict[str, Any]], problem["errors"])
 
 
 @pytest.fixture
