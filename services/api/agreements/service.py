@@ -528,7 +528,6 @@ async def update_agreement(
     )
     precondition(etag(agreement, today=today))
     state = _require_state(agreement, today=today, allowed=_CHANGEABLE, action="change")
-    sent = body.model_fields_set
     start_date = body.start_date if body.start_date is not None else agreement.start_date
     end_date = body.end_date if body.end_date is not None else agreement.end_date
     _check_dates(start_date, end_date)
@@ -621,7 +620,7 @@ async def update_agreement(
                 for p in parties
             ],
         )
-    elif "parties" in sent and body.parties is not None:
+    elif body.parties is not None:
         # Same organisations: only the named signatories of those yet to sign may change.
         wanted = {p.organisation_id: p for p in body.parties}
         for party in agreement.parties:

@@ -179,6 +179,7 @@ async def test_past_its_end_date_an_agreement_reads_as_expired(api: Api, clock: 
     for action, json in (("suspend", None), ("resume", None), ("terminate", {"reason": "x"})):
         assert_problem(await api.act(agreement_id, action, json=json), 409, "agreement_expired")
     assert_problem(await api.patch(agreement_id, {"title": "Renamed"}), 409, "agreement_expired")
+    assert_problem(await api.sign(agreement_id, api.world.a1), 409, "agreement_expired")
     body = assert_problem(await api.deploy(agreement_id), 409, "agreement_not_active")
     assert body["agreement_status"] == "expired"
 
@@ -389,6 +390,10 @@ async def test_new_dates_or_mode_need_every_party_to_sign_again(api: Api) -> Non
     assert crisis.json()["status"] == "pending_resign"
     assert crisis.json()["suspended_at"] is None
     assert_problem(await api.act(crisis.json()["id"], "resume"), 409, "agreement_not_suspended")
+    body = assert_problem(
+        await api.act(crisis.json()["id"], "suspend"), 409, "agreement_not_active"
+    )
+    assert body["agreement_status"] == "pending_resign"
 
     # A change to a draft clears the signatures given so far.
     draft = (await api.create_ok())["id"]
