@@ -1,7 +1,7 @@
 """workforce returns
 
 Revision ID: 0007
-Revises: 0003
+Revises: 0006
 Create Date: 2026-11-23 13:04:23.619273
 """
 
@@ -30,7 +30,7 @@ RETURN_LINE_CHECKS: dict[str, str] = {
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0007"
-down_revision: str | None = "0003"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

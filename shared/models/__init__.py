@@ -1,8 +1,12 @@
 """Every table, imported so that Base.metadata is complete for Alembic and tests."""
 
+from shared.models.agreement import Agreement, AgreementMode, AgreementStatus
+from shared.models.agreement_party import AgreementParty
+from shared.models.agreement_scope import AgreementScope
 from shared.models.api_key import ApiKey, KeyScope
 from shared.models.area import Area, AreaType
 from shared.models.audit_event import AuditEvent
+from shared.models.deployment import Deployment, DeploymentStatus
 from shared.models.job_execution import JobExecution
 from shared.models.organisation import Organisation, OrganisationKind, OrganisationSector
 from shared.models.outbox import OutboxMessage
@@ -21,11 +25,18 @@ from shared.models.workforce_return import (
 )
 
 __all__ = [
+    "Agreement",
+    "AgreementMode",
+    "AgreementParty",
+    "AgreementScope",
+    "AgreementStatus",
     "ApiKey",
     "Area",
     "AreaType",
     "AuditEvent",
     "DemandDriver",
+    "Deployment",
+    "DeploymentStatus",
     "IdempotencyRecord",
     "ImportStatus",
     "JobExecution",
