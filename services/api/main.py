@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from services.api.areas.router import router as areas_router
 from services.api.errors import install_error_handlers
 from services.api.health.router import router as health_router
 from services.api.keys.router import router as keys_router
@@ -104,4 +105,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestContextMiddleware)
     app.include_router(health_router)
     app.include_router(keys_router)
+    app.include_router(areas_router)
     return app

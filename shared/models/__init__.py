@@ -6,7 +6,12 @@ from shared.models.audit_event import AuditEvent
 from shared.models.job_execution import JobExecution
 from shared.models.organisation import Organisation, OrganisationKind, OrganisationSector
 from shared.models.outbox import OutboxMessage
-from shared.models.population import Population, PopulationDataset, PrevalenceRate
+from shared.models.population import (
+    Population,
+    PopulationDataset,
+    PopulationGroupTotal,
+    PrevalenceRate,
+)
 from shared.models.role import DemandDriver, RegistrationBody, Role, RoleSector
 
 __all__ = [
@@ -23,6 +28,7 @@ __all__ = [
     "OutboxMessage",
     "Population",
     "PopulationDataset",
+    "PopulationGroupTotal",
     "PrevalenceRate",
     "RegistrationBody",
     "Role",

@@ -6,6 +6,7 @@ Once in-process (the embedded mode) and once with a real arq worker on Redis.
 from __future__ import annotations
 
 import uuid
+
 from arq.connections import RedisSettings
 from arq.worker import Worker
 from fastapi import FastAPI
