@@ -63,9 +63,7 @@ WHOLE_BAND_GROUPS: dict[AgeGroup, tuple[str, ...]] = {
     AgeGroup.aged_85_plus: AGE_BANDS[17:],
 }
 UNDER_15_BANDS = AGE_BANDS[:3]
-ADULT_WORKING_BANDS = AGE_BANDS[4:13]  # 20-24 ... 60-64
-# The group totals a dataset may carry as published figures.
-PUBLISHED_GROUPS: tuple[AgeGroup, ...] = (AgeGroup.aged_0_17,)
+UNDER_65_BANDS = AGE_BANDS[:13]
 
 
 @dataclass(frozen=True)
@@ -137,9 +135,8 @@ def group_figures(
             figures.append(_figure(year, female_0_17, male_0_17, published.get(year)))
             continue
         # 18-64 is what is left under 65, so 0-17 + 18-64 + 65+ is always everyone.
-        under_65 = AGE_BANDS[:13]
-        female_under_65 = _band_sum(cells, year, "F", under_65)
-        male_under_65 = _band_sum(cells, year, "M", under_65)
+        female_under_65 = _band_sum(cells, year, "F", UNDER_65_BANDS)
+        male_under_65 = _band_sum(cells, year, "M", UNDER_65_BANDS)
         persons = None
         if year in published:
             persons = female_under_65 + male_under_65 - published[year]

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 
@@ -15,8 +15,13 @@ from shared.schemas.common import Page
 
 router = APIRouter(tags=["areas"])
 
-_CSV = {200: {"content": {"text/csv": {"schema": {"type": "string"}}}}}
-_NOT_MODIFIED = {304: {"description": "Not modified (If-None-Match named the current ETag)"}}
+_NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
+    304: {"description": "Not modified (If-None-Match named the current ETag)"}
+}
+_CSV_OR_NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/csv": {"schema": {"type": "string"}}}},
+    **_NOT_MODIFIED,
+}
 CSV_HEADER = (
     "area_code",
     "area_name",
@@ -40,7 +45,7 @@ def _cached(request: Request, response: Response, *parts: object) -> Response | 
 @router.get(
     "/v1/areas",
     response_model=Page[AreaRead],
-    responses=_NOT_MODIFIED,  # type: ignore[arg-type]
+    responses=_NOT_MODIFIED,
     summary="Areas: England, the 42 ICBs, 21 counties and 296 LADs",
 )
 async def list_areas(
@@ -66,7 +71,7 @@ async def list_areas(
 @router.get(
     "/v1/areas/{code}",
     response_model=AreaDetail,
-    responses=_NOT_MODIFIED,  # type: ignore[arg-type]
+    responses=_NOT_MODIFIED,
     summary="One area, with its parent and children (an ICB lists its LADs)",
 )
 async def get_area(
@@ -81,7 +86,7 @@ async def get_area(
 @router.get(
     "/v1/areas/{code}/population",
     response_model=AreaPopulation,
-    responses={**_CSV, **_NOT_MODIFIED},  # type: ignore[dict-item]
+    responses=_CSV_OR_NOT_MODIFIED,
     summary="Population per year for an area: an age group or a five-year band, by sex",
     description=(
         "Persons per year from a population dataset (default: the bundled ONS 2018-based "

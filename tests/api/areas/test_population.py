@@ -324,6 +324,12 @@ async def test_population_datasets_are_listed(
     assert bundled["row_count"] == 355_680
     assert bundled["source"].startswith("ONS 2018-based subnational population projections")
     assert bundled["loaded_at"]
+    body = assert_problem(
+        await client.get("/v1/population-datasets?page=0", headers=headers),
+        422,
+        "validation_failed",
+    )
+    assert _fields(body) == ["page"]
 
 
 async def test_a_dataset_without_published_0_17_estimates_15_17_as_three_fifths(
