@@ -24,6 +24,7 @@ setup: $(STAMP)
 
 run: setup
 	$(OWF) migrate
+	$(OWF) load-reference
 	$(OWF) seed-roles
 	$(OWF) serve
 

@@ -4,16 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, ClassVar, TypeVar
 
 import typer
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TaskID,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.config import get_settings
 from shared.db.session import make_engine, make_sessionmaker, transaction
+from shared.errors import DomainError
 from shared.models import KeyScope
 
 app = typer.Typer(help="OneWorkforce: integrated health and social care workforce planning.")
@@ -24,13 +34,154 @@ err = Console(stderr=True)
 
 
 @app.command()
-def migrate() -> None:
+def migrate(
+    with_reference: Annotated[
+        bool,
+        typer.Option(
+            "--load-reference", help="Then load the bundled reference data (as load-reference)"
+        ),
+    ] = False,
+) -> None:
     """Bring the database schema up to date."""
     from shared.db import migrate as migrations
 
     settings = get_settings()
     migrations.upgrade(settings.database_url)
     console.print(f"[green]Database at head[/green] ({settings.database_url.split('://')[0]})")
+    if with_reference:
+        load_reference()
+
+
+T = TypeVar("T")
+
+
+def _with_database(work: Callable[[async_sessionmaker[AsyncSession]], Awaitable[T]]) -> T:
+    async def run() -> T:
+        engine = make_engine(get_settings().database_url)
+        try:
+            return await work(make_sessionmaker(engine))
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+class _ProgressBars:
+    """Turns the loaders' (step, done, total) reports into rich progress bars."""
+
+    LABELS: ClassVar[dict[str, str]] = {
+        "read": "Reading and checking population rows",
+        "write": "Writing population rows",
+    }
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.tasks: dict[str, TaskID] = {}
+
+    def __call__(self, step: str, done: int, total: int) -> None:
+        task = self.tasks.get(step)
+        if task is None:
+            task = self.tasks[step] = self.progress.add_task(
+                self.LABELS.get(step, step), total=total
+            )
+        self.progress.update(task, completed=done, total=total)
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TimeElapsedColumn(),
+        console=err,
+    )
+
+
+def _print_problems(exc: DomainError, *, limit: int = 50) -> None:
+    err.print(f"[red]{exc.message}[/red] ({exc.code})")
+    if not exc.errors:
+        return
+    table = Table("row", "column", "code", "message")
+    for problem in exc.errors[:limit]:
+        table.add_row(
+            "" if problem.get("row") is None else str(problem["row"]),
+            str(problem.get("column") or problem.get("field") or ""),
+            str(problem.get("code", "")),
+            str(problem.get("message", "")),
+        )
+    err.print(table)
+    total = int(exc.extra.get("error_count", len(exc.errors)))
+    if total > limit:
+        err.print(f"... and {total - limit} more.")
+
+
+@app.command("load-reference")
+def load_reference() -> None:
+    """Load the bundled areas, ONS 2018-based population projections and dementia prevalence.
+
+    Idempotent: areas and rates are corrected in place, and the population dataset
+    (ons-snpp-2018) is skipped when it is already complete.
+    """
+    from shared.reference import loader
+
+    with _progress() as progress:
+        bars = _ProgressBars(progress)
+        summary = _with_database(lambda sm: loader.load_reference(sm, progress=bars))
+    population = (
+        f"loaded {summary.population_rows:,} population rows"
+        if summary.population_loaded
+        else f"already loaded ({summary.population_rows:,} rows)"
+    )
+    console.print(f"[green]Reference data ready[/green] in {summary.seconds:.1f}s")
+    console.print(f"  areas: {summary.areas} ({summary.areas_written} written)")
+    console.print(f"  population dataset {summary.dataset_name}: {population}")
+    console.print(f"  prevalence rates: {summary.prevalence_rates_written} written")
+
+
+@app.command("load-population")
+def load_population(
+    file: Annotated[
+        Path,
+        typer.Argument(
+            exists=True,
+            dir_okay=False,
+            readable=True,
+            help="CSV (or .csv.gz) with columns area_code,year,sex,age_band,population",
+        ),
+    ],
+    name: Annotated[str, typer.Option(help="Dataset name, e.g. ons-snpp-2022")],
+    source: Annotated[str, typer.Option(help="Where the figures come from")],
+    base_year: Annotated[int, typer.Option(help="The projection's base year")],
+    replace: Annotated[
+        bool, typer.Option(help="Replace an existing dataset with this name, atomically")
+    ] = False,
+) -> None:
+    """Load a population dataset in long form; every problem is reported and nothing is loaded
+    unless the whole file is valid."""
+    from shared.reference import loader
+
+    try:
+        with _progress() as progress:
+            bars = _ProgressBars(progress)
+            summary = _with_database(
+                lambda sm: loader.load_population_file(
+                    sm,
+                    file,
+                    name=name,
+                    source=source,
+                    base_year=base_year,
+                    replace=replace,
+                    progress=bars,
+                )
+            )
+    except DomainError as exc:
+        _print_problems(exc)
+        raise typer.Exit(code=1) from exc
+    console.print(
+        f"[green]{'Replaced' if summary.replaced else 'Loaded'}[/green] population dataset "
+        f"{summary.name}: {summary.rows:,} rows, {summary.first_year}-{summary.last_year}, "
+        f"in {summary.seconds:.1f}s."
+    )
 
 
 @app.command("seed-roles")

@@ -25,13 +25,21 @@ from shared.db import migrate
 from shared.db.base import Base
 from shared.db.session import make_engine, make_sessionmaker, transaction
 from shared.models import KeyScope
+from shared.reference.loader import ReferenceLoadSummary, load_reference
 from shared.schemas.keys import ApiKeyCreate
 
 ENV = Settings(_env_file=None)
 
 # Tables that hold loaded reference data: loaded once per test session, never cleaned.
 KEEP_TABLES = frozenset(
-    {"alembic_version", "areas", "population_datasets", "population", "prevalence_rates"}
+    {
+        "alembic_version",
+        "areas",
+        "population_datasets",
+        "population",
+        "population_group_totals",
+        "prevalence_rates",
+    }
 )
 
 
@@ -170,3 +178,11 @@ async def seeded_roles(
     async with transaction(sessionmaker) as session:
         await roles_service.seed_roles(session, actor="test")
     return sorted(role.code for role in roles_service.load_seed_catalogue())
+
+
+@pytest.fixture(scope="session")
+async def reference(sessionmaker: async_sessionmaker[AsyncSession]) -> ReferenceLoadSummary:
+    """The bundled reference data (360 areas, the ONS 2018-based projections as dataset
+    ons-snpp-2018, dementia prevalence) loaded once per backend by the real loader; a no-op
+    when a persistent database already has it. Gives the dataset id and name and the counts."""
+    return await load_reference(sessionmaker, actor="tests")

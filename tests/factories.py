@@ -7,8 +7,10 @@ without loading the full reference data.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -16,12 +18,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.db.session import transaction
 from shared.models import Area, Organisation, Role
+from shared.reference.bands import AGE_BANDS, SEXES
+from shared.repositories import population as population_repo
 
 ENGLAND = "E92000001"
 ICB_A = "E54000008"  # NHS Cheshire and Merseyside
 ICB_B = "E54000050"  # NHS North East and North Cumbria
 LAD_A1, LAD_A2 = "E06000049", "E08000012"  # Cheshire East, Liverpool
 LAD_B1, LAD_B2 = "E06000001", "E06000002"  # Hartlepool, Middlesbrough
+POPULATION_HEADER = "area_code,year,sex,age_band,population"
 
 
 @dataclass(frozen=True)
@@ -102,3 +107,34 @@ async def make_role(
         session.add(role)
         await session.flush()
     return role
+
+
+def population_rows(
+    areas: Iterable[str] = (LAD_B1, LAD_B2), years: Iterable[int] = (2020, 2021, 2022)
+) -> list[list[str]]:
+    """A complete long-form population dataset (every area x year x sex x band) as CSV cells;
+    persons are 100 + the band's position, so 0-4 has 100 and 90+ has 118."""
+    return [
+        [area, str(year), sex, band, str(100 + index)]
+        for area in areas
+        for year in years
+        for sex in SEXES
+        for index, band in enumerate(AGE_BANDS)
+    ]
+
+
+def write_population_csv(
+    path: Path, rows: Iterable[Sequence[str]], *, header: str = POPULATION_HEADER
+) -> Path:
+    path.write_text("\n".join([header, *(",".join(row) for row in rows)]) + "\n", encoding="utf-8")
+    return path
+
+
+async def drop_population_dataset(
+    sessionmaker: async_sessionmaker[AsyncSession], name: str
+) -> None:
+    """Remove a dataset a test loaded (population tables are kept between tests)."""
+    async with transaction(sessionmaker) as session:
+        dataset = await population_repo.get_dataset_by_name(session, name=name)
+        if dataset is not None:
+            await population_repo.delete_dataset(session, dataset_id=dataset.id)

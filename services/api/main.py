@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from services.api.agreements.router import router as agreements_router
+from services.api.areas.router import router as areas_router
 from services.api.errors import install_error_handlers
 from services.api.health.router import router as health_router
 from services.api.keys.router import router as keys_router
@@ -112,4 +113,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(returns_router)
     app.include_router(roles_router)
     app.include_router(agreements_router)
+    app.include_router(areas_router)
     return app

@@ -10,7 +10,12 @@ from shared.models.deployment import Deployment, DeploymentStatus
 from shared.models.job_execution import JobExecution
 from shared.models.organisation import Organisation, OrganisationKind, OrganisationSector
 from shared.models.outbox import OutboxMessage
-from shared.models.population import Population, PopulationDataset, PrevalenceRate
+from shared.models.population import (
+    Population,
+    PopulationDataset,
+    PopulationGroupTotal,
+    PrevalenceRate,
+)
 from shared.models.return_staging import return_staging
 from shared.models.role import DemandDriver, RegistrationBody, Role, RoleSector
 from shared.models.workforce_return import (
@@ -47,6 +52,7 @@ __all__ = [
     "OutboxMessage",
     "Population",
     "PopulationDataset",
+    "PopulationGroupTotal",
     "PrevalenceRate",
     "RegistrationBody",
     "ReturnImport",

@@ -121,7 +121,7 @@ async def test_list_bad_query_is_422(
 ) -> None:
     response = await client.get("/v1/roles", params=params, headers=await make_key("read"))
     body = assert_problem(response, 422, "validation_failed")
-    assert body["errors"][0]["in"] == "query"  # type: ignore[index]
+    assert body["errors"][0]["in"] == "query"
 
 
 async def test_any_key_reads_the_catalogue_but_no_key_is_401(
@@ -307,7 +307,7 @@ async def test_create_missing_required_fields_is_422(
 ) -> None:
     response = await client.post("/v1/roles", json={"code": "x1"}, headers=await make_key("admin"))
     body = assert_problem(response, 422, "validation_failed")
-    missing = {e["field"] for e in body["errors"] if e["code"] == "missing"}  # type: ignore[attr-defined]
+    missing = {e["field"] for e in body["errors"] if e["code"] == "missing"}
     assert missing == {"name", "sector", "staff_group", "default_demand_driver"}
 
 
@@ -456,7 +456,7 @@ async def test_update_bad_input_is_422_and_changes_nothing(
     before = (await client.get("/v1/roles/care-worker", headers=admin)).json()
     response = await client.patch("/v1/roles/care-worker", json=body, headers=admin)
     problem = assert_problem(response, 422, "validation_failed")
-    assert [(e["field"], e["code"]) for e in problem["errors"]] == [(field, error)]  # type: ignore[attr-defined]
+    assert [(e["field"], e["code"]) for e in problem["errors"]] == [(field, error)]
     assert (await client.get("/v1/roles/care-worker", headers=admin)).json() == before
 
 

@@ -1,0 +1,169 @@
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request, Response
+
+from services.api.areas import service
+from services.api.deps import ReadKey, SessionDep
+from services.api.http import PageDep, csv_response, etag_of, not_modified, wants_csv
+from shared.models import AreaType
+from shared.reference.bands import AGE_BANDS, AgeGroup
+from shared.reference.files import BUNDLED_DATASET_NAME
+from shared.schemas.areas import AreaDetail, AreaPopulation, AreaRead, PopulationDatasetRead, Sex
+from shared.schemas.common import Page
+
+router = APIRouter(tags=["areas"])
+
+_NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
+    304: {"description": "Not modified (If-None-Match named the current ETag)"}
+}
+_CSV_OR_NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/csv": {"schema": {"type": "string"}}}},
+    **_NOT_MODIFIED,
+}
+CSV_HEADER = (
+    "area_code",
+    "area_name",
+    "dataset",
+    "age",
+    "sex",
+    "year",
+    "persons",
+    "female",
+    "male",
+)
+
+
+def _cached(request: Request, response: Response, *parts: object) -> Response | None:
+    etag = etag_of(*parts)
+    response.headers["ETag"] = etag
+    response.headers["Vary"] = "Accept"
+    return not_modified(request, etag)
+
+
+@router.get(
+    "/v1/areas",
+    response_model=Page[AreaRead],
+    responses=_NOT_MODIFIED,
+    summary="Areas: England, the 42 ICBs, 21 counties and 296 LADs",
+)
+async def list_areas(
+    session: SessionDep,
+    principal: ReadKey,
+    page: PageDep,
+    request: Request,
+    response: Response,
+    type: Annotated[AreaType | None, Query(description="country, icb, county or lad")] = None,
+    parent: Annotated[
+        str | None, Query(description="Children of this area, e.g. an ICB's LADs (E54...)")
+    ] = None,
+    q: Annotated[
+        str | None, Query(max_length=100, description="Name contains (case-insensitive)")
+    ] = None,
+) -> Page[AreaRead] | Response:
+    result = await service.list_areas(session, area_type=type, parent=parent, q=q, page=page)
+    if (cached := _cached(request, response, "areas", result.model_dump(mode="json"))) is not None:
+        return cached
+    return result
+
+
+@router.get(
+    "/v1/areas/{code}",
+    response_model=AreaDetail,
+    responses=_NOT_MODIFIED,
+    summary="One area, with its parent and children (an ICB lists its LADs)",
+)
+async def get_area(
+    code: str, session: SessionDep, principal: ReadKey, request: Request, response: Response
+) -> AreaDetail | Response:
+    result = await service.area_detail(session, code=code)
+    if (cached := _cached(request, response, "area", result.model_dump(mode="json"))) is not None:
+        return cached
+    return result
+
+
+@router.get(
+    "/v1/areas/{code}/population",
+    response_model=AreaPopulation,
+    responses=_CSV_OR_NOT_MODIFIED,
+    summary="Population per year for an area: an age group or a five-year band, by sex",
+    description=(
+        "Persons per year from a population dataset (default: the bundled ONS 2018-based "
+        "projections). With `sex=all` each year also gives the female and male parts. "
+        "0-17 and 18-64 use ONS's published 0-17 figures where the dataset has them, and "
+        "otherwise estimate 15-17 as 3/5 of the 15-19 band; `method` says which. "
+        "JSON, or CSV with `?format=csv` or `Accept: text/csv`."
+    ),
+)
+async def area_population(
+    code: str,
+    session: SessionDep,
+    principal: ReadKey,
+    request: Request,
+    response: Response,
+    dataset: Annotated[str, Query(max_length=100, description="Dataset name")] = (
+        BUNDLED_DATASET_NAME
+    ),
+    year_from: Annotated[int | None, Query(description="Default: the dataset's first year")] = None,
+    year_to: Annotated[int | None, Query(description="Default: the dataset's last year")] = None,
+    sex: Annotated[Sex, Query(description="F, M or all (with the female/male parts)")] = "all",
+    age_band: Annotated[
+        str | None,
+        Query(
+            max_length=5,
+            description=f"One five-year band: {', '.join(AGE_BANDS)} (send 90+ as 90%2B)",
+        ),
+    ] = None,
+    group: Annotated[AgeGroup | None, Query(description="Named age group (default all)")] = None,
+    format: Annotated[Literal["json", "csv"] | None, Query(description="json or csv")] = None,
+) -> AreaPopulation | Response:
+    query = await service.population_query(
+        session,
+        code=code,
+        dataset_name=dataset,
+        year_from=year_from,
+        year_to=year_to,
+        sex=sex,
+        age_band=age_band,
+        age_group=group,
+    )
+    as_csv = wants_csv(request, format)
+    representation = "csv" if as_csv else "json"
+    if cached := _cached(request, response, "population", representation, query.version()):
+        return cached
+    result = await service.area_population(session, query)
+    if not as_csv:
+        return result
+    age = result.age_band or (result.age_group or AgeGroup.all).value
+    rows = (
+        (
+            result.area.code,
+            result.area.name,
+            result.dataset,
+            age,
+            result.sex,
+            year.year,
+            year.persons,
+            year.female,
+            year.male,
+        )
+        for year in result.years
+    )
+    return csv_response(
+        CSV_HEADER,
+        rows,
+        filename=f"population-{result.area.code}-{result.dataset}-{age}.csv",
+        headers={"ETag": response.headers["ETag"], "Vary": "Accept"},
+    )
+
+
+@router.get(
+    "/v1/population-datasets",
+    response_model=Page[PopulationDatasetRead],
+    summary="Population datasets loaded (name, source, years, rows, when loaded)",
+)
+async def list_population_datasets(
+    session: SessionDep, principal: ReadKey, page: PageDep
+) -> Page[PopulationDatasetRead]:
+    return await service.list_datasets(session, page=page)
