@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 # Frozen copy of the rules at this revision (migrations never import application code).
 RETURN_LINE_CHECKS: dict[str, str] = {
@@ -27,7 +28,6 @@ RETURN_LINE_CHECKS: dict[str, str] = {
     "sickness_plausible": "sickness_days_12m <= 365 * headcount",
     "vacancies_plausible": "vacant_fte <= fte_in_post OR fte_in_post <= 0",
 }
-from sqlalchemy.dialects import postgresql
 
 revision: str = "0007"
 down_revision: str | None = "0006"
