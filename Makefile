@@ -23,9 +23,8 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 run: setup
-	$(OWF) migrate
-	$(OWF) load-reference
-	$(OWF) seed-roles
+	$(OWF) migrate --load-reference --seed-roles
+	$(OWF) demo
 	$(OWF) serve
 
 migrate: setup

@@ -41,6 +41,10 @@ def migrate(
             "--load-reference", help="Then load the bundled reference data (as load-reference)"
         ),
     ] = False,
+    with_roles: Annotated[
+        bool,
+        typer.Option("--seed-roles", help="Then add the shipped role catalogue (as seed-roles)"),
+    ] = False,
 ) -> None:
     """Bring the database schema up to date."""
     from shared.db import migrate as migrations
@@ -50,6 +54,8 @@ def migrate(
     console.print(f"[green]Database at head[/green] ({settings.database_url.split('://')[0]})")
     if with_reference:
         load_reference()
+    if with_roles:
+        seed_roles()
 
 
 T = TypeVar("T")
@@ -202,6 +208,38 @@ def seed_roles() -> None:
     console.print(f"Role catalogue: {inserted} added, {present} already present")
     if codes and len(codes) <= 10:
         console.print("  added: " + ", ".join(codes))
+
+
+@app.command()
+def demo(
+    ics: Annotated[str, typer.Option(help="The ICB to fill (E54 code)")] = "E54000008",
+    force: Annotated[bool, typer.Option(help="Load even when LOAD_DEMO_DATA is false")] = False,
+) -> None:
+    """Register one ICB's organisations (real NHS trusts, sized care providers, councils and
+    primary care) with two years of plausible returns; skipped when the ICB has organisations."""
+    from shared.demo import load_demo
+
+    if not (get_settings().load_demo_data or force):
+        console.print("Demo data is off (LOAD_DEMO_DATA=false).")
+        return
+
+    async def run() -> tuple[bool, int, int, int]:
+        engine = make_engine(get_settings().database_url)
+        try:
+            async with transaction(make_sessionmaker(engine)) as session:
+                report = await load_demo(session, ics_code=ics)
+                return report.created, report.organisations, report.lines, report.returns
+        finally:
+            await engine.dispose()
+
+    created, organisations, lines, returns = asyncio.run(run())
+    if created:
+        console.print(
+            f"[green]Demo data loaded[/green] for {ics}: {organisations} organisations, "
+            f"{returns} returns, {lines:,} lines"
+        )
+    else:
+        console.print(f"Demo data already present for {ics} ({organisations} organisations).")
 
 
 @app.command()

@@ -1,0 +1,332 @@
+"""Demo data: one real ICB's organisations with plausible workforce returns.
+
+NHS trusts and their staff come from NHS Digital's HCHS workforce statistics (FTE by trust and
+staff group, June 2018), split into catalogue roles by fixed shares. Care providers are
+synthetic, sized so that the ICB's adult social care posts per person aged 65+ match the
+national ratio (Skills for Care: 1,705,000 filled posts in 2023/24; ONS: 11.2 million people
+aged 65+ in England in 2024). Councils and primary care networks get the roles they employ.
+Rates (vacancy, turnover, sickness, agency) follow the published sector figures in
+`sector_figures.csv`. Every generated line passes the return rules. A fixed seed makes the
+data the same on every machine.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import date
+
+import numpy as np
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared import returns_import
+from shared.models import Area, AreaType, Organisation, Population, PopulationDataset
+from shared.reference.files import bundled_path
+from shared.repositories import audit
+
+DEMO_ICB = "E54000008"  # NHS Cheshire and Merseyside
+AS_AT_DATES = (date(2024, 3, 31), date(2025, 3, 31))
+NATIONAL_ASC_POSTS_PER_65_PLUS = 1_705_000 / 11_241_833
+AVERAGE_CARE_PROVIDER_POSTS = 70
+SEED = 2025
+
+# Trusts of Cheshire and Merseyside in the 2018 file, with the LAD of their main site.
+TRUST_HOME_LAD: dict[str, str] = {
+    "RBT": "E06000049",  # Mid Cheshire Hospitals (Crewe)
+    "RJN": "E06000049",  # East Cheshire (Macclesfield)
+    "RJR": "E06000050",  # Countess of Chester
+    "RXA": "E06000050",  # Cheshire and Wirral Partnership
+    "RWW": "E06000007",  # Warrington and Halton Hospitals
+    "REM": "E08000012",  # Aintree University Hospital
+    "RQ6": "E08000012",  # Royal Liverpool and Broadgreen
+    "RET": "E08000012",  # Walton Centre
+    "RBQ": "E08000012",  # Liverpool Heart and Chest
+    "REP": "E08000012",  # Liverpool Women's
+    "RBS": "E08000012",  # Alder Hey Children's
+    "RW4": "E08000012",  # Mersey Care
+    "RBN": "E08000011",  # St Helens and Knowsley (Whiston)
+    "RVY": "E08000014",  # Southport and Ormskirk
+    "RBL": "E08000015",  # Wirral University Teaching Hospital
+    "REN": "E08000015",  # Clatterbridge Cancer Centre
+    "RY7": "E08000015",  # Wirral Community
+}
+
+# How each NHS staff group's FTE is shared among catalogue roles (an assumption for the demo).
+STAFF_GROUP_ROLES: dict[str, dict[str, float]] = {
+    "HCHS doctors": {"consultant-doctor": 0.40, "specialty-doctor": 0.15, "resident-doctor": 0.45},
+    "Nurses & health visitors": {
+        "nurse-adult": 0.68, "nurse-children": 0.08, "district-nurse": 0.07,
+        "nurse-mental-health": 0.12, "advanced-clinical-practitioner": 0.05,
+    },
+    "Midwives": {"midwife": 1.0},
+    "Support to doctors, nurses & midwives": {
+        "healthcare-support-worker": 0.72, "nursing-associate": 0.06, "medical-secretary": 0.22,
+    },
+    "Scientific, therapeutic & technical staff": {
+        "physiotherapist": 0.18, "occupational-therapist": 0.14, "diagnostic-radiographer": 0.14,
+        "biomedical-scientist": 0.16, "hospital-pharmacist": 0.16, "clinical-psychologist": 0.10,
+        "speech-and-language-therapist": 0.12,
+    },
+    "Ambulance staff": {"paramedic": 0.6, "ambulance-technician": 0.4},
+    "Support to ambulance staff": {"emergency-call-handler": 0.6, "ambulance-support-worker": 0.4},
+    "Support to ST&T staff": {"therapy-support-worker": 1.0},
+    "Central functions": {"corporate-services-officer": 1.0},
+    "Hotel, property & estates": {"estates-and-facilities-worker": 1.0},
+    "Managers": {"nhs-manager": 1.0},
+    "Senior managers": {"nhs-senior-manager": 1.0},
+}  # fmt: skip
+
+# Share of a care provider's posts by role (Skills for Care job role mix, rounded).
+CARE_PROVIDER_ROLES: dict[str, float] = {
+    "care-worker": 0.66, "senior-care-worker": 0.12, "care-home-nurse": 0.05,
+    "activities-worker": 0.03, "care-supervisor": 0.05, "dementia-care-worker": 0.06,
+    "registered-manager": 0.03,
+}  # fmt: skip
+COUNCIL_ROLES: dict[str, int] = {
+    "social-worker-adults": 120, "occupational-therapist-social-care": 30,
+    "assessment-officer": 40, "reablement-worker": 90, "trusted-assessor": 8,
+}  # fmt: skip
+PCN_ROLES: dict[str, int] = {
+    "general-practitioner": 60, "practice-nurse": 45, "practice-healthcare-assistant": 30,
+    "clinical-pharmacist-primary-care": 10, "care-coordinator": 8,
+    "social-prescribing-link-worker": 6, "health-and-wellbeing-coach": 4,
+    "first-contact-physiotherapist": 4,
+}  # fmt: skip
+
+# Sector rates: (vacancy as share of posts, annual turnover, sickness days per head,
+# agency share of FTE, bank share of FTE, FTE per head).
+NHS_RATES = (0.075, 0.10, 11.0, 0.03, 0.05, 0.87)
+ASC_RATES = (0.083, 0.248, 5.0, 0.02, 0.01, 0.78)
+# Age mix by band (under 25, 25-34, 35-44, 45-54, 55-64, 65+).
+NHS_AGE_MIX = (0.07, 0.26, 0.25, 0.22, 0.17, 0.03)
+ASC_AGE_MIX = (0.10, 0.20, 0.21, 0.22, 0.21, 0.06)
+
+
+@dataclass(frozen=True)
+class DemoOrganisation:
+    name: str
+    kind: str
+    sector: str
+    home_lad_code: str
+    ods_code: str | None
+    cqc_location_id: str | None
+    posts_by_role: dict[str, float]
+    rates: tuple[float, float, float, float, float, float]
+    age_mix: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class DemoReport:
+    created: bool
+    organisations: int
+    lines: int
+    returns: int
+
+
+def _nhs_trusts() -> list[DemoOrganisation]:
+    fte: dict[str, dict[str, float]] = {}
+    names: dict[str, str] = {}
+    with gzip.open(bundled_path("nhs_hchs_fte_by_org_staffgroup_2017_2018.csv.gz"), "rt") as f:
+        for row in csv.DictReader(f):
+            code = row["org_code"]
+            if row["period"] != "2018-JUN" or code not in TRUST_HOME_LAD:
+                continue
+            names[code] = row["org_name"]
+            by_group = fte.setdefault(code, {})
+            staff_group = row["staff_group"]
+            by_group[staff_group] = by_group.get(staff_group, 0.0) + float(row["fte"])
+    trusts = []
+    for code in sorted(fte):
+        posts: dict[str, float] = {}
+        for staff_group, group_fte in fte[code].items():
+            for role, share in STAFF_GROUP_ROLES.get(staff_group, {}).items():
+                posts[role] = posts.get(role, 0.0) + group_fte * share / NHS_RATES[5]
+        trusts.append(
+            DemoOrganisation(
+                name=names[code],
+                kind="nhs_trust",
+                sector="health",
+                home_lad_code=TRUST_HOME_LAD[code],
+                ods_code=code,
+                cqc_location_id=None,
+                posts_by_role=posts,
+                rates=NHS_RATES,
+                age_mix=NHS_AGE_MIX,
+            )
+        )
+    return trusts
+
+
+def _local_organisations(
+    lads: list[tuple[str, str, int]], rng: np.random.Generator
+) -> list[DemoOrganisation]:
+    organisations: list[DemoOrganisation] = []
+    provider_number = 0
+    for lad_code, lad_name, persons_65_plus in lads:
+        posts = persons_65_plus * NATIONAL_ASC_POSTS_PER_65_PLUS * 0.85
+        providers = max(1, round(posts / AVERAGE_CARE_PROVIDER_POSTS))
+        sizes = rng.lognormal(mean=0.0, sigma=0.6, size=providers)
+        sizes = sizes / sizes.sum() * posts
+        for size in sizes:
+            provider_number += 1
+            organisations.append(
+                DemoOrganisation(
+                    name=f"{lad_name} Care Services {provider_number:03d} (demo)",
+                    kind="care_provider",
+                    sector="social_care",
+                    home_lad_code=lad_code,
+                    ods_code=None,
+                    cqc_location_id=f"1-9{provider_number:09d}",
+                    posts_by_role={r: float(size) * s for r, s in CARE_PROVIDER_ROLES.items()},
+                    rates=ASC_RATES,
+                    age_mix=ASC_AGE_MIX,
+                )
+            )
+        scale = persons_65_plus / 60_000
+        organisations.append(
+            DemoOrganisation(
+                name=f"{lad_name} Council adult social care (demo)",
+                kind="local_authority",
+                sector="local_government",
+                home_lad_code=lad_code,
+                ods_code=f"LA{lad_code[-4:]}",
+                cqc_location_id=None,
+                posts_by_role={r: n * scale for r, n in COUNCIL_ROLES.items()},
+                rates=ASC_RATES,
+                age_mix=ASC_AGE_MIX,
+            )
+        )
+        organisations.append(
+            DemoOrganisation(
+                name=f"{lad_name} Primary Care Networks (demo)",
+                kind="primary_care",
+                sector="health",
+                home_lad_code=lad_code,
+                ods_code=f"PC{lad_code[-4:]}",
+                cqc_location_id=None,
+                posts_by_role={r: n * scale for r, n in PCN_ROLES.items()},
+                rates=NHS_RATES,
+                age_mix=NHS_AGE_MIX,
+            )
+        )
+    return organisations
+
+
+def _line(
+    posts: float,
+    rates: tuple[float, ...],
+    age_mix: tuple[float, ...],
+    growth: float,
+    rng: np.random.Generator,
+) -> list[str] | None:
+    vacancy, turnover, sickness_days, agency, bank, fte_per_head = rates
+    filled_posts = posts * growth * (1 - vacancy * rng.uniform(0.6, 1.4))
+    headcount = max(1, round(filled_posts))
+    fte = round(min(headcount * fte_per_head * rng.uniform(0.95, 1.05), headcount * 1.15), 1)
+    vacant = round(min(posts * growth * vacancy * rng.uniform(0.6, 1.4), fte), 1)
+    leavers = min(round(headcount * turnover * rng.uniform(0.7, 1.3)), headcount)
+    starters = max(0, round(leavers * rng.uniform(0.85, 1.25)))
+    leavers_to_care = round(leavers * 0.3)
+    sickness = round(headcount * sickness_days * rng.uniform(0.7, 1.3), 1)
+    ages = np.floor(np.asarray(age_mix) * headcount).astype(int)
+    ages[int(np.argmax(age_mix))] += headcount - int(ages.sum())
+    return [
+        str(headcount), f"{fte}", f"{vacant}", str(starters), str(leavers),
+        str(leavers_to_care), f"{sickness}", f"{round(fte * agency, 1)}",
+        f"{round(fte * bank, 1)}", *map(str, ages.tolist()), "",
+    ]  # fmt: skip
+
+
+async def _lads_with_65_plus(session: AsyncSession, *, ics_code: str) -> list[tuple[str, str, int]]:
+    dataset = (
+        await session.execute(
+            select(PopulationDataset.id).where(PopulationDataset.name == "ons-snpp-2018")
+        )
+    ).scalar_one_or_none()
+    if dataset is None:
+        raise RuntimeError("load the reference data first: oneworkforce load-reference")
+    query = (
+        select(Area.code, Area.name, func.sum(Population.persons))
+        .join(Population, Population.area_code == Area.code)
+        .where(
+            Area.type == AreaType.lad,
+            Area.parent_code == ics_code,
+            Population.dataset_id == dataset,
+            Population.year == 2024,
+            Population.age_band.in_(["65-69", "70-74", "75-79", "80-84", "85-89", "90+"]),
+        )
+        .group_by(Area.code, Area.name)
+        .order_by(Area.code)
+    )
+    return [(code, name, int(total)) for code, name, total in (await session.execute(query)).all()]
+
+
+async def load_demo(session: AsyncSession, *, ics_code: str = DEMO_ICB) -> DemoReport:
+    """Register the demo ICB's organisations and load two years of returns (once)."""
+    existing = (
+        await session.execute(
+            select(func.count()).select_from(Organisation).where(Organisation.ics_code == ics_code)
+        )
+    ).scalar_one()
+    if existing:
+        return DemoReport(created=False, organisations=int(existing), lines=0, returns=0)
+    rng = np.random.default_rng(SEED)
+    lads = await _lads_with_65_plus(session, ics_code=ics_code)
+    demo = _nhs_trusts() + _local_organisations(lads, rng)
+    for organisation in demo:
+        session.add(
+            Organisation(
+                name=organisation.name,
+                kind=organisation.kind,
+                sector=organisation.sector,
+                ods_code=organisation.ods_code,
+                cqc_location_id=organisation.cqc_location_id,
+                home_lad_code=organisation.home_lad_code,
+                ics_code=ics_code,
+                opened_on=date(2000, 4, 1),
+            )
+        )
+    await session.flush()
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(returns_import.BULK_COLUMNS)
+    lines = 0
+    for as_at, growth in zip(AS_AT_DATES, (0.97, 1.0), strict=True):
+        for organisation in demo:
+            code = organisation.ods_code or organisation.cqc_location_id
+            for role, posts in sorted(organisation.posts_by_role.items()):
+                if posts < 0.5:
+                    continue
+                values = _line(posts, organisation.rates, organisation.age_mix, growth, rng)
+                if values is not None:
+                    writer.writerow([code, as_at.isoformat(), role, *values])
+                    lines += 1
+    payload = buffer.getvalue().encode()
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield payload
+
+    import_id = uuid.uuid4()
+    await returns_import.stage(session, chunks(), import_id=import_id)
+    outcome = await returns_import.validate_and_load(
+        session, import_id=import_id, ics_code=ics_code, key_id=None, actor="demo"
+    )
+    if not outcome.ok:
+        raise RuntimeError(f"demo returns failed validation: {outcome.problems[:3]}")
+    await audit.record(
+        session,
+        key_id=None,
+        actor="demo",
+        action="demo.load",
+        resource_type="area",
+        resource_id=ics_code,
+        detail={"organisations": len(demo), "lines": lines},
+    )
+    return DemoReport(
+        created=True, organisations=len(demo), lines=lines, returns=outcome.return_count
+    )

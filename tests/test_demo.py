@@ -1,0 +1,51 @@
+"""The demo ICB: real trusts, sized care providers, returns that pass every rule, loaded once."""
+
+from __future__ import annotations
+
+import httpx
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from shared.db.session import transaction
+from shared.demo import DEMO_ICB, TRUST_HOME_LAD, load_demo
+from shared.models import Organisation, WorkforceReturn
+from shared.reference.loader import ReferenceLoadSummary
+from tests.conftest import KeyFactory
+
+
+async def test_demo_loads_once_and_reads_back(
+    reference: ReferenceLoadSummary,
+    seeded_roles: list[str],
+    sessionmaker: async_sessionmaker[AsyncSession],
+    client: httpx.AsyncClient,
+    make_key: KeyFactory,
+) -> None:
+    async with transaction(sessionmaker) as session:
+        first = await load_demo(session)
+    assert first.created
+    assert first.returns == 2 * first.organisations
+    async with transaction(sessionmaker) as session:
+        second = await load_demo(session)
+    assert not second.created
+    async with sessionmaker() as session:
+        trusts = set(
+            (
+                await session.execute(
+                    select(Organisation.ods_code).where(Organisation.kind == "nhs_trust")
+                )
+            ).scalars()
+        )
+        returns = (
+            await session.execute(select(func.count()).select_from(WorkforceReturn))
+        ).scalar()
+    assert trusts == set(TRUST_HOME_LAD)
+    assert returns == first.returns
+    key = await make_key("read", ics_code=DEMO_ICB)
+    workforce = (
+        await client.get(f"/v1/areas/{DEMO_ICB}/workforce?as_at=2025-06-30", headers=key)
+    ).json()
+    assert workforce["completeness"]["rate"] == 1.0
+    roles = {row["role_code"]: row for row in workforce["roles"]}
+    assert roles["care-worker"]["headcount"] > 10_000
+    assert 0.05 < roles["care-worker"]["vacancy_rate"] < 0.15
+    assert roles["nurse-adult"]["organisations"] >= 10
