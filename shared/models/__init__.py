@@ -18,6 +18,7 @@ from shared.models.population import (
 )
 from shared.models.return_staging import return_staging
 from shared.models.role import DemandDriver, RegistrationBody, Role, RoleSector
+from shared.models.scenario import BASELINE, Scenario, ScenarioVersion
 from shared.models.workforce_return import (
     IdempotencyRecord,
     ImportStatus,
@@ -30,6 +31,7 @@ from shared.models.workforce_return import (
 )
 
 __all__ = [
+    "BASELINE",
     "Agreement",
     "AgreementMode",
     "AgreementParty",
@@ -62,6 +64,8 @@ __all__ = [
     "ReturnWarning",
     "Role",
     "RoleSector",
+    "Scenario",
+    "ScenarioVersion",
     "WorkforceReturn",
     "return_staging",
 ]
