@@ -20,6 +20,7 @@ from services.api.middleware import BodySizeLimitMiddleware, RequestContextMiddl
 from services.api.organisations.router import router as organisations_router
 from services.api.returns.router import router as returns_router
 from services.api.roles.router import router as roles_router
+from services.api.scenarios.router import router as scenarios_router
 from shared.config import Settings, get_settings
 from shared.db.session import make_engine, make_sessionmaker
 from shared.logging import configure_logging
@@ -113,5 +114,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(returns_router)
     app.include_router(roles_router)
     app.include_router(agreements_router)
+    app.include_router(scenarios_router)
     app.include_router(areas_router)
     return app

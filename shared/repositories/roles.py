@@ -186,3 +186,8 @@ async def role_usage(session: AsyncSession, code: str) -> dict[str, int]:
             name = str(getattr(column.table, "name", column.table))
             usage[name] = usage.get(name, 0) + int(count)
     return dict(sorted(usage.items()))
+
+
+async def all_codes(session: AsyncSession) -> set[str]:
+    """Every role code in the catalogue."""
+    return set((await session.execute(select(Role.code))).scalars().all())

@@ -505,8 +505,9 @@ def _from_dict(data: Mapping[str, Any], problems: list[ParameterProblem]) -> Sce
 
 
 class _Checker:
-    def __init__(self) -> None:
+    def __init__(self, known_roles: frozenset[str] | None = None) -> None:
         self.problems: list[ParameterProblem] = []
+        self.known_roles = known_roles
 
     def add(self, path: str, message: str) -> None:
         self.problems.append(ParameterProblem(path, message))
@@ -534,6 +535,8 @@ class _Checker:
     def by_role(self, path: str, value: ByRole, low: float, high: float, **kw: bool) -> None:
         self.within(f"{path}.default", value.default, low, high, **kw)
         for role, v in value.by_role.items():
+            if self.known_roles is not None and role not in self.known_roles:
+                self.add(f"{path}.by_role.{role}", f"unknown role code {role!r}")
             self.within(f"{path}.by_role.{role}", v, low, high, **kw)
 
     def rates(self, path: str, values: tuple[float, ...]) -> None:
@@ -563,7 +566,7 @@ def validate_parameters(
     With known_role_codes (the role catalogue) role codes that do not exist are reported too.
     """
     known = frozenset(known_role_codes) if known_role_codes is not None else None
-    c = _Checker()
+    c = _Checker(known)
     allowed_drivers = (*DRIVERS, CUSTOM_DRIVER)
     if params.default_demand_driver not in DRIVERS:
         c.add("default_demand_driver", f"must be one of {', '.join(DRIVERS)}")

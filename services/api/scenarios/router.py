@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response, status
+
+from services.api.deps import AdminKey, ReadKey, SessionDep
+from services.api.http import etag_of, not_modified, require_if_match
+from services.api.scenarios import service
+from shared.models import Scenario
+from shared.schemas.scenarios import (
+    ScenarioCreate,
+    ScenarioParametersDocument,
+    ScenarioRead,
+    ScenarioUpdate,
+    ScenarioVersionRead,
+)
+
+router = APIRouter(prefix="/v1/scenarios", tags=["scenarios"])
+
+
+def _etag(scenario: Scenario | ScenarioRead) -> str:
+    return etag_of("scenario", scenario.id, scenario.version)
+
+
+@router.get("", response_model=list[ScenarioRead], summary="Scenarios this key can use")
+async def list_scenarios(session: SessionDep, principal: ReadKey) -> list[ScenarioRead]:
+    return await service.list_visible(session, principal=principal)
+
+
+@router.get(
+    "/schema",
+    summary="JSON Schema of scenario parameters (for editors and validation)",
+    response_model=dict[str, Any],
+)
+async def parameters_schema(principal: ReadKey) -> dict[str, Any]:
+    schema = ScenarioParametersDocument.model_json_schema()
+    schema["$id"] = "https://oneworkforce.nhs.example/schemas/scenario-parameters.json"
+    schema["default"] = service.BASELINE_PARAMETERS
+    return schema
+
+
+@router.post(
+    "",
+    response_model=ScenarioRead,
+    status_code=status.HTTP_201_CREATED,
+    summary="Create a scenario (admin); changed levers need a rationale and a source",
+)
+async def create_scenario(
+    body: ScenarioCreate, session: SessionDep, principal: AdminKey, response: Response
+) -> ScenarioRead:
+    created = await service.create(session, body, principal=principal)
+    response.headers["Location"] = f"/v1/scenarios/{created.name}"
+    response.headers["ETag"] = _etag(created)
+    return created
+
+
+@router.get("/{name}", response_model=ScenarioRead, summary="A scenario's current version")
+async def get_scenario(
+    name: str, session: SessionDep, principal: ReadKey, request: Request, response: Response
+) -> ScenarioRead | Response:
+    scenario = await service.get_visible(session, principal=principal, name=name)
+    etag = _etag(scenario)
+    if (cached := not_modified(request, etag)) is not None:
+        return cached
+    response.headers["ETag"] = etag
+    return await service.read(session, scenario)
+
+
+@router.put(
+    "/{name}",
+    response_model=ScenarioRead,
+    summary="Change a scenario (admin, If-Match): makes a new version",
+)
+async def update_scenario(
+    name: str,
+    body: ScenarioUpdate,
+    session: SessionDep,
+    principal: AdminKey,
+    request: Request,
+    response: Response,
+) -> ScenarioRead:
+    scenario = await service.get_visible(session, principal=principal, name=name)
+    require_if_match(request, _etag(scenario))
+    updated = await service.update(session, scenario, body, principal=principal)
+    response.headers["ETag"] = _etag(updated)
+    return updated
+
+
+@router.get(
+    "/{name}/versions",
+    response_model=list[ScenarioVersionRead],
+    summary="Every version of a scenario",
+)
+async def list_versions(
+    name: str, session: SessionDep, principal: ReadKey
+) -> list[ScenarioVersionRead]:
+    scenario = await service.get_visible(session, principal=principal, name=name)
+    return [
+        ScenarioVersionRead(
+            version=v.version,
+            parameters=dict(v.parameters),
+            rationale=dict(v.rationale),
+            created_at=v.created_at,
+        )
+        for v in await service.versions(session, scenario)
+    ]

@@ -1,0 +1,190 @@
+"""Scenarios: named, versioned projection parameters, each change with its rationale."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.projector.model.params import (
+    ParameterError,
+    ScenarioParameters,
+    validate_parameters,
+)
+from shared.errors import Conflict, Forbidden, NotFound, Unprocessable
+from shared.models import BASELINE, Scenario, ScenarioVersion
+from shared.repositories import audit, roles
+from shared.repositories import scenarios as repo
+from shared.schemas.keys import Principal
+from shared.schemas.scenarios import ScenarioCreate, ScenarioRead, ScenarioUpdate
+
+BASELINE_PARAMETERS: dict[str, Any] = ScenarioParameters().to_dict()
+
+
+def changed_levers(parameters: dict[str, Any]) -> list[str]:
+    return sorted(k for k, v in parameters.items() if BASELINE_PARAMETERS.get(k) != v)
+
+
+async def ensure_baseline(session: AsyncSession) -> None:
+    await repo.ensure_baseline(session, parameters=BASELINE_PARAMETERS)
+
+
+async def _resolve(
+    session: AsyncSession, base: dict[str, Any], changes: dict[str, Any], rationale: dict[str, Any]
+) -> dict[str, Any]:
+    """Full parameters from a base and changed levers, checked; 422 lists every problem."""
+    merged = {**base, **changes}
+    problems: list[dict[str, Any]] = []
+    try:
+        parsed = ScenarioParameters.from_dict(merged)
+    except ParameterError as exc:
+        problems = [
+            {"field": f"parameters.{p.path}", "code": "invalid_parameter", "message": p.message}
+            for p in exc.problems
+        ]
+    else:
+        known = await roles.all_codes(session)
+        problems = [
+            {"field": f"parameters.{p.path}", "code": "invalid_parameter", "message": p.message}
+            for p in validate_parameters(parsed, known_role_codes=known)
+        ]
+        merged = parsed.to_dict()
+    for lever in changed_levers(merged):
+        if lever not in rationale and lever in changes:
+            problems.append(
+                {
+                    "field": f"rationale.{lever}",
+                    "code": "rationale_required",
+                    "message": "Each changed lever needs a rationale and a source.",
+                }
+            )
+    if problems:
+        raise Unprocessable(
+            f"The scenario has {len(problems)} problem(s).",
+            code="invalid_scenario",
+            errors=problems,
+        )
+    return merged
+
+
+def _visible(principal: Principal, scenario: Scenario) -> bool:
+    return (
+        scenario.ics_code is None
+        or principal.is_global
+        or (scenario.ics_code == principal.ics_code)
+    )
+
+
+async def get_visible(session: AsyncSession, *, principal: Principal, name: str) -> Scenario:
+    if name == BASELINE:
+        await ensure_baseline(session)
+    scenario = await repo.get_by_name(session, name=name)
+    if scenario is None or not _visible(principal, scenario):
+        raise NotFound(f"No scenario {name!r}.", code="scenario_not_found")
+    return scenario
+
+
+async def read(session: AsyncSession, scenario: Scenario) -> ScenarioRead:
+    current = await repo.get_version(session, scenario_id=scenario.id, version=scenario.version)
+    assert current is not None
+    return _to_read(scenario, current)
+
+
+def _to_read(scenario: Scenario, current: ScenarioVersion) -> ScenarioRead:
+    return ScenarioRead(
+        id=scenario.id,
+        name=scenario.name,
+        title=scenario.title,
+        description=scenario.description,
+        ics_code=scenario.ics_code,
+        version=scenario.version,
+        parameters=dict(current.parameters),
+        changed=changed_levers(dict(current.parameters)),
+        rationale=dict(current.rationale),
+        updated_at=scenario.updated_at,
+    )
+
+
+async def list_visible(session: AsyncSession, *, principal: Principal) -> list[ScenarioRead]:
+    await ensure_baseline(session)
+    found = await repo.list_visible(
+        session, ics_code=None if principal.is_global else principal.ics_code
+    )
+    return [await read(session, scenario) for scenario in found]
+
+
+async def create(
+    session: AsyncSession, data: ScenarioCreate, *, principal: Principal
+) -> ScenarioRead:
+    """A new scenario, version 1; ICS admins create scenarios owned by their ICS."""
+    ics_code = data.ics_code
+    if not principal.is_global:
+        if ics_code not in (None, principal.ics_code):
+            raise Forbidden(
+                "An ICS admin creates scenarios for its own ICS.", code="scenario_out_of_scope"
+            )
+        ics_code = principal.ics_code
+    if data.name == BASELINE or await repo.get_by_name(session, name=data.name) is not None:
+        raise Conflict(f"A scenario named {data.name!r} exists.", code="scenario_name_taken")
+    rationale = {k: v.model_dump() for k, v in data.rationale.items()}
+    parameters = await _resolve(session, BASELINE_PARAMETERS, data.parameters, rationale)
+    scenario = Scenario(
+        name=data.name, title=data.title, description=data.description, ics_code=ics_code
+    )
+    version = await repo.add(
+        session, scenario, parameters=parameters, rationale=rationale, key_id=principal.key_id
+    )
+    await audit.record(
+        session,
+        key_id=principal.key_id,
+        actor=principal.actor,
+        action="scenario.create",
+        resource_type="scenario",
+        resource_id=data.name,
+        detail={"changed": changed_levers(parameters)},
+    )
+    return _to_read(scenario, version)
+
+
+async def update(
+    session: AsyncSession,
+    scenario: Scenario,
+    data: ScenarioUpdate,
+    *,
+    principal: Principal,
+) -> ScenarioRead:
+    """A new version; earlier versions stay readable and runs keep the version they used."""
+    if scenario.name == BASELINE:
+        raise Conflict("The baseline scenario cannot be changed.", code="baseline_immutable")
+    if not principal.is_global and scenario.ics_code != principal.ics_code:
+        raise Forbidden("This scenario belongs to another ICS.", code="scenario_out_of_scope")
+    current = await repo.get_version(session, scenario_id=scenario.id, version=scenario.version)
+    assert current is not None
+    rationale = {
+        **dict(current.rationale),
+        **{k: v.model_dump() for k, v in data.rationale.items()},
+    }
+    parameters = await _resolve(session, dict(current.parameters), data.parameters, rationale)
+    if data.title is not None:
+        scenario.title = data.title
+    if data.description is not None:
+        scenario.description = data.description
+    scenario.version += 1
+    version = await repo.add_version(
+        session, scenario, parameters=parameters, rationale=rationale, key_id=principal.key_id
+    )
+    await audit.record(
+        session,
+        key_id=principal.key_id,
+        actor=principal.actor,
+        action="scenario.update",
+        resource_type="scenario",
+        resource_id=scenario.name,
+        detail={"version": scenario.version, "changed": sorted(data.parameters)},
+    )
+    return _to_read(scenario, version)
+
+
+async def versions(session: AsyncSession, scenario: Scenario) -> Sequence[ScenarioVersion]:
+    return await repo.list_versions(session, scenario_id=scenario.id)
