@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 OWF    := $(BIN)/oneworkforce
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test lint typecheck pytest migrate bench openapi clean
+.PHONY: help setup run test lint typecheck pytest migrate bench bench-ingest bench-projection openapi clean
 
 help:
 	@echo "make run        set up, migrate, load reference and demo data, serve on 127.0.0.1:8000"
@@ -42,8 +42,13 @@ typecheck: setup
 pytest: setup
 	$(BIN)/pytest -q -p no:cacheprovider
 
-bench: setup
-	$(BIN)/python -m bench.projection --quick
+bench: bench-ingest bench-projection
+
+bench-ingest: setup
+	$(BIN)/python -m bench.ingest --lines 1000000 --runs 3
+
+bench-projection: setup
+	$(BIN)/python -m bench.projection
 
 openapi: setup
 	$(BIN)/python -m services.api.openapi > docs/openapi.json
