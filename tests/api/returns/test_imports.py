@@ -159,9 +159,7 @@ async def test_bad_header_and_access(
     )
 
 
-def test_cli_import_returns(tmp_path: Path, database_url: str) -> None:
-    if not database_url.startswith("sqlite"):
-        pytest.skip("the CLI is exercised once, on SQLite")
+def test_cli_import_returns(tmp_path: Path) -> None:
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}", "LOG_JSON": "false"}
     owf = str(Path(sys.executable).with_name("oneworkforce"))
     assert subprocess.run([owf, "migrate"], env=env, capture_output=True).returncode == 0
