@@ -537,3 +537,19 @@ async def test_area_aggregates_equal_hand_sums_and_completeness(
     assert_problem(
         await client.get("/v1/areas/E54999999/workforce", headers=admin), 404, "area_not_found"
     )
+
+
+async def test_a_role_used_by_a_return_cannot_be_deleted(
+    client: httpx.AsyncClient, make_key: KeyFactory, org: uuid.UUID
+) -> None:
+    key = await make_key("submit", organisation_id=org)
+    body = {"as_at": AS_AT, "lines": [line("social-worker")]}
+    assert (
+        await client.post(f"/v1/organisations/{org}/returns", json=body, headers=key)
+    ).status_code == 201
+    admin = await make_key("admin")
+    problem = assert_problem(
+        await client.delete("/v1/roles/social-worker", headers=admin), 409, "role_in_use"
+    )
+    assert "return_lines" in str(problem)
+    assert (await client.get("/v1/roles/social-worker", headers=admin)).status_code == 200
