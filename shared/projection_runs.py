@@ -157,6 +157,13 @@ async def returns_accepted(session: AsyncSession, *, ics_codes: Sequence[str]) -
         log.info("recompute queued", extra={"ics_code": code, "run_id": str(run.id)})
 
 
+async def import_accepted(session: AsyncSession, *, import_id: uuid.UUID) -> None:
+    """A bulk import loaded: the same as returns_accepted for every ICS it touched."""
+    await returns_accepted(
+        session, ics_codes=await repo.ics_of_import(session, import_id=import_id)
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # The reaper
 

@@ -18,6 +18,7 @@ from services.api.health.router import router as health_router
 from services.api.keys.router import router as keys_router
 from services.api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from services.api.organisations.router import router as organisations_router
+from services.api.projections.router import router as projections_router
 from services.api.returns.router import router as returns_router
 from services.api.roles.router import router as roles_router
 from shared import projection_runs
@@ -119,4 +120,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(roles_router)
     app.include_router(agreements_router)
     app.include_router(areas_router)
+    app.include_router(projections_router)
     return app

@@ -489,3 +489,12 @@ async def area_of(session: AsyncSession, *, code: str) -> Area | None:
 async def lads_of(session: AsyncSession, *, icb_code: str) -> list[str]:
     query = select(Area.code).where(Area.parent_code == icb_code, Area.type == AreaType.lad)
     return [str(code) for code in (await session.execute(query)).scalars().all()]
+
+
+async def ics_of_import(session: AsyncSession, *, import_id: uuid.UUID) -> list[str]:
+    query = (
+        select(func.distinct(Organisation.ics_code))
+        .join(WorkforceReturn, WorkforceReturn.organisation_id == Organisation.id)
+        .where(WorkforceReturn.import_id == import_id)
+    )
+    return [str(code) for code in (await session.execute(query)).scalars().all()]
