@@ -442,8 +442,9 @@ async def run_projection(env: JobEnv, *, run_id: uuid.UUID, attempt: int) -> str
         if run is None:
             return "missing"
         if run.status in (RunStatus.succeeded, RunStatus.failed, RunStatus.cancelled):
+            finished = str(run.status)  # read before the rollback expires the row
             await session.rollback()
-            return str(run.status)
+            return finished
         if attempt < run.attempts:
             # A newer attempt was queued (the reaper re-queued this run): leave it to that one.
             await session.rollback()
@@ -541,8 +542,9 @@ async def project_ics(env: JobEnv, *, run_id: uuid.UUID, ics_code: str, attempt:
             RunStatus.succeeded,
             RunStatus.failed,
         ):
+            part_status = str(part.status)
             await session.rollback()
-            return str(part.status)
+            return part_status
         if attempt < part.attempts:
             await session.rollback()
             return "superseded"
