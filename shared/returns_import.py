@@ -22,6 +22,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from shared import projection_runs
 from shared.db.base import utcnow
 from shared.db.session import transaction
 from shared.errors import Unprocessable
@@ -496,6 +497,7 @@ async def process(
             )
             if not outcome.ok:
                 raise _Rejected(outcome)
+            await projection_runs.import_accepted(session, import_id=import_id)
             row = await imports.get(session, import_id=import_id)
             assert row is not None
             await imports.update(

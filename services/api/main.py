@@ -18,9 +18,11 @@ from services.api.health.router import router as health_router
 from services.api.keys.router import router as keys_router
 from services.api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from services.api.organisations.router import router as organisations_router
+from services.api.projections.router import router as projections_router
 from services.api.returns.router import router as returns_router
 from services.api.roles.router import router as roles_router
 from services.api.scenarios.router import router as scenarios_router
+from shared import projection_runs
 from shared.config import Settings, get_settings
 from shared.db.session import make_engine, make_sessionmaker
 from shared.logging import configure_logging
@@ -53,10 +55,13 @@ def _make_sender(settings: Settings, app: FastAPI) -> JobSender:
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     app.state.engine = make_engine(settings.database_url)
-    app.state.sessionmaker = make_sessionmaker(app.state.engine)
+    app.state.sessionmaker = make_sessionmaker(app.state.engine, settings=settings)
     app.state.sender = _make_sender(settings, app)
     app.state.relay = OutboxRelay(app.state.sessionmaker, app.state.sender)
     relay_task = asyncio.create_task(app.state.relay.run_forever(settings.outbox_relay_interval_s))
+    reaper_task = asyncio.create_task(
+        projection_runs.reap_forever(app.state.sessionmaker, settings=settings)
+    )
     log.info(
         "api started",
         extra={
@@ -67,9 +72,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        relay_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await relay_task
+        for task in (relay_task, reaper_task):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await app.state.sender.close()
         await app.state.engine.dispose()
 
@@ -116,4 +122,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(agreements_router)
     app.include_router(scenarios_router)
     app.include_router(areas_router)
+    app.include_router(projections_router)
     return app

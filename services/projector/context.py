@@ -14,6 +14,9 @@ class WorkerContext(TypedDict, total=False):
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
     runner: str
+    # Sends follow-up jobs right after a job commits them (the outbox relay's timer is the
+    # fallback).
+    sender: Any
     # Set per job by arq (and by the in-process runner in the same way).
     redis: Any
     job_id: str

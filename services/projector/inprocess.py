@@ -87,8 +87,9 @@ class InProcessRunner:
         ctx: WorkerContext = {
             "settings": self._settings,
             "engine": self._engine,
-            "sessionmaker": make_sessionmaker(self._engine),
+            "sessionmaker": make_sessionmaker(self._engine, settings=self._settings),
             "runner": "inprocess",
+            "sender": self,
             "job_id": job_id,
             "job_try": attempt,
         }

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
+from collections.abc import Awaitable
 from typing import Any
 
+from arq import Retry
+
+from services.projector import pipeline
 from services.projector.context import WorkerContext
-from shared import returns_import
+from shared import projection_runs, returns_import
 from shared.db.session import transaction
 from shared.jobs import JobName
+from shared.queue import OutboxRelay
 from shared.repositories import job_executions
+
+log = logging.getLogger("oneworkforce.projector")
 
 
 async def ping(ctx: WorkerContext, *, token: str) -> dict[str, Any]:
@@ -29,3 +37,59 @@ async def import_returns(ctx: WorkerContext, *, import_id: str) -> dict[str, Any
     """Validate and load a staged bulk import of returns."""
     status = await returns_import.process(ctx["sessionmaker"], import_id=uuid.UUID(import_id))
     return {"import_id": import_id, "status": status}
+
+
+def _env(ctx: WorkerContext) -> pipeline.JobEnv:
+    sender = ctx.get("sender")
+    send_pending = None
+    if sender is not None:
+        relay = OutboxRelay(ctx["sessionmaker"], sender)
+
+        async def send_pending(ids: list[uuid.UUID]) -> int:
+            return await relay.send(ids)
+
+    return pipeline.JobEnv(
+        sessionmaker=ctx["sessionmaker"], settings=ctx["settings"], send_pending=send_pending
+    )
+
+
+async def _with_retry(ctx: WorkerContext, run_id: str, work: Awaitable[str]) -> str:
+    """Unexpected failures are retried (arq Retry) until the last try, which fails the run."""
+    try:
+        return await work
+    except Exception as exc:
+        job_try = ctx.get("job_try", 1)
+        if job_try < ctx["settings"].job_max_tries:
+            log.warning("projection job failed; retrying", extra={"run_id": run_id})
+            raise Retry(defer=min(30, 2**job_try)) from exc
+        await pipeline._fail_run(_env(ctx), uuid.UUID(run_id), f"{type(exc).__name__}: {exc}")
+        raise
+
+
+async def run_projection(ctx: WorkerContext, *, run_id: str, attempt: int = 1) -> dict[str, Any]:
+    """Run an ICB projection, or fan an England run out into one job per ICB."""
+    work = pipeline.run_projection(_env(ctx), run_id=uuid.UUID(run_id), attempt=attempt)
+    return {"run_id": run_id, "outcome": await _with_retry(ctx, run_id, work)}
+
+
+async def project_ics(
+    ctx: WorkerContext, *, run_id: str, ics_code: str, attempt: int = 1
+) -> dict[str, Any]:
+    """One ICB's part of an England run."""
+    work = pipeline.project_ics(
+        _env(ctx), run_id=uuid.UUID(run_id), ics_code=ics_code, attempt=attempt
+    )
+    return {"run_id": run_id, "ics_code": ics_code, "outcome": await _with_retry(ctx, run_id, work)}
+
+
+async def combine_projection(
+    ctx: WorkerContext, *, run_id: str, attempt: int = 1
+) -> dict[str, Any]:
+    """England's results from its finished ICB parts."""
+    work = pipeline.combine_projection(_env(ctx), run_id=uuid.UUID(run_id), attempt=attempt)
+    return {"run_id": run_id, "outcome": await _with_retry(ctx, run_id, work)}
+
+
+async def reap_projections(ctx: WorkerContext) -> dict[str, int]:
+    """Cron: re-queue projection work whose worker stopped beating."""
+    return await projection_runs.reap(ctx["sessionmaker"], settings=ctx["settings"])

@@ -23,4 +23,7 @@ class JobSpec:
 JOBS: tuple[JobSpec, ...] = (
     JobSpec(JobName.ping, jobs.ping, max_tries=3, timeout_s=60),
     JobSpec(JobName.import_returns, jobs.import_returns, max_tries=3, timeout_s=3600),
+    JobSpec(JobName.run_projection, jobs.run_projection, max_tries=3, timeout_s=3600),
+    JobSpec(JobName.project_ics, jobs.project_ics, max_tries=3, timeout_s=3600),
+    JobSpec(JobName.combine_projection, jobs.combine_projection, max_tries=3, timeout_s=600),
 )

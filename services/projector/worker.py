@@ -5,14 +5,16 @@ from __future__ import annotations
 import logging
 from typing import Any, ClassVar, cast
 
-from arq import func
+from arq import cron, func
 from arq.connections import RedisSettings
 
+from services.projector import jobs
 from services.projector.context import WorkerContext
 from services.projector.registry import JOBS
 from shared.config import get_settings
 from shared.db.session import make_engine, make_sessionmaker
 from shared.logging import configure_logging
+from shared.queue import ArqSender
 
 log = logging.getLogger("oneworkforce.projector")
 
@@ -24,13 +26,17 @@ async def startup(ctx: dict[str, Any]) -> None:
     configure_logging(settings)
     typed["settings"] = settings
     typed["engine"] = make_engine(settings.database_url)
-    typed["sessionmaker"] = make_sessionmaker(typed["engine"])
+    typed["sessionmaker"] = make_sessionmaker(typed["engine"], settings=settings)
     typed["runner"] = "arq"
+    if settings.redis_url:
+        typed["sender"] = ArqSender(settings.redis_url, settings.queue_name)
     log.info("projector worker started", extra={"queue": settings.queue_name})
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
     typed = cast(WorkerContext, ctx)
+    if "sender" in typed:
+        await typed["sender"].close()
     if "engine" in typed:
         await typed["engine"].dispose()
 
@@ -49,6 +55,10 @@ class WorkerSettings:
             timeout=spec.timeout_s,
         )
         for spec in JOBS
+    ]
+    # The reaper, every minute: projection work whose worker died is re-queued.
+    cron_jobs: ClassVar[list[Any]] = [
+        cron(cast(Any, jobs.reap_projections), second={0}, run_at_startup=False, unique=True)
     ]
     on_startup = startup
     on_shutdown = shutdown

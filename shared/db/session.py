@@ -48,8 +48,13 @@ def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     )
 
 
-def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+def make_sessionmaker(
+    engine: AsyncEngine, *, settings: Any = None
+) -> async_sessionmaker[AsyncSession]:
+    # Sessions carry the owner's settings, for code below the services that needs one (the
+    # recompute after new returns).
+    info = {"settings": settings} if settings is not None else None
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False, info=info)
 
 
 @asynccontextmanager

@@ -16,6 +16,15 @@ from shared.models.population import (
     PopulationGroupTotal,
     PrevalenceRate,
 )
+from shared.models.projection import (
+    ALL_ROLES,
+    ENGLAND_CODE,
+    ProjectionExplain,
+    ProjectionResult,
+    ProjectionRun,
+    ProjectionRunPart,
+    RunStatus,
+)
 from shared.models.return_staging import return_staging
 from shared.models.role import DemandDriver, RegistrationBody, Role, RoleSector
 from shared.models.scenario import BASELINE, Scenario, ScenarioVersion
@@ -31,7 +40,9 @@ from shared.models.workforce_return import (
 )
 
 __all__ = [
+    "ALL_ROLES",
     "BASELINE",
+    "ENGLAND_CODE",
     "Agreement",
     "AgreementMode",
     "AgreementParty",
@@ -56,6 +67,10 @@ __all__ = [
     "PopulationDataset",
     "PopulationGroupTotal",
     "PrevalenceRate",
+    "ProjectionExplain",
+    "ProjectionResult",
+    "ProjectionRun",
+    "ProjectionRunPart",
     "RegistrationBody",
     "ReturnImport",
     "ReturnLine",
@@ -64,6 +79,7 @@ __all__ = [
     "ReturnWarning",
     "Role",
     "RoleSector",
+    "RunStatus",
     "Scenario",
     "ScenarioVersion",
     "WorkforceReturn",

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.api.organisations import service as organisations
-from shared import returns_import
+from shared import projection_runs, returns_import
 from shared.db.base import utcnow
 from shared.errors import Conflict, NotFound, Unprocessable
 from shared.models import (
@@ -178,6 +178,7 @@ async def submit(
             "lines": len(rows),
         },
     )
+    await projection_runs.returns_accepted(session, ics_codes=[organisation.ics_code])
     return await read_return(session, return_id=return_id)
 
 

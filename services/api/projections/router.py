@@ -1,0 +1,200 @@
+"""Projection runs: request (202 + job), status, results (JSON or CSV), explanation, latest."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse, Response
+
+from services.api.deps import AdminKey, ReadKey, SessionDep
+from services.api.http import PageDep, csv_response, etag_of, not_modified, wants_csv
+from services.api.projections import service
+from shared.errors import NotFound
+from shared.repositories import projections as repo
+from shared.schemas.common import Page
+from shared.schemas.projections import (
+    LatestProjection,
+    ProjectionCreate,
+    ProjectionExplainRead,
+    ProjectionResultRead,
+    ProjectionRunRead,
+)
+
+router = APIRouter(tags=["projections"])
+
+Measure = Literal[
+    "demand_fte",
+    "supply_fte",
+    "gap_fte",
+    "gap_after_sharing_fte",
+    "shortfall_fte",
+    "shortfall_after_sharing_fte",
+]
+RESULT_HEADER = ("area_code", "role_code", "measure", "year", "principal", "p10", "p50", "p90")
+
+
+@router.post(
+    "/v1/projections",
+    status_code=202,
+    response_model=ProjectionRunRead,
+    summary="Request a projection run (admin); poll the Location until it has finished",
+)
+async def create_projection(
+    data: ProjectionCreate, session: SessionDep, principal: AdminKey
+) -> Response:
+    run = await service.request_run(session, principal=principal, data=data)
+    body = json.loads(ProjectionRunRead.model_validate(run).model_dump_json())
+    return JSONResponse(body, status_code=202, headers={"Location": f"/v1/projections/{run.id}"})
+
+
+@router.get(
+    "/v1/projections",
+    response_model=Page[ProjectionRunRead],
+    summary="Projection runs, newest first",
+)
+async def list_projections(
+    session: SessionDep,
+    principal: ReadKey,
+    page: PageDep,
+    scope: Annotated[str | None, Query(max_length=9)] = None,
+    status: Annotated[
+        Literal["queued", "running", "succeeded", "failed", "cancelled"] | None, Query()
+    ] = None,
+    scenario: Annotated[str | None, Query(max_length=64)] = None,
+) -> Page[ProjectionRunRead]:
+    if principal.organisation_id is not None:
+        items: list[ProjectionRunRead] = []
+        return Page[ProjectionRunRead](items=items, total=0, page=page.page, limit=page.limit)
+    runs, total = await repo.list_runs(
+        session,
+        ics_code=principal.ics_code,
+        visible_england=True,
+        scope=scope,
+        status=status,
+        scenario=scenario,
+        offset=page.offset,
+        limit=page.limit,
+    )
+    return Page[ProjectionRunRead](
+        items=[ProjectionRunRead.model_validate(run) for run in runs],
+        total=total,
+        page=page.page,
+        limit=page.limit,
+    )
+
+
+@router.get("/v1/projections/{run_id}", response_model=ProjectionRunRead, summary="A run's status")
+async def get_projection(
+    run_id: uuid.UUID, session: SessionDep, principal: ReadKey
+) -> ProjectionRunRead:
+    run = await service.visible_run(session, principal=principal, run_id=run_id)
+    return ProjectionRunRead.model_validate(run)
+
+
+@router.get(
+    "/v1/projections/{run_id}/results",
+    response_model=Page[ProjectionResultRead],
+    responses={200: {"content": {"text/csv": {}}}},
+    summary="A run's results in FTE: principal and p10/p50/p90 by area, role, measure and year",
+)
+async def get_results(
+    run_id: uuid.UUID,
+    request: Request,
+    session: SessionDep,
+    principal: ReadKey,
+    page: PageDep,
+    area: Annotated[str | None, Query(max_length=9)] = None,
+    role: Annotated[str | None, Query(max_length=64)] = None,
+    year_from: Annotated[int | None, Query(ge=1900, le=2200)] = None,
+    year_to: Annotated[int | None, Query(ge=1900, le=2200)] = None,
+    measure: Annotated[Measure | None, Query()] = None,
+    format: Annotated[Literal["json", "csv"] | None, Query()] = None,
+) -> Page[ProjectionResultRead] | Response:
+    run = await service.visible_run(session, principal=principal, run_id=run_id)
+    allowed = await service.allowed_areas(session, principal=principal, run=run)
+    areas = service.restrict(area, allowed)
+    csv_wanted = wants_csv(request, format)
+    rows, total = (
+        await repo.list_results(
+            session,
+            run_id=run_id,
+            area_codes=areas,
+            role_code=role,
+            year_from=year_from,
+            year_to=year_to,
+            measure=measure,
+            offset=0 if csv_wanted else page.offset,
+            limit=None if csv_wanted else page.limit,
+        )
+        if areas != []
+        else ([], 0)
+    )
+    if csv_wanted:
+        return csv_response(
+            RESULT_HEADER,
+            (
+                (r.area_code, r.role_code, r.measure, r.year, r.principal, r.p10, r.p50, r.p90)
+                for r in rows
+            ),
+            filename=f"projection-{run_id}.csv",
+        )
+    return Page[ProjectionResultRead](
+        items=[ProjectionResultRead.model_validate(r) for r in rows],
+        total=total,
+        page=page.page,
+        limit=page.limit,
+    )
+
+
+@router.get(
+    "/v1/projections/{run_id}/explain",
+    response_model=ProjectionExplainRead,
+    summary="What changed the gap after sharing from base year to horizon (FTE by component)",
+)
+async def get_explain(
+    run_id: uuid.UUID,
+    session: SessionDep,
+    principal: ReadKey,
+    area: Annotated[str | None, Query(max_length=9)] = None,
+    role: Annotated[str | None, Query(max_length=64)] = None,
+) -> ProjectionExplainRead:
+    return await service.explain(session, principal=principal, run_id=run_id, area=area, role=role)
+
+
+@router.get(
+    "/v1/areas/{code}/projections/latest",
+    response_model=LatestProjection,
+    responses={304: {"description": "Not modified"}},
+    summary="The newest succeeded projection covering an area, with its results there",
+)
+async def latest_projection(
+    code: str,
+    request: Request,
+    session: SessionDep,
+    principal: ReadKey,
+    scenario: Annotated[str, Query(max_length=64)] = "baseline",
+    measure: Annotated[Measure | None, Query()] = None,
+) -> LatestProjection | Response:
+    found = await service.latest_for_area(
+        session, principal=principal, area_code=code, scenario=scenario
+    )
+    if found is None:
+        raise NotFound("No finished projection covers this area yet.", code="projection_not_found")
+    run_id, area_code = found
+    etag = etag_of(str(run_id), area_code, measure)
+    cached = not_modified(request, etag)
+    if cached is not None:
+        return cached
+    run = await service.visible_run(session, principal=principal, run_id=run_id)
+    rows, _ = await repo.list_results(
+        session, run_id=run_id, area_codes=[area_code], measure=measure
+    )
+    body = LatestProjection(
+        run=ProjectionRunRead.model_validate(run),
+        area_code=area_code,
+        results=[ProjectionResultRead.model_validate(r) for r in rows],
+    )
+    return JSONResponse(json.loads(body.model_dump_json()), headers={"ETag": etag})

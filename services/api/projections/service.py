@@ -1,0 +1,196 @@
+"""Projection runs: requests (validated against the data the run will use) and reads."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared import projection_runs
+from shared.errors import NotFound, Unprocessable
+from shared.models import (
+    ALL_ROLES,
+    BASELINE,
+    ENGLAND_CODE,
+    AreaType,
+    ProjectionExplain,
+    ProjectionRun,
+    Scenario,
+)
+from shared.reference import files as reference_files
+from shared.repositories import population as population_repo
+from shared.repositories import projections as repo
+from shared.repositories import scenarios
+from shared.schemas.keys import Principal
+from shared.schemas.projections import ProjectionCreate, ProjectionExplainRead
+
+MEASURES = (
+    "demand_fte",
+    "supply_fte",
+    "gap_fte",
+    "gap_after_sharing_fte",
+    "shortfall_fte",
+    "shortfall_after_sharing_fte",
+)
+
+
+def _invalid(field: str, code: str, message: str) -> Unprocessable:
+    return Unprocessable(
+        message, code=code, errors=[{"field": field, "code": code, "message": message}]
+    )
+
+
+async def _scenario(session: AsyncSession, name: str, principal: Principal) -> Scenario:
+    if name == BASELINE:
+        return await projection_runs.baseline(session)
+    scenario = await scenarios.get_by_name(session, name=name)
+    if scenario is None or (
+        scenario.ics_code is not None
+        and principal.ics_code is not None
+        and scenario.ics_code != principal.ics_code
+    ):
+        raise _invalid("scenario", "unknown_scenario", f"There is no scenario named {name!r}.")
+    return scenario
+
+
+def _check_scope_access(principal: Principal, scope: str) -> None:
+    if principal.organisation_id is not None or (
+        principal.ics_code is not None and principal.ics_code != scope
+    ):
+        # Another ICS's (or England's) run is outside the key's binding.
+        raise NotFound("No such area.", code="area_not_found")
+
+
+async def request_run(
+    session: AsyncSession, *, principal: Principal, data: ProjectionCreate
+) -> ProjectionRun:
+    """Validate a run request against the areas, returns and population, and queue it."""
+    area = await repo.area_of(session, code=data.scope)
+    if area is None or area.type not in (AreaType.icb, AreaType.country):
+        raise _invalid("scope", "invalid_scope", "scope must be an ICB code or E92000001.")
+    _check_scope_access(principal, data.scope)
+    scenario = await _scenario(session, data.scenario, principal)
+    dataset = await population_repo.get_dataset_by_name(
+        session, name=reference_files.BUNDLED_DATASET_NAME
+    )
+    if dataset is None:
+        raise _invalid("scope", "no_population", "The population projections are not loaded.")
+    base_year = data.base_year
+    if base_year is None:
+        base_year = await repo.latest_return_year(
+            session, ics_code=None if data.scope == ENGLAND_CODE else data.scope
+        )
+        if base_year is None:
+            raise _invalid("scope", "no_returns", "There are no workforce returns in this scope.")
+    if base_year < dataset.first_year or base_year > dataset.last_year:
+        raise _invalid(
+            "base_year",
+            "base_year_out_of_range",
+            f"base_year must be within the population data, {dataset.first_year}-"
+            f"{dataset.last_year}.",
+        )
+    if base_year + data.horizon > dataset.last_year:
+        raise _invalid(
+            "horizon",
+            "horizon_beyond_population",
+            f"The population data end in {dataset.last_year}: horizon may be at most "
+            f"{dataset.last_year - base_year} from base year {base_year}.",
+        )
+    return await projection_runs.create_run(
+        session,
+        scenario=scenario,
+        scope=data.scope,
+        base_year=base_year,
+        horizon=data.horizon,
+        iterations=data.iterations,
+        seed=data.seed,
+        key_id=principal.key_id,
+        actor=principal.actor,
+    )
+
+
+def can_see_run(principal: Principal, run: ProjectionRun) -> bool:
+    if principal.is_global:
+        return True
+    if principal.ics_code is not None:
+        # England runs are visible, restricted to the ICS's own areas when reading results.
+        return run.ics_code in (None, principal.ics_code)
+    return False
+
+
+async def visible_run(
+    session: AsyncSession, *, principal: Principal, run_id: uuid.UUID
+) -> ProjectionRun:
+    run = await repo.get_run(session, run_id=run_id)
+    if run is None or not can_see_run(principal, run):
+        raise NotFound("No such projection run.", code="projection_not_found")
+    return run
+
+
+async def allowed_areas(
+    session: AsyncSession, *, principal: Principal, run: ProjectionRun
+) -> list[str] | None:
+    """The area codes a key may read in a run (None: all)."""
+    if principal.is_global or principal.ics_code is None:
+        return None
+    if run.ics_code == principal.ics_code:
+        return None
+    return [principal.ics_code, *await repo.lads_of(session, icb_code=principal.ics_code)]
+
+
+def restrict(area: str | None, allowed: list[str] | None) -> list[str] | None:
+    if area is None:
+        return allowed
+    if allowed is not None and area not in allowed:
+        return []
+    return [area]
+
+
+async def explain(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    run_id: uuid.UUID,
+    area: str | None,
+    role: str | None,
+) -> ProjectionExplainRead:
+    run = await visible_run(session, principal=principal, run_id=run_id)
+    allowed = await allowed_areas(session, principal=principal, run=run)
+    area_code = area or (run.scope if allowed is None else allowed[0])
+    areas = restrict(area_code, allowed)
+    rows: Sequence[ProjectionExplain] = (
+        await repo.explain_rows(session, run_id=run_id, area_codes=areas) if areas else []
+    )
+    role_code = role or ALL_ROLES
+    for row in rows:
+        if row.role_code == role_code:
+            return ProjectionExplainRead(
+                run_id=run_id,
+                area_code=row.area_code,
+                role_code=row.role_code,
+                total_change_fte=row.total_change,
+                contributions_fte=dict(row.contributions),
+            )
+    raise NotFound(
+        "No explanation for this area and role in the run.", code="explanation_not_found"
+    )
+
+
+async def latest_for_area(
+    session: AsyncSession, *, principal: Principal, area_code: str, scenario: str
+) -> tuple[uuid.UUID, str] | None:
+    """The newest succeeded run covering an area (its ICB's, or England's): (run id, area)."""
+    area = await repo.area_of(session, code=area_code)
+    if area is None:
+        raise NotFound("No such area.", code="area_not_found")
+    icb = area.code if area.type == AreaType.icb else area.parent_code
+    if principal.organisation_id is not None or (
+        principal.ics_code is not None and principal.ics_code != icb
+    ):
+        raise NotFound("No such area.", code="area_not_found")
+    scopes = [ENGLAND_CODE] + ([icb] if icb and area.type != AreaType.country else [])
+    found = await repo.latest_succeeded(session, scopes=scopes, scenario=scenario)
+    if found is None:
+        return None
+    return found[0], area.code

@@ -1,0 +1,719 @@
+"""The projection run pipeline: load inputs from the database, run the model off the event
+loop with heartbeats, and write each result set in one idempotent transaction.
+
+An ICB run is one job. An England run fans out one project_ics job per ICB with returns; each
+stores its ICB's results and per-run totals by role, and the last one to finish queues the
+combine job, which sums the per-run totals and takes England's percentiles from them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import json
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
+from datetime import date
+from typing import Any
+
+import numpy as np
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.projector.model.engine import (
+    MEASURES,
+    MODEL_VERSION,
+    Aggregation,
+    LevelResult,
+    ProjectionOutputs,
+    project,
+    summarise_runs,
+)
+from services.projector.model.explain import EXPLAIN_COLUMNS
+from services.projector.model.inputs import (
+    FloatArray,
+    InputError,
+    ProjectionInputs,
+    SharingAgreement,
+    ensure_substitution_cells,
+)
+from services.projector.model.params import (
+    CUSTOM_DRIVER,
+    DRIVERS,
+    ParameterError,
+    ScenarioParameters,
+)
+from shared.config import Settings
+from shared.db.base import utcnow
+from shared.db.session import transaction
+from shared.jobs import (
+    JobName,
+    ProjectIcsPayload,
+    RunProjectionPayload,
+    combine_projection_job_id,
+    project_ics_job_id,
+)
+from shared.models import ALL_ROLES, ENGLAND_CODE, ProjectionRun, RunStatus
+from shared.reference import files as reference_files
+from shared.reference.bands import AGE_BANDS, SEXES
+from shared.repositories import agreements as agreements_repo
+from shared.repositories import outbox, scenarios
+from shared.repositories import population as population_repo
+from shared.repositories import projections as repo
+
+log = logging.getLogger("oneworkforce.projector")
+
+POPULATION_DATASET = reference_files.BUNDLED_DATASET_NAME
+_WORKFORCE_BANDS = ("age_under_25", "age_25_34", "age_35_44", "age_45_54", "age_55_64")
+_PREVALENCE_BANDS = AGE_BANDS[13:]
+_ICB_LEVELS = ("lad_role", "lad", "icb_role", "icb")
+
+# Sends committed outbox rows now (a job has no request edge to do it); None leaves them to
+# the relay's timer.
+SendPending = Callable[[list[uuid.UUID]], Awaitable[Any]]
+
+
+class RunFailed(Exception):
+    """A run that cannot succeed on any attempt (bad inputs, no data): fail it, do not retry."""
+
+
+@dataclass
+class LoadedInputs:
+    inputs: ProjectionInputs
+    params: ScenarioParameters
+    lad_codes: list[str]
+    fingerprint_parts: dict[str, Any]
+
+
+@dataclass
+class _Beat:
+    progress: float = 0.0
+    done: bool = False
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------------------------
+# Inputs
+
+
+def fingerprint_of(parts: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def base_date(base_year: int) -> date:
+    return date(base_year, 12, 31)
+
+
+async def _parameters(
+    session: AsyncSession, run: ProjectionRun, roles: list[str]
+) -> ScenarioParameters:
+    version = await scenarios.get_version(
+        session, scenario_id=run.scenario_id, version=run.scenario_version
+    )
+    if version is None:
+        raise RunFailed("the scenario version of this run no longer exists")
+    try:
+        params = ScenarioParameters.from_dict(version.parameters)
+    except ParameterError as exc:
+        raise RunFailed(f"scenario parameters: {exc}") from exc
+    # Each role follows its catalogue driver unless the scenario says otherwise.
+    drivers = await repo.role_drivers(session, codes=roles)
+    by_role = {
+        code: driver
+        for code, driver in drivers.items()
+        if driver in DRIVERS or (driver == CUSTOM_DRIVER and code in params.custom_driver_weights)
+    }
+    by_role.update(params.demand_driver_by_role)
+    return replace(params, demand_driver_by_role=by_role)
+
+
+async def load_inputs(session: AsyncSession, run: ProjectionRun, ics_code: str) -> LoadedInputs:
+    """One ICS's cells from the latest current returns at the base date, with population."""
+    on = base_date(run.base_year)
+    lines = await repo.input_lines(session, ics_code=ics_code, on=on)
+    if not lines:
+        raise RunFailed(f"no current workforce returns for {ics_code} at or before {on}")
+    org_ids = sorted({line.organisation_id for line in lines}, key=str)
+    org_index = {org: i for i, org in enumerate(org_ids)}
+    role_codes = sorted({line.line.role_code for line in lines})
+    role_index = {code: i for i, code in enumerate(role_codes)}
+    lad_codes = sorted({line.home_lad_code for line in lines})
+    lad_index = {code: i for i, code in enumerate(lad_codes)}
+
+    n = len(lines)
+    by_age = np.zeros((n, 6))
+    values: dict[str, FloatArray] = {
+        name: np.zeros(n)
+        for name in (
+            "fte_in_post",
+            "vacant_fte",
+            "headcount",
+            "starters_12m",
+            "leavers_12m",
+            "leavers_to_other_health_care_12m",
+            "sickness_days_12m",
+            "agency_fte",
+            "bank_fte",
+        )
+    }
+    for c, item in enumerate(lines):
+        line = item.line
+        values["fte_in_post"][c] = line.fte_in_post
+        values["vacant_fte"][c] = line.vacant_fte
+        values["headcount"][c] = line.headcount
+        values["starters_12m"][c] = line.starters_12m
+        values["leavers_12m"][c] = line.leavers_12m
+        values["leavers_to_other_health_care_12m"][c] = line.leavers_to_health_care_12m or 0
+        values["sickness_days_12m"][c] = line.sickness_days_12m
+        values["agency_fte"][c] = line.agency_fte
+        values["bank_fte"][c] = line.bank_fte
+        by_age[c] = [*(getattr(line, band) for band in _WORKFORCE_BANDS), line.age_65_plus]
+
+    dataset = await population_repo.get_dataset_by_name(session, name=POPULATION_DATASET)
+    if dataset is None:
+        raise RunFailed(f"population dataset {POPULATION_DATASET} is not loaded")
+    years = run.horizon + 1
+    population = np.zeros((len(lad_codes), years, 2, len(AGE_BANDS)))
+    seen = np.zeros((len(lad_codes), years), dtype=bool)
+    band_index = {band: i for i, band in enumerate(AGE_BANDS)}
+    sex_index = {sex: i for i, sex in enumerate(SEXES)}
+    for area, year, sex, band, persons in await repo.population_rows(
+        session,
+        dataset_id=dataset.id,
+        area_codes=lad_codes,
+        year_from=run.base_year,
+        year_to=run.base_year + run.horizon,
+    ):
+        a, y = lad_index[area], year - run.base_year
+        population[a, y, sex_index[sex], band_index[band]] = persons
+        seen[a, y] = True
+    missing = [lad_codes[a] for a in np.flatnonzero(~seen.all(axis=1)).tolist()]
+    if missing:
+        raise RunFailed(f"no population for {', '.join(missing)} over the run's years")
+
+    prevalence = np.zeros((2, len(_PREVALENCE_BANDS)))
+    rates = await population_repo.prevalence_rates(
+        session, measure=reference_files.DEMENTIA_MEASURE
+    )
+    for rate in rates:
+        sex = rate.sex[:1].upper()
+        if sex in sex_index and rate.age_band in _PREVALENCE_BANDS:
+            prevalence[sex_index[sex], _PREVALENCE_BANDS.index(rate.age_band)] = rate.rate
+    prevalence_kwargs: dict[str, Any] = {"dementia_prevalence": prevalence} if rates else {}
+
+    agreements = []
+    for active in await agreements_repo.active_agreements_for_ics(
+        session, ics_code=ics_code, on=on
+    ):
+        parties = [org for org in active.party_organisation_ids if org in org_index]
+        scope_roles = sorted({cap.role_code for cap in active.caps})
+        if not parties or not scope_roles:
+            continue
+        caps = np.zeros((len(parties), len(scope_roles)))
+        for cap in active.caps:
+            if cap.lending_organisation_id in parties:
+                caps[
+                    parties.index(cap.lending_organisation_id), scope_roles.index(cap.role_code)
+                ] = cap.fte_cap
+        agreements.append(
+            SharingAgreement(
+                key=str(active.id),
+                party_orgs=tuple(org_index[org] for org in parties),
+                role_codes=tuple(scope_roles),
+                lender_cap_fte=caps,
+            )
+        )
+
+    params = await _parameters(session, run, role_codes)
+    inputs = ProjectionInputs(
+        base_year=run.base_year,
+        role_codes=tuple(role_codes),
+        cell_org=np.array([org_index[line.organisation_id] for line in lines], dtype=np.int64),
+        cell_role=np.array([role_index[line.line.role_code] for line in lines], dtype=np.int64),
+        cell_area=np.array([lad_index[line.home_lad_code] for line in lines], dtype=np.int64),
+        cell_footprint=np.zeros(n, dtype=np.int64),
+        headcount_by_age=by_age,
+        population=population,
+        agreements=tuple(agreements),
+        **values,
+        **prevalence_kwargs,
+    )
+    inputs = ensure_substitution_cells(inputs, params)
+    returns = sorted({(str(line.return_id), line.return_version) for line in lines})
+    parts = {
+        "returns": [list(item) for item in returns],
+        "population_dataset_id": str(dataset.id),
+        "scenario_id": str(run.scenario_id),
+        "scenario_version": run.scenario_version,
+        "model_version": MODEL_VERSION,
+        "seed": run.seed,
+        "iterations": run.iterations,
+        "base_year": run.base_year,
+        "horizon": run.horizon,
+    }
+    return LoadedInputs(inputs=inputs, params=params, lad_codes=lad_codes, fingerprint_parts=parts)
+
+
+# ---------------------------------------------------------------------------------------------
+# Running the model off the loop, with heartbeats
+
+
+async def _run_model(
+    loaded: LoadedInputs,
+    run: ProjectionRun,
+    *,
+    keep_iterations: bool,
+    heartbeat: Callable[[float], Awaitable[None]],
+    interval_s: float,
+) -> ProjectionOutputs:
+    state = _Beat()
+    inputs = loaded.inputs
+    aggregation = Aggregation.standard(inputs, np.zeros(inputs.n_areas, dtype=np.int64), 1)
+    aggregation = Aggregation(
+        levels=tuple(level for level in aggregation.levels if level.name in _ICB_LEVELS)
+    )
+
+    def progress(share: float) -> None:
+        state.progress = share
+
+    def compute() -> ProjectionOutputs:
+        return project(
+            inputs,
+            loaded.params,
+            iterations=run.iterations,
+            seed=run.seed,
+            aggregation=aggregation,
+            keep_iterations=keep_iterations,
+            explain=True,
+            progress=progress,
+        )
+
+    # The model is CPU work: a thread keeps the event loop (and the API beside it) responsive.
+    task = asyncio.ensure_future(asyncio.to_thread(compute))
+    while True:
+        done, _ = await asyncio.wait({task}, timeout=interval_s)
+        if done:
+            return task.result()
+        await heartbeat(state.progress)
+
+
+def _heartbeat_interval(settings: Settings) -> float:
+    return max(0.05, min(5.0, settings.run_heartbeat_timeout_s / 4))
+
+
+def _level_rows(
+    run_id: uuid.UUID,
+    level: LevelResult,
+    years: list[int],
+    area_of_group: Callable[[int], tuple[str, str]],
+    groups: list[int],
+) -> list[tuple[Any, ...]]:
+    rows: list[tuple[Any, ...]] = []
+    for measure in MEASURES:
+        statistic = level.measure(measure)
+        principal = statistic.principal.tolist()
+        p10 = statistic.p10.tolist()
+        p50 = statistic.p50.tolist()
+        p90 = statistic.p90.tolist()
+        for g in groups:
+            area, role = area_of_group(g)
+            for t, year in enumerate(years):
+                rows.append(
+                    (
+                        run_id,
+                        area,
+                        role,
+                        measure,
+                        year,
+                        principal[g][t],
+                        p10[g][t],
+                        p50[g][t],
+                        p90[g][t],
+                    )
+                )
+    return rows
+
+
+def _explain_rows(
+    run_id: uuid.UUID,
+    level: LevelResult,
+    area_of_group: Callable[[int], tuple[str, str]],
+    groups: list[int],
+) -> list[dict[str, Any]]:
+    if level.explain is None:
+        return []
+    return [
+        {
+            "run_id": run_id,
+            "area_code": area_of_group(g)[0],
+            "role_code": area_of_group(g)[1],
+            "contributions": level.explain.as_dict(g),
+            "total_change": float(level.explain.total_change_fte[g]),
+        }
+        for g in groups
+    ]
+
+
+def icb_result_rows(
+    run_id: uuid.UUID, ics_code: str, loaded: LoadedInputs, outputs: ProjectionOutputs
+) -> tuple[list[tuple[Any, ...]], list[dict[str, Any]]]:
+    """Result and explanation rows for the ICB and its LADs, by role and for all roles."""
+    inputs = loaded.inputs
+    roles = inputs.role_codes
+    n_roles = len(roles)
+    years = [int(y) for y in outputs.years]
+    lads = loaded.lad_codes
+    present_lad_roles = sorted(set((inputs.cell_area * n_roles + inputs.cell_role).tolist()))
+    present_lads = sorted(set(inputs.cell_area.tolist()))
+    present_roles = sorted(set(inputs.cell_role.tolist()))
+    layouts: dict[str, tuple[Callable[[int], tuple[str, str]], list[int]]] = {
+        "lad_role": (lambda g: (lads[g // n_roles], roles[g % n_roles]), present_lad_roles),
+        "lad": (lambda g: (lads[g], ALL_ROLES), present_lads),
+        "icb_role": (lambda g: (ics_code, roles[g]), present_roles),
+        "icb": (lambda g: (ics_code, ALL_ROLES), [0]),
+    }
+    rows: list[tuple[Any, ...]] = []
+    explain: list[dict[str, Any]] = []
+    for name, (area_of_group, groups) in layouts.items():
+        level = outputs.level(name)
+        rows.extend(_level_rows(run_id, level, years, area_of_group, groups))
+        explain.extend(_explain_rows(run_id, level, area_of_group, groups))
+    return rows, explain
+
+
+def run_totals(outputs: ProjectionOutputs) -> bytes:
+    """(measures, runs, roles, years) per-run ICB totals by role, as np.save bytes."""
+    level = outputs.level("icb_role")
+    arrays = []
+    for measure in MEASURES:
+        statistic = level.measure(measure)
+        runs = statistic.iterations
+        principal = statistic.principal[None]
+        arrays.append(principal if runs is None else np.concatenate([principal, runs], axis=0))
+    buffer = io.BytesIO()
+    np.save(buffer, np.stack(arrays), allow_pickle=False)
+    return buffer.getvalue()
+
+
+def _load_totals(blob: bytes) -> FloatArray:
+    array: FloatArray = np.load(io.BytesIO(blob), allow_pickle=False)
+    return array
+
+
+# ---------------------------------------------------------------------------------------------
+# Jobs
+
+
+@dataclass(frozen=True)
+class JobEnv:
+    sessionmaker: async_sessionmaker[AsyncSession]
+    settings: Settings
+    send_pending: SendPending | None = None
+
+
+async def _commit_and_send(env: JobEnv, session: AsyncSession) -> None:
+    pending = outbox.take_pending(session)
+    await session.commit()
+    if pending and env.send_pending is not None:
+        try:
+            await env.send_pending(pending)
+        except Exception:
+            log.exception("sending follow-up jobs failed; the relay will retry")
+
+
+async def _fail_run(env: JobEnv, run_id: uuid.UUID, message: str) -> None:
+    async with transaction(env.sessionmaker) as session:
+        await repo.update_run(
+            session,
+            run_id=run_id,
+            status=RunStatus.failed,
+            finished_at=utcnow(),
+            error=message[:2000],
+        )
+
+
+async def run_projection(env: JobEnv, *, run_id: uuid.UUID, attempt: int) -> str:
+    """Run (an ICB) or fan out (England) one projection run; a no-op once it has finished."""
+    async with env.sessionmaker() as session:
+        run = await repo.get_run(session, run_id=run_id, lock=True)
+        if run is None:
+            return "missing"
+        if run.status in (RunStatus.succeeded, RunStatus.failed, RunStatus.cancelled):
+            finished = str(run.status)  # read before the rollback expires the row
+            await session.rollback()
+            return finished
+        if attempt < run.attempts:
+            # A newer attempt was queued (the reaper re-queued this run): leave it to that one.
+            await session.rollback()
+            return "superseded"
+        now = utcnow()
+        await repo.update_run(
+            session,
+            run_id=run_id,
+            status=RunStatus.running,
+            attempts=attempt,
+            started_at=run.started_at or now,
+            heartbeat_at=now,
+            error=None,
+        )
+        if run.scope == ENGLAND_CODE:
+            icbs = await repo.ics_with_returns(session, on=base_date(run.base_year))
+            if not icbs:
+                await session.rollback()
+                await _fail_run(env, run_id, "no current workforce returns at the base date")
+                return "failed"
+            for code in await repo.add_missing_parts(session, run_id=run_id, ics_codes=icbs):
+                await outbox.add(
+                    session,
+                    job_name=JobName.project_ics,
+                    job_id=project_ics_job_id(run_id, code, 1),
+                    payload=ProjectIcsPayload(run_id=run_id, ics_code=code).model_dump(mode="json"),
+                )
+            await _commit_and_send(env, session)
+            return "fanned_out"
+        await session.commit()
+        snapshot = run
+
+    started = time.perf_counter()
+    try:
+        async with env.sessionmaker() as session:
+            loaded = await load_inputs(session, snapshot, snapshot.scope)
+        loaded_s = time.perf_counter() - started
+
+        async def beat(progress: float) -> None:
+            async with transaction(env.sessionmaker) as session:
+                await repo.update_run(
+                    session, run_id=run_id, heartbeat_at=utcnow(), progress=round(progress, 4)
+                )
+
+        outputs = await _run_model(
+            loaded,
+            snapshot,
+            keep_iterations=False,
+            heartbeat=beat,
+            interval_s=_heartbeat_interval(env.settings),
+        )
+        model_s = time.perf_counter() - started - loaded_s
+        rows, explain = icb_result_rows(run_id, snapshot.scope, loaded, outputs)
+    except (RunFailed, InputError, ParameterError) as exc:
+        await _fail_run(env, run_id, str(exc))
+        return "failed"
+
+    write_started = time.perf_counter()
+    async with transaction(env.sessionmaker) as session:
+        current = await repo.get_run(session, run_id=run_id, lock=True)
+        if current is None or current.status == RunStatus.succeeded:
+            return "succeeded"
+        # Anything an interrupted attempt left goes first, so there is one result set.
+        await repo.delete_results(session, run_id=run_id)
+        await repo.write_results(session, rows)
+        await repo.write_explain(session, explain)
+        await repo.update_run(
+            session,
+            run_id=run_id,
+            status=RunStatus.succeeded,
+            progress=1.0,
+            heartbeat_at=utcnow(),
+            finished_at=utcnow(),
+            model_version=MODEL_VERSION,
+            fingerprint=fingerprint_of(loaded.fingerprint_parts),
+            fingerprint_parts=loaded.fingerprint_parts,
+            timings={
+                "load_s": round(loaded_s, 3),
+                "model_s": round(model_s, 3),
+                "write_s": round(time.perf_counter() - write_started, 3),
+                "rows": len(rows),
+            },
+        )
+    return "succeeded"
+
+
+async def project_ics(env: JobEnv, *, run_id: uuid.UUID, ics_code: str, attempt: int) -> str:
+    """One ICB of an England run: its results and per-run totals; the last part combines."""
+    async with env.sessionmaker() as session:
+        run = await repo.get_run(session, run_id=run_id)
+        part = await repo.get_part(session, run_id=run_id, ics_code=ics_code, lock=True)
+        if run is None or part is None:
+            return "missing"
+        if run.status != RunStatus.running or part.status in (
+            RunStatus.succeeded,
+            RunStatus.failed,
+        ):
+            part_status = str(part.status)
+            await session.rollback()
+            return part_status
+        if attempt < part.attempts:
+            await session.rollback()
+            return "superseded"
+        await repo.update_part(
+            session,
+            run_id=run_id,
+            ics_code=ics_code,
+            status=RunStatus.running,
+            attempts=attempt,
+            heartbeat_at=utcnow(),
+        )
+        await session.commit()
+        snapshot = run
+
+    try:
+        async with env.sessionmaker() as session:
+            loaded = await load_inputs(session, snapshot, ics_code)
+            lads = await repo.lads_of(session, icb_code=ics_code)
+
+        async def beat(progress: float) -> None:
+            async with transaction(env.sessionmaker) as session:
+                await repo.update_part(
+                    session, run_id=run_id, ics_code=ics_code, heartbeat_at=utcnow()
+                )
+                await repo.update_run(session, run_id=run_id, heartbeat_at=utcnow())
+
+        outputs = await _run_model(
+            loaded,
+            snapshot,
+            keep_iterations=True,
+            heartbeat=beat,
+            interval_s=_heartbeat_interval(env.settings),
+        )
+        rows, explain = icb_result_rows(run_id, ics_code, loaded, outputs)
+        totals = run_totals(outputs)
+    except (RunFailed, InputError, ParameterError) as exc:
+        async with transaction(env.sessionmaker) as session:
+            await repo.update_part(
+                session, run_id=run_id, ics_code=ics_code, status=RunStatus.failed
+            )
+        await _fail_run(env, run_id, f"{ics_code}: {exc}")
+        return "failed"
+
+    async with env.sessionmaker() as session:
+        current = await repo.get_part(session, run_id=run_id, ics_code=ics_code, lock=True)
+        if current is None or current.status == RunStatus.succeeded:
+            await session.rollback()
+            return "succeeded"
+        areas = sorted({ics_code, *lads, *loaded.lad_codes})
+        await repo.delete_results(session, run_id=run_id, area_codes=areas)
+        await repo.write_results(session, rows)
+        await repo.write_explain(session, explain)
+        await repo.update_part(
+            session,
+            run_id=run_id,
+            ics_code=ics_code,
+            status=RunStatus.succeeded,
+            finished_at=utcnow(),
+            heartbeat_at=utcnow(),
+            role_codes=list(loaded.inputs.role_codes),
+            fingerprint_parts=loaded.fingerprint_parts,
+            run_totals=totals,
+        )
+        # Counted under the run's lock: exactly one part sees that all are done.
+        locked = await repo.get_run(session, run_id=run_id, lock=True)
+        counts = await repo.part_counts(session, run_id=run_id)
+        total = sum(counts.values())
+        done = counts.get(RunStatus.succeeded, 0)
+        if locked is not None:
+            await repo.update_run(
+                session, run_id=run_id, progress=round(0.95 * done / max(total, 1), 4)
+            )
+        if done == total and locked is not None and locked.status == RunStatus.running:
+            await outbox.add(
+                session,
+                job_name=JobName.combine_projection,
+                job_id=combine_projection_job_id(run_id, locked.attempts),
+                payload=RunProjectionPayload(run_id=run_id, attempt=locked.attempts).model_dump(
+                    mode="json"
+                ),
+            )
+        await _commit_and_send(env, session)
+    return "succeeded"
+
+
+async def combine_projection(env: JobEnv, *, run_id: uuid.UUID, attempt: int) -> str:
+    """England from its ICB parts: summed per-run totals, then percentiles of the sums."""
+    del attempt
+    started = time.perf_counter()
+    async with env.sessionmaker() as session:
+        run = await repo.get_run(session, run_id=run_id)
+        if run is None or run.status != RunStatus.running:
+            return "missing" if run is None else str(run.status)
+        parts = await repo.parts_of(session, run_id=run_id)
+        explain_parts = await repo.explain_rows(
+            session, run_id=run_id, area_codes=[part.ics_code for part in parts]
+        )
+    if not parts or any(
+        part.status != RunStatus.succeeded or part.run_totals is None for part in parts
+    ):
+        return "waiting"
+    roles = sorted({code for part in parts for code in part.role_codes})
+    role_index = {code: i for i, code in enumerate(roles)}
+    total: FloatArray | None = None
+    for part in parts:
+        assert part.run_totals is not None
+        array = _load_totals(part.run_totals)
+        if total is None:
+            total = np.zeros((array.shape[0], array.shape[1], len(roles), array.shape[3]))
+        total[:, :, [role_index[code] for code in part.role_codes], :] += array
+    assert total is not None
+    years = list(range(run.base_year, run.base_year + run.horizon + 1))
+    rows: list[tuple[Any, ...]] = []
+    for m, measure in enumerate(MEASURES):
+        by_role = summarise_runs(total[m])
+        overall = summarise_runs(total[m].sum(axis=1, keepdims=True))
+        for statistic, codes in ((by_role, roles), (overall, [ALL_ROLES])):
+            for g, code in enumerate(codes):
+                for t, year in enumerate(years):
+                    rows.append(
+                        (
+                            run_id,
+                            ENGLAND_CODE,
+                            code,
+                            measure,
+                            year,
+                            float(statistic.principal[g, t]),
+                            float(statistic.p10[g, t]),
+                            float(statistic.p50[g, t]),
+                            float(statistic.p90[g, t]),
+                        )
+                    )
+    # Contributions add up over ICBs, since each is a difference of sums over cells.
+    explain: dict[str, dict[str, Any]] = {}
+    for row in explain_parts:
+        entry = explain.setdefault(
+            row.role_code,
+            {
+                "run_id": run_id,
+                "area_code": ENGLAND_CODE,
+                "role_code": row.role_code,
+                "contributions": dict.fromkeys(EXPLAIN_COLUMNS, 0.0),
+                "total_change": 0.0,
+            },
+        )
+        for key, value in row.contributions.items():
+            entry["contributions"][key] = entry["contributions"].get(key, 0.0) + value
+        entry["total_change"] += row.total_change
+    fingerprint_parts = {
+        **{k: v for k, v in parts[0].fingerprint_parts.items() if k != "returns"},
+        "returns": sorted(item for part in parts for item in part.fingerprint_parts["returns"]),
+    }
+    async with transaction(env.sessionmaker) as session:
+        current = await repo.get_run(session, run_id=run_id, lock=True)
+        if current is None or current.status != RunStatus.running:
+            return "done"
+        await repo.delete_results(session, run_id=run_id, area_codes=[ENGLAND_CODE])
+        await repo.write_results(session, rows)
+        await repo.write_explain(session, list(explain.values()))
+        await repo.update_run(
+            session,
+            run_id=run_id,
+            status=RunStatus.succeeded,
+            progress=1.0,
+            finished_at=utcnow(),
+            heartbeat_at=utcnow(),
+            model_version=MODEL_VERSION,
+            fingerprint=fingerprint_of(fingerprint_parts),
+            fingerprint_parts=fingerprint_parts,
+            timings={"combine_s": round(time.perf_counter() - started, 3), "parts": len(parts)},
+        )
+    return "succeeded"

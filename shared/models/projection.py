@@ -1,0 +1,118 @@
+"""Projection runs, their per-ICB parts, results and explanations."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from shared.db.base import Base, JSONType, UUIDPrimaryKey, utcnow
+
+ENGLAND_CODE = "E92000001"
+ALL_ROLES = "all"
+
+
+class RunStatus(StrEnum):
+    queued = "queued"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+    cancelled = "cancelled"
+
+
+class ProjectionRun(UUIDPrimaryKey, Base):
+    """One requested projection of a scope (an ICB, or England) under one scenario version."""
+
+    __tablename__ = "projection_runs"
+    __table_args__ = (
+        Index("ix_projection_runs_scope_status_finished", "scope", "status", "finished_at"),
+        Index("ix_projection_runs_status_heartbeat", "status", "heartbeat_at"),
+    )
+
+    scenario_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("scenarios.id", ondelete="RESTRICT"), index=True
+    )
+    scenario_name: Mapped[str] = mapped_column(String(64))
+    scenario_version: Mapped[int]
+    scope: Mapped[str] = mapped_column(String(9))
+    # The ICS whose keys may see the run; None for an England run.
+    ics_code: Mapped[str | None] = mapped_column(String(9), default=None, index=True)
+    base_year: Mapped[int]
+    horizon: Mapped[int]
+    iterations: Mapped[int]
+    seed: Mapped[int]
+    status: Mapped[RunStatus] = mapped_column(String(10), default=RunStatus.queued)
+    progress: Mapped[float] = mapped_column(default=0.0)
+    attempts: Mapped[int] = mapped_column(default=0)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(default=None)
+    queued_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(default=None)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+    timings: Mapped[dict[str, float]] = mapped_column(JSONType, default=dict)
+    model_version: Mapped[str | None] = mapped_column(String(20), default=None)
+    fingerprint: Mapped[str | None] = mapped_column(String(64), default=None)
+    fingerprint_parts: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    stale: Mapped[bool] = mapped_column(default=False)
+    requested_by_key_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("api_keys.id", ondelete="SET NULL"), default=None
+    )
+
+
+class ProjectionRunPart(Base):
+    """One ICB's share of an England run: its own job, results and per-run totals."""
+
+    __tablename__ = "projection_run_parts"
+
+    run_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("projection_runs.id", ondelete="CASCADE"), primary_key=True
+    )
+    ics_code: Mapped[str] = mapped_column(String(9), primary_key=True)
+    status: Mapped[RunStatus] = mapped_column(String(10), default=RunStatus.queued)
+    attempts: Mapped[int] = mapped_column(default=0)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(default=None)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+    role_codes: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    fingerprint_parts: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    # np.save of (measures, runs, roles, years) float64: the ICB's per-run totals by role, which
+    # the combine step sums over ICBs before taking England's percentiles.
+    run_totals: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+
+
+class ProjectionResult(Base):
+    """One measure for one area, role ('all' for the total) and year of a run, in FTE.
+
+    The key leads with (run, area) so one area's results are a single index range.
+    """
+
+    __tablename__ = "projection_results"
+
+    run_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("projection_runs.id", ondelete="CASCADE"), primary_key=True
+    )
+    area_code: Mapped[str] = mapped_column(String(9), primary_key=True)
+    role_code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    measure: Mapped[str] = mapped_column(String(32), primary_key=True)
+    year: Mapped[int] = mapped_column(primary_key=True)
+    principal: Mapped[float]
+    p10: Mapped[float]
+    p50: Mapped[float]
+    p90: Mapped[float]
+
+
+class ProjectionExplain(Base):
+    """What moved the gap after sharing from base year to horizon, for one area and role."""
+
+    __tablename__ = "projection_explain"
+
+    run_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("projection_runs.id", ondelete="CASCADE"), primary_key=True
+    )
+    area_code: Mapped[str] = mapped_column(String(9), primary_key=True)
+    role_code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    contributions: Mapped[dict[str, float]] = mapped_column(JSONType)
+    total_change: Mapped[float]

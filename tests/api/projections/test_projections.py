@@ -1,0 +1,316 @@
+"""Projection runs end to end in-process: request, job, results, explanation, latest (ETag),
+the hand-checkable demand of a tiny geography, England as the sum of its ICBs, idempotent
+writes, bad input and access."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.projector import pipeline
+from shared.models import OutboxMessage, Population, ProjectionResult, ProjectionRun
+from shared.reference.loader import ReferenceLoadSummary
+from tests.api.test_foundation import assert_problem
+from tests.conftest import KeyFactory
+from tests.factories import ICB_A, ICB_B, LAD_A1, LAD_B1, make_organisation, make_role
+
+AS_AT = "2025-03-31"
+ENGLAND = "E92000001"
+
+
+def line(role_code: str, **overrides: Any) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "role_code": role_code, "headcount": 40, "fte_in_post": 32.5, "vacant_fte": 4,
+        "starters_12m": 10, "leavers_12m": 8, "leavers_to_health_care_12m": 2,
+        "sickness_days_12m": 310, "agency_fte": 1.5, "bank_fte": 2, "age_under_25": 6,
+        "age_25_34": 9, "age_35_44": 8, "age_45_54": 9, "age_55_64": 6, "age_65_plus": 2,
+    }  # fmt: skip
+    values.update(overrides)
+    return values
+
+
+async def _setup_icb(
+    client: httpx.AsyncClient,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    key: dict[str, str],
+    *,
+    ics_code: str = ICB_A,
+    lad: str = LAD_A1,
+) -> list[str]:
+    roles = [
+        (await make_role(sessionmaker, "proj-care-worker")).code,
+        (
+            await make_role(sessionmaker, "proj-nurse", default_demand_driver="population_65_plus")
+        ).code,
+    ]
+    for index in range(2):
+        org = await make_organisation(sessionmaker, home_lad_code=lad, ics_code=ics_code)
+        body = {
+            "as_at": AS_AT,
+            "lines": [line(roles[0], fte_in_post=30.0 + index), line(roles[1], vacant_fte=2)],
+        }
+        response = await client.post(f"/v1/organisations/{org.id}/returns", json=body, headers=key)
+        assert response.status_code == 201, response.text
+    return roles
+
+
+async def _run(
+    client: httpx.AsyncClient, app: FastAPI, key: dict[str, str], **body: Any
+) -> dict[str, Any]:
+    response = await client.post("/v1/projections", json=body, headers=key)
+    assert response.status_code == 202, response.text
+    location = response.headers["location"]
+    await app.state.sender.join()
+    status = await client.get(location, headers=key)
+    assert status.status_code == 200
+    data: dict[str, Any] = status.json()
+    return data
+
+
+async def _pop65(
+    sessionmaker: async_sessionmaker[AsyncSession], dataset_id: uuid.UUID, lad: str
+) -> dict[int, float]:
+    bands = ("65-69", "70-74", "75-79", "80-84", "85-89", "90+")
+    async with sessionmaker() as session:
+        rows = await session.execute(
+            select(Population.year, func.sum(Population.persons))
+            .where(
+                Population.dataset_id == dataset_id,
+                Population.area_code == lad,
+                Population.age_band.in_(bands),
+            )
+            .group_by(Population.year)
+        )
+        return {int(year): float(total) for year, total in rows.all()}
+
+
+async def test_icb_run_end_to_end_demand_follows_population_65_plus(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    make_key: KeyFactory,
+    reference: ReferenceLoadSummary,
+) -> None:
+    sessionmaker = app.state.sessionmaker
+    admin = await make_key("admin")
+    roles = await _setup_icb(client, sessionmaker, admin)
+    run = await _run(client, app, admin, scope=ICB_A, horizon=5, iterations=20, seed=3)
+    assert run["status"] == "succeeded", run
+    assert run["attempts"] == 1
+    assert run["progress"] == 1.0
+    assert run["base_year"] == 2025
+    assert run["scenario"] == "baseline"
+    assert len(run["fingerprint"]) == 64
+    assert len(run["fingerprint_parts"]["returns"]) == 2
+
+    pop = await _pop65(sessionmaker, reference.dataset_id, LAD_A1)
+    results = await client.get(
+        f"/v1/projections/{run['id']}/results",
+        params={"area": ICB_A, "role": roles[0], "measure": "demand_fte", "limit": 500},
+        headers=admin,
+    )
+    assert results.status_code == 200
+    items = results.json()["items"]
+    assert [item["year"] for item in items] == list(range(2025, 2031))
+    base = (30.0 + 4) + (31.0 + 4)
+    for item in items:
+        expected = base * pop[item["year"]] / pop[2025]
+        assert abs(item["principal"] - expected) < 1e-6 * expected
+        assert item["p10"] <= item["p50"] <= item["p90"]
+
+    csv_response = await client.get(
+        f"/v1/projections/{run['id']}/results", params={"format": "csv"}, headers=admin
+    )
+    assert csv_response.status_code == 200
+    assert csv_response.text.startswith("area_code,role_code,measure,year,principal")
+
+    explain = await client.get(f"/v1/projections/{run['id']}/explain", headers=admin)
+    assert explain.status_code == 200
+    body = explain.json()
+    assert body["area_code"] == ICB_A
+    assert body["role_code"] == "all"
+    assert abs(sum(body["contributions_fte"].values()) - body["total_change_fte"]) < 1e-6
+
+    latest = await client.get(f"/v1/areas/{ICB_A}/projections/latest", headers=admin)
+    assert latest.status_code == 200
+    assert latest.json()["run"]["id"] == run["id"]
+    etag = latest.headers["etag"]
+    cached = await client.get(
+        f"/v1/areas/{ICB_A}/projections/latest", headers={**admin, "If-None-Match": etag}
+    )
+    assert cached.status_code == 304
+
+    listing = await client.get("/v1/projections", params={"scope": ICB_A}, headers=admin)
+    assert listing.json()["total"] == 1
+
+    # Running the job again leaves exactly the same rows.
+    async with sessionmaker() as session:
+        before = (
+            await session.execute(select(func.count()).select_from(ProjectionResult))
+        ).scalar_one()
+        await session.execute(
+            ProjectionRun.__table__.update().values(status="running")  # type: ignore[attr-defined]
+        )
+        await session.commit()
+    env = pipeline.JobEnv(sessionmaker=sessionmaker, settings=app.state.settings)
+    assert await pipeline.run_projection(env, run_id=uuid.UUID(run["id"]), attempt=1) == (
+        "succeeded"
+    )
+    async with sessionmaker() as session:
+        after = (
+            await session.execute(select(func.count()).select_from(ProjectionResult))
+        ).scalar_one()
+    assert after == before > 0
+
+
+async def test_england_is_the_sum_of_its_icbs(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    make_key: KeyFactory,
+    reference: ReferenceLoadSummary,
+) -> None:
+    sessionmaker = app.state.sessionmaker
+    admin = await make_key("admin")
+    await _setup_icb(client, sessionmaker, admin)
+    await _setup_icb(client, sessionmaker, admin, ics_code=ICB_B, lad=LAD_B1)
+    run = await _run(client, app, admin, scope=ENGLAND, horizon=4, iterations=10)
+    assert run["status"] == "succeeded", run
+
+    async def principal(area: str) -> dict[tuple[str, str, int], float]:
+        response = await client.get(
+            f"/v1/projections/{run['id']}/results",
+            params={"area": area, "limit": 500},
+            headers=admin,
+        )
+        return {
+            (i["role_code"], i["measure"], i["year"]): i["principal"]
+            for i in response.json()["items"]
+        }
+
+    england, a, b = await principal(ENGLAND), await principal(ICB_A), await principal(ICB_B)
+    assert england
+    assert set(england) == set(a) == set(b)
+    for key, value in england.items():
+        assert abs(value - (a[key] + b[key])) < 1e-6 * max(1.0, abs(value))
+
+    # An ICS-bound key sees the England run, but only its own areas' rows.
+    bound = await make_key("read", ics_code=ICB_A)
+    assert (await client.get(f"/v1/projections/{run['id']}", headers=bound)).status_code == 200
+    own = await client.get(f"/v1/projections/{run['id']}/results", headers=bound)
+    assert {item["area_code"] for item in own.json()["items"]} <= {ICB_A, LAD_A1, "E08000012"}
+    other = await client.get(
+        f"/v1/projections/{run['id']}/results", params={"area": ICB_B}, headers=bound
+    )
+    assert other.json()["total"] == 0
+
+
+async def test_bad_requests_store_nothing_and_access_is_bound(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    make_key: KeyFactory,
+    reference: ReferenceLoadSummary,
+) -> None:
+    sessionmaker = app.state.sessionmaker
+    admin = await make_key("admin")
+    await _setup_icb(client, sessionmaker, admin)
+    cases = [
+        ({"scope": ICB_A, "scenario": "nope"}, "unknown_scenario"),
+        ({"scope": LAD_A1}, "invalid_scope"),
+        ({"scope": "E54999999"}, "invalid_scope"),
+        ({"scope": ICB_A, "horizon": 25}, "horizon_beyond_population"),
+        ({"scope": ICB_A, "iterations": 1001}, "validation_failed"),
+        ({"scope": ICB_A, "horizon": 0}, "validation_failed"),
+        ({"scope": ICB_B}, "no_returns"),
+        ({"scope": ICB_A, "colour": "red"}, "validation_failed"),
+    ]
+    for body, code in cases:
+        assert_problem(await client.post("/v1/projections", json=body, headers=admin), 422, code)
+    async with sessionmaker() as session:
+        runs = (await session.execute(select(func.count()).select_from(ProjectionRun))).scalar_one()
+        jobs = (
+            await session.execute(
+                select(func.count())
+                .select_from(OutboxMessage)
+                .where(OutboxMessage.job_name == "run_projection")
+            )
+        ).scalar_one()
+    assert runs == 0
+    assert jobs == 0
+
+    reader = await make_key("read")
+    assert_problem(
+        await client.post("/v1/projections", json={"scope": ICB_A}, headers=reader),
+        403,
+        "insufficient_scope",
+    )
+    other_admin = await make_key("admin", ics_code=ICB_B)
+    assert_problem(
+        await client.post("/v1/projections", json={"scope": ICB_A}, headers=other_admin),
+        404,
+        "area_not_found",
+    )
+    run = await _run(client, app, admin, scope=ICB_A, horizon=2, iterations=0)
+    other = await make_key("read", ics_code=ICB_B)
+    for path in ("", "/results", "/explain"):
+        assert_problem(
+            await client.get(f"/v1/projections/{run['id']}{path}", headers=other),
+            404,
+            "projection_not_found",
+        )
+    assert (await client.get("/v1/projections", headers=other)).json()["total"] == 0
+    assert_problem(
+        await client.get(f"/v1/areas/{ICB_A}/projections/latest", headers=other),
+        404,
+        "area_not_found",
+    )
+    assert_problem(
+        await client.get(f"/v1/projections/{uuid.uuid4()}", headers=admin),
+        404,
+        "projection_not_found",
+    )
+    assert_problem(
+        await client.get(f"/v1/areas/{ICB_B}/projections/latest", headers=admin),
+        404,
+        "projection_not_found",
+    )
+    assert_problem(
+        await client.get(
+            f"/v1/projections/{run['id']}/explain", params={"role": "nope"}, headers=admin
+        ),
+        404,
+        "explanation_not_found",
+    )
+
+
+async def test_new_returns_mark_runs_stale_and_queue_one_recompute(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    make_key: KeyFactory,
+    reference: ReferenceLoadSummary,
+) -> None:
+    sessionmaker = app.state.sessionmaker
+    admin = await make_key("admin")
+    roles = await _setup_icb(client, sessionmaker, admin)
+    run = await _run(client, app, admin, scope=ICB_A, horizon=2, iterations=0)
+    assert run["status"] == "succeeded"
+    assert run["stale"] is False
+    # A long delay keeps the recompute queued while the burst arrives.
+    app.state.settings.recompute_delay_s = 600.0
+    for _ in range(2):
+        org = await make_organisation(sessionmaker, home_lad_code=LAD_A1, ics_code=ICB_A)
+        body = {"as_at": AS_AT, "lines": [line(roles[0])]}
+        response = await client.post(
+            f"/v1/organisations/{org.id}/returns", json=body, headers=admin
+        )
+        assert response.status_code == 201
+    status = (await client.get(f"/v1/projections/{run['id']}", headers=admin)).json()
+    assert status["stale"] is True
+    queued = (
+        await client.get("/v1/projections", params={"status": "queued"}, headers=admin)
+    ).json()
+    assert queued["total"] == 1
+    assert queued["items"][0]["scope"] == ICB_A
