@@ -224,10 +224,19 @@ def demo(
         return
 
     async def run() -> tuple[bool, int, int, int]:
+        from services.api.projections import service as projections
+        from shared.schemas.projections import ProjectionCreate
+
         engine = make_engine(get_settings().database_url)
         try:
             async with transaction(make_sessionmaker(engine)) as session:
                 report = await load_demo(session, ics_code=ics)
+                if report.created:
+                    # A first baseline projection, queued: the API's projector (or a worker)
+                    # picks it up as soon as it starts.
+                    await projections.request_run(
+                        session, principal=None, data=ProjectionCreate(scope=ics)
+                    )
                 return report.created, report.organisations, report.lines, report.returns
         finally:
             await engine.dispose()
@@ -236,10 +245,82 @@ def demo(
     if created:
         console.print(
             f"[green]Demo data loaded[/green] for {ics}: {organisations} organisations, "
-            f"{returns} returns, {lines:,} lines"
+            f"{returns} returns, {lines:,} lines; a baseline projection is queued"
         )
     else:
         console.print(f"Demo data already present for {ics} ({organisations} organisations).")
+
+
+@app.command()
+def project(
+    scope: Annotated[str, typer.Option(help="An ICB code (E54...) or E92000001 for England")],
+    scenario: Annotated[str, typer.Option(help="Scenario name")] = "baseline",
+    base_year: Annotated[int | None, typer.Option(help="Default: the latest returns")] = None,
+    horizon: Annotated[int | None, typer.Option(help="Years; default 20 or the data's end")] = None,
+    iterations: Annotated[int, typer.Option(help="Monte Carlo runs")] = 200,
+    seed: Annotated[int, typer.Option(help="Random seed")] = 1,
+) -> None:
+    """Run a projection now, in this process, with a progress bar; print where to read it."""
+    from pydantic import ValidationError
+
+    from services.api.projections import service as projections
+    from services.projector.inprocess import InProcessRunner
+    from shared.queue import OutboxRelay
+    from shared.repositories import projections as runs_repo
+    from shared.schemas.projections import ProjectionCreate
+
+    try:
+        request = ProjectionCreate(
+            scenario=scenario,
+            scope=scope,
+            base_year=base_year,
+            horizon=horizon,
+            iterations=iterations,
+            seed=seed,
+        )
+    except ValidationError as exc:
+        for problem in exc.errors():
+            err.print(f"[red]{'.'.join(map(str, problem['loc']))}: {problem['msg']}[/red]")
+        raise typer.Exit(code=2) from exc
+
+    async def run() -> tuple[str, str, str | None]:
+        settings = get_settings()
+        engine = make_engine(settings.database_url)
+        sessionmaker = make_sessionmaker(engine, settings=settings)
+        runner = InProcessRunner(settings, engine)
+        runner.start()
+        try:
+            async with transaction(sessionmaker) as session:
+                created = await projections.request_run(session, principal=None, data=request)
+                run_id = created.id
+            await OutboxRelay(sessionmaker, runner).send()
+            with _progress() as progress:
+                task = progress.add_task(f"projecting {scope}", total=1.0)
+                while True:
+                    async with sessionmaker() as session:
+                        current = await runs_repo.get_run(session, run_id=run_id)
+                    assert current is not None
+                    progress.update(task, completed=current.progress or 0.0)
+                    if current.status in ("succeeded", "failed", "cancelled"):
+                        break
+                    await asyncio.sleep(0.25)
+            return str(run_id), str(current.status), current.error
+        finally:
+            await runner.close()
+            await engine.dispose()
+
+    from shared.errors import DomainError
+
+    try:
+        run_id, status, error = asyncio.run(run())
+    except DomainError as exc:
+        _print_problems(exc)
+        raise typer.Exit(code=2) from exc
+    if status != "succeeded":
+        err.print(f"[red]Run {run_id} {status}[/red]: {error}")
+        raise typer.Exit(code=1)
+    console.print(f"[green]Run {run_id} succeeded.[/green] Read it at /v1/projections/{run_id}")
+    console.print(f"  results: /v1/projections/{run_id}/results?area={scope}&role=all")
 
 
 @app.command()

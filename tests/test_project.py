@@ -112,3 +112,27 @@ def test_wildcard_cors_is_refused(bad: str) -> None:
 
     with pytest.raises(ValidationError):
         Settings(_env_file=None, cors_origins=bad)
+
+
+def test_cli_first_run_demo_and_projection(tmp_path: Path) -> None:
+    """What `make run` does before serving, then a projection run from the command line."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'run.db'}",
+        "LOG_JSON": "false",
+        "LOAD_DEMO_DATA": "true",
+        "COLUMNS": "200",
+    }
+    setup = _run([OWF, "migrate", "--load-reference", "--seed-roles"], env)
+    assert setup.returncode == 0, setup.stderr
+    assert "loaded 355,680 population rows" in setup.stdout
+    demo = _run([OWF, "demo"], env)
+    assert demo.returncode == 0, demo.stderr
+    assert "a baseline projection is queued" in demo.stdout
+    assert "already present" in _run([OWF, "demo"], env).stdout
+    projected = _run([OWF, "project", "--scope", "E54000008", "--iterations", "20"], env)
+    assert projected.returncode == 0, projected.stderr
+    assert "succeeded" in projected.stdout
+    refused = _run([OWF, "project", "--scope", "E54000008", "--horizon", "25"], env)
+    assert refused.returncode == 2
+    assert "horizon_beyond_population" in refused.stderr

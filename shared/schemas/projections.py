@@ -15,7 +15,13 @@ class ProjectionCreate(BaseModel):
     scenario: str = Field(default="baseline", min_length=1, max_length=64)
     scope: str = Field(min_length=9, max_length=9, description="An ICB code or E92000001")
     base_year: int | None = Field(default=None, ge=2000, le=2100)
-    horizon: int = Field(default=20, ge=1, le=25, description="Years after the base year")
+    horizon: int | None = Field(
+        default=None,
+        ge=1,
+        le=25,
+        description="Years after the base year; default 20, or as far as the population "
+        "projections go",
+    )
     iterations: int = Field(default=200, ge=0, le=1000)
     seed: int = Field(default=1, ge=0, le=2**31 - 1)
 

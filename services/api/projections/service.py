@@ -41,12 +41,13 @@ def _invalid(field: str, code: str, message: str) -> Unprocessable:
     )
 
 
-async def _scenario(session: AsyncSession, name: str, principal: Principal) -> Scenario:
+async def _scenario(session: AsyncSession, name: str, principal: Principal | None) -> Scenario:
     if name == BASELINE:
         return await projection_runs.baseline(session)
     scenario = await scenarios.get_by_name(session, name=name)
     if scenario is None or (
         scenario.ics_code is not None
+        and principal is not None
         and principal.ics_code is not None
         and scenario.ics_code != principal.ics_code
     ):
@@ -63,13 +64,17 @@ def _check_scope_access(principal: Principal, scope: str) -> None:
 
 
 async def request_run(
-    session: AsyncSession, *, principal: Principal, data: ProjectionCreate
+    session: AsyncSession, *, principal: Principal | None, data: ProjectionCreate
 ) -> ProjectionRun:
-    """Validate a run request against the areas, returns and population, and queue it."""
+    """Validate a run request against the areas, returns and population, and queue it.
+
+    `principal` None is the operator at the command line (no key, no binding).
+    """
     area = await repo.area_of(session, code=data.scope)
     if area is None or area.type not in (AreaType.icb, AreaType.country):
         raise _invalid("scope", "invalid_scope", "scope must be an ICB code or E92000001.")
-    _check_scope_access(principal, data.scope)
+    if principal is not None:
+        _check_scope_access(principal, data.scope)
     scenario = await _scenario(session, data.scenario, principal)
     dataset = await population_repo.get_dataset_by_name(
         session, name=reference_files.BUNDLED_DATASET_NAME
@@ -90,7 +95,8 @@ async def request_run(
             f"base_year must be within the population data, {dataset.first_year}-"
             f"{dataset.last_year}.",
         )
-    if base_year + data.horizon > dataset.last_year:
+    horizon = data.horizon or min(projection_runs.DEFAULT_HORIZON, dataset.last_year - base_year)
+    if horizon < 1 or base_year + horizon > dataset.last_year:
         raise _invalid(
             "horizon",
             "horizon_beyond_population",
@@ -102,11 +108,11 @@ async def request_run(
         scenario=scenario,
         scope=data.scope,
         base_year=base_year,
-        horizon=data.horizon,
+        horizon=horizon,
         iterations=data.iterations,
         seed=data.seed,
-        key_id=principal.key_id,
-        actor=principal.actor,
+        key_id=principal.key_id if principal else None,
+        actor=principal.actor if principal else "cli",
     )
 
 
