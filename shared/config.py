@@ -38,6 +38,7 @@ class Settings(BaseSettings):
     auto_recompute: bool = True
     recompute_delay_s: float = 30.0
     load_demo_data: bool = True
+    latest_cache_s: float = 2.0
 
     @field_validator("database_url")
     @classmethod

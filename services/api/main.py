@@ -13,6 +13,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from services.api.agreements.router import router as agreements_router
 from services.api.areas.router import router as areas_router
+from services.api.cache import BodyCache, KeyCache, TtlCache
 from services.api.errors import install_error_handlers
 from services.api.health.router import router as health_router
 from services.api.keys.router import router as keys_router
@@ -90,6 +91,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.key_cache = KeyCache()
+    app.state.body_cache = BodyCache()
+    app.state.areas_cache = TtlCache(ttl_s=300.0)
+    # Integrations see a newly finished run within this many seconds.
+    app.state.latest_cache = TtlCache(ttl_s=settings.latest_cache_s)
     install_error_handlers(app)
     # Added innermost first: the request-id middleware wraps everything else.
     app.add_middleware(

@@ -130,10 +130,10 @@ async def list_runs(
 
 async def latest_succeeded(
     session: AsyncSession, *, scopes: Sequence[str], scenario: str
-) -> tuple[uuid.UUID, datetime | None] | None:
-    """The newest succeeded run of any of these scopes under a scenario: (id, finished_at)."""
+) -> tuple[uuid.UUID, datetime | None, bool] | None:
+    """The newest succeeded run of these scopes under a scenario: (id, finished_at, stale)."""
     query = (
-        select(ProjectionRun.id, ProjectionRun.finished_at)
+        select(ProjectionRun.id, ProjectionRun.finished_at, ProjectionRun.stale)
         .where(
             ProjectionRun.scope.in_(list(scopes)),
             ProjectionRun.scenario_name == scenario,
@@ -143,7 +143,7 @@ async def latest_succeeded(
         .limit(1)
     )
     row = (await session.execute(query)).first()
-    return None if row is None else (row[0], row[1])
+    return None if row is None else (row[0], row[1], bool(row[2]))
 
 
 async def mark_stale(session: AsyncSession, *, ics_codes: Sequence[str]) -> int:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Request, Response, status
 
 from services.api.deps import AdminKey, CurrentKey, SessionDep
 from services.api.keys import service
@@ -44,7 +44,9 @@ async def create_key(body: ApiKeyCreate, session: SessionDep, principal: AdminKe
 @router.delete(
     "/{key_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Revoke an API key (admin)"
 )
-async def revoke_key(key_id: uuid.UUID, session: SessionDep, principal: AdminKey) -> Response:
+async def revoke_key(
+    key_id: uuid.UUID, session: SessionDep, principal: AdminKey, request: Request
+) -> Response:
     await service.revoke_key(
         session,
         key_id=key_id,
@@ -52,4 +54,5 @@ async def revoke_key(key_id: uuid.UUID, session: SessionDep, principal: AdminKey
         actor_key_id=principal.key_id,
         principal=principal,
     )
+    request.app.state.key_cache.forget_key(key_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

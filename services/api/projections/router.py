@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 
+from services.api.cache import BodyCache
 from services.api.deps import AdminKey, ReadKey, SessionDep
 from services.api.http import PageDep, csv_response, etag_of, not_modified, wants_csv
 from services.api.projections import service
@@ -179,22 +180,36 @@ async def latest_projection(
     measure: Annotated[Measure | None, Query()] = None,
 ) -> LatestProjection | Response:
     found = await service.latest_for_area(
-        session, principal=principal, area_code=code, scenario=scenario
+        session,
+        principal=principal,
+        area_code=code,
+        scenario=scenario,
+        areas_cache=request.app.state.areas_cache,
+        latest_cache=request.app.state.latest_cache,
     )
     if found is None:
         raise NotFound("No finished projection covers this area yet.", code="projection_not_found")
-    run_id, area_code = found
-    etag = etag_of(str(run_id), area_code, measure)
+    run_id, area_code, stale = found
+    etag = etag_of(str(run_id), area_code, measure, stale)
     cached = not_modified(request, etag)
     if cached is not None:
         return cached
-    run = await service.visible_run(session, principal=principal, run_id=run_id)
-    rows, _ = await repo.list_results(
-        session, run_id=run_id, area_codes=[area_code], measure=measure
-    )
-    body = LatestProjection(
-        run=ProjectionRunRead.model_validate(run),
-        area_code=area_code,
-        results=[ProjectionResultRead.model_validate(r) for r in rows],
-    )
-    return JSONResponse(json.loads(body.model_dump_json()), headers={"ETag": etag})
+    # A succeeded run's results never change, so the serialised body is kept by its ETag.
+    body_cache: BodyCache = request.app.state.body_cache
+    content = body_cache.get(etag)
+    if content is None:
+        run = await service.visible_run(session, principal=principal, run_id=run_id)
+        rows, _ = await repo.list_results(
+            session, run_id=run_id, area_codes=[area_code], measure=measure
+        )
+        content = (
+            LatestProjection(
+                run=ProjectionRunRead.model_validate(run),
+                area_code=area_code,
+                results=[ProjectionResultRead.model_validate(r) for r in rows],
+            )
+            .model_dump_json()
+            .encode()
+        )
+        body_cache.put(etag, content)
+    return Response(content, media_type="application/json", headers={"ETag": etag})

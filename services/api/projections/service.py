@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from typing import cast
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.api.cache import TtlCache
 from shared import projection_runs
 from shared.errors import NotFound, Unprocessable
 from shared.models import (
@@ -184,19 +186,42 @@ async def explain(
 
 
 async def latest_for_area(
-    session: AsyncSession, *, principal: Principal, area_code: str, scenario: str
-) -> tuple[uuid.UUID, str] | None:
-    """The newest succeeded run covering an area (its ICB's, or England's): (run id, area)."""
-    area = await repo.area_of(session, code=area_code)
-    if area is None:
-        raise NotFound("No such area.", code="area_not_found")
-    icb = area.code if area.type == AreaType.icb else area.parent_code
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    area_code: str,
+    scenario: str,
+    areas_cache: TtlCache | None = None,
+    latest_cache: TtlCache | None = None,
+) -> tuple[uuid.UUID, str, bool] | None:
+    """The newest succeeded run covering an area (its ICB's, or England's): (run, area, stale).
+
+    The version check behind the ETag. With the caches (the API's hot path), areas are
+    remembered and the latest run for a scope is looked up at most once per cache period.
+    """
+    area_key = ("area", area_code)
+    area_info = areas_cache.get(area_key) if areas_cache is not None else None
+    if area_info is None:
+        area = await repo.area_of(session, code=area_code)
+        if area is None:
+            raise NotFound("No such area.", code="area_not_found")
+        area_info = (area.code, area.type, area.parent_code)
+        if areas_cache is not None:
+            areas_cache.put(area_key, area_info)
+    code, area_type, parent = cast(tuple[str, str, str | None], area_info)
+    icb = code if area_type == AreaType.icb else parent
     if principal.organisation_id is not None or (
         principal.ics_code is not None and principal.ics_code != icb
     ):
         raise NotFound("No such area.", code="area_not_found")
-    scopes = [ENGLAND_CODE] + ([icb] if icb and area.type != AreaType.country else [])
-    found = await repo.latest_succeeded(session, scopes=scopes, scenario=scenario)
+    scopes = [ENGLAND_CODE] + ([icb] if icb and area_type != AreaType.country else [])
+    latest_key = ("latest", tuple(scopes), scenario)
+    found = latest_cache.get(latest_key) if latest_cache is not None else None
     if found is None:
-        return None
-    return found[0], area.code
+        found = await repo.latest_succeeded(session, scopes=scopes, scenario=scenario)
+        if found is None:
+            return None
+        if latest_cache is not None:
+            latest_cache.put(latest_key, found)
+    run_id, _, stale = cast(tuple[uuid.UUID, object, bool], found)
+    return run_id, code, stale
