@@ -63,10 +63,18 @@ def _backends() -> list[str]:
 
 @pytest.fixture(scope="session", params=_backends())
 def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A migrated database for each backend under test."""
+    """A migrated database for each backend under test.
+
+    A test that needs PostgreSQL (one shared by several processes) asks for it alone with
+    `@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)`.
+    """
     if request.param == "sqlite":
         url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
     else:
+        if not ENV.is_postgres:
+            if ENV.require_services:
+                pytest.fail("DATABASE_URL (PostgreSQL) is required (REQUIRE_SERVICES=1)")
+            pytest.skip("DATABASE_URL does not name PostgreSQL: this test needs a shared server")
         url = ENV.database_url
     migrate.upgrade(url)
     return url
