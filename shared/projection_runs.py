@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -169,11 +169,15 @@ async def import_accepted(session: AsyncSession, *, import_id: uuid.UUID) -> Non
 
 
 async def reap(
-    sessionmaker: async_sessionmaker[AsyncSession], *, settings: Settings
+    sessionmaker: async_sessionmaker[AsyncSession],
+    *,
+    settings: Settings,
+    discard: Callable[[list[str]], Awaitable[None]] | None = None,
 ) -> dict[str, int]:
     """Re-queue runs and parts whose worker stopped beating, or fail them after max tries."""
     cutoff = utcnow() - timedelta(seconds=settings.run_heartbeat_timeout_s)
     counts = {"requeued": 0, "failed": 0}
+    abandoned: list[str] = []
     async with transaction(sessionmaker) as session:
         for stuck in await repo.stuck_runs(session, heartbeat_before=cutoff):
             run = await repo.get_run(session, run_id=stuck.id, lock=True)
@@ -191,6 +195,7 @@ async def reap(
                 )
                 counts["failed"] += 1
                 continue
+            abandoned.append(run_projection_job_id(run.id, run.attempts))
             await repo.update_run(session, run_id=run.id, status=RunStatus.queued)
             await enqueue_run(session, run)
             counts["requeued"] += 1
@@ -213,6 +218,7 @@ async def reap(
                 )
                 counts["failed"] += 1
                 continue
+            abandoned.append(project_ics_job_id(part.run_id, part.ics_code, part.attempts))
             await repo.update_part(
                 session, run_id=part.run_id, ics_code=part.ics_code, status=RunStatus.queued
             )
@@ -228,17 +234,27 @@ async def reap(
             counts["requeued"] += 1
     if counts["requeued"] or counts["failed"]:
         log.warning("reaped stuck projection work", extra=counts)
+    if abandoned and discard is not None:
+        # The dead attempts' jobs would otherwise sit in the queue, marked in progress, until
+        # their timeout, and keep a burst worker from finishing.
+        try:
+            await discard(abandoned)
+        except Exception:
+            log.exception("could not discard abandoned jobs; they expire with their timeout")
     return counts
 
 
 async def reap_forever(
-    sessionmaker: async_sessionmaker[AsyncSession], *, settings: Settings
+    sessionmaker: async_sessionmaker[AsyncSession],
+    *,
+    settings: Settings,
+    discard: Callable[[list[str]], Awaitable[None]] | None = None,
 ) -> None:
     """The API's reaper timer (the arq worker runs the same pass as a cron job)."""
     interval_s = max(1.0, min(60.0, settings.run_heartbeat_timeout_s / 2))
     while True:
         await asyncio.sleep(interval_s)
         try:
-            await reap(sessionmaker, settings=settings)
+            await reap(sessionmaker, settings=settings, discard=discard)
         except Exception:
             log.exception("projection reaper pass failed")

@@ -59,6 +59,10 @@ class ArqSender:
             **payload,
         )
 
+    async def discard(self, job_ids: list[str]) -> None:
+        """Drop jobs whose worker died (see discard_arq_jobs)."""
+        await discard_arq_jobs(await self._get_pool(), self._queue_name, job_ids)
+
     async def ping(self) -> None:
         pool = await self._get_pool()
         await asyncio.wait_for(pool.ping(), timeout=2)
@@ -110,3 +114,23 @@ class OutboxRelay:
                 await self.send(older_than_s=interval_s / 2)
             except Exception:
                 log.exception("outbox relay pass failed")
+
+
+async def discard_arq_jobs(redis: Any, queue_name: str, job_ids: Sequence[str]) -> None:
+    """Take jobs whose worker died out of an arq queue, with their bookkeeping keys."""
+    from arq.constants import (
+        in_progress_key_prefix,
+        job_key_prefix,
+        result_key_prefix,
+        retry_key_prefix,
+    )
+
+    if not job_ids:
+        return
+    await redis.zrem(queue_name, *job_ids)
+    keys = [
+        prefix + job_id
+        for job_id in job_ids
+        for prefix in (in_progress_key_prefix, job_key_prefix, retry_key_prefix, result_key_prefix)
+    ]
+    await redis.delete(*keys)

@@ -60,8 +60,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.sender = _make_sender(settings, app)
     app.state.relay = OutboxRelay(app.state.sessionmaker, app.state.sender)
     relay_task = asyncio.create_task(app.state.relay.run_forever(settings.outbox_relay_interval_s))
+    sender = app.state.sender
     reaper_task = asyncio.create_task(
-        projection_runs.reap_forever(app.state.sessionmaker, settings=settings)
+        projection_runs.reap_forever(
+            app.state.sessionmaker,
+            settings=settings,
+            discard=sender.discard if isinstance(sender, ArqSender) else None,
+        )
     )
     log.info(
         "api started",

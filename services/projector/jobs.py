@@ -14,7 +14,7 @@ from services.projector.context import WorkerContext
 from shared import projection_runs, returns_import
 from shared.db.session import transaction
 from shared.jobs import JobName
-from shared.queue import OutboxRelay
+from shared.queue import OutboxRelay, discard_arq_jobs
 from shared.repositories import job_executions
 
 log = logging.getLogger("oneworkforce.projector")
@@ -92,4 +92,9 @@ async def combine_projection(
 
 async def reap_projections(ctx: WorkerContext) -> dict[str, int]:
     """Cron: re-queue projection work whose worker stopped beating."""
-    return await projection_runs.reap(ctx["sessionmaker"], settings=ctx["settings"])
+    settings = ctx["settings"]
+
+    async def discard(job_ids: list[str]) -> None:
+        await discard_arq_jobs(ctx["redis"], settings.queue_name, job_ids)
+
+    return await projection_runs.reap(ctx["sessionmaker"], settings=settings, discard=discard)
