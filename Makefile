@@ -6,12 +6,12 @@ STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 OWF    := $(BIN)/oneworkforce
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test lint typecheck pytest migrate bench bench-ingest bench-projection openapi clean
+.PHONY: help setup run test lint typecheck pytest migrate bench bench-ingest bench-projection fuzz openapi clean
 
 help:
 	@echo "make run        set up, migrate, load reference and demo data, serve on 127.0.0.1:8000"
 	@echo "make test       set up and run ruff, mypy --strict and pytest (what CI runs)"
-	@echo "make lint | typecheck | pytest | migrate | bench | openapi | clean"
+	@echo "make lint | typecheck | pytest | migrate | bench | fuzz | openapi | clean"
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -49,6 +49,20 @@ bench-ingest: setup
 
 bench-projection: setup
 	$(BIN)/python -m bench.projection
+
+# Property-based fuzzing of every operation against a live server on a throwaway database:
+# any 5xx fails. Uses the demo data so most operations find something to work on.
+fuzz: setup
+	rm -rf var/fuzz && mkdir -p var/fuzz
+	DATABASE_URL=sqlite:///./var/fuzz/fuzz.db $(OWF) migrate --load-reference --seed-roles
+	DATABASE_URL=sqlite:///./var/fuzz/fuzz.db LOAD_DEMO_DATA=true $(OWF) demo
+	DATABASE_URL=sqlite:///./var/fuzz/fuzz.db $(OWF) keys create --scope admin --name fuzz \
+	  | tail -1 > var/fuzz/key
+	DATABASE_URL=sqlite:///./var/fuzz/fuzz.db LOG_LEVEL=WARNING $(OWF) serve --port 8799 & \
+	  server=$$!; sleep 5; \
+	  $(BIN)/schemathesis run http://127.0.0.1:8799/openapi.json \
+	    -H "Authorization: Bearer $$(cat var/fuzz/key)" --checks not_a_server_error \
+	    --max-examples 60 --workers 2; status=$$?; kill $$server; exit $$status
 
 openapi: setup
 	$(BIN)/python -m services.api.openapi > docs/openapi.json

@@ -151,6 +151,11 @@ def make_key(sessionmaker: async_sessionmaker[AsyncSession], db: AsyncEngine) ->
         ics_code: str | None = None,
         name: str = "test",
     ) -> dict[str, str]:
+        if ics_code is not None:
+            # Keys are only bound to ICSs that exist.
+            from tests.factories import ensure_small_geography
+
+            await ensure_small_geography(sessionmaker)
         data = ApiKeyCreate(
             name=name, scope=KeyScope(scope), organisation_id=organisation_id, ics_code=ics_code
         )

@@ -29,7 +29,7 @@ class PageParams:
 
 
 def _page_params(
-    page: Annotated[int, Query(ge=1, description="1-based page number")] = 1,
+    page: Annotated[int, Query(ge=1, le=1_000_000, description="1-based page number")] = 1,
     limit: Annotated[int, Query(ge=1, le=500, description="Items per page")] = 50,
 ) -> PageParams:
     return PageParams(page=page, limit=limit)

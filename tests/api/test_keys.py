@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from shared.models import ApiKey, AuditEvent
 from tests.api.test_foundation import assert_problem
 from tests.conftest import KeyFactory
+from tests.factories import ensure_small_geography
 
 
 async def test_missing_key_is_401_with_www_authenticate(client: httpx.AsyncClient) -> None:
@@ -79,6 +80,7 @@ async def test_a_write_leaves_an_audit_event(
     make_key: KeyFactory,
     sessionmaker: async_sessionmaker[AsyncSession],
 ) -> None:
+    await ensure_small_geography(sessionmaker)
     admin = await make_key("admin", name="ics-lead")
     me = (await client.get("/v1/keys/me", headers=admin)).json()
     response = await client.post(
@@ -155,3 +157,28 @@ async def test_ics_admin_manages_only_its_own_ics_keys(
     assert {key["name"] for key in listed} == {"a", "test"}  # "test" is the ICS admin itself
     hidden = await client.delete(f"/v1/keys/{foreign.json()['id']}", headers=ics_admin)
     assert_problem(hidden, 404, "key_not_found")
+
+
+async def test_keys_bind_only_to_what_exists(
+    client: httpx.AsyncClient,
+    make_key: KeyFactory,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    admin = await make_key("admin")
+    bogus_ics = {"name": "x", "scope": "read", "ics_code": "E54000000"}
+    assert_problem(await client.post("/v1/keys", json=bogus_ics, headers=admin), 422, "unknown_ics")
+    bogus_org = {"name": "x", "scope": "submit", "organisation_id": str(uuid.uuid4())}
+    assert_problem(
+        await client.post("/v1/keys", json=bogus_org, headers=admin), 422, "unknown_organisation"
+    )
+    async with sessionmaker() as session:
+        assert (await session.execute(select(func.count()).select_from(ApiKey))).scalar() == 1
+
+
+async def test_absurd_page_numbers_are_422_not_500(
+    client: httpx.AsyncClient, make_key: KeyFactory
+) -> None:
+    reader = await make_key("read")
+    for url in ("/v1/organisations", "/v1/agreements", "/v1/projections", "/v1/roles"):
+        response = await client.get(f"{url}?page=1152921504606846976", headers=reader)
+        assert_problem(response, 422, "validation_failed")

@@ -14,8 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.db.base import utcnow
 from shared.errors import Conflict, Forbidden, NotFound, Unauthorized, Unprocessable
-from shared.models import ApiKey, KeyScope
-from shared.repositories import api_keys, audit
+from shared.models import ApiKey, AreaType, KeyScope
+from shared.repositories import api_keys, areas, audit, organisations
 from shared.schemas.keys import ApiKeyCreate, Principal
 
 TOKEN_PREFIX = "owf"
@@ -101,11 +101,39 @@ def check_binding(data: ApiKeyCreate) -> None:
         )
 
 
+async def _check_binding_exists(session: AsyncSession, data: ApiKeyCreate) -> None:
+    """A key bound to an ICS or organisation that does not exist would never work."""
+    if data.ics_code is not None:
+        area = await areas.get(session, code=data.ics_code)
+        if area is None or area.type != AreaType.icb:
+            raise Unprocessable(
+                f"{data.ics_code} is not an ICB.",
+                code="unknown_ics",
+                errors=[{"field": "ics_code", "code": "unknown_ics", "message": "not an ICB"}],
+            )
+    if (
+        data.organisation_id is not None
+        and await organisations.get(session, organisation_id=data.organisation_id) is None
+    ):
+        raise Unprocessable(
+            "No such organisation.",
+            code="unknown_organisation",
+            errors=[
+                {
+                    "field": "organisation_id",
+                    "code": "unknown_organisation",
+                    "message": "no such organisation",
+                }
+            ],
+        )
+
+
 async def create_key(
     session: AsyncSession, data: ApiKeyCreate, *, actor: str, actor_key_id: uuid.UUID | None
 ) -> tuple[ApiKey, str]:
     """Create a key and return it with its secret, which is never stored."""
     check_binding(data)
+    await _check_binding_exists(session, data)
     prefix = secrets.token_hex(4)
     while await api_keys.get_by_prefix(session, prefix=prefix) is not None:
         prefix = secrets.token_hex(4)

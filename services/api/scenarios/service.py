@@ -13,8 +13,8 @@ from services.projector.model.params import (
     validate_parameters,
 )
 from shared.errors import Conflict, Forbidden, NotFound, Unprocessable
-from shared.models import BASELINE, Scenario, ScenarioVersion
-from shared.repositories import audit, roles
+from shared.models import BASELINE, AreaType, Scenario, ScenarioVersion
+from shared.repositories import areas, audit, roles
 from shared.repositories import scenarios as repo
 from shared.schemas.keys import Principal
 from shared.schemas.scenarios import ScenarioCreate, ScenarioRead, ScenarioUpdate
@@ -125,6 +125,14 @@ async def create(
                 "An ICS admin creates scenarios for its own ICS.", code="scenario_out_of_scope"
             )
         ics_code = principal.ics_code
+    if ics_code is not None:
+        area = await areas.get(session, code=ics_code)
+        if area is None or area.type != AreaType.icb:
+            raise Unprocessable(
+                f"{ics_code} is not an ICB.",
+                code="unknown_ics",
+                errors=[{"field": "ics_code", "code": "unknown_ics", "message": "not an ICB"}],
+            )
     if data.name == BASELINE or await repo.get_by_name(session, name=data.name) is not None:
         raise Conflict(f"A scenario named {data.name!r} exists.", code="scenario_name_taken")
     rationale = {k: v.model_dump() for k, v in data.rationale.items()}

@@ -18,7 +18,7 @@ from shared.models import AuditEvent, Role
 from shared.repositories import roles as roles_repo
 from tests.api.test_foundation import assert_problem
 from tests.conftest import KeyFactory
-from tests.factories import ICB_A
+from tests.factories import ICB_A, ensure_small_geography, make_organisation
 
 NEW_ROLE: dict[str, Any] = {
     "code": "digital-inclusion-navigator",
@@ -124,15 +124,23 @@ async def test_list_bad_query_is_422(
     assert body["errors"][0]["in"] == "query"
 
 
+async def _organisation_id(sessionmaker: async_sessionmaker[AsyncSession]) -> uuid.UUID:
+    await ensure_small_geography(sessionmaker)
+    return (await make_organisation(sessionmaker)).id
+
+
 async def test_any_key_reads_the_catalogue_but_no_key_is_401(
-    client: httpx.AsyncClient, make_key: KeyFactory, seeded_roles: list[str]
+    client: httpx.AsyncClient,
+    make_key: KeyFactory,
+    seeded_roles: list[str],
+    sessionmaker: async_sessionmaker[AsyncSession],
 ) -> None:
     assert_problem(await client.get("/v1/roles"), 401, "missing_credentials")
     assert_problem(await client.get("/v1/roles/care-worker"), 401, "missing_credentials")
     keys = [
         await make_key("read"),
         await make_key("read", ics_code=ICB_A),
-        await make_key("submit", organisation_id=uuid.uuid4()),
+        await make_key("submit", organisation_id=await _organisation_id(sessionmaker)),
         await make_key("admin", ics_code=ICB_A),
     ]
     for key in keys:
@@ -323,7 +331,7 @@ async def test_only_global_admins_write_the_catalogue(
     refused = {
         "insufficient_scope": [
             await make_key("read"),
-            await make_key("submit", organisation_id=uuid.uuid4()),
+            await make_key("submit", organisation_id=await _organisation_id(sessionmaker)),
         ],
         "catalogue_admin_only": [await make_key("admin", ics_code=ICB_A)],
     }
