@@ -19,6 +19,7 @@ from services.api.health.router import router as health_router
 from services.api.keys.router import router as keys_router
 from services.api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from services.api.organisations.router import router as organisations_router
+from services.api.projections.router import hot_router as projections_hot_router
 from services.api.projections.router import router as projections_router
 from services.api.returns.router import router as returns_router
 from services.api.roles.router import router as roles_router
@@ -125,6 +126,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             expose_headers=["ETag", "Location", "X-Request-ID", "X-Total-Count", "Link"],
         )
     app.add_middleware(RequestContextMiddleware)
+    app.include_router(projections_hot_router)
     app.include_router(health_router)
     app.include_router(keys_router)
     app.include_router(organisations_router)

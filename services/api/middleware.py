@@ -64,15 +64,16 @@ class RequestContextMiddleware:
             method = scope["method"]
             REQUESTS.labels(method, template, str(status_holder[0])).inc()
             LATENCY.labels(method, template).observe(elapsed)
-            log.info(
-                "request",
-                extra={
-                    "method": method,
-                    "path": scope["path"],
-                    "status": status_holder[0],
-                    "duration_ms": round(elapsed * 1000, 2),
-                },
-            )
+            if log.isEnabledFor(logging.INFO):
+                log.info(
+                    "request",
+                    extra={
+                        "method": method,
+                        "path": scope["path"],
+                        "status": status_holder[0],
+                        "duration_ms": round(elapsed * 1000, 2),
+                    },
+                )
 
 
 class BodySizeLimitMiddleware:
@@ -84,7 +85,7 @@ class BodySizeLimitMiddleware:
         self.max_upload_bytes = max_upload_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])

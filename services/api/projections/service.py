@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import cast
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -185,8 +185,14 @@ async def explain(
     )
 
 
+async def _session(
+    session: AsyncSession | Callable[[], Awaitable[AsyncSession]],
+) -> AsyncSession:
+    return session if isinstance(session, AsyncSession) else await session()
+
+
 async def latest_for_area(
-    session: AsyncSession,
+    session: AsyncSession | Callable[[], Awaitable[AsyncSession]],
     *,
     principal: Principal,
     area_code: str,
@@ -196,13 +202,14 @@ async def latest_for_area(
 ) -> tuple[uuid.UUID, str, bool] | None:
     """The newest succeeded run covering an area (its ICB's, or England's): (run, area, stale).
 
-    The version check behind the ETag. With the caches (the API's hot path), areas are
-    remembered and the latest run for a scope is looked up at most once per cache period.
+    The version check behind the ETag. With the caches (the API's hot path) areas are
+    remembered and the latest run for a scope is looked up at most once per cache period;
+    `session` may then be a factory, called only on a miss, so a cached answer opens none.
     """
     area_key = ("area", area_code)
     area_info = areas_cache.get(area_key) if areas_cache is not None else None
     if area_info is None:
-        area = await repo.area_of(session, code=area_code)
+        area = await repo.area_of(await _session(session), code=area_code)
         if area is None:
             raise NotFound("No such area.", code="area_not_found")
         area_info = (area.code, area.type, area.parent_code)
@@ -218,7 +225,9 @@ async def latest_for_area(
     latest_key = ("latest", tuple(scopes), scenario)
     found = latest_cache.get(latest_key) if latest_cache is not None else None
     if found is None:
-        found = await repo.latest_succeeded(session, scopes=scopes, scenario=scenario)
+        found = await repo.latest_succeeded(
+            await _session(session), scopes=scopes, scenario=scenario
+        )
         if found is None:
             return None
         if latest_cache is not None:
