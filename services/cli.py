@@ -266,6 +266,7 @@ def project(
     from services.api.projections import service as projections
     from services.projector.inprocess import InProcessRunner
     from shared.queue import OutboxRelay
+    from shared.repositories import outbox
     from shared.repositories import projections as runs_repo
     from shared.schemas.projections import ProjectionCreate
 
@@ -293,7 +294,9 @@ def project(
             async with transaction(sessionmaker) as session:
                 created = await projections.request_run(session, principal=None, data=request)
                 run_id = created.id
-            await OutboxRelay(sessionmaker, runner).send()
+                pending = outbox.take_pending(session)
+            # Only this run's job: anything else queued waits for the API or the workers.
+            await OutboxRelay(sessionmaker, runner).send(pending)
             with _progress() as progress:
                 task = progress.add_task(f"projecting {scope}", total=1.0)
                 while True:

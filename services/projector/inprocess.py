@@ -34,7 +34,10 @@ class InProcessRunner:
         self._active = 0
 
     def start(self) -> None:
-        for index in range(max(1, self._settings.inprocess_workers)):
+        # SQLite has one writer at a time: jobs running side by side there would only queue
+        # on its lock (and could time out on it), so the embedded runner takes them in turn.
+        workers = 1 if self._settings.is_sqlite else max(1, self._settings.inprocess_workers)
+        for index in range(workers):
             self._tasks.append(asyncio.create_task(self._work(), name=f"projector-{index}"))
 
     async def send(
