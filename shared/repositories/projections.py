@@ -147,10 +147,14 @@ async def latest_succeeded(
 
 
 async def mark_stale(session: AsyncSession, *, ics_codes: Sequence[str]) -> int:
-    """Mark the succeeded runs of these ICSs stale; how many baseline runs that touched."""
+    """Mark these ICSs' finished and running runs stale; how many runs that touched.
+
+    A running run may already have read its inputs, so it is marked too (it may be a false
+    alarm, never a missed one); a queued run will read the new returns and is left alone.
+    """
     condition = and_(
         ProjectionRun.ics_code.in_(list(ics_codes)),
-        ProjectionRun.status == RunStatus.succeeded,
+        ProjectionRun.status.in_([RunStatus.succeeded, RunStatus.running]),
         ProjectionRun.stale.is_(False),
     )
     result = await session.execute(update(ProjectionRun).where(condition).values(stale=True))

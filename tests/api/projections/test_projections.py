@@ -13,8 +13,16 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.projector import pipeline
-from shared.models import OutboxMessage, Population, ProjectionResult, ProjectionRun
+from shared.db.session import transaction
+from shared.models import (
+    OutboxMessage,
+    Population,
+    ProjectionResult,
+    ProjectionRun,
+    RunStatus,
+)
 from shared.reference.loader import ReferenceLoadSummary
+from shared.repositories import projections as projections_repo
 from tests.api.test_foundation import assert_problem
 from tests.conftest import KeyFactory
 from tests.factories import ICB_A, ICB_B, LAD_A1, LAD_B1, make_organisation, make_role
@@ -314,3 +322,27 @@ async def test_new_returns_mark_runs_stale_and_queue_one_recompute(
     ).json()
     assert queued["total"] == 1
     assert queued["items"][0]["scope"] == ICB_A
+
+
+async def test_a_run_still_running_when_returns_arrive_ends_stale(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    make_key: KeyFactory,
+    reference: ReferenceLoadSummary,
+) -> None:
+    sessionmaker = app.state.sessionmaker
+    admin = await make_key("admin")
+    roles = await _setup_icb(client, sessionmaker, admin)
+    run = await _run(client, app, admin, scope=ICB_A, horizon=2, iterations=0)
+    # As if the run had read its inputs and were still computing when the return came in.
+    async with transaction(sessionmaker) as session:
+        await projections_repo.update_run(
+            session, run_id=uuid.UUID(run["id"]), status=RunStatus.running
+        )
+    org = await make_organisation(sessionmaker, home_lad_code=LAD_A1, ics_code=ICB_A)
+    body = {"as_at": AS_AT, "lines": [line(roles[0])]}
+    assert (
+        await client.post(f"/v1/organisations/{org.id}/returns", json=body, headers=admin)
+    ).status_code == 201
+    status = (await client.get(f"/v1/projections/{run['id']}", headers=admin)).json()
+    assert status["stale"] is True
