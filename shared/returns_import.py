@@ -162,16 +162,10 @@ async def _stage_sqlite(
         await repo.stage_rows(session, import_id=import_id, rows=batch)
         batch.clear()
 
-    async for chunk in chunks:
-        try:
-            pending += decoder.decode(chunk)
-        except UnicodeDecodeError as exc:
-            raise Unprocessable("The CSV is not UTF-8.", code="csv_not_utf8") from exc
-        cut = pending.rfind("\n")
-        if cut < 0:
-            continue
-        complete, pending = pending[: cut + 1], pending[cut + 1 :]
-        for fields in csv.reader(io.StringIO(complete, newline="")):
+    async def take(text: str) -> None:
+        """Parse whole lines (the chunk so far, or the file's unterminated last line)."""
+        nonlocal header_seen, line_no
+        for fields in csv.reader(io.StringIO(text, newline="")):
             if not header_seen:
                 if [name.strip() for name in fields] != list(BULK_COLUMNS):
                     raise _header_error(fields)
@@ -197,15 +191,18 @@ async def _stage_sqlite(
                 await flush()
                 if progress is not None:
                     progress(SQLITE_BATCH)
+
+    async for chunk in chunks:
+        try:
+            pending += decoder.decode(chunk)
+        except UnicodeDecodeError as exc:
+            raise Unprocessable("The CSV is not UTF-8.", code="csv_not_utf8") from exc
+        cut = pending.rfind("\n")
+        if cut >= 0:
+            complete, pending = pending[: cut + 1], pending[cut + 1 :]
+            await take(complete)
     if pending.strip():
-        for fields in csv.reader(io.StringIO(pending, newline="")):
-            line_no += 1
-            if header_seen and len(fields) == len(BULK_COLUMNS):
-                row = dict(zip(BULK_COLUMNS, fields, strict=True))
-                row["line_no"] = line_no
-                batch.append(row)
-            elif not header_seen:
-                raise _header_error(fields)
+        await take(pending)
     if not header_seen:
         raise Unprocessable("The CSV has no lines.", code="csv_empty")
     if problems:
@@ -545,11 +542,3 @@ async def process(
 
 def _lap(started: float) -> float:
     return round(time.perf_counter() - started, 3)
-
-
-def _as_uuid(value: Any) -> uuid.UUID:
-    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
-
-
-def _as_date(value: Any) -> date:
-    return value if isinstance(value, date) else date.fromisoformat(str(value))

@@ -42,8 +42,9 @@ class KeyCache:
         return entry.principal
 
     def put(self, token: str, principal: Principal) -> None:
-        self._entries[self.digest(token)] = _Entry(principal, time.monotonic() + self.ttl_s)
-        self._entries.move_to_end(self.digest(token))
+        digest = self.digest(token)
+        self._entries[digest] = _Entry(principal, time.monotonic() + self.ttl_s)
+        self._entries.move_to_end(digest)
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)
 

@@ -76,9 +76,6 @@ async def reserve(
     session: AsyncSession, *, principal: Principal, context: IdempotencyContext
 ) -> Replay | None:
     """Claim the key for this request, or return the answer already given for it."""
-    existing = await repo.get_idempotency(session, api_key_id=principal.key_id, key=context.key)
-    if existing is not None:
-        return _check(existing, context)
     claimed = await repo.claim_idempotency(
         session,
         api_key_id=principal.key_id,
@@ -88,14 +85,14 @@ async def reserve(
     )
     if claimed:
         return None
-    # Another request holds (or held) the key: on PostgreSQL the claim above waited for it.
-    winner = await repo.get_idempotency(session, api_key_id=principal.key_id, key=context.key)
-    if winner is None:
+    # The key was used before (on PostgreSQL the claim waited for a concurrent holder).
+    earlier = await repo.get_idempotency(session, api_key_id=principal.key_id, key=context.key)
+    if earlier is None:
         raise Conflict(
             "A concurrent request with this Idempotency-Key failed; retry.",
             code="idempotency_key_in_progress",
         )
-    return _check(winner, context)
+    return _check(earlier, context)
 
 
 async def complete(

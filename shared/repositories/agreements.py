@@ -303,12 +303,6 @@ async def list_deployments(
     return (await session.execute(query)).scalars().all(), total
 
 
-async def get_organisation(
-    session: AsyncSession, *, organisation_id: uuid.UUID
-) -> Organisation | None:
-    return await session.get(Organisation, organisation_id)
-
-
 async def organisations_by_id(
     session: AsyncSession, *, organisation_ids: Iterable[uuid.UUID]
 ) -> dict[uuid.UUID, Organisation]:

@@ -1,10 +1,8 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.context import request_id_var
@@ -33,18 +31,3 @@ async def record(
     session.add(event)
     await session.flush()
     return event
-
-
-async def list_events(
-    session: AsyncSession,
-    *,
-    resource_type: str | None = None,
-    resource_id: str | None = None,
-    limit: int = 100,
-) -> Sequence[AuditEvent]:
-    query = select(AuditEvent).order_by(AuditEvent.at.desc(), AuditEvent.id).limit(limit)
-    if resource_type is not None:
-        query = query.where(AuditEvent.resource_type == resource_type)
-    if resource_id is not None:
-        query = query.where(AuditEvent.resource_id == resource_id)
-    return (await session.execute(query)).scalars().all()

@@ -73,10 +73,5 @@ async def mark_failed(session: AsyncSession, *, message_id: uuid.UUID, error: st
     )
 
 
-async def count_unsent(session: AsyncSession) -> int:
-    rows = await session.execute(select(OutboxMessage.id).where(OutboxMessage.sent_at.is_(None)))
-    return len(rows.all())
-
-
 def stale_cutoff(seconds: float) -> datetime:
     return utcnow() - timedelta(seconds=seconds)

@@ -302,13 +302,6 @@ async def write_explain(session: AsyncSession, rows: Sequence[dict[str, Any]]) -
         await session.execute(insert(ProjectionExplain), list(rows))
 
 
-async def count_results(session: AsyncSession, *, run_id: uuid.UUID) -> int:
-    query = (
-        select(func.count()).select_from(ProjectionResult).where(ProjectionResult.run_id == run_id)
-    )
-    return int((await session.execute(query)).scalar_one())
-
-
 def results_query(
     *,
     run_id: uuid.UUID,

@@ -411,21 +411,6 @@ class Validation:
             )
 
 
-async def count_staged(session: AsyncSession, *, import_id: uuid.UUID) -> int:
-    result = await session.execute(
-        staged_sql("SELECT COUNT(*) FROM return_staging WHERE import_id = :import_id"),
-        {"import_id": import_id},
-    )
-    return int(result.scalar_one())
-
-
-async def clear_staging(session: AsyncSession, *, import_id: uuid.UUID) -> None:
-    await session.execute(
-        staged_sql("DELETE FROM return_staging WHERE import_id = :import_id"),
-        {"import_id": import_id},
-    )
-
-
 def parse_iso_date(value: str | None) -> date | None:
     if not value:
         return None

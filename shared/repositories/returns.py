@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy import delete, func, insert, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -262,19 +262,6 @@ async def next_versions(
     return {key: existing.get(key, 0) + 1 for key in keys}
 
 
-async def supersede(session: AsyncSession, *, keys: Sequence[tuple[uuid.UUID, date]]) -> None:
-    for organisation_id, as_at in keys:
-        await session.execute(
-            update(WorkforceReturn)
-            .where(
-                WorkforceReturn.organisation_id == organisation_id,
-                WorkforceReturn.as_at == as_at,
-                WorkforceReturn.status == ReturnStatus.current,
-            )
-            .values(status=ReturnStatus.superseded)
-        )
-
-
 async def supersede_for_import(session: AsyncSession, *, import_id: uuid.UUID) -> None:
     """Set-based: the returns this import replaces (same organisation and date) are superseded."""
     await session.execute(
@@ -517,26 +504,30 @@ async def aggregate_latest(
     ]
 
 
-async def completeness(
-    session: AsyncSession, *, organisation_filter: Any, on: date, since: date
-) -> tuple[int, int]:
-    """(organisations with a current return dated in (since, on], organisations registered)."""
-    registered_query = (
+async def count_registered(session: AsyncSession, *, organisation_filter: Any, on: date) -> int:
+    """Organisations registered (open) at `on`."""
+    query = (
         select(func.count())
         .select_from(Organisation)
         .where(organisation_filter)
         .where((Organisation.opened_on.is_(None)) | (Organisation.opened_on <= on))
     )
-    registered = int((await session.execute(registered_query)).scalar_one())
-    reporting_query = (
+    return int((await session.execute(query)).scalar_one())
+
+
+async def count_reporting(
+    session: AsyncSession, *, organisation_filter: Any, on: date, since: date | None = None
+) -> int:
+    """Organisations with a current return dated at or before `on` (and after `since`)."""
+    query = (
         select(func.count(func.distinct(WorkforceReturn.organisation_id)))
         .join(Organisation, Organisation.id == WorkforceReturn.organisation_id)
         .where(
             organisation_filter,
             WorkforceReturn.status == ReturnStatus.current,
-            WorkforceReturn.as_at > since,
             WorkforceReturn.as_at <= on,
         )
     )
-    reporting = int((await session.execute(reporting_query)).scalar_one())
-    return reporting, registered
+    if since is not None:
+        query = query.where(WorkforceReturn.as_at > since)
+    return int((await session.execute(query)).scalar_one())

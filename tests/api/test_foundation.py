@@ -53,9 +53,8 @@ async def test_readyz_is_503_when_redis_is_unreachable(database_url: str) -> Non
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
             response = await http.get("/readyz")
     body = assert_problem(response, 503, "not_ready")
-    assert body["checks"] == {"database": "ok", "redis": "unreachable: ConnectionError"} or (
-        isinstance(body["checks"], dict) and body["checks"]["redis"].startswith("unreachable")
-    )
+    assert body["checks"]["database"] == "ok"
+    assert body["checks"]["redis"].startswith("unreachable")
 
 
 async def test_unknown_route_and_wrong_method_are_problems(client: httpx.AsyncClient) -> None:

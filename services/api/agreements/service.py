@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.api.http import PageParams, etag_of
+from services.api.organisations import service as organisations
 from shared.db.base import utcnow
 from shared.errors import Conflict, Forbidden, NotFound, Unprocessable
 from shared.models import (
@@ -255,15 +256,9 @@ async def list_agreements(
 async def visible_organisation(
     session: AsyncSession, *, organisation_id: uuid.UUID, principal: Principal
 ) -> Organisation:
-    organisation = await repo.get_organisation(session, organisation_id=organisation_id)
-    visible = organisation is not None and (
-        principal.is_global
-        or principal.ics_code == organisation.ics_code
-        or principal.organisation_id == organisation.id
+    return await organisations.get_visible(
+        session, principal=principal, organisation_id=organisation_id
     )
-    if organisation is None or not visible:
-        raise NotFound("No such organisation.", code="organisation_not_found")
-    return organisation
 
 
 async def roles_for(session: AsyncSession, agreement: Agreement) -> dict[str, Role]:

@@ -57,7 +57,7 @@ async def authenticate(session: AsyncSession, *, token: str) -> Principal:
         )
     now = utcnow()
     last = key.last_used_at
-    if last is None or (last.tzinfo and now - last > _TOUCH_EVERY):
+    if last is None or now - last > _TOUCH_EVERY:
         await api_keys.touch(session, key_id=key.id, at=now)
     return Principal(
         key_id=key.id,

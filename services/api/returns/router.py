@@ -7,13 +7,13 @@ from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import ValidationError
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from services.api import idempotency
 from services.api.deps import AdminKey, ReadKey, SessionDep, SubmitKey
-from services.api.errors import validation_errors
 from services.api.http import PageDep, csv_response, etag_of, not_modified, wants_csv
 from services.api.returns import csv_format, imports, service
 from shared.db.base import utcnow
@@ -62,8 +62,6 @@ async def _read_rows(
         try:
             data = ReturnCreate.model_validate_json(body)
         except ValidationError as exc:
-            from fastapi.exceptions import RequestValidationError
-
             raise RequestValidationError(
                 [{**err, "loc": ("body", *err["loc"])} for err in exc.errors()]
             ) from exc
@@ -306,6 +304,3 @@ async def import_returns(request: Request, session: SessionDep, principal: Admin
 async def get_import(import_id: uuid.UUID, session: SessionDep, principal: AdminKey) -> ImportRead:
     row = await imports.get_visible(session, principal=principal, import_id=import_id)
     return ImportRead.model_validate(row)
-
-
-__all__ = ["router", "validation_errors"]

@@ -314,7 +314,8 @@ async def area_workforce(
     if principal.ics_code is not None and ics != principal.ics_code:
         raise NotFound(f"No area {area_code}.", code="area_not_found")
     aggregates = await repo.aggregate_latest(session, organisation_filter=area_filter, on=on)
-    reporting, registered = await repo.completeness(
+    registered = await repo.count_registered(session, organisation_filter=area_filter, on=on)
+    reporting = await repo.count_reporting(
         session, organisation_filter=area_filter, on=on, since=on - timedelta(days=365)
     )
     roles = [
@@ -331,9 +332,11 @@ async def area_workforce(
         )
         for a in aggregates
     ]
+    # Every organisation with a return counts once in the total, whatever roles it reported.
+    reporting_any = await repo.count_reporting(session, organisation_filter=area_filter, on=on)
     total = _rates(
         "all",
-        max((a.organisations for a in aggregates), default=0),
+        reporting_any,
         sum(a.headcount for a in aggregates),
         sum(a.fte_in_post for a in aggregates),
         sum(a.vacant_fte for a in aggregates),
@@ -342,7 +345,6 @@ async def area_workforce(
         sum(a.agency_fte for a in aggregates),
         sum(a.bank_fte for a in aggregates),
     )
-    total.organisations = await _organisations_with_data(session, area_filter, on)
     return AreaWorkforce(
         area_code=area.code,
         as_at=on,
@@ -354,12 +356,3 @@ async def area_workforce(
         total=total,
         roles=roles,
     )
-
-
-async def _organisations_with_data(
-    session: AsyncSession, area_filter: ColumnElement[bool], on: date
-) -> int:
-    reporting, _ = await repo.completeness(
-        session, organisation_filter=area_filter, on=on, since=date.min
-    )
-    return reporting

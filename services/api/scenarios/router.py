@@ -18,6 +18,13 @@ from shared.schemas.scenarios import (
 
 router = APIRouter(prefix="/v1/scenarios", tags=["scenarios"])
 
+# Built once: generating a JSON Schema is far slower than serving it.
+PARAMETERS_SCHEMA: dict[str, Any] = {
+    **ScenarioParametersDocument.model_json_schema(),
+    "$id": "https://oneworkforce.nhs.example/schemas/scenario-parameters.json",
+    "default": service.BASELINE_PARAMETERS,
+}
+
 
 def _etag(scenario: Scenario | ScenarioRead) -> str:
     return etag_of("scenario", scenario.id, scenario.version)
@@ -34,10 +41,7 @@ async def list_scenarios(session: SessionDep, principal: ReadKey) -> list[Scenar
     response_model=dict[str, Any],
 )
 async def parameters_schema(principal: ReadKey) -> dict[str, Any]:
-    schema = ScenarioParametersDocument.model_json_schema()
-    schema["$id"] = "https://oneworkforce.nhs.example/schemas/scenario-parameters.json"
-    schema["default"] = service.BASELINE_PARAMETERS
-    return schema
+    return PARAMETERS_SCHEMA
 
 
 @router.post(

@@ -153,6 +153,9 @@ async def test_bad_header_and_access(
     result = await _run(app, client, bulk_csv([("RXX", "2025-03-31", line())]), admin)
     assert result["status"] == "failed"
     assert [e["code"] for e in result["errors"]] == ["organisation_out_of_scope"]
+    assert_problem(
+        await client.get(f"/v1/imports/{result['id']}", headers=reader), 403, "insufficient_scope"
+    )
     other = await make_key("admin", ics_code="E54000050")
     assert_problem(
         await client.get(f"/v1/imports/{result['id']}", headers=other), 404, "import_not_found"
@@ -171,3 +174,19 @@ def test_cli_import_returns(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "unknown_organisation" in result.stderr
     assert "nothing was loaded" in result.stderr
+
+
+async def test_a_malformed_last_line_fails_the_upload(
+    client: httpx.AsyncClient,
+    make_key: KeyFactory,
+    orgs: dict[str, uuid.UUID],
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    admin = await make_key("admin")
+    # The file ends without a newline on a line with too few fields.
+    body = bulk_csv([("RBT", "2025-03-31", line())]) + b"RBT,2025-03-31,care-worker,1"
+    response = await client.post(
+        "/v1/imports/returns", content=body, headers={**admin, "Content-Type": "text/csv"}
+    )
+    assert_problem(response, 422, "csv_malformed")
+    assert await counts(sessionmaker) == (0, 0, 0)

@@ -435,6 +435,8 @@ async def test_access_by_binding(
     created = (await client.post(url, json=body, headers=own_key)).json()
     read_url = f"/v1/returns/{created['id']}"
     assert_problem(await client.get(read_url, headers=other_key), 404, "return_not_found")
+    assert_problem(await client.get(f"{read_url}/diff", headers=other_key), 404, "return_not_found")
+    assert_problem(await client.get(url, headers=other_key), 404, "organisation_not_found")
     assert_problem(await client.get(read_url, headers=foreign_admin), 404, "return_not_found")
     assert (await client.get(read_url, headers=ics_admin)).status_code == 200
     assert (

@@ -169,6 +169,11 @@ async def test_keys_that_may_not(
         await client.get("/v1/scenarios/local", headers=admin_b), 404, "scenario_not_found"
     )
     assert_problem(
+        await client.get("/v1/scenarios/local/versions", headers=admin_b),
+        404,
+        "scenario_not_found",
+    )
+    assert_problem(
         await client.put(
             "/v1/scenarios/local",
             json={"title": "x"},
