@@ -25,12 +25,21 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared import returns_import
+from shared.db.base import utcnow
 from shared.models import Area, AreaType, Organisation, Population, PopulationDataset
 from shared.reference.files import bundled_path
 from shared.repositories import audit
 
 DEMO_ICB = "E54000008"  # NHS Cheshire and Merseyside
-AS_AT_DATES = (date(2024, 3, 31), date(2025, 3, 31))
+
+
+def demo_dates(today: date) -> tuple[date, date]:
+    """The last two financial year ends (31 March) on or before today: the returns read as
+    current, so completeness and the latest projection make sense on the day they load."""
+    year = today.year if (today.month, today.day) >= (3, 31) else today.year - 1
+    return date(year - 1, 3, 31), date(year, 3, 31)
+
+
 NATIONAL_ASC_POSTS_PER_65_PLUS = 1_705_000 / 11_241_833
 AVERAGE_CARE_PROVIDER_POSTS = 70
 SEED = 2025
@@ -296,7 +305,7 @@ async def load_demo(session: AsyncSession, *, ics_code: str = DEMO_ICB) -> DemoR
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(returns_import.BULK_COLUMNS)
     lines = 0
-    for as_at, growth in zip(AS_AT_DATES, (0.97, 1.0), strict=True):
+    for as_at, growth in zip(demo_dates(utcnow().date()), (0.97, 1.0), strict=True):
         for organisation in demo:
             code = organisation.ods_code or organisation.cqc_location_id
             for role, posts in sorted(organisation.posts_by_role.items()):

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import httpx
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.db.session import transaction
-from shared.demo import DEMO_ICB, TRUST_HOME_LAD, load_demo
+from shared.demo import DEMO_ICB, TRUST_HOME_LAD, demo_dates, load_demo
 from shared.models import Organisation, WorkforceReturn
 from shared.reference.loader import ReferenceLoadSummary
 from tests.conftest import KeyFactory
@@ -41,11 +43,15 @@ async def test_demo_loads_once_and_reads_back(
     assert trusts == set(TRUST_HOME_LAD)
     assert returns == first.returns
     key = await make_key("read", ics_code=DEMO_ICB)
-    workforce = (
-        await client.get(f"/v1/areas/{DEMO_ICB}/workforce?as_at=2025-06-30", headers=key)
-    ).json()
+    workforce = (await client.get(f"/v1/areas/{DEMO_ICB}/workforce", headers=key)).json()
     assert workforce["completeness"]["rate"] == 1.0
     roles = {row["role_code"]: row for row in workforce["roles"]}
     assert roles["care-worker"]["headcount"] > 10_000
     assert 0.05 < roles["care-worker"]["vacancy_rate"] < 0.15
     assert roles["nurse-adult"]["organisations"] >= 10
+
+
+def test_demo_dates_are_the_last_two_year_ends() -> None:
+    assert demo_dates(date(2026, 11, 23)) == (date(2025, 3, 31), date(2026, 3, 31))
+    assert demo_dates(date(2026, 3, 31)) == (date(2025, 3, 31), date(2026, 3, 31))
+    assert demo_dates(date(2026, 3, 30)) == (date(2024, 3, 31), date(2025, 3, 31))

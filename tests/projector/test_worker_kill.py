@@ -15,6 +15,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,7 @@ from services.projector import worker as projector_worker
 from services.projector.model.engine import MEASURES
 from shared import projection_runs
 from shared.db.session import transaction
-from shared.demo import DEMO_ICB, load_demo
+from shared.demo import DEMO_ICB, demo_dates, load_demo
 from shared.jobs import run_projection_job_id
 from shared.models import ProjectionExplain, ProjectionResult, ProjectionRun, RunStatus
 from shared.queue import ArqSender, OutboxRelay
@@ -47,8 +48,9 @@ from tests.conftest import settings_for
 # Enough Monte Carlo runs over the demo ICB (about 1,000 organisations, 15,000 lines) that the
 # model step takes seconds, so the kill lands while the first attempt is computing.
 ITERATIONS = 2000
-HORIZON = 15
-BASE_YEAR = 2025
+# The demo's returns end at the last 31 March; the population projections run to 2043.
+BASE_YEAR = demo_dates(date.today())[1].year
+HORIZON = min(15, 2043 - BASE_YEAR)
 # The worker process beats every quarter of this; the reaper below uses a shorter timeout.
 WORKER_HEARTBEAT_TIMEOUT_S = 2.0
 REAPER_TIMEOUT_S = 1.0
