@@ -8,9 +8,11 @@ from typing import cast
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.api.areas.errors import AreaNotFound
 from services.api.cache import TtlCache
+from services.api.projections import errors
+from services.api.scenarios.errors import UnknownScenario
 from shared import projection_runs
-from shared.errors import NotFound, Unprocessable
 from shared.models import (
     ALL_ROLES,
     BASELINE,
@@ -37,12 +39,6 @@ MEASURES = (
 )
 
 
-def _invalid(field: str, code: str, message: str) -> Unprocessable:
-    return Unprocessable(
-        message, code=code, errors=[{"field": field, "code": code, "message": message}]
-    )
-
-
 async def _scenario(session: AsyncSession, name: str, principal: Principal | None) -> Scenario:
     if name == BASELINE:
         return await projection_runs.baseline(session)
@@ -53,7 +49,7 @@ async def _scenario(session: AsyncSession, name: str, principal: Principal | Non
         and principal.ics_code is not None
         and scenario.ics_code != principal.ics_code
     ):
-        raise _invalid("scenario", "unknown_scenario", f"There is no scenario named {name!r}.")
+        raise UnknownScenario(f"There is no scenario named {name!r}.", field="scenario")
     return scenario
 
 
@@ -62,7 +58,7 @@ def _check_scope_access(principal: Principal, scope: str) -> None:
         principal.ics_code is not None and principal.ics_code != scope
     ):
         # Another ICS's (or England's) run is outside the key's binding.
-        raise NotFound("No such area.", code="area_not_found")
+        raise AreaNotFound("No such area.")
 
 
 async def request_run(
@@ -74,7 +70,7 @@ async def request_run(
     """
     area = await repo.area_of(session, code=data.scope)
     if area is None or area.type not in (AreaType.icb, AreaType.country):
-        raise _invalid("scope", "invalid_scope", "scope must be an ICB code or E92000001.")
+        raise errors.InvalidScope("scope must be an ICB code or E92000001.", field="scope")
     if principal is not None:
         _check_scope_access(principal, data.scope)
     scenario = await _scenario(session, data.scenario, principal)
@@ -82,28 +78,26 @@ async def request_run(
         session, name=reference_files.BUNDLED_DATASET_NAME
     )
     if dataset is None:
-        raise _invalid("scope", "no_population", "The population projections are not loaded.")
+        raise errors.NoPopulation("The population projections are not loaded.", field="scope")
     base_year = data.base_year
     if base_year is None:
         base_year = await repo.latest_return_year(
             session, ics_code=None if data.scope == ENGLAND_CODE else data.scope
         )
         if base_year is None:
-            raise _invalid("scope", "no_returns", "There are no workforce returns in this scope.")
+            raise errors.NoReturns("There are no workforce returns in this scope.", field="scope")
     if base_year < dataset.first_year or base_year > dataset.last_year:
-        raise _invalid(
-            "base_year",
-            "base_year_out_of_range",
+        raise errors.BaseYearOutOfRange(
             f"base_year must be within the population data, {dataset.first_year}-"
             f"{dataset.last_year}.",
+            field="base_year",
         )
     horizon = data.horizon or min(projection_runs.DEFAULT_HORIZON, dataset.last_year - base_year)
     if horizon < 1 or base_year + horizon > dataset.last_year:
-        raise _invalid(
-            "horizon",
-            "horizon_beyond_population",
+        raise errors.HorizonBeyondPopulation(
             f"The population data end in {dataset.last_year}: horizon may be at most "
             f"{dataset.last_year - base_year} from base year {base_year}.",
+            field="horizon",
         )
     return await projection_runs.create_run(
         session,
@@ -132,7 +126,7 @@ async def visible_run(
 ) -> ProjectionRun:
     run = await repo.get_run(session, run_id=run_id)
     if run is None or not can_see_run(principal, run):
-        raise NotFound("No such projection run.", code="projection_not_found")
+        raise errors.ProjectionNotFound("No such projection run.")
     return run
 
 
@@ -180,9 +174,7 @@ async def explain(
                 total_change_fte=row.total_change,
                 contributions_fte=dict(row.contributions),
             )
-    raise NotFound(
-        "No explanation for this area and role in the run.", code="explanation_not_found"
-    )
+    raise errors.ExplanationNotFound("No explanation for this area and role in the run.")
 
 
 async def _session(
@@ -211,7 +203,7 @@ async def latest_for_area(
     if area_info is None:
         area = await repo.area_of(await _session(session), code=area_code)
         if area is None:
-            raise NotFound("No such area.", code="area_not_found")
+            raise AreaNotFound("No such area.")
         area_info = (area.code, area.type, area.parent_code)
         if areas_cache is not None:
             areas_cache.put(area_key, area_info)
@@ -220,7 +212,7 @@ async def latest_for_area(
     if principal.organisation_id is not None or (
         principal.ics_code is not None and principal.ics_code != icb
     ):
-        raise NotFound("No such area.", code="area_not_found")
+        raise AreaNotFound("No such area.")
     scopes = [ENGLAND_CODE] + ([icb] if icb and area_type != AreaType.country else [])
     latest_key = ("latest", tuple(scopes), scenario)
     found = latest_cache.get(latest_key) if latest_cache is not None else None
