@@ -12,7 +12,7 @@ from services.api.areas.errors import AreaNotFound
 from services.api.cache import TtlCache
 from services.api.projections import errors
 from services.api.scenarios.errors import UnknownScenario
-from shared import projection_runs
+from services.domain.projections import runs as projection_runs
 from shared.models import (
     ALL_ROLES,
     BASELINE,

@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.api.returns.errors import ImportNotFound
-from shared import returns_import
+from services.domain.returns import importer as returns_import
+from services.domain.returns.errors import ImportNotFound
 from shared.jobs import ImportReturnsPayload, JobName, import_returns_job_id
 from shared.models import ImportStatus, ReturnImport
 from shared.repositories import audit, imports, outbox

@@ -15,7 +15,8 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 from services.api import idempotency
 from services.api.deps import AdminKey, ReadKey, SessionDep, SubmitKey
 from services.api.http import PageDep, csv_response, etag_of, not_modified, wants_csv
-from services.api.returns import csv_format, errors, imports, service
+from services.api.returns import csv_format, imports, service
+from services.domain.returns import errors
 from shared.db.base import utcnow
 from shared.errors import UnsupportedMediaType, field_error
 from shared.models import ReturnSource

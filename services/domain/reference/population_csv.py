@@ -19,8 +19,8 @@ from typing import Any, NoReturn
 import numpy as np
 import numpy.typing as npt
 
+from services.domain.reference.errors import InvalidPopulationFile
 from shared.reference.bands import AGE_BANDS, SEXES
-from shared.reference.errors import InvalidPopulationFile
 from shared.reference.files import open_csv_text
 
 HEADER: tuple[str, ...] = ("area_code", "year", "sex", "age_band", "population")
