@@ -10,8 +10,8 @@ import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.api.cache import TtlCache
+from services.domain.projections import runs as projection_runs
 from services.projector.model import explain as explain_model
-from shared import projection_runs
 from shared.errors import Conflict, NotFound, Unprocessable
 from shared.models import (
     ALL_ROLES,

@@ -11,7 +11,8 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.api.organisations import service as organisations
-from shared import projection_runs, returns_import
+from services.domain.projections import runs as projection_runs
+from services.domain.returns import importer as returns_import
 from shared.db.base import utcnow
 from shared.errors import Conflict, NotFound, Unprocessable
 from shared.models import (

@@ -11,11 +11,11 @@ import httpx
 from fastapi import FastAPI
 from openpyxl import load_workbook
 
-from shared.reference.loader import ReferenceLoadSummary
-from tests.api.projections.test_projections import _run, _setup_icb
-from tests.api.test_foundation import assert_problem
-from tests.conftest import KeyFactory
+from services.domain.reference.loader import ReferenceLoadSummary
+from tests.api.projections.helpers import run_projection as _run
+from tests.api.projections.helpers import setup_icb as _setup_icb
 from tests.factories import ICB_A, ICB_B, LAD_A1, LAD_B1
+from tests.helpers import KeyFactory, assert_problem
 
 INTERNATIONAL = {
     "name": "more-international",

@@ -10,11 +10,11 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from shared.reference.loader import ReferenceLoadSummary
-from tests.api.projections.test_projections import _run, _setup_icb
-from tests.api.test_foundation import assert_problem
-from tests.conftest import KeyFactory
+from services.domain.reference.loader import ReferenceLoadSummary
+from tests.api.projections.helpers import run_projection as _run
+from tests.api.projections.helpers import setup_icb as _setup_icb
 from tests.factories import ICB_A, ICB_B
+from tests.helpers import KeyFactory, assert_problem
 
 
 async def test_any_two_years_add_up_and_the_base_gap_splits(

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from services.projector.model import compare as compare_model
 from services.projector.model.engine import ProjectionOutputs
 from services.projector.model.explain import EXPLAIN_COLUMNS, between, net_effects
-from services.projector.model.inputs import IntArray, ProjectionInputs
+from services.projector.model.inputs import FloatArray, IntArray, ProjectionInputs
 from services.projector.model.params import Intake, ScenarioParameters
 from tests.projector.model.factories import synthetic_icbs
 from tests.projector.model.test_engine import LEVELS, SCENARIO, run
@@ -127,7 +127,7 @@ def test_paired_draws_of_one_seed_show_an_intake_in_every_draw(
         for params in (base, plan)
     ]
 
-    def per_run(outputs: ProjectionOutputs) -> np.ndarray:  # type: ignore[type-arg]
+    def per_run(outputs: ProjectionOutputs) -> FloatArray:
         level = outputs.level("england")
         stacked = []
         for measure in ("demand_fte", "supply_fte", "gap_after_sharing_fte"):

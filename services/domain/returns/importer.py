@@ -22,7 +22,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from shared import projection_runs
+from services.domain.projections import runs as projection_runs
 from shared.db.base import utcnow
 from shared.db.session import transaction
 from shared.errors import Unprocessable

@@ -24,7 +24,7 @@ import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared import returns_import
+from services.domain.returns import importer as returns_import
 from shared.db.base import utcnow
 from shared.models import Area, AreaType, Organisation, Population, PopulationDataset
 from shared.reference.files import bundled_path
