@@ -68,6 +68,8 @@ class DomainError(Exception):
         headers: dict[str, str] | None = None,
         **extra: Any,
     ) -> None:
+        if "code" in extra or "status" in extra:
+            raise TypeError("a code or status is a class: declare one in the domain's errors.py")
         self.detail = detail or self.meaning()
         if field is not None and errors is None:
             errors = [field_error(field, self.code, self.detail)]
@@ -253,9 +255,17 @@ class FieldErrors:
         self._first: type[DomainError] | None = None
 
     def add(
-        self, error: type[DomainError], field: str, message: str, *, first: bool = False
+        self,
+        error: type[DomainError],
+        field: str,
+        message: str,
+        *,
+        first: bool = False,
+        location: str | None = None,
     ) -> None:
         entry = field_error(field, error.code, message)
+        if location is not None:
+            entry["in"] = location
         if first:
             self.errors.insert(0, entry)
         else:
