@@ -24,7 +24,7 @@ from services.api.projections.router import router as projections_router
 from services.api.returns.router import router as returns_router
 from services.api.roles.router import router as roles_router
 from services.api.scenarios.router import router as scenarios_router
-from shared import projection_runs
+from shared import import_jobs, projection_runs
 from shared.config import Settings, get_settings
 from shared.db.session import make_engine, make_sessionmaker
 from shared.logging import configure_logging
@@ -69,6 +69,15 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             discard=sender.discard if isinstance(sender, ArqSender) else None,
         )
     )
+    import_reaper_task = asyncio.create_task(
+        import_jobs.reap_forever(
+            app.state.sessionmaker,
+            settings=settings,
+            discard=getattr(sender, "discard", None),
+            running_here=getattr(sender, "running_here", None),
+            send_pending=app.state.relay.send,
+        )
+    )
     log.info(
         "api started",
         extra={
@@ -79,7 +88,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        for task in (relay_task, reaper_task):
+        for task in (relay_task, reaper_task, import_reaper_task):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
