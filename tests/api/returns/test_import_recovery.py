@@ -16,16 +16,16 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.api.keys import service as keys_service
 from services.api.returns import imports as imports_service
-from shared import import_jobs
+from services.domain.returns import import_jobs
 from shared.db.base import utcnow
 from shared.db.session import transaction
 from shared.jobs import import_returns_job_id
 from shared.models import ImportStatus, KeyScope, OutboxMessage, ReturnImport
 from shared.repositories import imports
 from shared.schemas.keys import ApiKeyCreate, Principal
+from tests.api.returns.helpers import counts, line
 from tests.api.returns.test_imports import bulk_csv, orgs
-from tests.api.returns.test_returns import counts, line
-from tests.conftest import KeyFactory, settings_for
+from tests.helpers import KeyFactory, settings_for
 
 __all__ = ["orgs"]
 

@@ -30,7 +30,8 @@ from typing import TypeVar
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from shared import projection_runs
+from services.domain.projections import runs as projection_runs
+from services.domain.returns.importer import ImportOutcome, validate_and_load
 from shared.config import Settings
 from shared.db.base import utcnow
 from shared.db.session import transaction
@@ -38,7 +39,6 @@ from shared.jobs import ImportReturnsPayload, JobName, import_returns_job_id
 from shared.models import ImportStatus, ReturnImport
 from shared.repositories import imports, outbox
 from shared.repositories import returns as returns_repo
-from shared.returns_import import ImportOutcome, validate_and_load
 
 log = logging.getLogger("oneworkforce.imports")
 
