@@ -5,8 +5,11 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request, Response
 
 from services.api.areas import service
+from services.api.areas.errors import AreaNotFound, PopulationNotFound
 from services.api.deps import ReadKey, SessionDep
 from services.api.http import PageDep, csv_response, etag_of, not_modified, wants_csv
+from services.api.openapi import raises
+from shared.errors import ValidationFailed
 from shared.models import AreaType
 from shared.reference.bands import AGE_BANDS, AgeGroup
 from shared.reference.files import BUNDLED_DATASET_NAME
@@ -71,7 +74,7 @@ async def list_areas(
 @router.get(
     "/v1/areas/{code}",
     response_model=AreaDetail,
-    responses=_NOT_MODIFIED,
+    responses={**_NOT_MODIFIED, **raises(AreaNotFound)},
     summary="One area, with its parent and children (an ICB lists its LADs)",
 )
 async def get_area(
@@ -86,7 +89,10 @@ async def get_area(
 @router.get(
     "/v1/areas/{code}/population",
     response_model=AreaPopulation,
-    responses=_CSV_OR_NOT_MODIFIED,
+    responses={
+        **_CSV_OR_NOT_MODIFIED,
+        **raises(AreaNotFound, PopulationNotFound, ValidationFailed),
+    },
     summary="Population per year for an area: an age group or a five-year band, by sex",
     description=(
         "Persons per year from a population dataset (default: the bundled ONS 2018-based "

@@ -9,6 +9,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from services.api.health.errors import NotReady
+from services.api.openapi import raises
 
 router = APIRouter(tags=["health"])
 
@@ -21,7 +22,7 @@ async def healthz() -> dict[str, str]:
 @router.get(
     "/readyz",
     summary="The database (and Redis, when configured) answer",
-    responses={503: {"description": "A dependency is unreachable"}},
+    responses={503: {"description": "A dependency is unreachable"}, **raises(NotReady)},
 )
 async def readyz(request: Request) -> Response:
     checks: dict[str, Any] = {}
