@@ -9,9 +9,12 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.context import request_id_var
+from shared.db import faults
 from shared.errors import DomainError
 
 log = logging.getLogger("oneworkforce.api")
@@ -92,8 +95,12 @@ def validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     return errors
 
 
-async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, DomainError)
+# How long a client should wait before retrying when the database is unavailable.
+RETRY_AFTER_UNAVAILABLE_S = 5
+
+
+def problem_for(exc: DomainError, *, instance: str | None = None) -> JSONResponse:
+    """The problem+json answer for a domain error."""
     return problem(
         exc.status,
         code=exc.code,
@@ -101,9 +108,56 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
         detail=exc.message,
         errors=exc.errors,
         headers=exc.headers,
-        instance=request.url.path,
+        instance=instance,
         **exc.extra,
     )
+
+
+def unavailable_response() -> JSONResponse:
+    return problem(
+        503,
+        code="database_unavailable",
+        detail="The database is unavailable for a moment. Retry after the time given.",
+        headers={"Retry-After": str(RETRY_AFTER_UNAVAILABLE_S)},
+    )
+
+
+async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DomainError)
+    return problem_for(exc, instance=request.url.path)
+
+
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    """Database failures that are not the server's fault get their own answer, not a 500."""
+    if faults.is_unavailable(exc):
+        log.warning(
+            "database unavailable",
+            extra={"path": request.url.path, "error": type(exc).__name__},
+        )
+        return unavailable_response()
+    if faults.is_unique_violation(exc):
+        # Two requests raced to create the same thing; the loser is told it exists.
+        return problem(
+            409,
+            code="already_exists",
+            detail="Something with the same unique name or code already exists.",
+            instance=request.url.path,
+        )
+    if faults.is_bad_character(exc):
+        return problem(
+            422,
+            code="control_character",
+            detail="A text value holds a character that cannot be stored.",
+            instance=request.url.path,
+        )
+    if faults.is_out_of_range(exc):
+        return problem(
+            422,
+            code="number_out_of_range",
+            detail="A number is outside the range that can be stored.",
+            instance=request.url.path,
+        )
+    return await _unhandled(request, exc)
 
 
 async def _request_validation(request: Request, exc: Exception) -> JSONResponse:
@@ -135,10 +189,12 @@ async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
         exc_info=(type(exc), exc, exc.__traceback__),
         extra={"path": request.url.path, "method": request.method},
     )
+    # The request may have been left half read: close the connection, and say so.
     return problem(
         500,
         code="internal_error",
         detail="An unexpected error occurred. Quote the request id when reporting it.",
+        headers={"Connection": "close"},
         instance=request.url.path,
     )
 
@@ -147,4 +203,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(RequestValidationError, _request_validation)
     app.add_exception_handler(StarletteHTTPException, _http_exception)
+    app.add_exception_handler(DBAPIError, _database_error)
+    app.add_exception_handler(PoolTimeout, _database_error)
+    app.add_exception_handler(OSError, _database_error)
     app.add_exception_handler(Exception, _unhandled)
