@@ -9,7 +9,7 @@ from typing import cast
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.api.cache import TtlCache
-from shared import projection_runs
+from services.domain.projections import runs as projection_runs
 from shared.errors import NotFound, Unprocessable
 from shared.models import (
     ALL_ROLES,
