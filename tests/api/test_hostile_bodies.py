@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import psutil
 import pytest
 
-from tests.conftest import KeyFactory
+from tests.helpers import KeyFactory
 from tests.live import LiveApi, live_api
 
 MIB = 1024 * 1024
