@@ -27,15 +27,6 @@ from shared.repositories import scenarios
 from shared.schemas.keys import Principal
 from shared.schemas.projections import ProjectionCreate, ProjectionExplainRead
 
-MEASURES = (
-    "demand_fte",
-    "supply_fte",
-    "gap_fte",
-    "gap_after_sharing_fte",
-    "shortfall_fte",
-    "shortfall_after_sharing_fte",
-)
-
 
 def _invalid(field: str, code: str, message: str) -> Unprocessable:
     return Unprocessable(

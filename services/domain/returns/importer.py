@@ -27,12 +27,11 @@ from shared.db.base import utcnow
 from shared.db.session import transaction
 from shared.errors import Unprocessable
 from shared.models import ImportStatus, ReturnSource, ReturnStatus
-from shared.models.return_staging import LINE_COLUMNS
 from shared.repositories import audit, imports
 from shared.repositories import returns as repo
 from shared.repositories.return_rules import Problem, Validation
+from shared.vocab.return_lines import BULK_COLUMNS
 
-BULK_COLUMNS: tuple[str, ...] = ("organisation_code", "as_at", *LINE_COLUMNS)
 COPY_COLUMNS = ["import_id", "line_no", *BULK_COLUMNS]
 SQLITE_BATCH = 5000
 
