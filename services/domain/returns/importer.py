@@ -19,15 +19,13 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.domain.projections import runs as projection_runs
 from services.domain.returns import rules
 from shared.db.base import utcnow
-from shared.db.session import transaction
 from shared.errors import Unprocessable
-from shared.models import ImportStatus, ReturnSource, ReturnStatus
-from shared.repositories import audit, imports
+from shared.models import ReturnSource, ReturnStatus
+from shared.repositories import audit
 from shared.repositories import returns as repo
 from shared.repositories.return_rules import Problem, Validation
 from shared.vocab.return_lines import BULK_COLUMNS
@@ -436,80 +434,6 @@ async def store_staged(
     await repo.set_warning_counts(session, import_id=source.import_id)
     timings["warnings_s"] = _lap(started)
     return Stored(return_ids=return_ids, versions=versions, warnings=warnings, moved=moved)
-
-
-class _Rejected(Exception):
-    def __init__(self, outcome: ImportOutcome) -> None:
-        self.outcome = outcome
-
-
-async def process(
-    sessionmaker: async_sessionmaker[AsyncSession], *, import_id: uuid.UUID
-) -> ImportStatus:
-    """Validate and load a staged import; safe to run again (a finished import is left alone)."""
-    async with transaction(sessionmaker) as session:
-        row = await imports.get(session, import_id=import_id, lock=True)
-        if row is None:
-            return ImportStatus.failed
-        if row.status in (ImportStatus.succeeded, ImportStatus.failed):
-            return row.status
-        await imports.update(session, row, status=ImportStatus.running, started_at=utcnow())
-        ics_code, key_id, stage_timings = row.ics_code, row.submitted_by_key_id, dict(row.timings)
-    try:
-        async with transaction(sessionmaker) as session:
-            outcome = await validate_and_load(
-                session,
-                import_id=import_id,
-                ics_code=ics_code,
-                key_id=key_id,
-                actor="import",
-            )
-            if not outcome.ok:
-                raise _Rejected(outcome)
-            await projection_runs.import_accepted(session, import_id=import_id)
-            row = await imports.get(session, import_id=import_id)
-            assert row is not None
-            await imports.update(
-                session,
-                row,
-                status=ImportStatus.succeeded,
-                finished_at=utcnow(),
-                return_count=outcome.return_count,
-                timings={**stage_timings, **outcome.timings},
-            )
-            return ImportStatus.succeeded
-    except Exception as exc:
-        if isinstance(exc, _Rejected):
-            rejected = exc
-        else:
-            # An unexpected failure: record it so the import does not read as running forever.
-            async with transaction(sessionmaker) as session:
-                row = await imports.get(session, import_id=import_id)
-                if row is not None:
-                    await imports.update(
-                        session,
-                        row,
-                        status=ImportStatus.failed,
-                        finished_at=utcnow(),
-                        error_count=1,
-                        errors=[{"code": "import_failed", "message": type(exc).__name__}],
-                    )
-            raise
-
-        async with transaction(sessionmaker) as session:
-            await repo.delete_staged(session, import_id=import_id)
-            row = await imports.get(session, import_id=import_id)
-            assert row is not None
-            await imports.update(
-                session,
-                row,
-                status=ImportStatus.failed,
-                finished_at=utcnow(),
-                error_count=rejected.outcome.error_count,
-                errors=[problem.as_dict() for problem in rejected.outcome.problems],
-                timings={**stage_timings, **rejected.outcome.timings},
-            )
-        return ImportStatus.failed
 
 
 def _lap(started: float) -> float:
