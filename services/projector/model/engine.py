@@ -42,7 +42,7 @@ from services.projector.model.uncertainty import (
     run_percentiles,
 )
 
-MODEL_VERSION = "1.0.0"
+MODEL_VERSION = "1.1.0"
 
 MEASURES: tuple[str, ...] = (
     "demand_fte",
@@ -365,6 +365,7 @@ def _simulate(
         plans.demand,
         variant_weight=draws.population_variant_weight,
         growth_exponent=draws.population_growth_exponent,
+        prevalence_z=draws.dementia_prevalence_z,
     )
     productivity = demand_model.productivity_factor_by_run(
         plans.demand, draws.productivity_shift, years - 1
