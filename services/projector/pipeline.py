@@ -39,6 +39,7 @@ from services.projector.model.inputs import (
     ProjectionInputs,
     SharingAgreement,
     ensure_substitution_cells,
+    prevalence_sd_log,
 )
 from services.projector.model.params import (
     ScenarioParameters,
@@ -200,14 +201,27 @@ async def load_inputs(session: AsyncSession, run: ProjectionRun, ics_code: str) 
         raise RunFailed(f"no population for {', '.join(missing)} over the run's years")
 
     prevalence = np.zeros((2, len(_PREVALENCE_BANDS)))
+    lower = np.zeros_like(prevalence)
+    upper = np.zeros_like(prevalence)
     rates = await population_repo.prevalence_rates(
         session, measure=reference_files.DEMENTIA_MEASURE
     )
     for rate in rates:
         sex = rate.sex[:1].upper()
         if sex in sex_index and rate.age_band in _PREVALENCE_BANDS:
-            prevalence[sex_index[sex], _PREVALENCE_BANDS.index(rate.age_band)] = rate.rate
-    prevalence_kwargs: dict[str, Any] = {"dementia_prevalence": prevalence} if rates else {}
+            position = (sex_index[sex], _PREVALENCE_BANDS.index(rate.age_band))
+            prevalence[position] = rate.rate
+            lower[position] = rate.lower
+            upper[position] = rate.upper
+    # The rates' 95% intervals enter the Monte Carlo for roles driven by dementia.
+    prevalence_kwargs: dict[str, Any] = (
+        {
+            "dementia_prevalence": prevalence,
+            "dementia_prevalence_sd_log": prevalence_sd_log(lower, upper),
+        }
+        if rates
+        else {}
+    )
 
     agreements = []
     for active in await agreements_repo.active_agreements_for_ics(

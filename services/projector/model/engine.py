@@ -45,7 +45,7 @@ from shared.schemas.scenario_parameters import (
 )
 from shared.vocab.measures import MEASURES
 
-MODEL_VERSION = "1.0.0"
+MODEL_VERSION = "1.1.0"
 
 
 # Elements of one (runs x cells) working array: 2**16 float64 = 512 KiB, so the dozen or so
@@ -360,6 +360,7 @@ def _simulate(
         plans.demand,
         variant_weight=draws.population_variant_weight,
         growth_exponent=draws.population_growth_exponent,
+        prevalence_z=draws.dementia_prevalence_z,
     )
     productivity = demand_model.productivity_factor_by_run(
         plans.demand, draws.productivity_shift, years - 1

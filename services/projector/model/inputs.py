@@ -54,6 +54,25 @@ def _default_prevalence() -> FloatArray:
     return np.array(CFAS2_DEMENTIA_PREVALENCE, dtype=np.float64)
 
 
+def prevalence_sd_log(lower: FloatArray, upper: FloatArray, level: float = 0.95) -> FloatArray:
+    """sd of log prevalence from an interval taken as symmetric on the log scale (the CFAS II
+    intervals are wider above the rate than below it); 0 where a limit is not positive."""
+    from statistics import NormalDist
+
+    z = NormalDist().inv_cdf(0.5 + level / 2.0)
+    lower = np.asarray(lower, dtype=np.float64)
+    upper = np.asarray(upper, dtype=np.float64)
+    valid = (lower > 0) & (upper > lower)
+    sd = np.zeros(np.broadcast(lower, upper).shape)
+    np.divide(
+        np.log(np.where(valid, upper, 1.0)) - np.log(np.where(valid, lower, 1.0)),
+        2.0 * z,
+        out=sd,
+        where=valid,
+    )
+    return sd
+
+
 @dataclass(frozen=True, eq=False)
 class SharingAgreement:
     """An active staff-sharing agreement, as the model sees it.
@@ -97,6 +116,8 @@ class ProjectionInputs:
     cell_footprint: IntArray | None = None
     population_variant: FloatArray | None = None
     dementia_prevalence: FloatArray = field(default_factory=_default_prevalence)
+    # (2, 6) sd of log prevalence, from the source's 95% interval; None = no uncertainty.
+    dementia_prevalence_sd_log: FloatArray | None = None
     agreements: tuple[SharingAgreement, ...] = ()
 
     def __post_init__(self) -> None:
@@ -122,6 +143,12 @@ class ProjectionInputs:
         object.__setattr__(
             self, "dementia_prevalence", np.asarray(self.dementia_prevalence, dtype=np.float64)
         )
+        if self.dementia_prevalence_sd_log is not None:
+            object.__setattr__(
+                self,
+                "dementia_prevalence_sd_log",
+                np.asarray(self.dementia_prevalence_sd_log, dtype=np.float64),
+            )
 
     # The defaults are filled in __post_init__; these accessors give mypy the narrowed types.
     @property
@@ -241,10 +268,18 @@ def validate_inputs(inputs: ProjectionInputs) -> list[InputProblem]:
         add("population_variant", f"must have the shape of population {population_shape}")
     if inputs.dementia_prevalence.shape != (2, 6):
         add("dementia_prevalence", "must have shape (2, 6): sex x age band 65-69 .. 90+")
+    sd_log = inputs.dementia_prevalence_sd_log
+    if sd_log is not None and sd_log.shape != (2, 6):
+        add("dementia_prevalence_sd_log", "must have shape (2, 6): sex x age band 65-69 .. 90+")
     if problems:
         return problems
 
-    for name in ("population", "population_variant", "dementia_prevalence"):
+    for name in (
+        "population",
+        "population_variant",
+        "dementia_prevalence",
+        "dementia_prevalence_sd_log",
+    ):
         value = getattr(inputs, name)
         if value is not None and (not np.all(np.isfinite(value)) or np.any(value < 0)):
             add(name, "must be finite and non-negative")
