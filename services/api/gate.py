@@ -23,12 +23,18 @@ from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services.api.errors import problem, problem_for, unavailable_response
+from services.api.errors import problem_for, unavailable_response
 from services.api.keys import service as keys
 from services.api.ratelimit import RateLimiter
 from shared.db.faults import is_unavailable
 from shared.db.session import transaction
-from shared.errors import DomainError, Forbidden
+from shared.errors import (
+    ControlCharacter,
+    DomainError,
+    InsufficientScope,
+    PayloadTooLarge,
+    field_error,
+)
 from shared.models import KeyScope
 from shared.schemas.keys import Principal
 
@@ -193,10 +199,7 @@ class AccessGate:
                 return limited
             if policy.required != ANY_KEY and not principal.has(KeyScope(policy.required)):
                 return problem_for(
-                    Forbidden(
-                        f"This needs a key with the '{policy.required}' scope.",
-                        code="insufficient_scope",
-                    ),
+                    InsufficientScope(f"This needs a key with the '{policy.required}' scope."),
                     instance=scope["path"],
                 )
             scope.setdefault("state", {})["principal"] = principal
@@ -206,20 +209,14 @@ class AccessGate:
                 return limited
         where = _control_characters(scope)
         if where is not None:
-            return problem(
-                422,
-                code="control_character",
-                detail=f"The {where} holds a control character, which no field accepts.",
+            error = ControlCharacter(
+                f"The {where} holds a control character, which no field accepts.",
                 errors=[
-                    {
-                        "field": where,
-                        "in": where,
-                        "code": "control_character",
-                        "message": "control characters are not allowed",
-                    }
+                    field_error(where, ControlCharacter.code, "control characters are not allowed")
+                    | {"in": where}
                 ],
-                instance=scope["path"],
             )
+            return problem_for(error, instance=scope["path"])
         return None
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, response: Any) -> None:
@@ -277,11 +274,10 @@ class AccessGate:
 
 
 def _too_large(limit: int) -> Any:
-    return problem(
-        413,
-        code="payload_too_large",
-        detail=f"The body is larger than the limit of {limit} bytes for this route.",
-        limit=limit,
+    return problem_for(
+        PayloadTooLarge(
+            f"The body is larger than the limit of {limit} bytes for this route.", limit=limit
+        )
     )
 
 

@@ -17,8 +17,9 @@ from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 
-from services.api.errors import problem
+from services.api.errors import problem_for
 from shared.config import Settings
+from shared.errors import RateLimited
 
 log = logging.getLogger("oneworkforce.api")
 
@@ -61,13 +62,11 @@ class RateLimiter:
             log.warning("rate limiter unavailable; request let through: %s", type(exc).__name__)
             return None
         retry_after = max(1, math.ceil(stats.reset_time - time.time()))
-        return problem(
-            429,
-            code="rate_limited",
-            detail=(
+        return problem_for(
+            RateLimited(
                 f"Too many requests for this {kind}: the limit is {limit}. "
-                f"Retry after {retry_after} s."
-            ),
-            headers={"Retry-After": str(retry_after)},
-            limit=str(limit),
+                f"Retry after {retry_after} s.",
+                headers={"Retry-After": str(retry_after)},
+                limit=str(limit),
+            )
         )

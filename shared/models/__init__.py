@@ -18,7 +18,9 @@ from shared.models.population import (
 )
 from shared.models.projection import (
     ALL_ROLES,
+    DRAW_MEASURES,
     ENGLAND_CODE,
+    ProjectionDraws,
     ProjectionExplain,
     ProjectionResult,
     ProjectionRun,
@@ -26,7 +28,7 @@ from shared.models.projection import (
     RunStatus,
 )
 from shared.models.return_staging import return_staging
-from shared.models.role import DemandDriver, RegistrationBody, Role, RoleSector
+from shared.models.role import RegistrationBody, Role, RoleSector
 from shared.models.scenario import BASELINE, Scenario, ScenarioVersion
 from shared.models.workforce_return import (
     IdempotencyRecord,
@@ -38,10 +40,12 @@ from shared.models.workforce_return import (
     ReturnWarning,
     WorkforceReturn,
 )
+from shared.vocab.drivers import DemandDriver
 
 __all__ = [
     "ALL_ROLES",
     "BASELINE",
+    "DRAW_MEASURES",
     "ENGLAND_CODE",
     "Agreement",
     "AgreementMode",
@@ -67,6 +71,7 @@ __all__ = [
     "PopulationDataset",
     "PopulationGroupTotal",
     "PrevalenceRate",
+    "ProjectionDraws",
     "ProjectionExplain",
     "ProjectionResult",
     "ProjectionRun",
