@@ -31,3 +31,24 @@ class AreaTypeNotSupported(Unprocessable):
 
     code = "area_type_not_supported"
     fix = "Ask for a local authority district, an ICB or England."
+
+
+class UnknownIndicator(Unprocessable):
+    """The need indicator is not one the API knows; `known_indicators` lists them."""
+
+    code = "unknown_indicator"
+    fix = "Use one of known_indicators."
+
+
+class UnknownDataset(Unprocessable):
+    """No population dataset has this name."""
+
+    code = "unknown_dataset"
+    fix = "GET /v1/population-datasets lists the datasets."
+
+
+class BadYearRange(Unprocessable):
+    """year_from is after year_to."""
+
+    code = "bad_year_range"
+    fix = "Send year_from on or before year_to."

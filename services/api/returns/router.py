@@ -20,6 +20,7 @@ from services.api.errors import (
     IdempotencyKeyInvalid,
     IdempotencyKeyReused,
 )
+from services.api.gate import upload_route
 from services.api.http import PageDep, csv_response, etag_of, not_modified, wants_csv
 from services.api.openapi import NOT_MODIFIED, raises, schema_ref
 from services.api.organisations.errors import OrganisationNotFound
@@ -164,6 +165,7 @@ async def _multipart_file(request: Request, body: bytes) -> bytes:
     openapi_extra=_BODY_DOC,
     summary="Submit a workforce return (JSON, CSV or multipart CSV)",
 )
+@upload_route
 async def submit_return(
     organisation_id: uuid.UUID,
     request: Request,
@@ -327,6 +329,7 @@ async def area_workforce(
     summary="Bulk-load many organisations' returns from one CSV (admin); poll the import",
     responses=raises(UnsupportedMediaType, CsvNotUtf8, CsvEmpty, CsvMalformed, CsvHeaderMismatch),
 )
+@upload_route
 async def import_returns(request: Request, session: SessionDep, principal: AdminKey) -> Response:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type not in ("text/csv", "application/octet-stream"):

@@ -18,9 +18,9 @@ from services.api.scenarios.errors import (
     ScenarioOutOfScope,
 )
 from shared.models import Scenario
+from shared.schemas.scenario_parameters import BASELINE_PARAMETERS, ScenarioParametersDocument
 from shared.schemas.scenarios import (
     ScenarioCreate,
-    ScenarioParametersDocument,
     ScenarioRead,
     ScenarioUpdate,
     ScenarioVersionRead,
@@ -32,7 +32,7 @@ router = APIRouter(prefix="/v1/scenarios", tags=["scenarios"])
 PARAMETERS_SCHEMA: dict[str, Any] = {
     **ScenarioParametersDocument.model_json_schema(),
     "$id": "https://oneworkforce.nhs.example/schemas/scenario-parameters.json",
-    "default": service.BASELINE_PARAMETERS,
+    "default": BASELINE_PARAMETERS,
 }
 
 
