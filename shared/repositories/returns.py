@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, text
+from sqlalchemy import Subquery, delete, func, insert, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -444,11 +444,10 @@ class WorkforceAggregate:
     bank_fte: float
 
 
-async def aggregate_latest(
-    session: AsyncSession, *, organisation_filter: Any, on: date
-) -> list[WorkforceAggregate]:
-    """Sum by role over each organisation's latest current return at or before `on`."""
-    latest = (
+def latest_return_dates(*, organisation_filter: Any, on: date) -> Subquery:
+    """(organisation_id, as_at) of each matching organisation's latest current return at or
+    before `on`."""
+    return (
         select(
             WorkforceReturn.organisation_id,
             func.max(WorkforceReturn.as_at).label("as_at"),
@@ -462,6 +461,13 @@ async def aggregate_latest(
         .group_by(WorkforceReturn.organisation_id)
         .subquery()
     )
+
+
+async def aggregate_latest(
+    session: AsyncSession, *, organisation_filter: Any, on: date
+) -> list[WorkforceAggregate]:
+    """Sum by role over each organisation's latest current return at or before `on`."""
+    latest = latest_return_dates(organisation_filter=organisation_filter, on=on)
     query = (
         select(
             ReturnLine.role_code,
