@@ -17,6 +17,7 @@ from services.api.areas.router import router as areas_router
 from services.api.cache import BodyCache, KeyCache, TtlCache
 from services.api.errors import install_error_handlers
 from services.api.health.router import router as health_router
+from services.api.insights.router import router as insights_router
 from services.api.keys.router import router as keys_router
 from services.api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from services.api.organisations.router import router as organisations_router
@@ -145,6 +146,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(roles_router)
     app.include_router(agreements_router)
     app.include_router(scenarios_router)
+    app.include_router(insights_router)
     app.include_router(areas_router)
     app.include_router(projections_router)
     return app
