@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from importlib.metadata import version
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -102,7 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     configure_logging(settings)
     app = FastAPI(
         title="OneWorkforce API",
-        version="1.0.0",
+        version=version("oneworkforce"),
         description=API_DESCRIPTION,
         lifespan=lifespan,
     )

@@ -24,7 +24,6 @@ import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.projector.model.engine import (
-    MEASURES,
     MODEL_VERSION,
     Aggregation,
     LevelResult,
@@ -43,9 +42,6 @@ from services.projector.model.inputs import (
     prevalence_sd_log,
 )
 from services.projector.model.params import (
-    CUSTOM_DRIVER,
-    DRIVERS,
-    ParameterError,
     ScenarioParameters,
 )
 from shared.config import Settings
@@ -65,6 +61,11 @@ from shared.repositories import agreements as agreements_repo
 from shared.repositories import outbox, scenarios
 from shared.repositories import population as population_repo
 from shared.repositories import projections as repo
+from shared.schemas.scenario_parameters import (
+    ParameterError,
+)
+from shared.vocab.drivers import CUSTOM_DRIVER, POPULATION_DRIVERS
+from shared.vocab.measures import MEASURES
 
 log = logging.getLogger("oneworkforce.projector")
 
@@ -129,7 +130,8 @@ async def _parameters(
     by_role = {
         code: driver
         for code, driver in drivers.items()
-        if driver in DRIVERS or (driver == CUSTOM_DRIVER and code in params.custom_driver_weights)
+        if driver in POPULATION_DRIVERS
+        or (driver == CUSTOM_DRIVER and code in params.custom_driver_weights)
     }
     by_role.update(params.demand_driver_by_role)
     return replace(params, demand_driver_by_role=by_role)
@@ -158,7 +160,7 @@ async def load_inputs(session: AsyncSession, run: ProjectionRun, ics_code: str) 
             "headcount",
             "starters_12m",
             "leavers_12m",
-            "leavers_to_other_health_care_12m",
+            "leavers_to_health_care_12m",
             "sickness_days_12m",
             "agency_fte",
             "bank_fte",
@@ -171,7 +173,7 @@ async def load_inputs(session: AsyncSession, run: ProjectionRun, ics_code: str) 
         values["headcount"][c] = line.headcount
         values["starters_12m"][c] = line.starters_12m
         values["leavers_12m"][c] = line.leavers_12m
-        values["leavers_to_other_health_care_12m"][c] = line.leavers_to_health_care_12m or 0
+        values["leavers_to_health_care_12m"][c] = line.leavers_to_health_care_12m or 0
         values["sickness_days_12m"][c] = line.sickness_days_12m
         values["agency_fte"][c] = line.agency_fte
         values["bank_fte"][c] = line.bank_fte

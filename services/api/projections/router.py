@@ -28,17 +28,10 @@ from shared.schemas.projections import (
     ProjectionResultRead,
     ProjectionRunRead,
 )
+from shared.vocab.measures import Measure
 
 router = APIRouter(tags=["projections"])
 
-Measure = Literal[
-    "demand_fte",
-    "supply_fte",
-    "gap_fte",
-    "gap_after_sharing_fte",
-    "shortfall_fte",
-    "shortfall_after_sharing_fte",
-]
 RESULT_HEADER = ("area_code", "role_code", "measure", "year", "principal", "p10", "p50", "p90")
 
 

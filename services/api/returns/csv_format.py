@@ -6,10 +6,9 @@ import csv
 import io
 
 from shared.errors import CsvEmpty, CsvHeaderMismatch, CsvMalformed, CsvNotUtf8
-from shared.models.return_staging import LINE_COLUMNS
+from shared.vocab.return_lines import LINE_COLUMNS
 
 TEMPLATE_COLUMNS: tuple[str, ...] = LINE_COLUMNS
-BULK_COLUMNS: tuple[str, ...] = ("organisation_code", "as_at", *LINE_COLUMNS)
 BOM = "\ufeff"
 
 

@@ -15,11 +15,12 @@ from numpy.typing import NDArray
 
 from services.projector.model.inputs import FloatArray, IntArray, ProjectionInputs, find_cells
 from services.projector.model.params import (
-    CUSTOM_DRIVER,
-    DRIVERS,
-    N_POPULATION_AGE_BANDS,
     ScenarioParameters,
 )
+from shared.schemas.scenario_parameters import (
+    N_POPULATION_AGE_BANDS,
+)
+from shared.vocab.drivers import CUSTOM_DRIVER, POPULATION_DRIVERS
 
 # Five-year band index of ages 15-19; 0-17 takes 3/5 of it (ages 15, 16, 17) and 18-64 the
 # other 2/5, assuming persons are spread evenly over single years within the band.
@@ -141,9 +142,9 @@ def prepare_demand(
     horizon = inputs.horizon_years
     roles = inputs.role_codes
     # Driver kinds: the seven standard drivers, then one per role with custom weights.
-    kind_names: list[str] = list(DRIVERS)
+    kind_names: list[str] = list(POPULATION_DRIVERS)
     role_kind = np.zeros(len(roles), dtype=np.int64)
-    kind_weights = [driver_weights(d, inputs.dementia_prevalence) for d in DRIVERS]
+    kind_weights = [driver_weights(d, inputs.dementia_prevalence) for d in POPULATION_DRIVERS]
     for r, code in enumerate(roles):
         driver = params.driver_for(code)
         if driver == CUSTOM_DRIVER:
@@ -154,7 +155,7 @@ def prepare_demand(
             kind_names.append(f"custom:{code}")
             role_kind[r] = len(kind_names) - 1
         else:
-            role_kind[r] = DRIVERS.index(driver)
+            role_kind[r] = POPULATION_DRIVERS.index(driver)
     weights = np.stack(kind_weights)
     driver_principal = driver_values(inputs.population, weights)
     driver_variant = (
@@ -260,7 +261,7 @@ def _drawn_drivers(
     # Every band's rate moves by the same number of its own log-scale sds (fully correlated
     # bands): the level of prevalence cancels in a growth ratio, its age profile does not.
     factor = np.exp(prevalence_z[:, None] * plan.dementia_sd_log[None, :])  # (n, 12)
-    kind = DRIVERS.index("dementia_65_plus")
+    kind = POPULATION_DRIVERS.index("dementia_65_plus")
     n_runs = prevalence_z.shape[0]
     central = (prevalence_z == 0.0)[:, None, None]  # run 0 keeps the central driver exactly
     principal = np.repeat(principal, n_runs, axis=0)

@@ -17,9 +17,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from services.projector.model.params import (
+    ScenarioParameters,
+)
+from shared.schemas.scenario_parameters import (
     N_POPULATION_AGE_BANDS,
     N_WORKFORCE_AGE_BANDS,
-    ScenarioParameters,
 )
 
 FloatArray = NDArray[np.float64]
@@ -40,7 +42,7 @@ _CELL_FLOAT_FIELDS: tuple[str, ...] = (
     "headcount",
     "starters_12m",
     "leavers_12m",
-    "leavers_to_other_health_care_12m",
+    "leavers_to_health_care_12m",
     "sickness_days_12m",
     "agency_fte",
     "bank_fte",
@@ -108,7 +110,7 @@ class ProjectionInputs:
     leavers_12m: FloatArray
     sickness_days_12m: FloatArray
     population: FloatArray
-    leavers_to_other_health_care_12m: FloatArray | None = None
+    leavers_to_health_care_12m: FloatArray | None = None
     agency_fte: FloatArray | None = None
     bank_fte: FloatArray | None = None
     cell_footprint: IntArray | None = None
@@ -338,10 +340,10 @@ def observed_share_to_other_health_care(inputs: ProjectionInputs) -> dict[str, f
     This is the evidence for a cross-sector flow's share_of_leavers (an upper bound: not all
     of them join the target role). Roles without reported leavers are left out.
     """
-    assert inputs.leavers_to_other_health_care_12m is not None
+    assert inputs.leavers_to_health_care_12m is not None
     leavers = np.bincount(inputs.cell_role, inputs.leavers_12m, minlength=inputs.n_roles)
     onward = np.bincount(
-        inputs.cell_role, inputs.leavers_to_other_health_care_12m, minlength=inputs.n_roles
+        inputs.cell_role, inputs.leavers_to_health_care_12m, minlength=inputs.n_roles
     )
     return {
         code: float(min(1.0, onward[r] / leavers[r]))
