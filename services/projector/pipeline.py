@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.domain.insights.unpaid_care import unpaid_care_hours
 from services.projector.model.engine import (
     MODEL_VERSION,
     Aggregation,
@@ -258,6 +259,7 @@ async def load_inputs(session: AsyncSession, run: ProjectionRun, ics_code: str) 
         headcount_by_age=by_age,
         population=population,
         agreements=tuple(agreements),
+        unpaid_care_hours_per_week=unpaid_care_hours(lad_codes),
         **values,
         **prevalence_kwargs,
     )
