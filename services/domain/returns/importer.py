@@ -23,14 +23,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.domain.returns import rules
 from shared.db.base import utcnow
-from shared.errors import Unprocessable
+from shared.errors import CsvEmpty, CsvHeaderMismatch, CsvMalformed, CsvNotUtf8, DomainError
 from shared.models import ReturnSource, ReturnStatus
-from shared.models.return_staging import LINE_COLUMNS
 from shared.repositories import audit
 from shared.repositories import returns as repo
 from shared.repositories.return_rules import Problem, Validation
+from shared.vocab.return_lines import BULK_COLUMNS
 
-BULK_COLUMNS: tuple[str, ...] = ("organisation_code", "as_at", *LINE_COLUMNS)
 COPY_COLUMNS = ["import_id", "line_no", *BULK_COLUMNS]
 SQLITE_BATCH = 5000
 
@@ -51,16 +50,15 @@ class ImportOutcome:
         return self.error_count == 0
 
 
-def _header_error(header: list[str]) -> Unprocessable:
+def _header_error(header: list[str]) -> CsvHeaderMismatch:
     expected = ",".join(BULK_COLUMNS)
-    return Unprocessable(
+    return CsvHeaderMismatch(
         f"The header must be exactly: {expected}.",
-        code="csv_header_mismatch",
         errors=[
             {
                 "row": 1,
                 "column": None,
-                "code": "csv_header_mismatch",
+                "code": CsvHeaderMismatch.code,
                 "message": f"got {','.join(header)}",
             }
         ],
@@ -72,7 +70,7 @@ def _check_header(line: bytes) -> None:
     try:
         decoded = line.decode("utf-8").removeprefix("\ufeff").strip("\r\n")
     except UnicodeDecodeError as exc:
-        raise Unprocessable("The CSV is not UTF-8.", code="csv_not_utf8") from exc
+        raise CsvNotUtf8("The CSV is not UTF-8.") from exc
     header = [name.strip() for name in next(csv.reader([decoded]))]
     if header != list(BULK_COLUMNS):
         raise _header_error(header)
@@ -112,7 +110,7 @@ async def _numbered_lines(
     if not header_seen:
         if buffer:
             _check_header(buffer)
-        raise Unprocessable("The CSV has no lines.", code="csv_empty")
+        raise CsvEmpty("The CSV has no lines.")
     stripped = buffer.rstrip(b"\r\n")
     if stripped:
         yield b"%s%d,%s\n" % (prefix, line_no + 1, stripped)
@@ -130,15 +128,14 @@ async def _stage_postgres(
         await repo.copy_csv_into_staging(
             session, chunks=_numbered_lines(chunks, import_id, progress), columns=COPY_COLUMNS
         )
-    except Unprocessable:
+    except DomainError:
         raise
     except Exception as exc:  # asyncpg reports malformed lines with their COPY line number
         message = str(getattr(exc, "orig", exc)).splitlines()[0]
-        code = "csv_not_utf8" if "encoding" in message.lower() else "csv_malformed"
-        raise Unprocessable(
+        error = CsvNotUtf8 if "encoding" in message.lower() else CsvMalformed
+        raise error(
             f"The CSV could not be read: {message}",
-            code=code,
-            errors=[{"row": None, "column": None, "code": code, "message": message}],
+            errors=[{"row": None, "column": None, "code": error.code, "message": message}],
         ) from exc
 
 
@@ -194,7 +191,7 @@ async def _stage_sqlite(
         try:
             pending += decoder.decode(chunk)
         except UnicodeDecodeError as exc:
-            raise Unprocessable("The CSV is not UTF-8.", code="csv_not_utf8") from exc
+            raise CsvNotUtf8("The CSV is not UTF-8.") from exc
         cut = pending.rfind("\n")
         if cut >= 0:
             complete, pending = pending[: cut + 1], pending[cut + 1 :]
@@ -202,11 +199,10 @@ async def _stage_sqlite(
     if pending.strip():
         await take(pending)
     if not header_seen:
-        raise Unprocessable("The CSV has no lines.", code="csv_empty")
+        raise CsvEmpty("The CSV has no lines.")
     if problems:
-        raise Unprocessable(
+        raise CsvMalformed(
             f"{len(problems)} line(s) of the CSV could not be read.",
-            code="csv_malformed",
             errors=problems[:1000],
             error_count=len(problems),
         )
