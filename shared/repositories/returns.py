@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Subquery, delete, func, insert, select, text
+from sqlalchemy import delete, func, insert, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import Subquery
 
 from shared.db.base import utcnow
 from shared.models import (
@@ -430,23 +431,9 @@ async def delete_staged(session: AsyncSession, *, import_id: uuid.UUID) -> None:
     await session.execute(delete(return_staging).where(return_staging.c.import_id == import_id))
 
 
-@dataclass(frozen=True)
-class WorkforceAggregate:
-    role_code: str
-    organisations: int
-    headcount: int
-    fte_in_post: float
-    vacant_fte: float
-    starters_12m: int
-    leavers_12m: int
-    sickness_days_12m: float
-    agency_fte: float
-    bank_fte: float
-
-
-def latest_return_dates(*, organisation_filter: Any, on: date) -> Subquery:
-    """(organisation_id, as_at) of each matching organisation's latest current return at or
-    before `on`."""
+def latest_dates(*, organisation_filter: Any, on: date) -> Subquery:
+    """Each organisation's latest current return date at or before `on` (organisation_id,
+    as_at), for organisations matching the filter."""
     return (
         select(
             WorkforceReturn.organisation_id,
@@ -463,11 +450,25 @@ def latest_return_dates(*, organisation_filter: Any, on: date) -> Subquery:
     )
 
 
+@dataclass(frozen=True)
+class WorkforceAggregate:
+    role_code: str
+    organisations: int
+    headcount: int
+    fte_in_post: float
+    vacant_fte: float
+    starters_12m: int
+    leavers_12m: int
+    sickness_days_12m: float
+    agency_fte: float
+    bank_fte: float
+
+
 async def aggregate_latest(
     session: AsyncSession, *, organisation_filter: Any, on: date
 ) -> list[WorkforceAggregate]:
     """Sum by role over each organisation's latest current return at or before `on`."""
-    latest = latest_return_dates(organisation_filter=organisation_filter, on=on)
+    latest = latest_dates(organisation_filter=organisation_filter, on=on)
     query = (
         select(
             ReturnLine.role_code,
