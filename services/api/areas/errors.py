@@ -34,21 +34,7 @@ class AreaTypeNotSupported(Unprocessable):
 
 
 class UnknownIndicator(Unprocessable):
-    """The need indicator is not one the API knows; `known_indicators` lists them."""
+    """No need indicator by this name; `known_indicators` lists those there are."""
 
     code = "unknown_indicator"
-    fix = "Use one of known_indicators."
-
-
-class UnknownDataset(Unprocessable):
-    """No population dataset has this name."""
-
-    code = "unknown_dataset"
-    fix = "GET /v1/population-datasets lists the datasets."
-
-
-class BadYearRange(Unprocessable):
-    """year_from is after year_to."""
-
-    code = "bad_year_range"
-    fix = "Send year_from on or before year_to."
+    fix = "Send one of the indicators listed in known_indicators."

@@ -7,12 +7,15 @@ from collections import defaultdict
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.api.areas import service as areas_service
-from services.api.areas.errors import BadYearRange, UnknownDataset, UnknownIndicator
-from services.api.projections.errors import YearOutOfRange
+from services.api.areas.errors import UnknownIndicator
 from services.domain.needs import INDICATORS, known_indicators
-from shared.errors import FieldErrors
+from shared.errors import FieldError, ValidationFailed, field_error
 from shared.repositories import population as population_repo
 from shared.schemas.areas import AreaNeeds, AreaRead, NeedCell, NeedTotal
+
+
+def _problem(field: str, code: str, message: str) -> FieldError:
+    return field_error(field, code, message, **{"in": "query"})
 
 
 async def area_needs(
@@ -27,38 +30,35 @@ async def area_needs(
 ) -> AreaNeeds:
     """Persons with the indicator's need = population x rate, per year, sex and band."""
     area = await areas_service.get_area(session, code=code)
-    problems = FieldErrors()
     chosen = INDICATORS.get(indicator)
     if chosen is None:
-        problems.add(
-            UnknownIndicator,
-            "indicator",
-            f"unknown indicator {indicator!r}; known: {', '.join(known_indicators())}",
-            location="query",
+        raise UnknownIndicator(
+            f"Unknown indicator {indicator!r}; known: {', '.join(known_indicators())}.",
+            field="indicator",
+            known_indicators=known_indicators(),
         )
+    problems: list[FieldError] = []
     dataset = await population_repo.get_dataset_by_name(session, name=dataset_name)
     if dataset is None:
-        problems.add(
-            UnknownDataset,
-            "dataset",
-            f"no population dataset named {dataset_name!r}",
-            location="query",
+        problems.append(
+            _problem("dataset", "unknown_dataset", f"no population dataset named {dataset_name!r}")
         )
     start = year_from if year_from is not None else (dataset.first_year if dataset else None)
     end = year_to if year_to is not None else (dataset.last_year if dataset else None)
     if dataset is not None:
         for field, value in (("year_from", year_from), ("year_to", year_to)):
             if value is not None and not dataset.first_year <= value <= dataset.last_year:
-                problems.add(
-                    YearOutOfRange,
-                    field,
-                    f"{dataset.name} covers {dataset.first_year}-{dataset.last_year}",
-                    location="query",
+                problems.append(
+                    _problem(
+                        field,
+                        "year_out_of_range",
+                        f"{dataset.name} covers {dataset.first_year}-{dataset.last_year}",
+                    )
                 )
     if start is not None and end is not None and start > end:
-        problems.add(BadYearRange, "year_from", "year_from is after year_to", location="query")
-    problems.raise_if_any("The request has invalid fields.", known_indicators=known_indicators())
-    assert chosen is not None
+        problems.append(_problem("year_from", "bad_year_range", "year_from is after year_to"))
+    if problems:
+        raise ValidationFailed("The needs request has invalid parameters.", errors=problems)
     assert dataset is not None
     assert start is not None
     assert end is not None
