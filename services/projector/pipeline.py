@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.domain.insights.unpaid_care import unpaid_care_hours
 from services.projector.model.engine import (
     MODEL_VERSION,
     Aggregation,
@@ -91,6 +92,7 @@ class LoadedInputs:
     params: ScenarioParameters
     lad_codes: list[str]
     fingerprint_parts: dict[str, Any]
+    organisation_ids: list[uuid.UUID] = field(default_factory=list)  # cell_org indexes these
 
 
 @dataclass
@@ -257,6 +259,7 @@ async def load_inputs(session: AsyncSession, run: ProjectionRun, ics_code: str) 
         headcount_by_age=by_age,
         population=population,
         agreements=tuple(agreements),
+        unpaid_care_hours_per_week=unpaid_care_hours(lad_codes),
         **values,
         **prevalence_kwargs,
     )
@@ -273,7 +276,13 @@ async def load_inputs(session: AsyncSession, run: ProjectionRun, ics_code: str) 
         "base_year": run.base_year,
         "horizon": run.horizon,
     }
-    return LoadedInputs(inputs=inputs, params=params, lad_codes=lad_codes, fingerprint_parts=parts)
+    return LoadedInputs(
+        inputs=inputs,
+        params=params,
+        lad_codes=lad_codes,
+        fingerprint_parts=parts,
+        organisation_ids=org_ids,
+    )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -119,6 +119,8 @@ class ProjectionInputs:
     # (2, 6) sd of log prevalence, from the source's 95% interval; None = no uncertainty.
     dementia_prevalence_sd_log: FloatArray | None = None
     agreements: tuple[SharingAgreement, ...] = ()
+    # Unpaid care hours a week given in each area (Census 2021), for the unpaid-care lever.
+    unpaid_care_hours_per_week: FloatArray | None = None
 
     def __post_init__(self) -> None:
         n_cells = len(np.asarray(self.cell_org))
@@ -262,6 +264,10 @@ def validate_inputs(inputs: ProjectionInputs) -> list[InputProblem]:
         or population_shape[1] < 1
     ):
         add("population", f"must have shape (areas, years, 2, {N_POPULATION_AGE_BANDS})")
+    if inputs.unpaid_care_hours_per_week is not None and (
+        np.shape(inputs.unpaid_care_hours_per_week) != (inputs.n_areas,)
+    ):
+        add("unpaid_care_hours_per_week", f"must have one value per area ({inputs.n_areas})")
     if inputs.population_variant is not None and (
         inputs.population_variant.shape != population_shape
     ):
