@@ -40,7 +40,6 @@ from tests.factories import (
     LAD_B2,
     ensure_small_geography,
     make_organisation,
-    make_role,
 )
 from tests.helpers import KeyFactory, settings_for
 
@@ -75,6 +74,11 @@ MATRIX: dict[str, str] = {
     "GET /v1/areas/{code}/workforce": "YYY YY4 YY4 444 444 UUU UUU",
     "GET /v1/areas/{code}/needs": "YYY YYY YYY YYY YYY UUU UUU",
     "GET /v1/areas/{code}/projections/latest": "444 444 444 444 444 UUU UUU",
+    "GET /v1/areas/{code}/data-gaps": "YYY YY4 YY4 444 444 UUU UUU",
+    "GET /v1/areas/{code}/pay-parity": "YYY YY4 YY4 444 444 UUU UUU",
+    "GET /v1/areas/{code}/track-record": "YYY YY4 YY4 444 444 UUU UUU",
+    "GET /v1/areas/{code}/unpaid-care": "YYY YYY YYY YYY YYY UUU UUU",
+    "GET /v1/role-equivalences": "YYY YYY YYY YYY YYY UUU UUU",
     # Organisations: an ICS key sees its ICS's, an organisation key its own.
     "GET /v1/organisations": "YYY YYY YYY YYY YYY UUU UUU",
     "POST /v1/organisations": "PPP PPP FFF FFF FFF UUU UUU",
@@ -222,7 +226,6 @@ async def build_world(
 ) -> World:
     world = World()
     await ensure_small_geography(sessionmaker)
-    await make_role(sessionmaker, "care-worker")
     opened = date(2010, 1, 1)
     a1 = await make_organisation(sessionmaker, name="A1", ods_code="AAA1", opened_on=opened)
     a2 = await make_organisation(
@@ -349,6 +352,7 @@ async def test_access_matrix(
     client: httpx.AsyncClient,
     make_key: KeyFactory,
     sessionmaker: async_sessionmaker[AsyncSession],
+    seeded_roles: list[str],
 ) -> None:
     world = await build_world(client, make_key, sessionmaker)
     document = app.openapi()
@@ -374,6 +378,7 @@ async def test_lists_show_exactly_what_their_reads_show(
     client: httpx.AsyncClient,
     make_key: KeyFactory,
     sessionmaker: async_sessionmaker[AsyncSession],
+    seeded_roles: list[str],
 ) -> None:
     world = await build_world(client, make_key, sessionmaker)
     problems: list[str] = []

@@ -72,6 +72,7 @@ async def test_control_characters_in_json_are_422_and_nothing_is_stored(
     make_key: KeyFactory,
     org: uuid.UUID,
     sessionmaker: async_sessionmaker[AsyncSession],
+    seeded_roles: list[str],
 ) -> None:
     admin = await make_key("admin")
     submit = await make_key("submit", organisation_id=org)
@@ -293,7 +294,7 @@ async def test_concurrent_creates_with_one_scenario_name_give_one_201_and_409s(
     client: httpx.AsyncClient,
     make_key: KeyFactory,
     sessionmaker: async_sessionmaker[AsyncSession],
-    db: object,
+    seeded_roles: list[str],
 ) -> None:
     admin = await make_key("admin")
     body = {"name": "race", "title": "Race", "parameters": {}}
