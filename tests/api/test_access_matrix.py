@@ -50,6 +50,8 @@ TARGETS = ("own", "same", "other")
 MATRIX: dict[str, str] = {
     # Probes and the caller itself.
     "GET /healthz": "YYY YYY YYY YYY YYY YYY YYY",
+    "GET /problems": "YYY YYY YYY YYY YYY YYY YYY",
+    "GET /problems/{code}": "YYY YYY YYY YYY YYY YYY YYY",
     "GET /readyz": "YYY YYY YYY YYY YYY YYY YYY",
     "GET /v1/keys/me": "YYY YYY YYY YYY YYY UUU UUU",
     # Keys and the audit trail: admins, within their ICS (its keys and its partners' keys).
@@ -202,6 +204,8 @@ class World:
 
     def value(self, operation: str, name: str, target: str) -> str:
         if name == "code":
+            if operation.startswith("GET /problems/"):
+                return "rate_limited"
             if "/roles/" in operation:
                 return "care-worker"
             return {"own": LAD_A1, "same": LAD_A2, "other": LAD_B1}[target]
