@@ -12,6 +12,7 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.api.returns import json_format
 from services.api.returns.csv_format import TEMPLATE_COLUMNS
 from tests.api.returns.helpers import counts, line
 from tests.factories import ensure_small_geography, make_organisation, make_role
@@ -31,7 +32,7 @@ async def org(sessionmaker: async_sessionmaker[AsyncSession], db: object) -> uui
 def _broken_lines() -> list[dict[str, Any]]:
     return [
         line("care-worker", fte_in_post="lots", age_65_plus="x"),
-        line("astronaut"),
+        line("astronaut", bank_fte="2"),
         line("registered-nurse", vacant_fte=-1, colour="blue"),
         line("social-worker", headcount=40.5, sickness_days_12m=float("nan")),
     ]
@@ -41,6 +42,7 @@ EXPECTED = [
     (1, "fte_in_post", "not_a_number", "lots"),
     (1, "age_65_plus", "not_an_integer", "x"),
     (2, "role_code", "unknown_role", "astronaut"),
+    (2, "bank_fte", "not_a_number", "2"),
     (3, "vacant_fte", "negative_value", "-1"),
     (3, "colour", "unknown_field", None),
     (4, "headcount", "not_an_integer", "40.5"),
@@ -97,9 +99,11 @@ async def test_a_csv_return_reports_the_same_problems_in_row_order(
         "return_invalid",
     )
     found = [(e["row"], e["column"], e["code"]) for e in problem["errors"]]
-    # The same problems (a CSV has no column for the unknown field), on file lines (header = 1).
+    # The same problems on file lines (header = 1), less those only JSON can have: a field no
+    # line has, and a number sent as text.
+    json_only = {"colour", "bank_fte"}
     assert found == [
-        (row + 1, column, code) for row, column, code, _ in EXPECTED if code != "unknown_field"
+        (row + 1, column, code) for row, column, code, _ in EXPECTED if column not in json_only
     ]
     assert all("field" not in e for e in problem["errors"])
     assert await counts(sessionmaker) == (0, 0, 0)
@@ -195,3 +199,24 @@ async def test_a_malformed_envelope_names_its_field(
         "validation_failed",
     )
     assert [e["field"] for e in problem["errors"]] == [field]
+
+
+@pytest.mark.parametrize(
+    ("sent", "text"),
+    [
+        ("32.5", "32.5"),
+        ("1e2", "100"),
+        ("1E-5", "0.00001"),
+        ("1e309", "1e309"),
+        ("123456789012345678901234567890123", "123456789012345678901234567890123"),
+        ("NaN", "NaN"),
+        ('"x "', "x"),
+        ("true", "true"),
+        ('[1, {"a": 2.50}]', '[1,{"a":2.50}]'),
+        ("null", None),
+    ],
+)
+def test_json_values_become_the_text_a_csv_cell_holds(sent: str, text: str | None) -> None:
+    body = '{"as_at": "2025-03-31", "lines": [{"bank_fte": ' + sent + "}]}"
+    _, rows, _ = json_format.parse(body.encode())
+    assert rows[0]["bank_fte"] == text
