@@ -15,6 +15,7 @@ from services.api.organisations.errors import OrganisationNotFound
 from services.domain.projections import runs as projection_runs
 from services.domain.returns import errors, rules
 from services.domain.returns import importer as returns_import
+from services.domain.webhooks import events as webhook_events
 from shared.db.base import utcnow
 from shared.models import (
     AreaType,
@@ -177,6 +178,22 @@ async def submit(
             "version": stored.versions[(organisation.id, as_at)],
             "lines": len(rows),
         },
+    )
+    version = stored.versions[(organisation.id, as_at)]
+    await webhook_events.return_events(
+        session,
+        return_id=return_id,
+        organisation_id=organisation.id,
+        ics_code=organisation.ics_code,
+        as_at=as_at,
+        version=version,
+        superseded_id=(
+            await repo.version_id(
+                session, organisation_id=organisation.id, as_at=as_at, version=version - 1
+            )
+            if version > 1
+            else None
+        ),
     )
     await projection_runs.returns_accepted(session, ics_codes=[organisation.ics_code])
     return await read_return(session, return_id=return_id)
