@@ -18,6 +18,7 @@ from services.api.cache import BodyCache, KeyCache, TtlCache
 from services.api.errors import install_error_handlers
 from services.api.gate import AccessGate
 from services.api.health.router import router as health_router
+from services.api.insights.router import router as insights_router
 from services.api.keys.router import router as keys_router
 from services.api.middleware import RequestContextMiddleware
 from services.api.organisations.router import router as organisations_router
@@ -64,7 +65,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.engine = make_engine(settings.database_url)
     app.state.sessionmaker = make_sessionmaker(app.state.engine, settings=settings)
     app.state.sender = _make_sender(settings, app)
-    app.state.relay = OutboxRelay(app.state.sessionmaker, app.state.sender)
+    app.state.relay = OutboxRelay(app.state.sessionmaker, app.state.sender, settings=settings)
     relay_task = asyncio.create_task(app.state.relay.run_forever(settings.outbox_relay_interval_s))
     sender = app.state.sender
     reaper_task = asyncio.create_task(
@@ -149,6 +150,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(roles_router)
     app.include_router(agreements_router)
     app.include_router(scenarios_router)
+    app.include_router(insights_router)
     app.include_router(areas_router)
     app.include_router(projections_router)
     app.include_router(webhooks_router)
