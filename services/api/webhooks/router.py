@@ -9,7 +9,17 @@ from fastapi import APIRouter, Query, Response
 
 from services.api.deps import AdminKey, SessionDep, SettingsDep
 from services.api.http import PageDep
+from services.api.openapi import raises
 from services.api.webhooks import service
+from services.domain.webhooks.errors import (
+    DeliveryNotFound,
+    UnknownEventType,
+    WebhookNotFound,
+    WebhookOwnerInvalid,
+    WebhookUrlForbidden,
+    WebhookUrlNotHttps,
+    WebhookUrlUnresolvable,
+)
 from services.domain.webhooks.events import EVENT_TYPES
 from shared.repositories import webhooks as repo
 from shared.schemas.common import Page
@@ -25,6 +35,7 @@ from shared.schemas.webhooks import (
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 
+_URL_ERRORS = (WebhookUrlNotHttps, WebhookUrlForbidden, WebhookUrlUnresolvable, UnknownEventType)
 _EVENTS = ", ".join(f"`{name}`" for name in EVENT_TYPES)
 
 
@@ -32,6 +43,7 @@ _EVENTS = ", ".join(f"`{name}`" for name in EVENT_TYPES)
     "",
     status_code=201,
     response_model=WebhookWithSecret,
+    responses=raises(*_URL_ERRORS, WebhookOwnerInvalid),
     summary="Subscribe an HTTPS endpoint to events; the signing secret is shown once",
     description=(
         f"Events: {_EVENTS}. Each POST is signed with the Standard Webhooks scheme "
@@ -71,7 +83,12 @@ async def list_webhooks(
     )
 
 
-@router.get("/{webhook_id}", response_model=WebhookRead, summary="One subscription")
+@router.get(
+    "/{webhook_id}",
+    response_model=WebhookRead,
+    responses=raises(WebhookNotFound),
+    summary="One subscription",
+)
 async def get_webhook(
     webhook_id: uuid.UUID, session: SessionDep, principal: AdminKey
 ) -> WebhookRead:
@@ -81,6 +98,7 @@ async def get_webhook(
 @router.patch(
     "/{webhook_id}",
     response_model=WebhookRead,
+    responses=raises(WebhookNotFound, *_URL_ERRORS),
     summary="Change the URL, event types or description; enable or disable",
 )
 async def update_webhook(
@@ -99,6 +117,7 @@ async def update_webhook(
 @router.post(
     "/{webhook_id}/rotate-secret",
     response_model=WebhookWithSecret,
+    responses=raises(WebhookNotFound),
     summary="A new signing secret (shown once); the old one also signs for a grace period",
 )
 async def rotate_webhook_secret(
@@ -118,7 +137,12 @@ async def rotate_webhook_secret(
     return WebhookWithSecret.model_validate(subscription)
 
 
-@router.delete("/{webhook_id}", status_code=204, summary="Delete a subscription and its log")
+@router.delete(
+    "/{webhook_id}",
+    status_code=204,
+    responses=raises(WebhookNotFound),
+    summary="Delete a subscription and its log",
+)
 async def delete_webhook(
     webhook_id: uuid.UUID, session: SessionDep, principal: AdminKey
 ) -> Response:
@@ -129,6 +153,7 @@ async def delete_webhook(
 @router.get(
     "/{webhook_id}/deliveries",
     response_model=Page[WebhookDeliveryRead],
+    responses=raises(WebhookNotFound),
     summary="The delivery log: each event sent, newest first, with every attempt",
 )
 async def list_deliveries(
@@ -173,6 +198,7 @@ async def list_deliveries(
 @router.post(
     "/{webhook_id}/deliveries/{delivery_id}/redeliver",
     status_code=202,
+    responses=raises(WebhookNotFound, DeliveryNotFound),
     summary="Send a delivery again (same webhook-id)",
 )
 async def redeliver(
