@@ -17,7 +17,12 @@ from services.api.cache import BodyCache, KeyCache, TtlCache
 from services.api.errors import install_error_handlers
 from services.api.health.router import router as health_router
 from services.api.keys.router import router as keys_router
-from services.api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from services.api.middleware import (
+    AcceptMiddleware,
+    BodySizeLimitMiddleware,
+    GZipMiddleware,
+    RequestContextMiddleware,
+)
 from services.api.organisations.router import router as organisations_router
 from services.api.projections.router import hot_router as projections_hot_router
 from services.api.projections.router import router as projections_router
@@ -123,8 +128,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "Idempotency-Key",
                 "X-Request-ID",
             ],
-            expose_headers=["ETag", "Location", "X-Request-ID", "X-Total-Count", "Link"],
+            expose_headers=[
+                "Content-Disposition",
+                "ETag",
+                "Idempotency-Replayed",
+                "Link",
+                "Location",
+                "Retry-After",
+                "X-Request-ID",
+                "X-Total-Count",
+            ],
         )
+    app.add_middleware(AcceptMiddleware)
+    app.add_middleware(GZipMiddleware)
     app.add_middleware(RequestContextMiddleware)
     app.include_router(projections_hot_router)
     app.include_router(health_router)

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
-from typing import cast
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, cast
 
-from sqlalchemy.ext.asyncio import AsyncSession
+import anyio
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.api.cache import TtlCache
 from shared import projection_runs
-from shared.errors import NotFound, Unprocessable
+from shared.errors import Conflict, NotFound, Unprocessable
 from shared.models import (
     ALL_ROLES,
     BASELINE,
@@ -18,11 +20,13 @@ from shared.models import (
     AreaType,
     ProjectionExplain,
     ProjectionRun,
+    RunStatus,
     Scenario,
 )
 from shared.reference import files as reference_files
 from shared.repositories import population as population_repo
 from shared.repositories import projections as repo
+from shared.repositories import roles as roles_repo
 from shared.repositories import scenarios
 from shared.schemas.keys import Principal
 from shared.schemas.projections import ProjectionCreate, ProjectionExplainRead
@@ -155,6 +159,160 @@ def restrict(area: str | None, allowed: list[str] | None) -> list[str] | None:
     return [area]
 
 
+# Seconds a client should wait before asking again about a run that is still computing.
+RETRY_AFTER_S = 5
+
+
+def require_succeeded(run: ProjectionRun) -> ProjectionRun:
+    """A run whose results can be read: 409 with its status (and progress) otherwise."""
+    if run.status == RunStatus.succeeded:
+        return run
+    if run.status in (RunStatus.queued, RunStatus.running):
+        raise Conflict(
+            f"The run is {run.status}; its results are ready when it has succeeded.",
+            code="run_not_finished",
+            headers={"Retry-After": str(RETRY_AFTER_S), "Location": f"/v1/projections/{run.id}"},
+            run_status=str(run.status),
+            progress=run.progress,
+        )
+    raise Conflict(
+        f"The run {run.status} and has no results" + (f": {run.error}" if run.error else "."),
+        code="run_not_succeeded",
+        run_status=str(run.status),
+        progress=run.progress,
+        error=run.error,
+    )
+
+
+async def finished_run(
+    session: AsyncSession, *, principal: Principal, run_id: uuid.UUID
+) -> ProjectionRun:
+    """A visible run that has succeeded (404 if not visible, 409 if not finished)."""
+    return require_succeeded(await visible_run(session, principal=principal, run_id=run_id))
+
+
+def _unknown(field: str, code: str, message: str) -> dict[str, str]:
+    return {"field": field, "in": "query", "code": code, "message": message}
+
+
+async def check_roles(session: AsyncSession, *, roles: Sequence[str] | None) -> None:
+    """422 naming every role code in a filter that is not in the catalogue ('all' is)."""
+    if not roles:
+        return
+    wanted = [code for code in roles if code != ALL_ROLES]
+    known = await roles_repo.existing_codes(session, codes=wanted) if wanted else set()
+    missing = [code for code in wanted if code not in known]
+    if missing:
+        raise Unprocessable(
+            "The filter names roles that are not in the catalogue.",
+            code="unknown_role",
+            errors=[_unknown("role", "unknown_role", f"no role {code!r}") for code in missing],
+        )
+
+
+async def result_selection(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    run: ProjectionRun,
+    area: str | None,
+    roles: Sequence[str] | None,
+    sector: str | None,
+    measures: Sequence[str] | None,
+    year_from: int | None,
+    year_to: int | None,
+) -> repo.ResultFilter | None:
+    """The checked filter for a run's results; None when the key may see none of them."""
+    await check_roles(session, roles=roles)
+    if year_from is not None and year_to is not None and year_from > year_to:
+        raise Unprocessable(
+            "year_from is after year_to.",
+            code="validation_failed",
+            errors=[_unknown("year_from", "bad_year_range", f"{year_from} > {year_to}")],
+        )
+    allowed = await allowed_areas(session, principal=principal, run=run)
+    areas = restrict(area, allowed)
+    if areas == []:
+        return None
+    return repo.ResultFilter(
+        run_id=run.id,
+        area_codes=areas,
+        role_codes=list(roles) if roles else None,
+        sector=sector,
+        year_from=year_from,
+        year_to=year_to,
+        measures=list(measures) if measures else None,
+    )
+
+
+@asynccontextmanager
+async def export_session(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> AsyncIterator[AsyncSession]:
+    """A session for a streamed export, closed (its transaction rolled back and the connection
+    returned) even when the client disconnects and the task is being cancelled."""
+    session = sessionmaker()
+    try:
+        yield session
+    finally:
+        with anyio.CancelScope(shield=True):
+            await session.close()
+
+
+EXPORT_CHUNK_ROWS = 5000
+
+
+async def result_chunks(
+    sessionmaker: async_sessionmaker[AsyncSession], selection: repo.ResultFilter | None
+) -> AsyncGenerator[list[tuple[Any, ...]], None]:
+    """Every selected result row, a chunk at a time, with bounded memory.
+
+    PostgreSQL: one server-side cursor in one read transaction. SQLite: keyset chunks, each a
+    short read of its own, so a slow client never holds the database file. A succeeded run's
+    rows never change, so the chunks add up to one consistent result either way.
+    """
+    if selection is None:
+        return
+    async with export_session(sessionmaker) as session:
+        if session.get_bind().dialect.name == "postgresql":
+            async for chunk in repo.stream_results(
+                session, selection, chunk_rows=EXPORT_CHUNK_ROWS
+            ):
+                yield chunk
+            return
+    after: Sequence[Any] | None = None
+    while True:
+        async with export_session(sessionmaker) as session:
+            rows = await repo.results_after(
+                session, selection, after=after, limit=EXPORT_CHUNK_ROWS
+            )
+        if not rows:
+            return
+        yield rows
+        if len(rows) < EXPORT_CHUNK_ROWS:
+            return
+        after = [rows[-1][i] for i in repo.RESULT_KEY_POSITIONS]
+
+
+def copy_csv_producer(
+    sessionmaker: async_sessionmaker[AsyncSession], selection: repo.ResultFilter | None
+) -> Callable[[Callable[[bytes], Awaitable[None]]], Awaitable[None]] | None:
+    """On PostgreSQL, CSV written by COPY (as fast as `psql \\copy`); None elsewhere."""
+    bind = sessionmaker.kw.get("bind")
+    if selection is None or bind is None or bind.dialect.name != "postgresql":
+        return None
+
+    async def produce(write: Callable[[bytes], Awaitable[None]]) -> None:
+        async def output(chunk: bytes) -> None:
+            # COPY ends lines with LF; the API's CSV uses CRLF (RFC 4180) everywhere.
+            await write(bytes(chunk).replace(b"\n", b"\r\n"))
+
+        async with export_session(sessionmaker) as session:
+            await repo.copy_results_csv(session, selection, output=output)
+
+    return produce
+
+
 async def explain(
     session: AsyncSession,
     *,
@@ -163,7 +321,8 @@ async def explain(
     area: str | None,
     role: str | None,
 ) -> ProjectionExplainRead:
-    run = await visible_run(session, principal=principal, run_id=run_id)
+    run = await finished_run(session, principal=principal, run_id=run_id)
+    await check_roles(session, roles=[role] if role else None)
     allowed = await allowed_areas(session, principal=principal, run=run)
     area_code = area or (run.scope if allowed is None else allowed[0])
     areas = restrict(area_code, allowed)
@@ -177,8 +336,10 @@ async def explain(
                 run_id=run_id,
                 area_code=row.area_code,
                 role_code=row.role_code,
-                total_change_fte=row.total_change,
-                contributions_fte=dict(row.contributions),
+                total_change_fte=round(row.total_change, 2),
+                contributions_fte={
+                    name: round(value, 2) for name, value in row.contributions.items()
+                },
             )
     raise NotFound(
         "No explanation for this area and role in the run.", code="explanation_not_found"

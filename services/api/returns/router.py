@@ -220,12 +220,7 @@ async def list_returns(
         offset=page.offset,
         limit=page.limit,
     )
-    return Page[ReturnSummary](
-        items=[ReturnSummary.model_validate(item) for item in items],
-        total=total,
-        page=page.page,
-        limit=page.limit,
-    )
+    return page.result([ReturnSummary.model_validate(item) for item in items], total)
 
 
 @router.get("/v1/returns/{return_id}", response_model=ReturnRead, summary="One return version")
