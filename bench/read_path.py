@@ -29,7 +29,7 @@ from bench.ingest import OUT, _psql
 
 OWF = str(Path(sys.executable).with_name("oneworkforce"))
 UVICORN = str(Path(sys.executable).with_name("uvicorn"))
-API_PORT, BARE_PORT = 8766, 8767
+API_PORT, BARE_PORT = 8766, 8767  # --api-port / --bare-port
 AREA = "E54000008"
 
 
@@ -59,6 +59,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="Read-path benchmark")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=8)
+    parser.add_argument("--api-port", type=int, default=API_PORT)
+    parser.add_argument("--bare-port", type=int, default=BARE_PORT)
     parser.add_argument(
         "--database-url",
         default=os.environ.get(
@@ -97,14 +99,14 @@ def main() -> None:
     )
     auth = {"Authorization": f"Bearer {token}"}
     api = subprocess.Popen(
-        [OWF, "serve", "--port", str(API_PORT)],
+        [OWF, "serve", "--port", str(args.api_port)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     bare = None
     try:
-        api_url = f"http://127.0.0.1:{API_PORT}/v1/areas/{AREA}/projections/latest"
+        api_url = f"http://127.0.0.1:{args.api_port}/v1/areas/{AREA}/projections/latest"
         _wait(api_url, auth)
         first = httpx.get(api_url, headers=auth)
         first.raise_for_status()
@@ -117,7 +119,7 @@ def main() -> None:
                 UVICORN,
                 "bench.bare_starlette:app",
                 "--port",
-                str(BARE_PORT),
+                str(args.bare_port),
                 "--log-level",
                 "warning",
                 "--no-access-log",
@@ -126,16 +128,28 @@ def main() -> None:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        bare_url = f"http://127.0.0.1:{BARE_PORT}/latest"
+        bare_url = f"http://127.0.0.1:{args.bare_port}/latest"
         _wait(bare_url)
-        rows: dict[str, list[float]] = {"api": [], "bare": [], "api_304": [], "bare_304": []}
+        gzip_headers = {"Accept-Encoding": "gzip"}
+        zipped = httpx.get(api_url, headers={**auth, **gzip_headers})
+        rows: dict[str, list[float]] = {
+            "api": [],
+            "bare": [],
+            "api_304": [],
+            "bare_304": [],
+            "api_gzip": [],
+            "bare_gzip": [],
+        }
         for _ in range(args.rounds):
             rows["api"].append(_wrk(api_url, auth, args.seconds))
             rows["bare"].append(_wrk(bare_url, {}, args.seconds))
             rows["api_304"].append(_wrk(api_url, {**auth, "If-None-Match": etag}, args.seconds))
             rows["bare_304"].append(_wrk(bare_url, {"If-None-Match": '"bare"'}, args.seconds))
+            rows["api_gzip"].append(_wrk(api_url, {**auth, **gzip_headers}, args.seconds))
+            rows["bare_gzip"].append(_wrk(bare_url, gzip_headers, args.seconds))
         result = {
             "body_bytes": len(first.content),
+            "gzip_body_bytes": int(zipped.headers.get("content-length", 0)),
             "rps": {k: [round(v, 1) for v in vals] for k, vals in rows.items()},
             "ratio_full_median": round(
                 statistics.median(a / b for a, b in zip(rows["api"], rows["bare"], strict=True)), 3
@@ -143,6 +157,12 @@ def main() -> None:
             "ratio_304_median": round(
                 statistics.median(
                     a / b for a, b in zip(rows["api_304"], rows["bare_304"], strict=True)
+                ),
+                3,
+            ),
+            "ratio_gzip_median": round(
+                statistics.median(
+                    a / b for a, b in zip(rows["api_gzip"], rows["bare_gzip"], strict=True)
                 ),
                 3,
             ),

@@ -243,19 +243,19 @@ def export_response(
     sheet: str = "Data",
     about: Sequence[tuple[str, str]] = (),
     headers: dict[str, str] | None = None,
-    csv_producer: Producer | None = None,
+    producer: Producer | None = None,
 ) -> ExportResponse:
     """A streamed export in one of csv, json, ndjson or xlsx.
 
     `chunks` is called once, when the body is sent, and yields lists of row tuples in
-    `header` order. `csv_producer`, when given, writes the CSV itself (PostgreSQL's COPY).
+    `header` order. `producer`, when given, writes the body itself (PostgreSQL's COPY).
     """
 
     async def produce(write: Write) -> None:
-        if fmt == "csv" and csv_producer is not None:
-            if bom:
+        if producer is not None:
+            if bom and fmt == "csv":
                 await write(UTF8_BOM)
-            await csv_producer(write)
+            await producer(write)
             return
         # Closed explicitly, so the rows' session ends here even when `write` fails because
         # the client went away (a half-read generator is otherwise closed only by the GC).
@@ -281,3 +281,26 @@ def export_response(
 async def once(rows: Sequence[Sequence[Any]]) -> AsyncGenerator[Sequence[Sequence[Any]], None]:
     """Rows already in memory (a small table) as a single chunk."""
     yield rows
+
+
+def _workbook_bytes(sheets: dict[str, tuple[Sequence[str], Sequence[Sequence[Any]]]]) -> bytes:
+    book = Workbook(write_only=True)
+    bold = Font(bold=True)
+    for title, (header, rows) in sheets.items():
+        sheet = book.create_sheet(title)
+        cells = []
+        for value in header:
+            cell = WriteOnlyCell(sheet, value=value)
+            cell.font = bold
+            cells.append(cell)
+        sheet.append(cells)
+        for row in rows:
+            sheet.append(list(row))
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+async def xlsx_bytes(sheets: dict[str, tuple[Sequence[str], Sequence[Sequence[Any]]]]) -> bytes:
+    """A small workbook (one sheet per entry: header and rows) built in a worker thread."""
+    return await anyio.to_thread.run_sync(_workbook_bytes, sheets)

@@ -95,6 +95,22 @@ def etag_of(*parts: Any) -> str:
     return f'"{digest[:32]}"'
 
 
+def rounded_floats(value: Any, places: int = 2) -> Any:
+    """A JSON-ready structure with every float rounded (FTE figures: to 2 decimals)."""
+    if isinstance(value, float):
+        return round(value, places)
+    if isinstance(value, dict):
+        return {key: rounded_floats(item, places) for key, item in value.items()}
+    if isinstance(value, list):
+        return [rounded_floats(item, places) for item in value]
+    return value
+
+
+def etag_matches(header: str, etag: str) -> bool:
+    """If-None-Match's weak comparison: does the header name this version (or `*`)?"""
+    return _matches(header, etag)
+
+
 def _matches(header: str, etag: str) -> bool:
     candidates = [value.strip() for value in header.split(",")]
     weak = etag.removeprefix("W/")
@@ -163,11 +179,23 @@ def negotiate(
 ) -> str:
     """The representation to send: `?format=` wins, then a `.csv` path, then Accept; JSON when
     the client accepts anything. 406 (with what is offered) when Accept allows none of them."""
+    return negotiate_header(
+        request.headers.get("accept"), format_param, offered, path=request.url.path
+    )
+
+
+def negotiate_header(
+    header: str | None,
+    format_param: str | None,
+    offered: Sequence[str] = ("json", "csv"),
+    *,
+    path: str = "",
+) -> str:
+    """`negotiate` from the raw Accept header (for code that runs before routing)."""
     if format_param is not None:
         return format_param.lower()
-    if request.url.path.endswith(".csv") and "csv" in offered:
+    if path.endswith(".csv") and "csv" in offered:
         return "csv"
-    header = request.headers.get("accept")
     if not header:
         return offered[0]
     for media_range, quality in _accept_ranges(header):

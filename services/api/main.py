@@ -24,16 +24,17 @@ from services.api.middleware import (
     RequestContextMiddleware,
 )
 from services.api.organisations.router import router as organisations_router
+from services.api.projections.fastpath import LatestNotModifiedMiddleware
 from services.api.projections.router import hot_router as projections_hot_router
 from services.api.projections.router import router as projections_router
 from services.api.returns.router import router as returns_router
 from services.api.roles.router import router as roles_router
 from services.api.scenarios.router import router as scenarios_router
-from shared import projection_runs
+from services.domain.projections import runs as projection_runs
+from services.domain.queue import ArqSender, JobSender, OutboxRelay
 from shared.config import Settings, get_settings
 from shared.db.session import make_engine, make_sessionmaker
 from shared.logging import configure_logging
-from shared.queue import ArqSender, JobSender, OutboxRelay
 
 log = logging.getLogger("oneworkforce.api")
 
@@ -141,6 +142,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     app.add_middleware(AcceptMiddleware)
     app.add_middleware(GZipMiddleware)
+    # Polling integrations' 304s, answered from the caches before everything below.
+    app.add_middleware(LatestNotModifiedMiddleware)
     app.add_middleware(RequestContextMiddleware)
     app.include_router(projections_hot_router)
     app.include_router(health_router)

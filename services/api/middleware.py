@@ -183,8 +183,11 @@ class GZipMiddleware:
                     or b"content-encoding" in names
                     or content_type.startswith(_NOT_COMPRESSED_TYPES)
                 )
+                # A client that takes gzip sees weak ETags on every answer, 304s and small
+                # bodies included, so the validator it holds is the one it is shown again.
+                start = {**message, "headers": _weak_etag(headers)}
                 if passthrough:
-                    await send(message)
+                    await send(start)
                 return
             if message["type"] != "http.response.body" or passthrough:
                 await send(message)
@@ -214,6 +217,15 @@ def _accepts_gzip(scope: Scope) -> bool:
         if name == b"accept-encoding":
             return b"gzip" in value.lower()
     return False
+
+
+def _weak_etag(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    return [
+        (name, b"W/" + value)
+        if name.lower() == b"etag" and not value.startswith(b"W/")
+        else (name, value)
+        for name, value in headers
+    ]
 
 
 def _gzip_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:

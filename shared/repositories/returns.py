@@ -20,6 +20,7 @@ from shared.models import (
     ReturnLine,
     ReturnStatus,
     ReturnWarning,
+    Role,
     WorkforceReturn,
     return_staging,
 )
@@ -140,6 +141,48 @@ async def lock_organisations(
         )
 
 
+async def count_staged(session: AsyncSession, *, import_id: uuid.UUID) -> int:
+    result = await session.execute(
+        staged_sql("SELECT COUNT(*) FROM return_staging WHERE import_id = :import_id"),
+        {"import_id": import_id},
+    )
+    return int(result.scalar_one())
+
+
+async def staged_organisations_and_dates(
+    session: AsyncSession, *, import_id: uuid.UUID
+) -> list[tuple[str | None, str | None]]:
+    """The distinct (organisation code, as_at) pairs of a bulk import, as sent."""
+    result = await session.execute(
+        staged_sql(
+            "SELECT DISTINCT organisation_code, as_at FROM return_staging "
+            "WHERE import_id = :import_id"
+        ),
+        {"import_id": import_id},
+    )
+    return [(code, as_at) for code, as_at in result.all()]
+
+
+async def organisations_by_code(
+    session: AsyncSession,
+) -> dict[str, tuple[uuid.UUID, str, date | None]]:
+    """(id, ICS, opened on) of every organisation by ODS code and by CQC location id."""
+    rows = await session.execute(
+        text(
+            "SELECT id, ods_code, cqc_location_id, ics_code, opened_on FROM organisations "
+            "WHERE ods_code IS NOT NULL OR cqc_location_id IS NOT NULL"
+        )
+    )
+    found: dict[str, tuple[uuid.UUID, str, date | None]] = {}
+    for org_id, ods, cqc, ics, opened in rows.all():
+        organisation_id = org_id if isinstance(org_id, uuid.UUID) else uuid.UUID(str(org_id))
+        opened_on = date.fromisoformat(opened) if isinstance(opened, str) else opened
+        for code in (ods, cqc):
+            if code:
+                found[code] = (organisation_id, ics, opened_on)
+    return found
+
+
 async def set_line_counts(session: AsyncSession, *, import_id: uuid.UUID) -> None:
     await session.execute(
         staged_sql(
@@ -160,12 +203,15 @@ async def set_warning_counts(session: AsyncSession, *, import_id: uuid.UUID) -> 
     )
 
 
-async def warnings_from_lines(
-    session: AsyncSession, *, import_id: uuid.UUID
+async def warning_candidates(
+    session: AsyncSession, *, import_id: uuid.UUID, turnover_share: float, jump_share: float
 ) -> list[dict[str, Any]]:
-    """Warnings for the lines just stored, against each organisation's earlier returns."""
+    """The lines just stored that may warrant a warning, each beside the same role's line in
+    the organisation's previous return (prev_*) and in its return of a year or more before
+    (old_*): high turnover, a jump since the previous return, or figures left unchanged."""
     d = dialect_of(session)
     year_before = d.days_before("n.as_at", 365)
+    turnover, jump = float(turnover_share), float(jump_share)
     sql = f"""
         WITH prev AS (
             SELECT n.id AS new_id,
@@ -185,61 +231,15 @@ async def warnings_from_lines(
         JOIN return_lines l ON l.return_id = prev.new_id
         LEFT JOIN return_lines p ON p.return_id = prev.prev_id AND p.role_code = l.role_code
         LEFT JOIN return_lines o ON o.return_id = prev.old_id AND o.role_code = l.role_code
-        WHERE (l.headcount > 0 AND l.leavers_12m > 0.6 * l.headcount)
-           OR (p.headcount > 0 AND ABS(l.headcount - p.headcount) > 0.5 * p.headcount)
-           OR (p.fte_in_post > 0 AND ABS(l.fte_in_post - p.fte_in_post) > 0.5 * p.fte_in_post)
+        WHERE (l.headcount > 0 AND l.leavers_12m > {turnover} * l.headcount)
+           OR (p.headcount > 0 AND ABS(l.headcount - p.headcount) > {jump} * p.headcount)
+           OR (p.fte_in_post > 0 AND ABS(l.fte_in_post - p.fte_in_post) > {jump} * p.fte_in_post)
            OR (o.headcount = l.headcount AND o.fte_in_post = l.fte_in_post
                AND o.vacant_fte = l.vacant_fte)
         ORDER BY l.return_id, l.role_code
     """
     result = await session.execute(staged_sql(sql), {"import_id": import_id})
-    warnings: list[dict[str, Any]] = []
-    for row in result.mappings():
-        raw_id = row["return_id"]
-        base = {
-            "return_id": raw_id if isinstance(raw_id, uuid.UUID) else uuid.UUID(str(raw_id)),
-            "role_code": row["role_code"],
-        }
-        headcount, leavers = row["headcount"], row["leavers"]
-        if headcount and leavers > 0.6 * headcount:
-            warnings.append(
-                {
-                    **base,
-                    "column": "leavers_12m",
-                    "code": "turnover_above_60pct",
-                    "message": f"Turnover {leavers / headcount:.0%} is above 60%.",
-                }
-            )
-        for column, now, before in (
-            ("headcount", headcount, row["prev_headcount"]),
-            ("fte_in_post", row["fte"], row["prev_fte"]),
-        ):
-            if before and abs(now - before) > 0.5 * before:
-                warnings.append(
-                    {
-                        **base,
-                        "column": column,
-                        "code": "jump_over_50pct",
-                        "message": f"{column} changed from {before:g} to {now:g} "
-                        "(more than 50%) since the previous return.",
-                    }
-                )
-        if (
-            row["old_headcount"] is not None
-            and row["old_headcount"] == headcount
-            and row["old_fte"] == row["fte"]
-            and row["old_vacant"] == row["vacant"]
-        ):
-            warnings.append(
-                {
-                    **base,
-                    "column": "headcount",
-                    "code": "figures_unchanged_12m",
-                    "message": "Headcount, FTE and vacancies are unchanged from the return of "
-                    "12 or more months ago: check they were updated.",
-                }
-            )
-    return warnings
+    return [dict(row) for row in result.mappings()]
 
 
 async def next_versions(
@@ -434,6 +434,8 @@ async def delete_staged(session: AsyncSession, *, import_id: uuid.UUID) -> None:
 @dataclass(frozen=True)
 class WorkforceAggregate:
     role_code: str
+    role_name: str
+    sector: str | None
     organisations: int
     headcount: int
     fte_in_post: float
@@ -446,9 +448,10 @@ class WorkforceAggregate:
 
 
 async def aggregate_latest(
-    session: AsyncSession, *, organisation_filter: Any, on: date
+    session: AsyncSession, *, organisation_filter: Any, on: date, sector: str | None = None
 ) -> list[WorkforceAggregate]:
-    """Sum by role over each organisation's latest current return at or before `on`."""
+    """Sum by role (with its name and sector, optionally one sector's roles only) over each
+    organisation's latest current return at or before `on`."""
     latest = (
         select(
             WorkforceReturn.organisation_id,
@@ -466,6 +469,8 @@ async def aggregate_latest(
     query = (
         select(
             ReturnLine.role_code,
+            func.max(Role.name),
+            func.max(Role.sector),
             func.count(func.distinct(WorkforceReturn.organisation_id)),
             func.sum(ReturnLine.headcount),
             func.sum(ReturnLine.fte_in_post),
@@ -482,23 +487,28 @@ async def aggregate_latest(
             (latest.c.organisation_id == WorkforceReturn.organisation_id)
             & (latest.c.as_at == WorkforceReturn.as_at),
         )
+        .outerjoin(Role, Role.code == ReturnLine.role_code)
         .where(WorkforceReturn.status == ReturnStatus.current)
         .group_by(ReturnLine.role_code)
         .order_by(ReturnLine.role_code)
     )
+    if sector is not None:
+        query = query.where(Role.sector == sector)
     rows = (await session.execute(query)).all()
     return [
         WorkforceAggregate(
             role_code=row[0],
-            organisations=int(row[1]),
-            headcount=int(row[2] or 0),
-            fte_in_post=float(row[3] or 0),
-            vacant_fte=float(row[4] or 0),
-            starters_12m=int(row[5] or 0),
-            leavers_12m=int(row[6] or 0),
-            sickness_days_12m=float(row[7] or 0),
-            agency_fte=float(row[8] or 0),
-            bank_fte=float(row[9] or 0),
+            role_name=str(row[1] or row[0]),
+            sector=None if row[2] is None else str(row[2]),
+            organisations=int(row[3]),
+            headcount=int(row[4] or 0),
+            fte_in_post=float(row[5] or 0),
+            vacant_fte=float(row[6] or 0),
+            starters_12m=int(row[7] or 0),
+            leavers_12m=int(row[8] or 0),
+            sickness_days_12m=float(row[9] or 0),
+            agency_fte=float(row[10] or 0),
+            bank_fte=float(row[11] or 0),
         )
         for row in rows
     ]

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal, get_args
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.datastructures import QueryParams
 
 from services.api.cache import BodyCache
 from services.api.deps import AdminKey, ReadKey, SessionDep, get_principal
@@ -20,19 +21,24 @@ from services.api.http import (
     IMMUTABLE,
     REVALIDATE,
     PageDep,
+    csv_response,
     etag_of,
     negotiate,
+    negotiate_header,
     not_modified,
+    wants_csv,
 )
+from services.api.projections import comparison as comparison_service
 from services.api.projections import service
 from shared.errors import NotFound, Unprocessable
-from shared.models import ALL_ROLES, ProjectionRun, RoleSector, RunStatus
+from shared.models import ALL_ROLES, ENGLAND_CODE, ProjectionRun, RoleSector, RunStatus
 from shared.repositories import projections as repo
 from shared.repositories import roles as roles_repo
 from shared.schemas.common import Page
 from shared.schemas.keys import Principal
 from shared.schemas.projections import (
     LatestProjection,
+    ProjectionComparison,
     ProjectionCreate,
     ProjectionExplainRead,
     ProjectionFingerprintRead,
@@ -66,13 +72,12 @@ async def create_projection(
 ) -> Response:
     run = await service.request_run(session, principal=principal, data=data)
     body = json.loads(ProjectionRunRead.model_validate(run).model_dump_json())
+    # A hint for pollers: an ICB run takes seconds, an England run (fanned out) longer.
+    retry_after = "10" if run.scope == ENGLAND_CODE else "2"
     return JSONResponse(
         body,
         status_code=202,
-        headers={
-            "Location": f"/v1/projections/{run.id}",
-            "Retry-After": str(service.RETRY_AFTER_S),
-        },
+        headers={"Location": f"/v1/projections/{run.id}", "Retry-After": retry_after},
     )
 
 
@@ -104,28 +109,6 @@ async def list_projections(
         limit=page.limit,
     )
     return page.result([ProjectionRunRead.model_validate(run) for run in runs], total)
-
-
-@router.get(
-    "/v1/projections/{run_id}",
-    response_model=ProjectionRunRead,
-    responses={304: {"description": "Not modified (If-None-Match named the current ETag)"}},
-    summary="A run's status, with links to its results, explanation and fingerprint",
-)
-async def get_projection(
-    run_id: uuid.UUID, request: Request, session: SessionDep, principal: ReadKey
-) -> Response:
-    run = await service.visible_run(session, principal=principal, run_id=run_id)
-    content = ProjectionRunRead.model_validate(run).model_dump_json().encode()
-    # Even a finished run may still turn stale, so clients revalidate (cheaply, by ETag).
-    etag = etag_of("run", content)
-    headers = {"ETag": etag, "Cache-Control": REVALIDATE}
-    if (cached := not_modified(request, etag)) is not None:
-        cached.headers.update(headers)
-        return cached
-    if run.status in (RunStatus.queued, RunStatus.running):
-        headers["Retry-After"] = str(service.RETRY_AFTER_S)
-    return Response(content, media_type="application/json", headers=headers)
 
 
 ResultFormat = Literal["json", "csv", "ndjson", "xlsx"]
@@ -225,7 +208,7 @@ async def _results_response(
         sheet="Results",
         about=_about(run),
         headers=_run_derived_headers(etag),
-        csv_producer=service.copy_csv_producer(sessionmaker, selection),
+        producer=service.copy_producer(sessionmaker, selection, fmt),
     )
 
 
@@ -240,6 +223,89 @@ MeasureFilter = Annotated[list[Measure] | None, Query(description="Repeat for se
 BomParam = Annotated[
     bool, Query(description="CSV only: start with a UTF-8 byte order mark (for Excel)")
 ]
+
+
+XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+# Registered before /v1/projections/{run_id}, which would otherwise read "compare" as an id.
+@router.get(
+    "/v1/projections/compare",
+    response_model=ProjectionComparison,
+    responses={200: {"content": {"text/csv": {}, XLSX_MEDIA_TYPE: {}}}},
+    summary="Paired comparison of two runs (other - base) by area, role or sector and year",
+)
+async def compare_projections(
+    request: Request,
+    session: SessionDep,
+    principal: ReadKey,
+    base: Annotated[uuid.UUID, Query(description="The run compared against, e.g. baseline")],
+    other: Annotated[uuid.UUID, Query(description="The run compared, e.g. a scenario")],
+    area: Annotated[str | None, Query(max_length=9)] = None,
+    by: Annotated[Literal["role", "sector"], Query()] = "role",
+    group: Annotated[
+        str | None, Query(max_length=64, description="One role code or sector, or 'all'")
+    ] = None,
+    measure: Annotated[
+        Literal["demand_fte", "supply_fte", "gap_fte", "gap_after_sharing_fte"] | None, Query()
+    ] = None,
+    year_from: Annotated[int | None, Query(ge=1900, le=2200)] = None,
+    year_to: Annotated[int | None, Query(ge=1900, le=2200)] = None,
+    format: Annotated[Literal["json", "csv", "xlsx"] | None, Query()] = None,
+) -> ProjectionComparison | Response:
+    """Both runs must have succeeded, cover the same scope, base year and horizon, and share
+    the seed and iteration count, so that draw i of each used the same random numbers."""
+    comparison = await comparison_service.compare_runs(
+        session,
+        principal=principal,
+        base_id=base,
+        other_id=other,
+        area=area,
+        by=by,
+        group=group,
+        measure=measure,
+        year_from=year_from,
+        year_to=year_to,
+    )
+    filename = f"comparison-{base}-{other}"
+    wants_xlsx = format == "xlsx" or (
+        format is None and XLSX_MEDIA_TYPE in request.headers.get("accept", "")
+    )
+    if wants_xlsx:
+        return Response(
+            comparison_service.xlsx_bytes(comparison),
+            media_type=XLSX_MEDIA_TYPE,
+            headers={"Content-Disposition": f'attachment; filename="{filename}.xlsx"'},
+        )
+    if wants_csv(request, format):
+        return csv_response(
+            comparison_service.COMPARISON_HEADER,
+            comparison_service.table_rows(comparison),
+            filename=f"{filename}.csv",
+        )
+    return comparison
+
+
+@router.get(
+    "/v1/projections/{run_id}",
+    response_model=ProjectionRunRead,
+    responses={304: {"description": "Not modified (If-None-Match named the current ETag)"}},
+    summary="A run's status, with links to its results, explanation and fingerprint",
+)
+async def get_projection(
+    run_id: uuid.UUID, request: Request, session: SessionDep, principal: ReadKey
+) -> Response:
+    run = await service.visible_run(session, principal=principal, run_id=run_id)
+    content = ProjectionRunRead.model_validate(run).model_dump_json().encode()
+    # Even a finished run may still turn stale, so clients revalidate (cheaply, by ETag).
+    etag = etag_of("run", content)
+    headers = {"ETag": etag, "Cache-Control": REVALIDATE}
+    if (cached := not_modified(request, etag)) is not None:
+        cached.headers.update(headers)
+        return cached
+    if run.status in (RunStatus.queued, RunStatus.running):
+        headers["Retry-After"] = str(service.RETRY_AFTER_S)
+    return Response(content, media_type="application/json", headers=headers)
 
 
 @router.get(
@@ -377,7 +443,7 @@ async def export_results(
     "/v1/projections/{run_id}/explain",
     response_model=ProjectionExplainRead,
     responses=_RUN_DERIVED,
-    summary="What changed the gap after sharing from base year to horizon (FTE by component)",
+    summary="What changed the gap after sharing between two years (FTE by component)",
 )
 async def get_explain(
     run_id: uuid.UUID,
@@ -386,15 +452,37 @@ async def get_explain(
     session: SessionDep,
     principal: ReadKey,
     area: Annotated[str | None, Query(max_length=9)] = None,
-    role: Annotated[str | None, Query(max_length=64)] = None,
+    role: Annotated[str | None, Query(max_length=64, description="A role code, or 'all'")] = None,
+    sector: Annotated[
+        str | None, Query(max_length=20, description="Explain a sector's roles together")
+    ] = None,
+    year_from: Annotated[
+        int | None, Query(alias="from", ge=1900, le=2200, description="Default: base year")
+    ] = None,
+    year_to: Annotated[
+        int | None, Query(alias="to", ge=1900, le=2200, description="Default: horizon")
+    ] = None,
 ) -> ProjectionExplainRead | Response:
+    """Sequential switching of the drivers of change, so the gross contributions add up
+    exactly to the change in gap after sharing; `net_fte` sums them into net demand, supply
+    and sharing effects. A positive figure widens the gap (more shortfall)."""
     negotiate(request, None, ("json",))
-    body = await service.explain(session, principal=principal, run_id=run_id, area=area, role=role)
+    body = await service.explain(
+        session,
+        principal=principal,
+        run_id=run_id,
+        area=area,
+        role=role,
+        sector=sector,
+        year_from=year_from,
+        year_to=year_to,
+    )
     etag = etag_of("explain", EXPORT_VERSION, body.model_dump(mode="json"))
     response.headers.update(_run_derived_headers(etag))
     if (cached := not_modified(request, etag)) is not None:
         cached.headers.update(_run_derived_headers(etag))
         return cached
+    # Not rounded: the contributions are a decomposition that adds up exactly to the change.
     return body
 
 
@@ -485,7 +573,11 @@ def _query_problem(field: str, code: str, message: str) -> dict[str, str]:
 
 
 def _latest_query(request: Request) -> LatestQuery:
-    params = request.query_params
+    return parse_latest_query(request.query_params, request.headers.get("accept"))
+
+
+def parse_latest_query(params: QueryParams, accept: str | None) -> LatestQuery:
+    """The latest route's parameters checked (422) and its representation chosen (406)."""
     scenario = params.get("scenario", "baseline")
     measures = tuple(params.getlist("measure"))
     roles = tuple(params.getlist("role"))
@@ -518,9 +610,32 @@ def _latest_query(request: Request) -> LatestQuery:
         measures=measures,
         roles=roles,
         sector=sector,
-        format=negotiate(request, format_param, ("json", "csv")),
+        format=negotiate_header(accept, format_param, ("json", "csv")),
         bom=bom_text in _TRUE,
     )
+
+
+_ETAGS: dict[tuple[object, ...], str] = {}
+
+
+def latest_etag(run_id: uuid.UUID, area_code: str, stale: bool, query: LatestQuery) -> str:
+    """The latest body's version: the run, the area, staleness and the parameters (memoised,
+    so a revalidation does not hash anything)."""
+    key = (run_id, area_code, stale, query)
+    etag = _ETAGS.get(key)
+    if etag is None:
+        if len(_ETAGS) > 10_000:
+            _ETAGS.clear()
+        etag = _ETAGS[key] = etag_of(str(run_id), area_code, stale, EXPORT_VERSION, query.__dict__)
+    return etag
+
+
+def latest_headers(etag: str, *, gzipped: bool) -> dict[str, str]:
+    return {
+        "ETag": f"W/{etag}" if gzipped else etag,
+        "Vary": "Accept, Accept-Encoding",
+        "Cache-Control": REVALIDATE,
+    }
 
 
 # Integrations poll this one route far more than any other: it gets a router of its own that
@@ -613,10 +728,9 @@ async def latest_projection(code: str, request: Request) -> Response:
                 "No finished projection covers this area yet.", code="projection_not_found"
             )
         run_id, area_code, stale = found
-        etag = etag_of(str(run_id), area_code, stale, EXPORT_VERSION, query.__dict__)
+        etag = latest_etag(run_id, area_code, stale, query)
         gzipped = "gzip" in request.headers.get("accept-encoding", "")
-        headers = {"ETag": f"W/{etag}" if gzipped else etag, "Vary": "Accept, Accept-Encoding"}
-        headers["Cache-Control"] = REVALIDATE
+        headers = latest_headers(etag, gzipped=gzipped)
         cached = not_modified(request, etag)
         if cached is not None:
             cached.headers.update(headers)

@@ -6,12 +6,13 @@ import uuid
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, true
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.api.organisations import service as organisations
-from shared import projection_runs, returns_import
+from services.domain.projections import runs as projection_runs
+from services.domain.returns import importer as returns_import
+from services.domain.returns import rules
 from shared.db.base import utcnow
 from shared.errors import Conflict, NotFound, Unprocessable
 from shared.models import (
@@ -109,7 +110,7 @@ async def submit(
     for row in rows:
         row["as_at"] = as_at.isoformat()
     await repo.stage_rows(session, import_id=import_id, rows=rows, organisation_id=organisation.id)
-    validation = Validation(session, import_id, bulk=False)
+    validation = rules.validation(session, import_id, bulk=False)
     _check_date(organisation, as_at, validation)
     if validation.total:
         # Already failing: report every other problem too, in the same answer.
@@ -260,8 +261,18 @@ async def diff(session: AsyncSession, *, principal: Principal, return_id: uuid.U
     )
 
 
+FTE_PLACES, RATE_PLACES = 2, 4
+ALL_ROLES_NAME = "All roles"
+
+
+def _ratio(numerator: float, denominator: float) -> float | None:
+    return round(numerator / denominator, RATE_PLACES) if denominator else None
+
+
 def _rates(
     role_code: str,
+    role_name: str,
+    sector: str | None,
     organisations_count: int,
     headcount: int,
     fte: float,
@@ -275,19 +286,26 @@ def _rates(
     staffing = fte + bank + agency
     return WorkforceByRole(
         role_code=role_code,
+        role_name=role_name,
+        sector=sector,
         organisations=organisations_count,
         headcount=headcount,
-        fte_in_post=fte,
-        vacant_fte=vacant,
-        vacancy_rate=vacant / posts if posts else None,
-        turnover_rate=leavers / headcount if headcount else None,
-        sickness_rate=(sickness_days / (headcount * WORKING_DAYS_PER_YEAR) if headcount else None),
-        agency_share=agency / staffing if staffing else None,
+        fte_in_post=round(fte, FTE_PLACES),
+        vacant_fte=round(vacant, FTE_PLACES),
+        vacancy_rate=_ratio(vacant, posts),
+        turnover_rate=_ratio(leavers, headcount),
+        sickness_rate=_ratio(sickness_days, headcount * WORKING_DAYS_PER_YEAR),
+        agency_share=_ratio(agency, staffing),
     )
 
 
 async def area_workforce(
-    session: AsyncSession, *, principal: Principal, area_code: str, on: date
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    area_code: str,
+    on: date,
+    sector: str | None = None,
 ) -> AreaWorkforce:
     """Latest returns in an area (LAD, ICB or England) by role, with completeness."""
     area = await organisations_repo.get_area(session, code=area_code)
@@ -295,25 +313,19 @@ async def area_workforce(
         raise NotFound(f"No area {area_code}.", code="area_not_found")
     if principal.organisation_id is not None:
         raise NotFound(f"No area {area_code}.", code="area_not_found")
-    area_filter: ColumnElement[bool]
-    if area.type == AreaType.lad:
-        area_filter = Organisation.home_lad_code == area.code
-        ics = area.parent_code
-    elif area.type == AreaType.icb:
-        area_filter = Organisation.ics_code == area.code
-        ics = area.code
-    elif area.type == AreaType.country:
-        area_filter = true()
-        ics = None
-    else:
+    area_filter = organisations_repo.in_area(area)
+    if area_filter is None:
         raise Unprocessable(
             "Workforce is aggregated for LADs, ICBs and England.",
             code="area_type_not_supported",
             errors=[{"field": "code", "code": "area_type_not_supported", "message": area.type}],
         )
+    ics = area.code if area.type == AreaType.icb else area.parent_code
     if principal.ics_code is not None and ics != principal.ics_code:
         raise NotFound(f"No area {area_code}.", code="area_not_found")
-    aggregates = await repo.aggregate_latest(session, organisation_filter=area_filter, on=on)
+    aggregates = await repo.aggregate_latest(
+        session, organisation_filter=area_filter, on=on, sector=sector
+    )
     registered = await repo.count_registered(session, organisation_filter=area_filter, on=on)
     reporting = await repo.count_reporting(
         session, organisation_filter=area_filter, on=on, since=on - timedelta(days=365)
@@ -321,6 +333,8 @@ async def area_workforce(
     roles = [
         _rates(
             a.role_code,
+            a.role_name,
+            a.sector,
             a.organisations,
             a.headcount,
             a.fte_in_post,
@@ -336,6 +350,8 @@ async def area_workforce(
     reporting_any = await repo.count_reporting(session, organisation_filter=area_filter, on=on)
     total = _rates(
         "all",
+        ALL_ROLES_NAME,
+        None,
         reporting_any,
         sum(a.headcount for a in aggregates),
         sum(a.fte_in_post for a in aggregates),

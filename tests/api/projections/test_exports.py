@@ -19,14 +19,13 @@ from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from shared import projection_runs
+from services.domain.projections import runs as projection_runs
 from shared.db.base import utcnow
 from shared.db.session import transaction
 from shared.models import ProjectionRun, RunStatus
 from shared.repositories import projections as projections_repo
-from tests.api.test_foundation import assert_problem
-from tests.conftest import KeyFactory
 from tests.factories import ICB_A, ICB_B, LAD_A1, LAD_A2, ensure_small_geography, make_role
+from tests.helpers import KeyFactory, assert_problem
 
 MEASURES = ("demand_fte", "supply_fte", "gap_fte")
 
@@ -64,7 +63,7 @@ async def make_run(
         )
         await projections_repo.add_run(session, run)
         rows = [
-            (run.id, area, role, measure, year, 1000.0 / 3 + index, 300.004, 333.335, 1506.2 - 1e-9)
+            (run.id, area, role, measure, year, 1000.0 / 3 + index, 300.004, 333.336, 1506.2 - 1e-9)
             for index, (area, role, measure, year) in enumerate(
                 itertools.product(areas, [*roles, "all"], MEASURES, years)
             )
