@@ -38,6 +38,24 @@ async def _no_session() -> AsyncSession:
     raise _CacheMiss
 
 
+_PARSED: dict[tuple[bytes, bytes | None], latest_route.LatestQuery] = {}
+
+
+def _parsed(query_string: bytes, accept: bytes | None) -> latest_route.LatestQuery:
+    """The checked parameters, remembered by their raw bytes (pollers repeat them)."""
+    key = (query_string, accept)
+    query = _PARSED.get(key)
+    if query is None:
+        query = latest_route.parse_latest_query(
+            QueryParams(query_string.decode("latin-1")),
+            None if accept is None else accept.decode("latin-1"),
+        )
+        if len(_PARSED) > 1000:
+            _PARSED.clear()
+        _PARSED[key] = query
+    return query
+
+
 class LatestNotModifiedMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -67,10 +85,7 @@ class LatestNotModifiedMiddleware:
             return None
         accept = headers.get(b"accept")
         try:
-            query = latest_route.parse_latest_query(
-                QueryParams(scope["query_string"].decode("latin-1")),
-                None if accept is None else accept.decode("latin-1"),
-            )
+            query = _parsed(scope["query_string"], accept)
             if query.roles:
                 areas_cache: TtlCache = state.areas_cache
                 known = areas_cache.get(("role-codes",))
