@@ -35,8 +35,8 @@ import psutil
 from sqlalchemy.dialects import postgresql
 
 from bench.ingest import OUT, _psql, _values
-from shared.models.return_staging import LINE_COLUMNS
 from shared.repositories import projections as projections_repo
+from shared.vocab.return_lines import LINE_COLUMNS
 
 OWF = str(Path(sys.executable).with_name("oneworkforce"))
 PORT = 8301

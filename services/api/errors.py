@@ -3,38 +3,77 @@
 from __future__ import annotations
 
 import logging
-from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.context import request_id_var
-from shared.errors import DomainError
+from shared.db import faults
+from shared.errors import (
+    TITLES,
+    AlreadyExists,
+    Conflict,
+    ControlCharacter,
+    DatabaseUnavailable,
+    DomainError,
+    InternalError,
+    NumberOutOfRange,
+    PreconditionFailed,
+    PreconditionRequired,
+    Unprocessable,
+    ValidationFailed,
+    generic_error,
+)
 
 log = logging.getLogger("oneworkforce.api")
 
 PROBLEM_JSON = "application/problem+json"
+PROBLEM_TYPE_PREFIX = "/problems/"
 
-STATUS_CODES: dict[int, str] = {
-    400: "bad_request",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    406: "not_acceptable",
-    409: "conflict",
-    412: "precondition_failed",
-    413: "payload_too_large",
-    415: "unsupported_media_type",
-    422: "validation_failed",
-    428: "precondition_required",
-    429: "too_many_requests",
-    500: "internal_error",
-    503: "service_unavailable",
-}
+
+def problem_type(code: str) -> str:
+    """The problem's `type`: a page of this API that explains the code and its fix."""
+    return PROBLEM_TYPE_PREFIX + code
+
+
+class IfMatchRequired(PreconditionRequired):
+    """This change needs If-Match with the ETag last read."""
+
+    code = "if_match_required"
+    fix = "Read the resource, then send its ETag in If-Match."
+
+
+class EtagMismatch(PreconditionFailed):
+    """The resource changed since the ETag in If-Match was read."""
+
+    code = "etag_mismatch"
+    fix = "Read the resource again and retry with its current ETag (sent in the ETag header)."
+
+
+class IdempotencyKeyInvalid(Unprocessable):
+    """Idempotency-Key must be 1 to 200 characters."""
+
+    code = "idempotency_key_invalid"
+    fix = "Send a unique value such as a UUID."
+
+
+class IdempotencyKeyReused(Conflict):
+    """This Idempotency-Key was used with a different request."""
+
+    code = "idempotency_key_reused"
+    fix = "Use a new key for a new request; reuse a key only to retry the same request."
+
+
+class IdempotencyKeyInProgress(Conflict):
+    """A request with this Idempotency-Key is still being processed, or failed concurrently."""
+
+    code = "idempotency_key_in_progress"
+    fix = "Retry the same request shortly."
 
 
 def problem(
@@ -42,18 +81,18 @@ def problem(
     *,
     code: str | None = None,
     detail: str | None = None,
-    title: str | None = None,
     errors: list[dict[str, Any]] | None = None,
     headers: dict[str, str] | None = None,
     instance: str | None = None,
     **extra: Any,
 ) -> JSONResponse:
-    phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
+    """An RFC 9457 problem: one title per status, a stable code and a page explaining it."""
+    code = code or generic_error(status).code
     body: dict[str, Any] = {
-        "type": "about:blank",
-        "title": title or phrase,
+        "type": problem_type(code),
+        "title": TITLES.get(status, "Error"),
         "status": status,
-        "code": code or STATUS_CODES.get(status, "error"),
+        "code": code,
     }
     if detail:
         body["detail"] = detail
@@ -92,25 +131,66 @@ def validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     return errors
 
 
-async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, DomainError)
+# How long a client should wait before retrying when the database is unavailable.
+RETRY_AFTER_UNAVAILABLE_S = 5
+
+
+def problem_for(exc: DomainError, *, instance: str | None = None) -> JSONResponse:
+    """The problem+json answer for a domain error."""
     return problem(
         exc.status,
         code=exc.code,
-        title=exc.title,
-        detail=exc.message,
+        detail=exc.detail,
         errors=exc.errors,
         headers=exc.headers,
-        instance=request.url.path,
+        instance=instance,
         **exc.extra,
     )
+
+
+def unavailable_response() -> JSONResponse:
+    return problem_for(
+        DatabaseUnavailable(
+            "The database is unavailable for a moment. Retry after the time given.",
+            headers={"Retry-After": str(RETRY_AFTER_UNAVAILABLE_S)},
+        )
+    )
+
+
+async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DomainError)
+    return problem_for(exc, instance=request.url.path)
+
+
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    """Database failures that are not the server's fault get their own answer, not a 500."""
+    if faults.is_unavailable(exc):
+        log.warning(
+            "database unavailable",
+            extra={"path": request.url.path, "error": type(exc).__name__},
+        )
+        return unavailable_response()
+    if faults.is_unique_violation(exc):
+        # Two requests raced to create the same thing; the loser is told it exists.
+        return problem_for(AlreadyExists(), instance=request.url.path)
+    if faults.is_bad_character(exc):
+        return problem_for(
+            ControlCharacter("A text value holds a character that cannot be stored."),
+            instance=request.url.path,
+        )
+    if faults.is_out_of_range(exc):
+        return problem_for(
+            NumberOutOfRange("A number is outside the range that can be stored."),
+            instance=request.url.path,
+        )
+    return await _unhandled(request, exc)
 
 
 async def _request_validation(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     return problem(
         422,
-        code="validation_failed",
+        code=ValidationFailed.code,
         detail="The request has invalid fields.",
         errors=validation_errors(exc),
         instance=request.url.path,
@@ -135,10 +215,12 @@ async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
         exc_info=(type(exc), exc, exc.__traceback__),
         extra={"path": request.url.path, "method": request.method},
     )
+    # The request may have been left half read: close the connection, and say so.
     return problem(
         500,
-        code="internal_error",
+        code=InternalError.code,
         detail="An unexpected error occurred. Quote the request id when reporting it.",
+        headers={"Connection": "close"},
         instance=request.url.path,
     )
 
@@ -147,4 +229,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(RequestValidationError, _request_validation)
     app.add_exception_handler(StarletteHTTPException, _http_exception)
+    app.add_exception_handler(DBAPIError, _database_error)
+    app.add_exception_handler(PoolTimeout, _database_error)
+    app.add_exception_handler(OSError, _database_error)
     app.add_exception_handler(Exception, _unhandled)

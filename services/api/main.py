@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from importlib.metadata import version
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -15,11 +16,12 @@ from services.api.agreements.router import router as agreements_router
 from services.api.areas.router import router as areas_router
 from services.api.cache import BodyCache, KeyCache, TtlCache
 from services.api.errors import install_error_handlers
+from services.api.gate import AccessGate
 from services.api.health.router import router as health_router
+from services.api.insights.router import router as insights_router
 from services.api.keys.router import router as keys_router
 from services.api.middleware import (
     AcceptMiddleware,
-    BodySizeLimitMiddleware,
     GZipMiddleware,
     RequestContextMiddleware,
 )
@@ -27,11 +29,13 @@ from services.api.organisations.router import router as organisations_router
 from services.api.projections.fastpath import LatestNotModifiedMiddleware
 from services.api.projections.router import hot_router as projections_hot_router
 from services.api.projections.router import router as projections_router
+from services.api.ratelimit import RateLimiter
 from services.api.returns.router import router as returns_router
 from services.api.roles.router import router as roles_router
 from services.api.scenarios.router import router as scenarios_router
 from services.domain.projections import runs as projection_runs
 from services.domain.queue import ArqSender, JobSender, OutboxRelay
+from services.domain.returns import import_jobs
 from shared.config import Settings, get_settings
 from shared.db.session import make_engine, make_sessionmaker
 from shared.logging import configure_logging
@@ -75,6 +79,15 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             discard=sender.discard if isinstance(sender, ArqSender) else None,
         )
     )
+    import_reaper_task = asyncio.create_task(
+        import_jobs.reap_forever(
+            app.state.sessionmaker,
+            settings=settings,
+            discard=getattr(sender, "discard", None),
+            running_here=getattr(sender, "running_here", None),
+            send_pending=app.state.relay.send,
+        )
+    )
     log.info(
         "api started",
         extra={
@@ -85,7 +98,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        for task in (relay_task, reaper_task):
+        for task in (relay_task, reaper_task, import_reaper_task):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -98,7 +111,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     configure_logging(settings)
     app = FastAPI(
         title="OneWorkforce API",
-        version="1.0.0",
+        version=version("oneworkforce"),
         description=API_DESCRIPTION,
         lifespan=lifespan,
     )
@@ -110,10 +123,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.latest_cache = TtlCache(ttl_s=settings.latest_cache_s)
     install_error_handlers(app)
     # Added innermost first: the request-id middleware wraps everything else.
+    # One limiter for the gate and the latest projection's 304 shortcut, which counts too.
+    app.state.rate_limiter = RateLimiter(settings)
     app.add_middleware(
-        BodySizeLimitMiddleware,
+        AccessGate,
         max_body_bytes=settings.max_body_bytes,
         max_upload_bytes=settings.max_upload_bytes,
+        limiter=app.state.rate_limiter,
     )
     if settings.cors_origins:
         app.add_middleware(
@@ -153,6 +169,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(roles_router)
     app.include_router(agreements_router)
     app.include_router(scenarios_router)
+    app.include_router(insights_router)
     app.include_router(areas_router)
     app.include_router(projections_router)
     return app

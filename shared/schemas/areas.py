@@ -87,3 +87,37 @@ class AreaPopulation(BaseModel):
         description="One entry per group and band asked for (repeat `group` or `age_band`), "
         "in the order asked; the first is also given at the top level",
     )
+
+
+class NeedCell(BaseModel):
+    year: int
+    sex: str = Field(description="F or M")
+    age_band: str
+    population: int = Field(description="Persons in the band (the population dataset)")
+    rate: float = Field(description="Share of the band with the need")
+    persons: float = Field(description="population x rate")
+    persons_lower: float | None = Field(description="population x the rate's lower limit")
+    persons_upper: float | None = Field(description="population x the rate's upper limit")
+
+
+class NeedTotal(BaseModel):
+    year: int
+    sex: str = Field(description="F, M or all")
+    persons: float
+    persons_lower: float | None = Field(
+        description="Sum of the bands' lower limits (all bands at their limit together)"
+    )
+    persons_upper: float | None
+
+
+class AreaNeeds(BaseModel):
+    area: AreaRead
+    indicator: str
+    title: str
+    population: str = Field(description="Who is counted")
+    interval: str | None = Field(description="What persons_lower/persons_upper are")
+    dataset: str = Field(description="The population dataset used")
+    source: str
+    licence: str
+    totals: list[NeedTotal]
+    cells: list[NeedCell]

@@ -6,7 +6,8 @@ copy is current is a dictionary lookup: this middleware answers that 304 itself,
 router, dependency injection or the middleware below it. Anything else (no If-None-Match, a
 cache miss, a changed version, a bad parameter, a cross-origin request) goes down the normal
 path, which gives the same answers with every check; so the shortcut can only ever say "not
-modified" when the full route would have said it too.
+modified" when the full route would have said it too. Its requests count against the key's
+rate limit like any other.
 """
 
 from __future__ import annotations
@@ -81,8 +82,13 @@ class LatestNotModifiedMiddleware:
         state = scope["app"].state
         key_cache: KeyCache = state.key_cache
         principal = key_cache.get(token.strip()) if scheme.lower() == "bearer" else None
-        if principal is None:
+        if principal is None or b"%" in scope["query_string"]:
+            # Unknown keys and encoded parameters (checked for control characters by the
+            # gate) take the full path.
             return None
+        limiter = getattr(state, "rate_limiter", None)
+        if limiter is not None and await limiter.hit_key(str(principal.key_id)) is not None:
+            return None  # over the limit: the gate answers 429
         accept = headers.get(b"accept")
         try:
             query = _parsed(scope["query_string"], accept)

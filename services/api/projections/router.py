@@ -17,6 +17,7 @@ from starlette.datastructures import QueryParams
 from services.api.cache import BodyCache
 from services.api.deps import AdminKey, ReadKey, SessionDep, get_principal
 from services.api.export import csv_bytes, export_response
+from services.api.gate import requires_scope
 from services.api.http import (
     IMMUTABLE,
     REVALIDATE,
@@ -30,8 +31,9 @@ from services.api.http import (
 )
 from services.api.projections import comparison as comparison_service
 from services.api.projections import service
-from shared.errors import NotFound, Unprocessable
-from shared.models import ALL_ROLES, ENGLAND_CODE, ProjectionRun, RoleSector, RunStatus
+from services.api.projections.errors import ProjectionNotFound
+from shared.errors import ValidationFailed
+from shared.models import ALL_ROLES, ENGLAND_CODE, KeyScope, ProjectionRun, RoleSector, RunStatus
 from shared.repositories import projections as repo
 from shared.repositories import roles as roles_repo
 from shared.schemas.common import Page
@@ -45,17 +47,10 @@ from shared.schemas.projections import (
     ProjectionResultRead,
     ProjectionRunRead,
 )
+from shared.vocab.measures import Measure
 
 router = APIRouter(tags=["projections"])
 
-Measure = Literal[
-    "demand_fte",
-    "supply_fte",
-    "gap_fte",
-    "gap_after_sharing_fte",
-    "shortfall_fte",
-    "shortfall_after_sharing_fte",
-]
 # Part of every results ETag: a change in how rows are written (columns, rounding) is a new
 # representation even for the same run.
 EXPORT_VERSION = 2
@@ -602,9 +597,7 @@ def parse_latest_query(params: QueryParams, accept: str | None) -> LatestQuery:
     if format_param is not None and format_param not in ("json", "csv"):
         problems.append(_query_problem("format", "literal_error", "json or csv"))
     if problems:
-        raise Unprocessable(
-            "The request has invalid fields.", code="validation_failed", errors=problems
-        )
+        raise ValidationFailed("The request has invalid fields.", errors=problems)
     return LatestQuery(
         scenario=scenario,
         measures=measures,
@@ -699,6 +692,7 @@ def _latest_body(
     ),
     openapi_extra={"parameters": _LATEST_PARAMETERS},
 )
+@requires_scope(KeyScope.read)
 async def latest_projection(code: str, request: Request) -> Response:
     """The integrations' hot path, kept thin: the key, the area and the latest run come from
     short-lived caches and a finished run's body is served as stored bytes, so a repeat read
@@ -724,9 +718,7 @@ async def latest_projection(code: str, request: Request) -> Response:
             latest_cache=request.app.state.latest_cache,
         )
         if found is None:
-            raise NotFound(
-                "No finished projection covers this area yet.", code="projection_not_found"
-            )
+            raise ProjectionNotFound("No finished projection covers this area yet.")
         run_id, area_code, stale = found
         etag = latest_etag(run_id, area_code, stale, query)
         gzipped = "gzip" in request.headers.get("accept-encoding", "")

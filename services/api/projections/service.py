@@ -11,10 +11,14 @@ import anyio
 import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.api.areas.errors import AreaNotFound
 from services.api.cache import TtlCache
+from services.api.projections import errors
+from services.api.roles.errors import UnknownRole
+from services.api.scenarios.errors import UnknownScenario
 from services.domain.projections import runs as projection_runs
 from services.projector.model import explain as explain_model
-from shared.errors import Conflict, NotFound, Unprocessable
+from shared.errors import FieldErrors, ValidationFailed
 from shared.models import (
     ALL_ROLES,
     BASELINE,
@@ -38,21 +42,6 @@ from shared.schemas.projections import (
     ProjectionExplainRead,
 )
 
-MEASURES = (
-    "demand_fte",
-    "supply_fte",
-    "gap_fte",
-    "gap_after_sharing_fte",
-    "shortfall_fte",
-    "shortfall_after_sharing_fte",
-)
-
-
-def _invalid(field: str, code: str, message: str) -> Unprocessable:
-    return Unprocessable(
-        message, code=code, errors=[{"field": field, "code": code, "message": message}]
-    )
-
 
 async def _scenario(session: AsyncSession, name: str, principal: Principal | None) -> Scenario:
     if name == BASELINE:
@@ -64,7 +53,7 @@ async def _scenario(session: AsyncSession, name: str, principal: Principal | Non
         and principal.ics_code is not None
         and scenario.ics_code != principal.ics_code
     ):
-        raise _invalid("scenario", "unknown_scenario", f"There is no scenario named {name!r}.")
+        raise UnknownScenario(f"There is no scenario named {name!r}.", field="scenario")
     return scenario
 
 
@@ -73,7 +62,7 @@ def _check_scope_access(principal: Principal, scope: str) -> None:
         principal.ics_code is not None and principal.ics_code != scope
     ):
         # Another ICS's (or England's) run is outside the key's binding.
-        raise NotFound("No such area.", code="area_not_found")
+        raise AreaNotFound("No such area.")
 
 
 async def request_run(
@@ -85,7 +74,7 @@ async def request_run(
     """
     area = await repo.area_of(session, code=data.scope)
     if area is None or area.type not in (AreaType.icb, AreaType.country):
-        raise _invalid("scope", "invalid_scope", "scope must be an ICB code or E92000001.")
+        raise errors.InvalidScope("scope must be an ICB code or E92000001.", field="scope")
     if principal is not None:
         _check_scope_access(principal, data.scope)
     scenario = await _scenario(session, data.scenario, principal)
@@ -93,28 +82,26 @@ async def request_run(
         session, name=reference_files.BUNDLED_DATASET_NAME
     )
     if dataset is None:
-        raise _invalid("scope", "no_population", "The population projections are not loaded.")
+        raise errors.NoPopulation("The population projections are not loaded.", field="scope")
     base_year = data.base_year
     if base_year is None:
         base_year = await repo.latest_return_year(
             session, ics_code=None if data.scope == ENGLAND_CODE else data.scope
         )
         if base_year is None:
-            raise _invalid("scope", "no_returns", "There are no workforce returns in this scope.")
+            raise errors.NoReturns("There are no workforce returns in this scope.", field="scope")
     if base_year < dataset.first_year or base_year > dataset.last_year:
-        raise _invalid(
-            "base_year",
-            "base_year_out_of_range",
+        raise errors.BaseYearOutOfRange(
             f"base_year must be within the population data, {dataset.first_year}-"
             f"{dataset.last_year}.",
+            field="base_year",
         )
     horizon = data.horizon or min(projection_runs.DEFAULT_HORIZON, dataset.last_year - base_year)
     if horizon < 1 or base_year + horizon > dataset.last_year:
-        raise _invalid(
-            "horizon",
-            "horizon_beyond_population",
+        raise errors.HorizonBeyondPopulation(
             f"The population data end in {dataset.last_year}: horizon may be at most "
             f"{dataset.last_year - base_year} from base year {base_year}.",
+            field="horizon",
         )
     return await projection_runs.create_run(
         session,
@@ -143,7 +130,7 @@ async def visible_run(
 ) -> ProjectionRun:
     run = await repo.get_run(session, run_id=run_id)
     if run is None or not can_see_run(principal, run):
-        raise NotFound("No such projection run.", code="projection_not_found")
+        raise errors.ProjectionNotFound("No such projection run.")
     return run
 
 
@@ -175,16 +162,14 @@ def require_succeeded(run: ProjectionRun) -> ProjectionRun:
     if run.status == RunStatus.succeeded:
         return run
     if run.status in (RunStatus.queued, RunStatus.running):
-        raise Conflict(
+        raise errors.RunNotFinished(
             f"The run is {run.status}; its results are ready when it has succeeded.",
-            code="run_not_finished",
             headers={"Retry-After": str(RETRY_AFTER_S), "Location": f"/v1/projections/{run.id}"},
             run_status=str(run.status),
             progress=run.progress,
         )
-    raise Conflict(
+    raise errors.RunNotSucceeded(
         f"The run {run.status} and has no results" + (f": {run.error}" if run.error else "."),
-        code="run_not_succeeded",
         run_status=str(run.status),
         progress=run.progress,
         error=run.error,
@@ -210,9 +195,8 @@ async def check_roles(session: AsyncSession, *, roles: Sequence[str] | None) -> 
     known = await roles_repo.existing_codes(session, codes=wanted) if wanted else set()
     missing = [code for code in wanted if code not in known]
     if missing:
-        raise Unprocessable(
+        raise UnknownRole(
             "The filter names roles that are not in the catalogue.",
-            code="unknown_role",
             errors=[_unknown("role", "unknown_role", f"no role {code!r}") for code in missing],
         )
 
@@ -232,9 +216,8 @@ async def result_selection(
     """The checked filter for a run's results; None when the key may see none of them."""
     await check_roles(session, roles=roles)
     if year_from is not None and year_to is not None and year_from > year_to:
-        raise Unprocessable(
+        raise ValidationFailed(
             "year_from is after year_to.",
-            code="validation_failed",
             errors=[_unknown("year_from", "bad_year_range", f"{year_from} > {year_to}")],
         )
     allowed = await allowed_areas(session, principal=principal, run=run)
@@ -386,26 +369,22 @@ async def explain(
     first_year, last_year = run.base_year, run.base_year + run.horizon
     start = first_year if year_from is None else year_from
     end = last_year if year_to is None else year_to
-    problems = [
-        {"field": name, "in": "query", "code": "year_out_of_range",
-         "message": f"must be within the run's years, {first_year}-{last_year}"}
-        for name, value in (("from", start), ("to", end))
-        if not first_year <= value <= last_year
-    ]  # fmt: skip
+    problems = FieldErrors()
+    for name, value in (("from", start), ("to", end)):
+        if not first_year <= value <= last_year:
+            problems.add(
+                errors.YearOutOfRange,
+                name,
+                f"must be within the run's years, {first_year}-{last_year}",
+                location="query",
+            )
     if not problems and start >= end:
-        problems.append(
-            {"field": "to", "in": "query", "code": "year_out_of_range",
-             "message": "must be after `from`"}
-        )  # fmt: skip
+        problems.add(errors.YearOutOfRange, "to", "must be after `from`", location="query")
     if role is not None and sector is not None:
-        problems.append(
-            {"field": "sector", "in": "query", "code": "role_and_sector",
-             "message": "give a role or a sector, not both"}
-        )  # fmt: skip
-    if problems:
-        raise Unprocessable(
-            "The request has invalid fields.", code=problems[0]["code"], errors=problems
+        problems.add(
+            errors.RoleAndSector, "sector", "give a role or a sector, not both", location="query"
         )
+    problems.raise_if_any("The request has invalid fields.")
     allowed = await allowed_areas(session, principal=principal, run=run)
     area_code = area or (run.scope if allowed is None else allowed[0])
     areas = restrict(area_code, allowed)
@@ -418,18 +397,16 @@ async def explain(
     else:
         chosen = [row for row in rows if row.role_code == (role or ALL_ROLES)]
     if not chosen:
-        raise NotFound(
-            "No explanation for this area and role or sector in the run.",
-            code="explanation_not_found",
+        raise errors.ExplanationNotFound(
+            "No explanation for this area and role or sector in the run."
         )
     default_years = start == first_year and end == last_year
     by_year = [row.by_year for row in chosen]
     if any(item is None for item in by_year):
         if not default_years or len(chosen) > 1:
-            raise Conflict(
+            raise errors.ExplanationByYearUnavailable(
                 "This run was computed before explanations were kept for every year; "
-                "request it again to explain other years or sectors.",
-                code="explanation_by_year_unavailable",
+                "request it again to explain other years or sectors."
             )
         row = chosen[0]
         return ProjectionExplainRead(
@@ -501,7 +478,7 @@ async def latest_for_area(
     if area_info is None:
         area = await repo.area_of(await _session(session), code=area_code)
         if area is None:
-            raise NotFound("No such area.", code="area_not_found")
+            raise AreaNotFound("No such area.")
         area_info = (area.code, area.type, area.parent_code)
         if areas_cache is not None:
             areas_cache.put(area_key, area_info)
@@ -510,7 +487,7 @@ async def latest_for_area(
     if principal.organisation_id is not None or (
         principal.ics_code is not None and principal.ics_code != icb
     ):
-        raise NotFound("No such area.", code="area_not_found")
+        raise AreaNotFound("No such area.")
     scopes = [ENGLAND_CODE] + ([icb] if icb and area_type != AreaType.country else [])
     latest_key = ("latest", tuple(scopes), scenario)
     found = latest_cache.get(latest_key) if latest_cache is not None else None

@@ -9,9 +9,9 @@ from services.api.http import PageDep, etag_of, not_modified, require_if_match
 from services.api.scenarios import service
 from shared.models import Scenario
 from shared.schemas.common import Page
+from shared.schemas.scenario_parameters import BASELINE_PARAMETERS, ScenarioParametersDocument
 from shared.schemas.scenarios import (
     ScenarioCreate,
-    ScenarioParametersDocument,
     ScenarioRead,
     ScenarioUpdate,
     ScenarioVersionRead,
@@ -23,7 +23,7 @@ router = APIRouter(prefix="/v1/scenarios", tags=["scenarios"])
 PARAMETERS_SCHEMA: dict[str, Any] = {
     **ScenarioParametersDocument.model_json_schema(),
     "$id": "https://oneworkforce.nhs.example/schemas/scenario-parameters.json",
-    "default": service.BASELINE_PARAMETERS,
+    "default": BASELINE_PARAMETERS,
 }
 
 
