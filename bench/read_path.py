@@ -143,6 +143,10 @@ def main() -> None:
             "api_gzip": [],
             "bare_gzip": [],
         }
+        # Warm both servers (first-request work, caches, connection pools), untimed.
+        _wrk(api_url, {**auth, "If-None-Match": etag}, 2)
+        _wrk(api_url, {**auth, **gzip_headers}, 2)
+        _wrk(bare_url, {}, 2)
         for _ in range(args.rounds):
             rows["api"].append(_wrk(api_url, auth, args.seconds))
             rows["bare"].append(_wrk(bare_url, {}, args.seconds))

@@ -278,11 +278,6 @@ def export_response(
     return ExportResponse(produce, media_type=media_type_of(fmt), headers=response_headers)
 
 
-async def once(rows: Sequence[Sequence[Any]]) -> AsyncGenerator[Sequence[Sequence[Any]], None]:
-    """Rows already in memory (a small table) as a single chunk."""
-    yield rows
-
-
 def _workbook_bytes(sheets: dict[str, tuple[Sequence[str], Sequence[Sequence[Any]]]]) -> bytes:
     book = Workbook(write_only=True)
     bold = Font(bold=True)

@@ -393,7 +393,12 @@ async def import_returns(request: Request, session: SessionDep, principal: Admin
         raise UnsupportedMediaType("Send the file as text/csv.")
     row = await imports.accept(session, request.stream(), principal=principal)
     body = json.loads(ImportRead.model_validate(row).model_dump_json())
-    return JSONResponse(body, status_code=202, headers={"Location": f"/v1/imports/{row.id}"})
+    # A hint for pollers: a bulk load takes seconds per hundred thousand lines.
+    return JSONResponse(
+        body,
+        status_code=202,
+        headers={"Location": f"/v1/imports/{row.id}", "Retry-After": "2"},
+    )
 
 
 @router.get("/v1/imports/{import_id}", response_model=ImportRead, summary="A bulk import's status")
