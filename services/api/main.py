@@ -69,7 +69,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.engine = make_engine(settings.database_url)
     app.state.sessionmaker = make_sessionmaker(app.state.engine, settings=settings)
     app.state.sender = _make_sender(settings, app)
-    app.state.relay = OutboxRelay(app.state.sessionmaker, app.state.sender)
+    app.state.relay = OutboxRelay(app.state.sessionmaker, app.state.sender, settings=settings)
     relay_task = asyncio.create_task(app.state.relay.run_forever(settings.outbox_relay_interval_s))
     sender = app.state.sender
     reaper_task = asyncio.create_task(
