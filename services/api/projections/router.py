@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import QueryParams
 
+from services.api.areas.errors import AreaNotFound
 from services.api.cache import BodyCache
 from services.api.deps import AdminKey, ReadKey, SessionDep, get_principal
 from services.api.export import csv_bytes, export_response
@@ -29,10 +30,30 @@ from services.api.http import (
     not_modified,
     wants_csv,
 )
+from services.api.openapi import NOT_MODIFIED, raises
 from services.api.projections import comparison as comparison_service
 from services.api.projections import service
-from services.api.projections.errors import ProjectionNotFound
-from shared.errors import ValidationFailed
+from services.api.projections.errors import (
+    BaseYearOutOfRange,
+    DrawsNotAvailable,
+    ExplanationByYearUnavailable,
+    ExplanationNotFound,
+    HorizonBeyondPopulation,
+    InvalidScope,
+    NoPopulation,
+    NoReturns,
+    ProjectionNotFound,
+    RoleAndSector,
+    RunNotFinished,
+    RunNotSucceeded,
+    RunsNotComparable,
+    RunsNotPaired,
+    UnknownGroup,
+    YearOutOfRange,
+)
+from services.api.roles.errors import UnknownRole
+from services.api.scenarios.errors import UnknownScenario
+from shared.errors import DomainError, NotAcceptable, ValidationFailed
 from shared.models import ALL_ROLES, ENGLAND_CODE, KeyScope, ProjectionRun, RoleSector, RunStatus
 from shared.repositories import projections as repo
 from shared.repositories import roles as roles_repo
@@ -61,6 +82,15 @@ EXPORT_VERSION = 2
     status_code=202,
     response_model=ProjectionRunRead,
     summary="Request a projection run (admin); poll the Location until it has finished",
+    responses=raises(
+        AreaNotFound,
+        InvalidScope,
+        UnknownScenario,
+        NoPopulation,
+        NoReturns,
+        BaseYearOutOfRange,
+        HorizonBeyondPopulation,
+    ),
 )
 async def create_projection(
     data: ProjectionCreate, session: SessionDep, principal: AdminKey
@@ -115,14 +145,17 @@ _EXPORT_CONTENT: dict[str, Any] = {
         "schema": {"type": "string", "format": "binary"}
     },
 }
-_RUN_DERIVED: dict[int | str, dict[str, Any]] = {
-    304: {"description": "Not modified (If-None-Match named the current ETag)"},
-    406: {"description": "Accept names no type this operation produces (`not_acceptable`)"},
-    409: {
-        "description": "The run has not succeeded (`run_not_finished` with its status and "
-        "progress, and Retry-After; `run_not_succeeded`)"
-    },
-}
+
+
+def _run_derived(*more: type[DomainError]) -> dict[int | str, dict[str, Any]]:
+    """What a read of a run's results can answer besides 200: 304, and these problems (409
+    `run_not_finished` carries the run's status, progress and Retry-After)."""
+    return {
+        **NOT_MODIFIED,
+        **raises(
+            ProjectionNotFound, NotAcceptable, RunNotFinished, RunNotSucceeded, UnknownRole, *more
+        ),
+    }
 
 
 def _run_derived_headers(etag: str) -> dict[str, str]:
@@ -227,7 +260,18 @@ XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.s
 @router.get(
     "/v1/projections/compare",
     response_model=ProjectionComparison,
-    responses={200: {"content": {"text/csv": {}, XLSX_MEDIA_TYPE: {}}}},
+    responses={
+        200: {"content": {"text/csv": {}, XLSX_MEDIA_TYPE: {}}},
+        **raises(
+            ProjectionNotFound,
+            RunNotFinished,
+            RunsNotComparable,
+            RunsNotPaired,
+            AreaNotFound,
+            DrawsNotAvailable,
+            UnknownGroup,
+        ),
+    },
     summary="Paired comparison of two runs (other - base) by area, role or sector and year",
 )
 async def compare_projections(
@@ -284,7 +328,7 @@ async def compare_projections(
 @router.get(
     "/v1/projections/{run_id}",
     response_model=ProjectionRunRead,
-    responses={304: {"description": "Not modified (If-None-Match named the current ETag)"}},
+    responses={**NOT_MODIFIED, **raises(ProjectionNotFound)},
     summary="A run's status, with links to its results, explanation and fingerprint",
 )
 async def get_projection(
@@ -306,7 +350,10 @@ async def get_projection(
 @router.get(
     "/v1/projections/{run_id}/results",
     response_model=Page[ProjectionResultRead],
-    responses={200: {"content": _EXPORT_CONTENT}, **_RUN_DERIVED},
+    responses={
+        200: {"content": _EXPORT_CONTENT},
+        **_run_derived(ValidationFailed),
+    },
     summary="A run's results in FTE: principal and p10/p50/p90 by area, role, measure and year",
     description=(
         "JSON is paged (`Link`, `X-Total-Count`). CSV, NDJSON and xlsx (by `format` or "
@@ -395,7 +442,7 @@ async def get_results(
                 **_EXPORT_CONTENT,
             },
         },
-        **_RUN_DERIVED,
+        **_run_derived(ValidationFailed),
     },
     summary="A run's whole result set, streamed as JSON, CSV, NDJSON or xlsx",
     description=(
@@ -437,8 +484,10 @@ async def export_results(
 @router.get(
     "/v1/projections/{run_id}/explain",
     response_model=ProjectionExplainRead,
-    responses=_RUN_DERIVED,
     summary="What changed the gap after sharing between two years (FTE by component)",
+    responses=_run_derived(
+        ExplanationNotFound, ExplanationByYearUnavailable, YearOutOfRange, RoleAndSector
+    ),
 )
 async def get_explain(
     run_id: uuid.UUID,
@@ -484,7 +533,7 @@ async def get_explain(
 @router.get(
     "/v1/projections/{run_id}/fingerprint",
     response_model=ProjectionFingerprintRead,
-    responses=_RUN_DERIVED,
+    responses=_run_derived(),
     summary="The inputs a run read: dataset, scenario version, each return's id and version",
 )
 async def get_fingerprint(
@@ -682,7 +731,7 @@ def _latest_body(
     responses={
         200: {"content": {"text/csv": {"schema": {"type": "string"}}}},
         304: {"description": "Not modified"},
-        406: {"description": "Accept names neither JSON nor CSV (`not_acceptable`)"},
+        **raises(AreaNotFound, ProjectionNotFound, ValidationFailed, UnknownRole, NotAcceptable),
     },
     summary="The newest succeeded projection covering an area, with its results there",
     description=(

@@ -13,7 +13,13 @@ from pydantic import ValidationError
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from services.api import idempotency
+from services.api.areas.errors import AreaNotFound, AreaTypeNotSupported
 from services.api.deps import AdminKey, ReadKey, SessionDep, SubmitKey
+from services.api.errors import (
+    IdempotencyKeyInProgress,
+    IdempotencyKeyInvalid,
+    IdempotencyKeyReused,
+)
 from services.api.export import csv_bytes, xlsx_bytes
 from services.api.gate import upload_route
 from services.api.http import (
@@ -24,10 +30,30 @@ from services.api.http import (
     negotiate,
     not_modified,
 )
+from services.api.openapi import NOT_MODIFIED, raises, schema_ref
+from services.api.organisations.errors import OrganisationNotFound
 from services.api.returns import csv_format, imports, service
 from services.domain.returns import errors
+from services.domain.returns.errors import (
+    AsAtRequired,
+    ConcurrentSubmission,
+    FileRequired,
+    ImportNotFound,
+    MultipartMalformed,
+    ReturnInvalid,
+    ReturnNotFound,
+)
 from shared.db.base import utcnow
-from shared.errors import UnsupportedMediaType, field_error
+from shared.errors import (
+    CsvEmpty,
+    CsvHeaderMismatch,
+    CsvMalformed,
+    CsvNotUtf8,
+    NotAcceptable,
+    UnsupportedMediaType,
+    ValidationFailed,
+    field_error,
+)
 from shared.models import ReturnSource, RoleSector
 from shared.repositories import returns as returns_repo
 from shared.schemas.common import Page
@@ -48,7 +74,7 @@ _BODY_DOC = {
     "requestBody": {
         "required": True,
         "content": {
-            "application/json": {"schema": ReturnCreate.model_json_schema()},
+            "application/json": {"schema": schema_ref(ReturnCreate)},
             "text/csv": {
                 "schema": {"type": "string"},
                 "example": csv_format.template(),
@@ -128,7 +154,25 @@ async def _multipart_file(request: Request, body: bytes) -> bytes:
     "/v1/organisations/{organisation_id}/returns",
     status_code=201,
     response_model=ReturnRead,
-    responses={200: {"model": DryRunResult, "description": "dry run: valid, nothing stored"}},
+    responses={
+        200: {"model": DryRunResult, "description": "dry run: valid, nothing stored"},
+        **raises(
+            OrganisationNotFound,
+            ReturnInvalid,
+            AsAtRequired,
+            ConcurrentSubmission,
+            UnsupportedMediaType,
+            MultipartMalformed,
+            FileRequired,
+            CsvNotUtf8,
+            CsvEmpty,
+            CsvMalformed,
+            CsvHeaderMismatch,
+            IdempotencyKeyInvalid,
+            IdempotencyKeyReused,
+            IdempotencyKeyInProgress,
+        ),
+    },
     openapi_extra=_BODY_DOC,
     summary="Submit a workforce return (JSON, CSV or multipart CSV)",
 )
@@ -197,6 +241,7 @@ async def template(principal: ReadKey) -> Response:
     "/v1/organisations/{organisation_id}/returns",
     response_model=Page[ReturnSummary],
     summary="An organisation's returns (current; all versions with history=true)",
+    responses=raises(OrganisationNotFound),
 )
 async def list_returns(
     organisation_id: uuid.UUID,
@@ -230,8 +275,8 @@ async def list_returns(
                 XLSX_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}},
             }
         },
-        304: {"description": "Not modified (If-None-Match named the current ETag)"},
-        406: {"description": "Accept names no type offered (`not_acceptable`)"},
+        **NOT_MODIFIED,
+        **raises(ReturnNotFound, NotAcceptable),
     },
     summary="One return version (JSON; its lines as CSV or xlsx)",
 )
@@ -285,6 +330,7 @@ async def get_return(
     "/v1/returns/{return_id}/diff",
     response_model=ReturnDiff,
     summary="Changes against the previous version for the same organisation and date",
+    responses=raises(ReturnNotFound),
 )
 async def diff_return(
     return_id: uuid.UUID, session: SessionDep, principal: SubmitKey
@@ -320,8 +366,8 @@ def _workforce_about(result: AreaWorkforce) -> list[tuple[str, str]]:
                 XLSX_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}},
             }
         },
-        304: {"description": "Not modified (If-None-Match named the current ETag)"},
-        406: {"description": "Accept names no type offered (`not_acceptable`)"},
+        **NOT_MODIFIED,
+        **raises(AreaNotFound, AreaTypeNotSupported, NotAcceptable, ValidationFailed),
     },
     summary="The workforce of an area (LAD, ICB, England) from each organisation's latest return",
     description=(
@@ -385,6 +431,7 @@ async def area_workforce(
         }
     },
     summary="Bulk-load many organisations' returns from one CSV (admin); poll the import",
+    responses=raises(UnsupportedMediaType, CsvNotUtf8, CsvEmpty, CsvMalformed, CsvHeaderMismatch),
 )
 @upload_route
 async def import_returns(request: Request, session: SessionDep, principal: AdminKey) -> Response:
@@ -401,7 +448,12 @@ async def import_returns(request: Request, session: SessionDep, principal: Admin
     )
 
 
-@router.get("/v1/imports/{import_id}", response_model=ImportRead, summary="A bulk import's status")
+@router.get(
+    "/v1/imports/{import_id}",
+    response_model=ImportRead,
+    summary="A bulk import's status",
+    responses=raises(ImportNotFound),
+)
 async def get_import(import_id: uuid.UUID, session: SessionDep, principal: AdminKey) -> ImportRead:
     row = await imports.get_visible(session, principal=principal, import_id=import_id)
     return ImportRead.model_validate(row)
