@@ -227,7 +227,9 @@ async def test_ics_admin_creates_and_revokes_its_partners_organisation_keys(
         json={"name": "stranger-read", "scope": "read", "organisation_id": str(stranger.id)},
         headers=global_admin,
     )
-    listed = {key["name"] for key in (await client.get("/v1/keys", headers=ics_admin)).json()}
+    listed = {
+        key["name"] for key in (await client.get("/v1/keys", headers=ics_admin)).json()["items"]
+    }
     assert listed == {"test", "partner-submit"}
     assert_problem(
         await client.delete(f"/v1/keys/{foreign.json()['id']}", headers=ics_admin),
