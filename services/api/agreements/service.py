@@ -241,7 +241,7 @@ async def list_agreements(
     if organisation_id is not None:
         parties.append(organisation_id)
     if visible_ics is not None and ics_code is not None and ics_code != visible_ics:
-        return Page(items=[], total=0, page=page.page, limit=page.limit)
+        return page.result([], 0)
     rows, total = await repo.list_agreements(
         session,
         today=today,
@@ -254,12 +254,7 @@ async def list_agreements(
         offset=page.offset,
         limit=page.limit,
     )
-    return Page(
-        items=[to_schema(row, today=today) for row in rows],
-        total=total,
-        page=page.page,
-        limit=page.limit,
-    )
+    return page.result([to_schema(row, today=today) for row in rows], total)
 
 
 async def visible_organisation(
@@ -1088,12 +1083,7 @@ async def list_deployments(
         offset=page.offset,
         limit=page.limit,
     )
-    return Page(
-        items=[deployment_to_schema(row, today=today) for row in rows],
-        total=total,
-        page=page.page,
-        limit=page.limit,
-    )
+    return page.result([deployment_to_schema(row, today=today) for row in rows], total)
 
 
 async def end_deployment(
