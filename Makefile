@@ -70,5 +70,18 @@ fuzz: setup
 openapi: setup
 	$(BIN)/python -m services.api.openapi > docs/openapi.json
 
+# What portal teams generate from the committed document: a Python package (openapi-python-client)
+# and TypeScript types (openapi-typescript, pinned by clients/typescript/package-lock.json).
+clients: setup
+	rm -rf var/clients && mkdir -p var/clients/typescript var/typescript-check
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/openapi-python-client generate \
+	  --path docs/openapi.json --output-path var/clients/python
+	cp clients/typescript/package.json clients/typescript/package-lock.json var/typescript-check/
+	cd var/typescript-check && npm ci --no-audit --no-fund --prefer-offline --loglevel=error
+	node var/typescript-check/node_modules/openapi-typescript/bin/cli.js docs/openapi.json \
+	  --output var/clients/typescript/schema.d.ts
+	cp clients/typescript/check.ts clients/typescript/tsconfig.json var/clients/typescript/
+	node var/typescript-check/node_modules/typescript/bin/tsc -p var/clients/typescript/tsconfig.json
+
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache .hypothesis .schemathesis

@@ -8,7 +8,8 @@
   here once;
 - the bearer security scheme, so Swagger UI's Authorize button works;
 - operation ids are the handlers' names (`submit_return`, `list_roles`);
-- schemas nested with `$defs` are lifted into `components`, so no reference dangles.
+- schemas nested with `$defs` are lifted into `components`, so no reference dangles;
+- an optional member has no `default: null` (generators would make it required).
 
 `python -m services.api.openapi` prints it; `make openapi` commits it as docs/openapi.json.
 """
@@ -197,7 +198,17 @@ def build(app: FastAPI) -> dict[str, Any]:
             sorted(operation["responses"].items(), key=lambda item: item[0])
         )
     _lift_defs(document, schemas)
+    _drop_null_defaults(schemas)
     return document
+
+
+def _drop_null_defaults(schemas: dict[str, Any]) -> None:
+    """An optional member's `default: null` says no more than leaving it out of `required`, and
+    generators (openapi-typescript) would make the member required."""
+    for schema in schemas.values():
+        for member in schema.get("properties", {}).values():
+            if isinstance(member, dict) and "default" in member and member["default"] is None:
+                del member["default"]
 
 
 def install(app: FastAPI) -> None:
