@@ -26,7 +26,9 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
+from services.api import glossary
 from services.api.errors import PROBLEM_JSON, problem_type
+from services.api.examples import EXAMPLES
 from services.api.keys.errors import KeyRevoked, MissingCredentials
 from shared.errors import (
     TITLES,
@@ -199,7 +201,36 @@ def build(app: FastAPI) -> dict[str, Any]:
         )
     _lift_defs(document, schemas)
     _drop_null_defaults(schemas)
+    _apply_glossary(schemas)
+    for model, example in EXAMPLES.items():
+        if model.__name__ in schemas:
+            schemas[model.__name__].setdefault("example", example)
     return document
+
+
+def _is_numeric(member: dict[str, Any]) -> bool:
+    branches = [member, *member.get("anyOf", [])]
+    return any(branch.get("type") in ("integer", "number") for branch in branches)
+
+
+def _apply_glossary(schemas: dict[str, Any]) -> None:
+    """Descriptions with units for bare numbers, and enums for closed vocabularies."""
+    for name, schema in schemas.items():
+        for member_name, member in schema.get("properties", {}).items():
+            if not isinstance(member, dict):
+                continue
+            if _is_numeric(member) and not member.get("description"):
+                described = [
+                    b["description"] for b in member.get("anyOf", []) if "description" in b
+                ]
+                text = described[0] if described else glossary.DESCRIPTIONS.get(member_name)
+                if text:
+                    member["description"] = text
+            values = glossary.ENUMS.get((name, member_name))
+            if values:
+                for branch in [member, *member.get("anyOf", [])]:
+                    if branch.get("type") == "string":
+                        branch["enum"] = list(values)
 
 
 def _drop_null_defaults(schemas: dict[str, Any]) -> None:
