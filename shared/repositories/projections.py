@@ -165,6 +165,18 @@ async def latest_succeeded(
     return None if row is None else (row[0], row[1], bool(row[2]))
 
 
+async def fresh_succeeded_runs(
+    session: AsyncSession, *, ics_codes: Sequence[str]
+) -> Sequence[ProjectionRun]:
+    """Succeeded runs of these ICSs not yet stale (those a mark_stale would make stale)."""
+    query = select(ProjectionRun).where(
+        ProjectionRun.ics_code.in_(list(ics_codes)),
+        ProjectionRun.status == RunStatus.succeeded,
+        ProjectionRun.stale.is_(False),
+    )
+    return (await session.execute(query)).scalars().all()
+
+
 async def mark_stale(session: AsyncSession, *, ics_codes: Sequence[str]) -> int:
     """Mark these ICSs' finished and running runs stale; how many runs that touched.
 
