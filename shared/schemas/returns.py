@@ -13,7 +13,12 @@ Number = StrictInt | StrictFloat
 
 class ReturnLineIn(BaseModel):
     """One role's figures. Headcounts are people; FTE are full-time equivalents; 12m = the last
-    12 months. Rules (FTE vs headcount, age bands, leavers...) are checked after parsing."""
+    12 months. Rules (FTE vs headcount, age bands, leavers...) are checked after parsing.
+
+    Optional breakdowns of headcount, each given whole or left out and adding up to the
+    headcount: ethnicity_* (Census 2021's five high-level groups and not stated),
+    disability_* (yes, no, not stated), sex_* (female, male, not stated) and, for NHS roles,
+    afc_band_* (Agenda for Change bands 1 to 9). Pay: median and mean hourly pay in GBP."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -34,6 +39,31 @@ class ReturnLineIn(BaseModel):
     age_55_64: Number
     age_65_plus: Number
     mean_hourly_pay: Number | None = None
+    median_hourly_pay: Number | None = Field(None, description="GBP an hour")
+    ethnicity_asian: Number | None = None
+    ethnicity_black: Number | None = None
+    ethnicity_mixed: Number | None = None
+    ethnicity_white: Number | None = None
+    ethnicity_other: Number | None = None
+    ethnicity_not_stated: Number | None = None
+    disability_yes: Number | None = None
+    disability_no: Number | None = None
+    disability_not_stated: Number | None = None
+    sex_female: Number | None = None
+    sex_male: Number | None = None
+    sex_not_stated: Number | None = None
+    afc_band_1: Number | None = None
+    afc_band_2: Number | None = None
+    afc_band_3: Number | None = None
+    afc_band_4: Number | None = None
+    afc_band_5: Number | None = None
+    afc_band_6: Number | None = None
+    afc_band_7: Number | None = None
+    afc_band_8a: Number | None = None
+    afc_band_8b: Number | None = None
+    afc_band_8c: Number | None = None
+    afc_band_8d: Number | None = None
+    afc_band_9: Number | None = None
 
 
 class ReturnCreate(BaseModel):
@@ -63,6 +93,31 @@ class ReturnLineRead(BaseModel):
     age_55_64: int
     age_65_plus: int
     mean_hourly_pay: float | None
+    median_hourly_pay: float | None = None
+    ethnicity_asian: int | None = None
+    ethnicity_black: int | None = None
+    ethnicity_mixed: int | None = None
+    ethnicity_white: int | None = None
+    ethnicity_other: int | None = None
+    ethnicity_not_stated: int | None = None
+    disability_yes: int | None = None
+    disability_no: int | None = None
+    disability_not_stated: int | None = None
+    sex_female: int | None = None
+    sex_male: int | None = None
+    sex_not_stated: int | None = None
+    afc_band_1: int | None = None
+    afc_band_2: int | None = None
+    afc_band_3: int | None = None
+    afc_band_4: int | None = None
+    afc_band_5: int | None = None
+    afc_band_6: int | None = None
+    afc_band_7: int | None = None
+    afc_band_8a: int | None = None
+    afc_band_8b: int | None = None
+    afc_band_8c: int | None = None
+    afc_band_8d: int | None = None
+    afc_band_9: int | None = None
 
 
 class ReturnWarningRead(BaseModel):

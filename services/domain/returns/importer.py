@@ -28,7 +28,7 @@ from shared.models import ReturnSource, ReturnStatus
 from shared.repositories import audit
 from shared.repositories import returns as repo
 from shared.repositories.return_rules import Problem, Validation
-from shared.vocab.return_lines import BULK_COLUMNS
+from shared.vocab.return_lines import BULK_COLUMNS, omitted_trailing_columns
 
 COPY_COLUMNS = ["import_id", "line_no", *BULK_COLUMNS]
 SQLITE_BATCH = 5000
@@ -66,14 +66,18 @@ def _header_error(header: list[str]) -> CsvHeaderMismatch:
     )
 
 
-def _check_header(line: bytes) -> None:
+def _check_header(line: bytes) -> int:
+    """Raises unless the header is the bulk header, or it without some trailing optional
+    columns; returns how many it leaves out (their fields are added empty to each line)."""
     try:
         decoded = line.decode("utf-8").removeprefix("\ufeff").strip("\r\n")
     except UnicodeDecodeError as exc:
         raise CsvNotUtf8("The CSV is not UTF-8.") from exc
     header = [name.strip() for name in next(csv.reader([decoded]))]
-    if header != list(BULK_COLUMNS):
+    omitted = omitted_trailing_columns(header, BULK_COLUMNS)
+    if omitted is None:
         raise _header_error(header)
+    return omitted
 
 
 async def _numbered_lines(
@@ -84,13 +88,14 @@ async def _numbered_lines(
     buffer = b""
     header_seen = False
     line_no = 1
+    pad = b""
     async for chunk in chunks:
         buffer += chunk
         if not header_seen:
             end = buffer.find(b"\n")
             if end < 0:
                 continue
-            _check_header(buffer[: end + 1])
+            pad = b"," * _check_header(buffer[: end + 1])
             buffer = buffer[end + 1 :]
             header_seen = True
         cut = buffer.rfind(b"\n")
@@ -102,7 +107,7 @@ async def _numbered_lines(
             line_no += 1
             stripped = raw.rstrip(b"\r")
             if stripped:
-                out.append(b"%s%d,%s\n" % (prefix, line_no, stripped))
+                out.append(b"%s%d,%s%s\n" % (prefix, line_no, stripped, pad))
         if progress is not None:
             progress(len(lines))
         if out:
@@ -113,7 +118,7 @@ async def _numbered_lines(
         raise CsvEmpty("The CSV has no lines.")
     stripped = buffer.rstrip(b"\r\n")
     if stripped:
-        yield b"%s%d,%s\n" % (prefix, line_no + 1, stripped)
+        yield b"%s%d,%s%s\n" % (prefix, line_no + 1, stripped, pad)
         if progress is not None:
             progress(1)
 
@@ -150,6 +155,7 @@ async def _stage_sqlite(
     pending = ""
     header_seen = False
     line_no = 1
+    omitted = 0
     batch: list[dict[str, str | int | None]] = []
     problems: list[dict[str, Any]] = []
 
@@ -159,26 +165,30 @@ async def _stage_sqlite(
 
     async def take(text: str) -> None:
         """Parse whole lines (the chunk so far, or the file's unterminated last line)."""
-        nonlocal header_seen, line_no
+        nonlocal header_seen, line_no, omitted
         for fields in csv.reader(io.StringIO(text, newline="")):
             if not header_seen:
-                if [name.strip() for name in fields] != list(BULK_COLUMNS):
+                found = omitted_trailing_columns(fields, BULK_COLUMNS)
+                if found is None:
                     raise _header_error(fields)
+                omitted = found
                 header_seen = True
                 continue
             line_no += 1
             if not fields:
                 continue
-            if len(fields) != len(BULK_COLUMNS):
+            if len(fields) + omitted != len(BULK_COLUMNS):
+                width = len(BULK_COLUMNS) - omitted
                 problems.append(
                     {
                         "row": line_no,
                         "column": None,
                         "code": "csv_wrong_field_count",
-                        "message": f"expected {len(BULK_COLUMNS)} fields, found {len(fields)}",
+                        "message": f"expected {width} fields, found {len(fields)}",
                     }
                 )
                 continue
+            fields = [*fields, *[""] * omitted]
             row: dict[str, str | int | None] = dict(zip(BULK_COLUMNS, fields, strict=True))
             row["line_no"] = line_no
             batch.append(row)
