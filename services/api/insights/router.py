@@ -4,17 +4,19 @@ workforce from Census 2021."""
 from __future__ import annotations
 
 from datetime import date
+from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 
-from services.api.deps import ReadKey, SessionDep
+from services.api.deps import ReadKey, SessionDep, SettingsDep
 from services.api.http import csv_response, wants_csv
 from services.api.insights import service
 from services.domain.insights import pay
 from shared.db.base import utcnow
 from shared.schemas.insights import (
     AreaDataGaps,
+    AreaEquality,
     AreaPayParity,
     AreaUnpaidCare,
     RoleEquivalence,
@@ -155,4 +157,84 @@ async def area_data_gaps(
             for f in result.fields
         ]
         return csv_response(header, rows, filename=f"data-gaps-{result.area_code}.csv")
+    return result
+
+
+class Characteristic(StrEnum):
+    ethnicity = "ethnicity"
+    disability = "disability"
+    sex = "sex"
+
+
+class EqualityBy(StrEnum):
+    sector = "sector"
+    organisation = "organisation"
+    role = "role"
+    level = "level"
+
+
+@router.get(
+    "/areas/{code}/equality",
+    response_model=AreaEquality,
+    responses=_CSV,
+    summary="Equality indicators: the workforce by ethnicity, disability or sex, small numbers "
+    "suppressed",
+)
+async def area_equality(
+    code: str,
+    session: SessionDep,
+    principal: ReadKey,
+    settings: SettingsDep,
+    request: Request,
+    characteristic: Characteristic = Characteristic.ethnicity,
+    by: EqualityBy = EqualityBy.sector,
+    as_at: AsAt = None,
+    format: Format = None,
+) -> AreaEquality | Response:
+    result = await service.area_equality(
+        session,
+        principal=principal,
+        area_code=code,
+        on=as_at or utcnow().date(),
+        characteristic=characteristic.value,
+        by=by.value,
+        threshold=settings.suppression_threshold,
+    )
+    if wants_csv(request, format):
+        header = [
+            "area_code",
+            "characteristic",
+            "by",
+            "group",
+            "label",
+            "staff",
+            "category",
+            "count",
+            "share_of_stated",
+            "lower",
+            "upper",
+            "population_share",
+            "representation_ratio",
+        ]
+        rows = [
+            [
+                result.area_code,
+                result.characteristic,
+                result.by,
+                g.group,
+                g.label,
+                g.staff,
+                f.category,
+                f.count,
+                f.share_of_stated,
+                f.lower,
+                f.upper,
+                f.population_share,
+                f.representation_ratio,
+            ]
+            for g in [*result.groups, result.total]
+            for f in g.categories
+        ]
+        name = f"equality-{result.characteristic}-{result.by}-{result.area_code}.csv"
+        return csv_response(header, rows, filename=name)
     return result
