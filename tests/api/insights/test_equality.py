@@ -100,7 +100,8 @@ async def test_breakdowns_that_do_not_add_up_are_refused_by_row_and_column(
     partial = line(**characteristics(ethnicity_white=40))
     bands_on_care_role = line(**characteristics(**dict.fromkeys(AFC_BAND_COLUMNS, 0)))
     bands_on_care_role["afc_band_2"] = 40
-    body = {"as_at": AS_AT, "lines": [good, wrong_sum, partial, bands_on_care_role]}
+    lines = [good, wrong_sum, partial, bands_on_care_role]
+    body = {"as_at": AS_AT, "lines": lines}
     problem = assert_problem(
         await client.post(f"/v1/organisations/{orgs['care']}/returns", json=body, headers=key),
         422,
