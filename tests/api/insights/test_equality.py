@@ -122,7 +122,7 @@ async def test_breakdowns_that_do_not_add_up_are_refused_by_row_and_column(
         + "\n"
         + "\n".join(
             ",".join("" if item.get(c) is None else str(item[c]) for c in TEMPLATE_COLUMNS)
-            for item in body["lines"]
+            for item in lines
         )
     )
     problem = assert_problem(
