@@ -12,9 +12,12 @@ from importlib.metadata import version
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from services.api import openapi
 from services.api.agreements.router import router as agreements_router
 from services.api.areas.router import router as areas_router
 from services.api.cache import BodyCache, KeyCache, TtlCache
+from services.api.docs.router import ASSETS_PATH, assets
+from services.api.docs.router import router as docs_router
 from services.api.errors import install_error_handlers
 from services.api.gate import AccessGate
 from services.api.health.router import router as health_router
@@ -109,7 +112,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=version("oneworkforce"),
         description=API_DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        generate_unique_id_function=openapi.operation_id,
     )
+    openapi.install(app)
     app.state.settings = settings
     app.state.key_cache = KeyCache()
     app.state.body_cache = BodyCache()
@@ -143,6 +150,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestContextMiddleware)
     app.include_router(projections_hot_router)
     app.include_router(health_router)
+    app.include_router(docs_router)
+    app.mount(ASSETS_PATH, assets(), name="docs-assets")
     app.include_router(keys_router)
     app.include_router(organisations_router)
     app.include_router(returns_router)
