@@ -10,6 +10,7 @@ from datetime import date
 from typing import Any
 
 import httpx
+import openpyxl
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -223,6 +224,15 @@ async def test_equality_indicator_by_hand(
     rows = list(csv.DictReader(io.StringIO(text)))
     hidden = [r for r in rows if r["group"] == "health" and r["category"] == "other"]
     assert hidden[0]["count"] == ""
+    # The workbook carries the same suppressed figures.
+    xlsx = await client.get(f"/v1/areas/{ICB_A}/equality?format=xlsx&as_at={ON}", headers=key)
+    sheet = openpyxl.load_workbook(io.BytesIO(xlsx.content), read_only=True)["equality"]
+    cells = list(sheet.iter_rows(values_only=True))
+    header = list(cells[0])
+    health_other = next(
+        r for r in cells[1:] if r[header.index("group")] == "health" and r[6] == "other"
+    )
+    assert health_other[header.index("count")] is None
     assert_problem(
         await client.get(f"/v1/areas/{ICB_A}/equality?characteristic=religion", headers=key),
         422,
