@@ -10,6 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.db.base import Base, JSONType, UUIDPrimaryKey, utcnow
 from shared.vocab.characteristics import BREAKDOWNS, CHARACTERISTIC_COLUMNS
+from shared.vocab.return_lines import MAXIMUMS, OPTIONAL_COLUMNS
 
 
 class ReturnStatus(StrEnum):
@@ -56,6 +57,13 @@ def breakdown_check(columns: tuple[str, ...]) -> str:
     return f"({all_null}) OR ({complete} AND {' + '.join(columns)} = headcount)"
 
 
+RETURN_LINE_RANGE_CHECK = " AND ".join(
+    f"COALESCE({column}, 0) <= {int(maximum)}"
+    if column in OPTIONAL_COLUMNS
+    else f"{column} <= {int(maximum)}"
+    for column, maximum in MAXIMUMS.items()
+)
+
 # The business rules a stored line always meets, enforced by the database itself (the same
 # rules as shared/repositories/return_rules.py, which explains failures line by line).
 RETURN_LINE_CHECKS: dict[str, str] = {
@@ -84,6 +92,9 @@ RETURN_LINE_CHECKS: dict[str, str] = {
         f"{name}_sums_to_headcount": breakdown_check(columns)
         for name, columns in BREAKDOWNS.items()
     },
+    # The documented maximums (shared/vocab/return_lines.py). NaN and Infinity fail them too:
+    # PostgreSQL orders NaN above every number.
+    "within_range": RETURN_LINE_RANGE_CHECK,
 }
 
 

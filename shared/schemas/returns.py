@@ -2,13 +2,19 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt
 
 from shared.models.workforce_return import ImportStatus, ReturnSource, ReturnStatus
+from shared.vocab.return_lines import MAX_FTE, MAX_HOURLY_PAY, MAX_PERSONS, MAX_SICKNESS_DAYS
 
 Number = StrictInt | StrictFloat
+# Finite (the models refuse NaN and Infinity) and within the documented maximum.
+Persons = Annotated[Number, Field(le=MAX_PERSONS)]
+Fte = Annotated[Number, Field(le=MAX_FTE)]
+Days = Annotated[Number, Field(le=MAX_SICKNESS_DAYS)]
+Pay = Annotated[Number, Field(le=MAX_HOURLY_PAY)]
 
 
 class ReturnLineIn(BaseModel):
@@ -20,54 +26,54 @@ class ReturnLineIn(BaseModel):
     disability_* (yes, no, not stated), sex_* (female, male, not stated) and, for NHS roles,
     afc_band_* (Agenda for Change bands 1 to 9). Pay: median and mean hourly pay in GBP."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     role_code: str = Field(min_length=1, max_length=64)
-    headcount: Number
-    fte_in_post: Number
-    vacant_fte: Number
-    starters_12m: Number
-    leavers_12m: Number
-    leavers_to_health_care_12m: Number | None = None
-    sickness_days_12m: Number
-    agency_fte: Number
-    bank_fte: Number
-    age_under_25: Number
-    age_25_34: Number
-    age_35_44: Number
-    age_45_54: Number
-    age_55_64: Number
-    age_65_plus: Number
-    mean_hourly_pay: Number | None = None
-    median_hourly_pay: Number | None = Field(None, description="GBP an hour")
-    ethnicity_asian: Number | None = None
-    ethnicity_black: Number | None = None
-    ethnicity_mixed: Number | None = None
-    ethnicity_white: Number | None = None
-    ethnicity_other: Number | None = None
-    ethnicity_not_stated: Number | None = None
-    disability_yes: Number | None = None
-    disability_no: Number | None = None
-    disability_not_stated: Number | None = None
-    sex_female: Number | None = None
-    sex_male: Number | None = None
-    sex_not_stated: Number | None = None
-    afc_band_1: Number | None = None
-    afc_band_2: Number | None = None
-    afc_band_3: Number | None = None
-    afc_band_4: Number | None = None
-    afc_band_5: Number | None = None
-    afc_band_6: Number | None = None
-    afc_band_7: Number | None = None
-    afc_band_8a: Number | None = None
-    afc_band_8b: Number | None = None
-    afc_band_8c: Number | None = None
-    afc_band_8d: Number | None = None
-    afc_band_9: Number | None = None
+    headcount: Persons
+    fte_in_post: Fte
+    vacant_fte: Fte
+    starters_12m: Persons
+    leavers_12m: Persons
+    leavers_to_health_care_12m: Persons | None = None
+    sickness_days_12m: Days
+    agency_fte: Fte
+    bank_fte: Fte
+    age_under_25: Persons
+    age_25_34: Persons
+    age_35_44: Persons
+    age_45_54: Persons
+    age_55_64: Persons
+    age_65_plus: Persons
+    mean_hourly_pay: Pay | None = None
+    median_hourly_pay: Pay | None = Field(None, description="GBP an hour")
+    ethnicity_asian: Persons | None = None
+    ethnicity_black: Persons | None = None
+    ethnicity_mixed: Persons | None = None
+    ethnicity_white: Persons | None = None
+    ethnicity_other: Persons | None = None
+    ethnicity_not_stated: Persons | None = None
+    disability_yes: Persons | None = None
+    disability_no: Persons | None = None
+    disability_not_stated: Persons | None = None
+    sex_female: Persons | None = None
+    sex_male: Persons | None = None
+    sex_not_stated: Persons | None = None
+    afc_band_1: Persons | None = None
+    afc_band_2: Persons | None = None
+    afc_band_3: Persons | None = None
+    afc_band_4: Persons | None = None
+    afc_band_5: Persons | None = None
+    afc_band_6: Persons | None = None
+    afc_band_7: Persons | None = None
+    afc_band_8a: Persons | None = None
+    afc_band_8b: Persons | None = None
+    afc_band_8c: Persons | None = None
+    afc_band_8d: Persons | None = None
+    afc_band_9: Persons | None = None
 
 
 class ReturnCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     as_at: date
     lines: list[ReturnLineIn] = Field(min_length=1, max_length=5000)

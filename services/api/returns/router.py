@@ -334,7 +334,12 @@ async def import_returns(request: Request, session: SessionDep, principal: Admin
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type not in ("text/csv", "application/octet-stream"):
         raise UnsupportedMediaType("Send the file as text/csv.")
-    row = await imports.accept(session, request.stream(), principal=principal)
+    row = await imports.accept(
+        session,
+        request.stream(),
+        principal=principal,
+        max_line_bytes=request.app.state.settings.max_csv_line_bytes,
+    )
     body = json.loads(ImportRead.model_validate(row).model_dump_json())
     return JSONResponse(body, status_code=202, headers={"Location": f"/v1/imports/{row.id}"})
 

@@ -1,8 +1,8 @@
 """return lines may break headcount down by ethnicity, disability, sex and Agenda for Change
 band, and give median hourly pay
 
-Revision ID: 0016
-Revises: 0011
+Revision ID: 0013
+Revises: 0012
 Create Date: 2026-11-30 15:20:00
 """
 
@@ -11,8 +11,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0016"
-down_revision: str | None = "0011"
+revision: str = "0013"
+down_revision: str | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -43,6 +43,36 @@ CHARACTERISTIC_COLUMNS: tuple[str, ...] = (
     "afc_band_8d",
     "afc_band_9",
 )
+# The documented maximums with the new columns (shared/vocab/return_lines.py MAXIMUMS as it
+# stood when this migration was written), and as they stood before.
+WITHIN_RANGE = (
+    "headcount <= 1000000 AND starters_12m <= 1000000 AND leavers_12m <= 1000000 AND "
+    "COALESCE(leavers_to_health_care_12m, 0) <= 1000000 AND age_under_25 <= 1000000 AND "
+    "age_25_34 <= 1000000 AND age_35_44 <= 1000000 AND age_45_54 <= 1000000 AND age_55_64 <= "
+    "1000000 AND age_65_plus <= 1000000 AND COALESCE(ethnicity_asian, 0) <= 1000000 AND "
+    "COALESCE(ethnicity_black, 0) <= 1000000 AND COALESCE(ethnicity_mixed, 0) <= 1000000 AND "
+    "COALESCE(ethnicity_white, 0) <= 1000000 AND COALESCE(ethnicity_other, 0) <= 1000000 AND "
+    "COALESCE(ethnicity_not_stated, 0) <= 1000000 AND COALESCE(disability_yes, 0) <= 1000000 "
+    "AND COALESCE(disability_no, 0) <= 1000000 AND COALESCE(disability_not_stated, 0) <= "
+    "1000000 AND COALESCE(sex_female, 0) <= 1000000 AND COALESCE(sex_male, 0) <= 1000000 AND "
+    "COALESCE(sex_not_stated, 0) <= 1000000 AND COALESCE(afc_band_1, 0) <= 1000000 AND "
+    "COALESCE(afc_band_2, 0) <= 1000000 AND COALESCE(afc_band_3, 0) <= 1000000 AND "
+    "COALESCE(afc_band_4, 0) <= 1000000 AND COALESCE(afc_band_5, 0) <= 1000000 AND "
+    "COALESCE(afc_band_6, 0) <= 1000000 AND COALESCE(afc_band_7, 0) <= 1000000 AND "
+    "COALESCE(afc_band_8a, 0) <= 1000000 AND COALESCE(afc_band_8b, 0) <= 1000000 AND "
+    "COALESCE(afc_band_8c, 0) <= 1000000 AND COALESCE(afc_band_8d, 0) <= 1000000 AND "
+    "COALESCE(afc_band_9, 0) <= 1000000 AND fte_in_post <= 1000000 AND vacant_fte <= 1000000 "
+    "AND agency_fte <= 1000000 AND bank_fte <= 1000000 AND sickness_days_12m <= 366000000 AND "
+    "COALESCE(mean_hourly_pay, 0) <= 1000 AND COALESCE(median_hourly_pay, 0) <= 1000"
+)
+PREVIOUS_WITHIN_RANGE = (
+    "headcount <= 1000000 AND starters_12m <= 1000000 AND leavers_12m <= 1000000 "
+    "AND COALESCE(leavers_to_health_care_12m, 0) <= 1000000 AND age_under_25 <= 1000000 "
+    "AND age_25_34 <= 1000000 AND age_35_44 <= 1000000 AND age_45_54 <= 1000000 "
+    "AND age_55_64 <= 1000000 AND age_65_plus <= 1000000 AND fte_in_post <= 1000000 "
+    "AND vacant_fte <= 1000000 AND agency_fte <= 1000000 AND bank_fte <= 1000000 "
+    "AND sickness_days_12m <= 366000000 AND COALESCE(mean_hourly_pay, 0) <= 1000"
+)
 # The stored rules, as in shared/models/workforce_return.py.
 CHECKS: dict[str, str] = {
     "optional_figures_non_negative": (
@@ -70,6 +100,8 @@ def upgrade() -> None:
             batch.add_column(sa.Column(name, sa.Integer(), nullable=True))
         for name, sql in CHECKS.items():
             batch.create_check_constraint(op.f(f"ck_return_lines_{name}"), sql)
+        batch.drop_constraint("within_range", type_="check")
+        batch.create_check_constraint("within_range", WITHIN_RANGE)
     with op.batch_alter_table("return_staging") as batch:
         for name in ("median_hourly_pay", *CHARACTERISTIC_COLUMNS):
             batch.add_column(sa.Column(name, sa.Text(), nullable=True))
@@ -80,6 +112,8 @@ def downgrade() -> None:
         for name in ("median_hourly_pay", *CHARACTERISTIC_COLUMNS):
             batch.drop_column(name)
     with op.batch_alter_table("return_lines") as batch:
+        batch.drop_constraint("within_range", type_="check")
+        batch.create_check_constraint("within_range", PREVIOUS_WITHIN_RANGE)
         for name in CHECKS:
             batch.drop_constraint(op.f(f"ck_return_lines_{name}"), type_="check")
         for name in CHARACTERISTIC_COLUMNS:
