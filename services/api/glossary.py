@@ -12,14 +12,36 @@ from services.domain.track_record import MEASURES as TRACK_RECORD_MEASURES
 from shared.models.projection import RunStatus
 from shared.models.role import RoleSector
 from shared.models.webhook import DeliveryStatus
+from shared.vocab.characteristics import AFC_BANDS, DISABILITY, ETHNICITY, SEX
 from shared.vocab.measures import MEASURES
 from shared.vocab.return_lines import COLUMN_DESCRIPTIONS
 
 _PERSONS = "persons"
 
+# A return line's breakdowns of its headcount (each optional; when given, they sum to it).
+CHARACTERISTICS: dict[str, str] = {
+    **{
+        f"ethnicity_{code}": f"Staff in post of the ethnic group '{label}' (persons)."
+        for code, label in ETHNICITY.items()
+    },
+    **{
+        f"disability_{code}": f"Staff in post, disability: '{label}' (persons)."
+        for code, label in DISABILITY.items()
+    },
+    **{f"sex_{code}": f"Staff in post, sex: '{label}' (persons)." for code, label in SEX.items()},
+    **{
+        f"afc_band_{band}": f"Staff in post on Agenda for Change band {band} (persons)."
+        for band in AFC_BANDS
+    },
+}
+
 # By member name, wherever it appears.
 DESCRIPTIONS: dict[str, str] = {
     **COLUMN_DESCRIPTIONS,
+    **CHARACTERISTICS,
+    "median_hourly_pay": "Median hourly pay of the staff in post (GBP an hour).",
+    "lines_with_breakdown": "Of those lines, the ones that give this breakdown (count).",
+    "headcount_with_breakdown": "Staff on the lines that give this breakdown (persons).",
     "page": "Page number, from 1.",
     "limit": "Items per page.",
     "year": "Calendar year (YYYY).",

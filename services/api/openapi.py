@@ -209,8 +209,9 @@ def build(app: FastAPI) -> dict[str, Any]:
 
 
 def _is_numeric(member: dict[str, Any]) -> bool:
-    branches = [member, *member.get("anyOf", [])]
-    return any(branch.get("type") in ("integer", "number") for branch in branches)
+    if member.get("type") in ("integer", "number"):
+        return True
+    return any(_is_numeric(branch) for branch in member.get("anyOf", []))
 
 
 def _apply_glossary(schemas: dict[str, Any]) -> None:

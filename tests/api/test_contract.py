@@ -140,9 +140,9 @@ async def test_every_code_has_a_page_and_docs_work_offline() -> None:
 
 
 def _is_numeric(member: dict[str, Any]) -> bool:
-    return any(
-        branch.get("type") in ("integer", "number") for branch in [member, *member.get("anyOf", [])]
-    )
+    if member.get("type") in ("integer", "number"):
+        return True
+    return any(_is_numeric(branch) for branch in member.get("anyOf", []))
 
 
 def test_every_number_is_described_with_its_unit(document: dict[str, Any]) -> None:
