@@ -128,6 +128,8 @@ MATRIX: dict[str, str] = {
     "GET /v1/projections/compare": "PPP PPP PPP PPP PPP UUU UUU",
     "GET /v1/projections/{run_id}": "YYY YY4 YY4 444 444 UUU UUU",
     "GET /v1/projections/{run_id}/results": "YYY YY4 YY4 444 444 UUU UUU",
+    "GET /v1/projections/{run_id}/export": "YYY YY4 YY4 444 444 UUU UUU",
+    "GET /v1/projections/{run_id}/fingerprint": "YYY YY4 YY4 444 444 UUU UUU",
     "GET /v1/projections/{run_id}/explain": "PP4 PP4 PP4 444 444 UUU UUU",
     # Webhooks: admin keys manage their ICS's subscriptions and its organisations'.
     "GET /v1/webhooks": "YYY YYY FFF FFF FFF UUU UUU",
