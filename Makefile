@@ -2,20 +2,26 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+# Installs exactly the versions in the lock files (made by `make lock` from pyproject.toml).
+LOCK     := requirements.lock
+DEV_LOCK := requirements-dev.lock
+UV_VERSION := 0.13.8
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml $(DEV_LOCK) | cksum | cut -d' ' -f1)
 OWF    := $(BIN)/oneworkforce
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test lint typecheck pytest migrate bench bench-ingest bench-projection fuzz openapi clean
+.PHONY: help setup lock run test lint typecheck pytest migrate bench bench-ingest bench-projection fuzz openapi clean
 
 help:
 	@echo "make run        set up, migrate, load reference and demo data, serve on 127.0.0.1:8000"
 	@echo "make test       set up and run ruff, mypy --strict and pytest (what CI runs)"
 	@echo "make lint | typecheck | pytest | migrate | bench | fuzz | openapi | clean"
+	@echo "make lock       re-resolve requirements*.lock (exact versions + hashes) from pyproject.toml"
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(DEV_LOCK)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes -r $(DEV_LOCK)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	@$(BIN)/python -c "import services.cli, shared.config" || (echo "install failed"; exit 1)
 	@rm -f $(VENV)/.installed-*
 	@touch $(STAMP)
@@ -63,6 +69,15 @@ fuzz: setup
 	  $(BIN)/schemathesis run http://127.0.0.1:8799/openapi.json \
 	    -H "Authorization: Bearer $$(cat var/fuzz/key)" --checks not_a_server_error \
 	    --max-examples 60 --workers 2; status=$$?; kill $$server; exit $$status
+
+# Re-resolve the lock files after a change to pyproject.toml's dependencies (needs PyPI).
+lock:
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@test -x $(BIN)/uv || $(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+	$(BIN)/uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 \
+	  --generate-hashes --quiet -o $(DEV_LOCK)
+	$(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 \
+	  --generate-hashes --quiet -c $(DEV_LOCK) -o $(LOCK)
 
 openapi: setup
 	$(BIN)/python -m services.api.openapi > docs/openapi.json
