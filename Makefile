@@ -10,12 +10,13 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml $(DEV_LOCK) | cksum | cu
 OWF    := $(BIN)/oneworkforce
 
 .DEFAULT_GOAL := help
-.PHONY: help setup lock run test lint typecheck pytest migrate bench bench-ingest bench-projection fuzz openapi clean
+.PHONY: help setup lock run test lint typecheck pytest migrate bench bench-ingest bench-projection bench-soak fuzz openapi clean
 
 help:
 	@echo "make run        set up, migrate, load reference and demo data, serve on 127.0.0.1:8000"
 	@echo "make test       set up and run ruff, mypy --strict and pytest (what CI runs)"
 	@echo "make lint | typecheck | pytest | migrate | bench | fuzz | openapi | clean"
+	@echo "make bench-soak 5 min of mixed traffic in full mode: errors, p50/p99 per kind, memory"
 	@echo "make lock       re-resolve requirements*.lock (exact versions + hashes) from pyproject.toml"
 
 $(STAMP): pyproject.toml $(DEV_LOCK)
@@ -55,6 +56,10 @@ bench-ingest: setup
 
 bench-projection: setup
 	$(BIN)/python -m bench.projection
+
+# Full mode (PostgreSQL + Redis + a worker) under 16 clients of mixed traffic for 5 minutes.
+bench-soak: setup
+	$(BIN)/python -m bench.soak --duration 300 --clients 16
 
 # Property-based fuzzing of every operation against a live server on a throwaway database:
 # any 5xx fails. Uses the demo data so most operations find something to work on.
