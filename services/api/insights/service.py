@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.api.areas.access import workforce_area
 from services.api.areas.errors import AreaNotFound, AreaTypeNotSupported
 from services.domain.insights import census, gaps, pay
-from services.domain.insights.unpaid_care import HOURS_PER_FTE_WEEK, unpaid_care
+from services.domain.insights.unpaid_care import unpaid_care
 from shared.models import AreaType
 from shared.repositories import areas as areas_repo
 from shared.repositories import insights as repo
@@ -27,6 +27,7 @@ from shared.schemas.insights import (
     UnpaidCareBand,
 )
 from shared.schemas.keys import Principal
+from shared.schemas.scenario_parameters import HOURS_PER_FTE_WEEK
 
 UNPAID_METHOD = (
     "Census 2021 counts of residents aged 5+ by hours of unpaid care a week, added up over the "

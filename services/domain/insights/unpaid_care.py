@@ -7,12 +7,15 @@ ONS gives no mean) and 37.5 hours a week make one FTE.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from services.domain.insights.census import UNPAID_BANDS
+import numpy as np
+from numpy.typing import NDArray
 
-HOURS_PER_FTE_WEEK = 37.5
+from services.domain.insights.census import UNPAID_BANDS, sum_over, unpaid_care_by_lad
+from shared.schemas.scenario_parameters import HOURS_PER_FTE_WEEK
+
 ASSUMED_HOURS_PER_WEEK: dict[str, float] = {
     "9_or_less": 5.0,
     "10_to_19": 15.0,
@@ -70,8 +73,16 @@ def unpaid_care(counts: Mapping[str, int]) -> UnpaidCare:
     )
 
 
-def formal_fte_for_change(hours_per_week: float, change: float, *, substitution: float) -> float:
-    """Formal care FTE needed when unpaid care hours change by `change` (a fraction: -0.1 is
-    10% fewer hours), of which `substitution` (a fraction) would have to be replaced by paid
-    care. A rise in unpaid hours lowers the need, a fall raises it."""
-    return -change * hours_per_week * substitution / HOURS_PER_FTE_WEEK
+def paid_fte_for_shift(hours_per_week: float, share_of_hours: float) -> float:
+    """Paid care FTE when a share of unpaid care hours moves to paid care (the scenario lever
+    unpaid_care_shift); negative when unpaid carers take hours back."""
+    return share_of_hours * hours_per_week / HOURS_PER_FTE_WEEK
+
+
+def unpaid_care_hours(lad_codes: Sequence[str]) -> NDArray[np.float64]:
+    """Unpaid care hours a week given in each LAD (0 for a code the Census table lacks)."""
+    table = unpaid_care_by_lad()
+    return np.array(
+        [unpaid_care(sum_over(table, [code])).hours_per_week for code in lad_codes],
+        dtype=np.float64,
+    )
