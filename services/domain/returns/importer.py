@@ -281,7 +281,7 @@ async def validate_and_load(
         # Already failing: report every other problem too, in the same answer.
         await validation.line_rules()
         await validation.duplicate_roles("s.organisation_code")
-        outcome.problems, outcome.error_count = validation.problems, validation.total
+        outcome.problems, outcome.error_count = validation.in_row_order(), validation.total
         return outcome
     source = repo.StagedSource(import_id=import_id, bulk=True, dialect=validation.d)
     stored = await store_staged(
@@ -294,7 +294,7 @@ async def validate_and_load(
         timings=outcome.timings,
     )
     if stored is None:
-        outcome.problems, outcome.error_count = validation.problems, validation.total
+        outcome.problems, outcome.error_count = validation.in_row_order(), validation.total
         return outcome
     await repo.delete_staged(session, import_id=import_id)
     await audit.record(
