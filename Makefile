@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml $(DEV_LOCK) | cksum | cu
 OWF    := $(BIN)/oneworkforce
 
 .DEFAULT_GOAL := help
-.PHONY: help setup lock run test lint typecheck pytest migrate bench bench-ingest bench-projection bench-export bench-soak fuzz openapi clean
+.PHONY: help setup lock run test lint typecheck pytest migrate bench bench-ingest bench-projection bench-export bench-hostile bench-soak fuzz openapi clean
 
 help:
 	@echo "make run        set up, migrate, load reference and demo data, serve on 127.0.0.1:8000"
@@ -19,6 +19,7 @@ help:
 	@echo "make fuzz       schemathesis on every operation of a live API (PostgreSQL when DATABASE_URL names it)"
 	@echo "make bench-soak 5 min of mixed traffic in full mode: errors, p50/p99 per kind, memory"
 	@echo "make lock       re-resolve requirements*.lock (exact versions + hashes) from pyproject.toml"
+	@echo "make bench-hostile  CSV line splitting against bytes.split; API memory under huge bodies"
 	@echo "make typecheck | pytest | migrate | bench | openapi | clean"
 	@echo "make bench-export   England run's results as CSV through the API vs psql \\copy"
 
@@ -66,6 +67,9 @@ bench-projection: setup
 # Full mode (PostgreSQL + Redis + a worker) under 16 clients of mixed traffic for 5 minutes.
 bench-soak: setup
 	$(BIN)/python -m bench.soak --duration 300 --clients 16
+
+bench-hostile: setup
+	$(BIN)/python -m bench.hostile --runs 3
 
 # An England run's 657,000 result rows as CSV through the API against psql \copy of the same
 # SELECT (needs PostgreSQL and psql; builds its own database, BENCH_EXPORT_DATABASE_URL).
