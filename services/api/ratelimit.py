@@ -2,8 +2,8 @@
 
 Counts live in Redis in full mode (shared by every API process) and in memory in the embedded
 mode, through the `limits` library's moving window (exact: no burst at a window's edge). A
-limit that is hit is answered 429 with `Retry-After`. If Redis cannot be reached the request is
-let through (and logged): losing the limiter must not take the API down with it.
+limit that is hit is answered 429 with `Retry-After`. If Redis cannot be reached the request
+is let through (and logged): losing the limiter must not take the API down with it.
 """
 
 from __future__ import annotations

@@ -128,9 +128,9 @@ MATRIX: dict[str, str] = {
     "GET /v1/projections/compare": "PPP PPP PPP PPP PPP UUU UUU",
     "GET /v1/projections/{run_id}": "YYY YY4 YY4 444 444 UUU UUU",
     "GET /v1/projections/{run_id}/results": "YYY YY4 YY4 444 444 UUU UUU",
-    "GET /v1/projections/{run_id}/explain": "PP4 PP4 PP4 444 444 UUU UUU",
     "GET /v1/projections/{run_id}/export": "YYY YY4 YY4 444 444 UUU UUU",
     "GET /v1/projections/{run_id}/fingerprint": "YYY YY4 YY4 444 444 UUU UUU",
+    "GET /v1/projections/{run_id}/explain": "PP4 PP4 PP4 444 444 UUU UUU",
     # Webhooks: admins manage subscriptions; none exists in this world, so reads are 404.
     "GET /v1/webhooks": "YYY YYY FFF FFF FFF UUU UUU",
     "POST /v1/webhooks": "PPP PPP FFF FFF FFF UUU UUU",
