@@ -9,6 +9,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from services.domain.track_record import MEASURES as TRACK_RECORD_MEASURES
+from services.domain.webhooks.events import EVENT_TYPES
 from shared.models.projection import RunStatus
 from shared.models.role import RoleSector
 from shared.models.webhook import DeliveryStatus
@@ -111,5 +112,12 @@ ENUMS: dict[tuple[str, str], tuple[str, ...]] = {
         )
     },
     ("ProjectionRunRead", "status"): _values(RunStatus),
+    ("FieldProblem", "in"): ("body", "query", "path", "header", "cookie"),
     ("WebhookDeliveryRead", "status"): _values(DeliveryStatus),
+}
+
+# The same, for the items of list members.
+ITEM_ENUMS: dict[tuple[str, str], tuple[str, ...]] = {
+    (schema, "event_types"): EVENT_TYPES
+    for schema in ("WebhookCreate", "WebhookUpdate", "WebhookRead", "WebhookWithSecret")
 }

@@ -228,10 +228,12 @@ def _apply_glossary(schemas: dict[str, Any]) -> None:
                 if text:
                     member["description"] = text
             values = glossary.ENUMS.get((name, member_name))
-            if values:
-                for branch in [member, *member.get("anyOf", [])]:
-                    if branch.get("type") == "string":
-                        branch["enum"] = list(values)
+            items = glossary.ITEM_ENUMS.get((name, member_name))
+            for branch in [member, *member.get("anyOf", [])]:
+                if values and branch.get("type") == "string":
+                    branch["enum"] = list(values)
+                if items and branch.get("type") == "array":
+                    branch["items"] = {**branch.get("items", {}), "enum": list(items)}
 
 
 def _drop_null_defaults(schemas: dict[str, Any]) -> None:

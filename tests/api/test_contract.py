@@ -209,3 +209,6 @@ def test_closed_vocabularies_are_enums(document: dict[str, Any]) -> None:
     assert "care_provider" in values("OrganisationRead", "kind")
     assert "read" in values("ApiKeyRead", "scope")
     assert "population_65_plus" in values("RoleCreate", "default_demand_driver")
+    assert values("FieldProblem", "in") >= {"body", "query", "path", "header"}
+    events = schemas["WebhookCreate"]["properties"]["event_types"]["items"]["enum"]
+    assert "projection.succeeded" in events
