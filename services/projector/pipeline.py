@@ -2,8 +2,11 @@
 loop with heartbeats, and write each result set in one idempotent transaction.
 
 An ICB run is one job. An England run fans out one project_ics job per ICB with returns; each
-stores its ICB's results and per-run totals by role, and the last one to finish queues the
-combine job, which sums the per-run totals and takes England's percentiles from them.
+stores its ICB's results and per-run totals by role in a transaction that locks only its own
+part row, then, in a second transaction that locks only the run row, counts the finished parts:
+the part that sees them all done queues the combine job (once: `combine_attempts` goes from 0 to
+1 under that lock), which sums the per-run totals and takes England's percentiles from them.
+Why this cannot deadlock is in docs/projection-locking.md.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ from services.projector.model.params import (
     ParameterError,
     ScenarioParameters,
 )
+from shared import projection_runs
 from shared.config import Settings
 from shared.db.base import utcnow
 from shared.db.session import transaction
@@ -424,15 +428,12 @@ async def _commit_and_send(env: JobEnv, session: AsyncSession) -> None:
             log.exception("sending follow-up jobs failed; the relay will retry")
 
 
-async def _fail_run(env: JobEnv, run_id: uuid.UUID, message: str) -> None:
-    async with transaction(env.sessionmaker) as session:
-        await repo.update_run(
-            session,
-            run_id=run_id,
-            status=RunStatus.failed,
-            finished_at=utcnow(),
-            error=message[:2000],
-        )
+async def _fail_run(
+    env: JobEnv, run_id: uuid.UUID, message: str, *, failed_part: str | None = None
+) -> bool:
+    return await projection_runs.fail_run(
+        env.sessionmaker, run_id, message, failed_part=failed_part
+    )
 
 
 async def run_projection(env: JobEnv, *, run_id: uuid.UUID, attempt: int) -> str:
@@ -505,8 +506,9 @@ async def run_projection(env: JobEnv, *, run_id: uuid.UUID, attempt: int) -> str
     write_started = time.perf_counter()
     async with transaction(env.sessionmaker) as session:
         current = await repo.get_run(session, run_id=run_id, lock=True)
-        if current is None or current.status == RunStatus.succeeded:
-            return "succeeded"
+        if current is None or current.status != RunStatus.running or current.attempts != attempt:
+            # Ended meanwhile, or the reaper gave the run to a newer attempt.
+            return "superseded" if current is None else str(current.status)
         # Anything an interrupted attempt left goes first, so there is one result set.
         await repo.delete_results(session, run_id=run_id)
         await repo.write_results(session, rows)
@@ -532,19 +534,30 @@ async def run_projection(env: JobEnv, *, run_id: uuid.UUID, attempt: int) -> str
 
 
 async def project_ics(env: JobEnv, *, run_id: uuid.UUID, ics_code: str, attempt: int) -> str:
-    """One ICB of an England run: its results and per-run totals; the last part combines."""
+    """One ICB of an England run: its results and per-run totals; the last part queues the
+    combine step. Its transactions lock its own part row only, except the count at the end,
+    which locks the run row only."""
     async with env.sessionmaker() as session:
         run = await repo.get_run(session, run_id=run_id)
         part = await repo.get_part(session, run_id=run_id, ics_code=ics_code, lock=True)
         if run is None or part is None:
+            await session.rollback()
             return "missing"
-        if run.status != RunStatus.running or part.status in (
-            RunStatus.succeeded,
-            RunStatus.failed,
-        ):
+        if part.status in (RunStatus.succeeded, RunStatus.failed, RunStatus.cancelled):
             part_status = str(part.status)
             await session.rollback()
             return part_status
+        if run.status != RunStatus.running:
+            # The run has ended (failed): this part is no longer wanted.
+            await repo.update_part(
+                session,
+                run_id=run_id,
+                ics_code=ics_code,
+                status=RunStatus.cancelled,
+                finished_at=utcnow(),
+            )
+            await session.commit()
+            return "cancelled"
         if attempt < part.attempts:
             await session.rollback()
             return "superseded"
@@ -565,10 +578,14 @@ async def project_ics(env: JobEnv, *, run_id: uuid.UUID, ics_code: str, attempt:
             lads = await repo.lads_of(session, icb_code=ics_code)
 
         async def beat(progress: float) -> None:
+            del progress  # an England run's progress counts finished parts
+            # Two transactions of one row each: a part's beat never holds its part row while
+            # waiting for the run row.
             async with transaction(env.sessionmaker) as session:
                 await repo.update_part(
                     session, run_id=run_id, ics_code=ics_code, heartbeat_at=utcnow()
                 )
+            async with transaction(env.sessionmaker) as session:
                 await repo.update_run(session, run_id=run_id, heartbeat_at=utcnow())
 
         outputs = await _run_model(
@@ -581,19 +598,18 @@ async def project_ics(env: JobEnv, *, run_id: uuid.UUID, ics_code: str, attempt:
         rows, explain = icb_result_rows(run_id, ics_code, loaded, outputs)
         totals = run_totals(outputs)
     except (RunFailed, InputError, ParameterError) as exc:
-        async with transaction(env.sessionmaker) as session:
-            await repo.update_part(
-                session, run_id=run_id, ics_code=ics_code, status=RunStatus.failed
-            )
-        await _fail_run(env, run_id, f"{ics_code}: {exc}")
+        await _fail_run(env, run_id, f"{ics_code}: {exc}", failed_part=ics_code)
         return "failed"
 
     async with env.sessionmaker() as session:
         current = await repo.get_part(session, run_id=run_id, ics_code=ics_code, lock=True)
-        if current is None or current.status == RunStatus.succeeded:
+        if current is None or current.status != RunStatus.running or current.attempts != attempt:
+            # Ended meanwhile (the run failed, or the reaper gave this part to a newer attempt).
+            outcome = "superseded" if current is None else str(current.status)
             await session.rollback()
-            return "succeeded"
+            return outcome
         areas = sorted({ics_code, *lads, *loaded.lad_codes})
+        # Anything an interrupted attempt of this part left goes first: one result set.
         await repo.delete_results(session, run_id=run_id, area_codes=areas)
         await repo.write_results(session, rows)
         await repo.write_explain(session, explain)
@@ -608,36 +624,56 @@ async def project_ics(env: JobEnv, *, run_id: uuid.UUID, ics_code: str, attempt:
             fingerprint_parts=loaded.fingerprint_parts,
             run_totals=totals,
         )
-        # Counted under the run's lock: exactly one part sees that all are done.
-        locked = await repo.get_run(session, run_id=run_id, lock=True)
+        await session.commit()
+    await part_finished(env, run_id=run_id)
+    return "succeeded"
+
+
+async def part_finished(env: JobEnv, *, run_id: uuid.UUID) -> None:
+    """Count an England run's finished parts under its run row's lock (and that lock only); the
+    first to see them all done queues the combine step, exactly once.
+
+    Every part commits its own success before it gets here, and under READ COMMITTED the count
+    after the lock sees every commit made before it, so the last part to arrive always sees
+    all of them. A worker that dies between the two leaves the count to the reaper.
+    """
+    async with env.sessionmaker() as session:
+        run = await repo.get_run(session, run_id=run_id, lock=True)
+        if run is None or run.status != RunStatus.running:
+            await session.rollback()
+            return
         counts = await repo.part_counts(session, run_id=run_id)
         total = sum(counts.values())
         done = counts.get(RunStatus.succeeded, 0)
-        if locked is not None:
-            await repo.update_run(
-                session, run_id=run_id, progress=round(0.95 * done / max(total, 1), 4)
-            )
-        if done == total and locked is not None and locked.status == RunStatus.running:
-            await outbox.add(
-                session,
-                job_name=JobName.combine_projection,
-                job_id=combine_projection_job_id(run_id, locked.attempts),
-                payload=RunProjectionPayload(run_id=run_id, attempt=locked.attempts).model_dump(
-                    mode="json"
-                ),
-            )
+        values: dict[str, Any] = {
+            "progress": round(0.95 * done / max(total, 1), 4),
+            "heartbeat_at": utcnow(),
+        }
+        if done == total and run.combine_attempts == 0:
+            values["combine_attempts"] = 1
+            await queue_combine(session, run_id=run_id, attempt=1)
+        await repo.update_run(session, run_id=run_id, **values)
         await _commit_and_send(env, session)
-    return "succeeded"
+
+
+async def queue_combine(session: AsyncSession, *, run_id: uuid.UUID, attempt: int) -> None:
+    await outbox.add(
+        session,
+        job_name=JobName.combine_projection,
+        job_id=combine_projection_job_id(run_id, attempt),
+        payload=RunProjectionPayload(run_id=run_id, attempt=attempt).model_dump(mode="json"),
+    )
 
 
 async def combine_projection(env: JobEnv, *, run_id: uuid.UUID, attempt: int) -> str:
     """England from its ICB parts: summed per-run totals, then percentiles of the sums."""
-    del attempt
     started = time.perf_counter()
     async with env.sessionmaker() as session:
         run = await repo.get_run(session, run_id=run_id)
         if run is None or run.status != RunStatus.running:
             return "missing" if run is None else str(run.status)
+        if attempt < run.combine_attempts:
+            return "superseded"
         parts = await repo.parts_of(session, run_id=run_id)
         explain_parts = await repo.explain_rows(
             session, run_id=run_id, area_codes=[part.ics_code for part in parts]
@@ -646,6 +682,8 @@ async def combine_projection(env: JobEnv, *, run_id: uuid.UUID, attempt: int) ->
         part.status != RunStatus.succeeded or part.run_totals is None for part in parts
     ):
         return "waiting"
+    async with transaction(env.sessionmaker) as session:
+        await repo.update_run(session, run_id=run_id, heartbeat_at=utcnow())
     roles = sorted({code for part in parts for code in part.role_codes})
     role_index = {code: i for i, code in enumerate(roles)}
     total: FloatArray | None = None
@@ -714,6 +752,10 @@ async def combine_projection(env: JobEnv, *, run_id: uuid.UUID, attempt: int) ->
             model_version=MODEL_VERSION,
             fingerprint=fingerprint_of(fingerprint_parts),
             fingerprint_parts=fingerprint_parts,
-            timings={"combine_s": round(time.perf_counter() - started, 3), "parts": len(parts)},
+            timings={
+                "combine_s": round(time.perf_counter() - started, 3),
+                "parts": len(parts),
+                "total_s": round((utcnow() - (current.started_at or utcnow())).total_seconds(), 3),
+            },
         )
     return "succeeded"

@@ -20,8 +20,6 @@ from shared.models import (
     ProjectionRun,
     Scenario,
 )
-from shared.reference import files as reference_files
-from shared.repositories import population as population_repo
 from shared.repositories import projections as repo
 from shared.repositories import scenarios
 from shared.schemas.keys import Principal
@@ -68,7 +66,8 @@ def _check_scope_access(principal: Principal, scope: str) -> None:
 async def request_run(
     session: AsyncSession, *, principal: Principal | None, data: ProjectionCreate
 ) -> ProjectionRun:
-    """Validate a run request against the areas, returns and population, and queue it.
+    """Check the key may ask for this scope and scenario, then take the one request path
+    (shared with the automatic recompute), which validates the run against its data.
 
     `principal` None is the operator at the command line (no key, no binding).
     """
@@ -78,39 +77,12 @@ async def request_run(
     if principal is not None:
         _check_scope_access(principal, data.scope)
     scenario = await _scenario(session, data.scenario, principal)
-    dataset = await population_repo.get_dataset_by_name(
-        session, name=reference_files.BUNDLED_DATASET_NAME
-    )
-    if dataset is None:
-        raise _invalid("scope", "no_population", "The population projections are not loaded.")
-    base_year = data.base_year
-    if base_year is None:
-        base_year = await repo.latest_return_year(
-            session, ics_code=None if data.scope == ENGLAND_CODE else data.scope
-        )
-        if base_year is None:
-            raise _invalid("scope", "no_returns", "There are no workforce returns in this scope.")
-    if base_year < dataset.first_year or base_year > dataset.last_year:
-        raise _invalid(
-            "base_year",
-            "base_year_out_of_range",
-            f"base_year must be within the population data, {dataset.first_year}-"
-            f"{dataset.last_year}.",
-        )
-    horizon = data.horizon or min(projection_runs.DEFAULT_HORIZON, dataset.last_year - base_year)
-    if horizon < 1 or base_year + horizon > dataset.last_year:
-        raise _invalid(
-            "horizon",
-            "horizon_beyond_population",
-            f"The population data end in {dataset.last_year}: horizon may be at most "
-            f"{dataset.last_year - base_year} from base year {base_year}.",
-        )
-    return await projection_runs.create_run(
+    return await projection_runs.request_run(
         session,
         scenario=scenario,
         scope=data.scope,
-        base_year=base_year,
-        horizon=horizon,
+        base_year=data.base_year,
+        horizon=data.horizon,
         iterations=data.iterations,
         seed=data.seed,
         key_id=principal.key_id if principal else None,
