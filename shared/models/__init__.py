@@ -18,7 +18,9 @@ from shared.models.population import (
 )
 from shared.models.projection import (
     ALL_ROLES,
+    DRAW_MEASURES,
     ENGLAND_CODE,
+    ProjectionDraws,
     ProjectionExplain,
     ProjectionResult,
     ProjectionRun,
@@ -42,6 +44,7 @@ from shared.models.workforce_return import (
 __all__ = [
     "ALL_ROLES",
     "BASELINE",
+    "DRAW_MEASURES",
     "ENGLAND_CODE",
     "Agreement",
     "AgreementMode",
@@ -67,6 +70,7 @@ __all__ = [
     "PopulationDataset",
     "PopulationGroupTotal",
     "PrevalenceRate",
+    "ProjectionDraws",
     "ProjectionExplain",
     "ProjectionResult",
     "ProjectionRun",
