@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.domain.projections import runs as projection_runs
 from services.projector.model.engine import (
     MEASURES,
     MODEL_VERSION,
@@ -50,7 +51,6 @@ from services.projector.model.params import (
     ParameterError,
     ScenarioParameters,
 )
-from shared import projection_runs
 from shared.config import Settings
 from shared.db.base import utcnow
 from shared.db.session import transaction

@@ -13,8 +13,8 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.api.main import create_app
-from shared.reference.loader import ReferenceLoadSummary
-from tests.conftest import KeyFactory, settings_for
+from services.domain.reference.loader import ReferenceLoadSummary
+from tests.helpers import KeyFactory, settings_for
 from tests.projector.england import (
     ENGLAND,
     assert_one_complete_result_set,
