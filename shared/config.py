@@ -33,7 +33,9 @@ class Settings(BaseSettings):
 
     outbox_relay_interval_s: float = 5.0
     inprocess_workers: int = 2
-    job_max_tries: int = 3
+    job_max_tries: int = Field(default=3, ge=1)
+    worker_max_jobs: int = Field(default=4, ge=1)
+    worker_metrics_port: int = Field(default=9101, ge=0, le=65535)
     run_heartbeat_timeout_s: float = 120.0
     auto_recompute: bool = True
     recompute_delay_s: float = 30.0

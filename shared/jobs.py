@@ -23,6 +23,10 @@ class JobName(StrEnum):
 class JobPayload(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    # The request that caused the job (filled in by the outbox from the request's context, and
+    # carried on to the jobs a job queues), so the worker's log lines can name it.
+    request_id: str | None = None
+
 
 class PingPayload(JobPayload):
     token: str
@@ -41,6 +45,7 @@ class ProjectIcsPayload(JobPayload):
 
 class ImportReturnsPayload(JobPayload):
     import_id: uuid.UUID
+    attempt: int = 1
 
 
 def ping_job_id(token: str) -> str:
@@ -60,5 +65,5 @@ def combine_projection_job_id(run_id: uuid.UUID, attempt: int = 1) -> str:
     return f"combine_projection:{run_id}:{attempt}"
 
 
-def import_returns_job_id(import_id: uuid.UUID) -> str:
-    return f"import_returns:{import_id}"
+def import_returns_job_id(import_id: uuid.UUID, attempt: int = 1) -> str:
+    return f"import_returns:{import_id}:{attempt}"

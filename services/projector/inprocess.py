@@ -32,6 +32,10 @@ class InProcessRunner:
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._tasks: list[asyncio.Task[None]] = []
         self._active = 0
+        self._deferred = 0
+        # Jobs waiting (queued or deferred) or running here; the queue "holds" these.
+        self._held: set[str] = set()
+        self._running: set[str] = set()
 
     def start(self) -> None:
         # SQLite has one writer at a time: jobs running side by side there would only queue
@@ -50,19 +54,38 @@ class InProcessRunner:
         self._seen[job_id] = None
         while len(self._seen) > _SEEN_LIMIT:
             self._seen.popitem(last=False)
+        self._held.add(job_id)
         self._schedule(defer_s, (job_name, job_id, payload, 1))
+
+    async def holds(self, job_ids: list[str]) -> set[str]:
+        """Which of these jobs are waiting or running here."""
+        return {job_id for job_id in job_ids if job_id in self._held}
+
+    async def discard(self, job_ids: list[str]) -> None:
+        """Forget finished or lost jobs, so the same ids can be sent again."""
+        for job_id in job_ids:
+            self._seen.pop(job_id, None)
+
+    def running_here(self, job_id: str) -> bool:
+        return job_id in self._running
 
     def _schedule(self, delay_s: float, item: tuple[str, str, dict[str, Any], int]) -> None:
         if delay_s <= 0:
             self._queue.put_nowait(item)
             return
         self._active += 1  # a deferred job counts as pending until it lands on the queue
+        self._deferred += 1
 
         def release() -> None:
             self._queue.put_nowait(item)
             self._active -= 1
+            self._deferred -= 1
 
         asyncio.get_running_loop().call_later(delay_s, release)
+
+    async def depth(self) -> int:
+        """Jobs waiting to run (deferred ones included)."""
+        return self._queue.qsize() + self._deferred
 
     async def ping(self) -> None:
         return None
@@ -77,9 +100,11 @@ class InProcessRunner:
         while True:
             job_name, job_id, payload, attempt = await self._queue.get()
             self._active += 1
+            self._running.add(job_id)
             try:
                 await self._run_one(job_name, job_id, payload, attempt)
             finally:
+                self._running.discard(job_id)
                 self._active -= 1
                 self._queue.task_done()
 
@@ -100,14 +125,15 @@ class InProcessRunner:
             async with asyncio.timeout(spec.timeout_s):
                 await spec.coroutine(ctx, **payload)
         except Retry as retry:
-            if attempt < spec.max_tries:
+            if attempt < self._settings.job_max_tries:
                 delay = float(retry.defer_score or 0) / 1000 if retry.defer_score else 1.0
-                log.info("job retry", extra={"job_id": job_id, "attempt": attempt})
+                log.warning("job will retry", extra={"job_id": job_id, "attempt": attempt})
                 self._schedule(delay, (job_name, job_id, payload, attempt + 1))
-            else:
-                log.error("job failed after retries", extra={"job_id": job_id})
+                return
+            log.error("job failed after retries", extra={"job_id": job_id})
         except Exception:
             log.exception("job failed", extra={"job_id": job_id, "attempt": attempt})
+        self._held.discard(job_id)
 
     async def close(self) -> None:
         for task in self._tasks:

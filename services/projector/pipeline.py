@@ -20,7 +20,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import numpy as np
@@ -51,6 +51,7 @@ from services.projector.model.params import (
     ParameterError,
     ScenarioParameters,
 )
+from shared import metrics
 from shared.config import Settings
 from shared.db.base import utcnow
 from shared.db.session import transaction
@@ -511,6 +512,32 @@ async def _fail_run(
     )
 
 
+@dataclass(frozen=True)
+class _Ended:
+    """What the success metric and log line need, read while the run row was at hand."""
+
+    run_id: uuid.UUID
+    scope: str
+    automatic: bool
+    started_at: datetime | None
+
+    @classmethod
+    def of(cls, run: ProjectionRun, started_at: datetime | None) -> _Ended:
+        return cls(run.id, run.scope, run.requested_by_key_id is None, started_at)
+
+
+def _succeeded(ended: _Ended) -> None:
+    started_at = ended.started_at
+    seconds = None if started_at is None else (utcnow() - started_at).total_seconds()
+    metrics.run_ended(
+        scope=ended.scope, status=RunStatus.succeeded, seconds=seconds, automatic=ended.automatic
+    )
+    log.info(
+        "projection run succeeded",
+        extra={"run_id": str(ended.run_id), "scope": ended.scope, "seconds": seconds},
+    )
+
+
 async def run_projection(env: JobEnv, *, run_id: uuid.UUID, attempt: int) -> str:
     """Run (an ICB) or fan out (England) one projection run; a no-op once it has finished."""
     async with env.sessionmaker() as session:
@@ -526,12 +553,13 @@ async def run_projection(env: JobEnv, *, run_id: uuid.UUID, attempt: int) -> str
             await session.rollback()
             return "superseded"
         now = utcnow()
+        started_at = run.started_at or now
         await repo.update_run(
             session,
             run_id=run_id,
             status=RunStatus.running,
             attempts=attempt,
-            started_at=run.started_at or now,
+            started_at=started_at,
             heartbeat_at=now,
             error=None,
         )
@@ -552,6 +580,7 @@ async def run_projection(env: JobEnv, *, run_id: uuid.UUID, attempt: int) -> str
             return "fanned_out"
         await session.commit()
         snapshot = run
+        ended = _Ended.of(run, started_at)
 
     started = time.perf_counter()
     try:
@@ -607,6 +636,7 @@ async def run_projection(env: JobEnv, *, run_id: uuid.UUID, attempt: int) -> str
                 "rows": len(rows),
             },
         )
+    _succeeded(ended)
     return "succeeded"
 
 
@@ -825,6 +855,7 @@ async def combine_projection(env: JobEnv, *, run_id: uuid.UUID, attempt: int) ->
         current = await repo.get_run(session, run_id=run_id, lock=True)
         if current is None or current.status != RunStatus.running:
             return "done"
+        ended = _Ended.of(current, current.started_at)
         await repo.delete_results(session, run_id=run_id, area_codes=[ENGLAND_CODE])
         await repo.write_results(session, rows)
         await repo.write_explain(session, list(explain.values()))
@@ -852,7 +883,8 @@ async def combine_projection(env: JobEnv, *, run_id: uuid.UUID, attempt: int) ->
             timings={
                 "combine_s": round(time.perf_counter() - started, 3),
                 "parts": len(parts),
-                "total_s": round((utcnow() - (current.started_at or utcnow())).total_seconds(), 3),
+                "total_s": round((utcnow() - (ended.started_at or utcnow())).total_seconds(), 3),
             },
         )
+    _succeeded(ended)
     return "succeeded"

@@ -240,6 +240,7 @@ async def pending_run(
         ProjectionRun.scope.in_(list(scopes)),
         ProjectionRun.scenario_name == scenario,
         ProjectionRun.status.in_([RunStatus.queued, RunStatus.running]),
+        ProjectionRun.stale.is_(False),
     )
     if after is not None:
         query = query.where(ProjectionRun.queued_at >= after)
@@ -655,3 +656,8 @@ async def ics_of_import(session: AsyncSession, *, import_id: uuid.UUID) -> list[
         .where(WorkforceReturn.import_id == import_id)
     )
     return [str(code) for code in (await session.execute(query)).scalars().all()]
+
+
+async def count_by_status(session: AsyncSession) -> dict[str, int]:
+    query = select(ProjectionRun.status, func.count()).group_by(ProjectionRun.status)
+    return {str(row[0]): int(row[1]) for row in (await session.execute(query)).all()}

@@ -15,7 +15,8 @@ from services.api.deps import AdminKey, ReadKey, SessionDep, get_principal
 from services.api.http import PageDep, csv_response, etag_of, not_modified, wants_csv
 from services.api.projections import comparison as comparison_service
 from services.api.projections import service
-from shared.errors import NotFound, Unprocessable
+from services.api.projections.errors import ProjectionNotFound
+from shared.errors import ValidationFailed
 from shared.models import ENGLAND_CODE
 from shared.repositories import projections as repo
 from shared.schemas.common import Page
@@ -313,9 +314,7 @@ async def latest_projection(code: str, request: Request) -> Response:
             }
         )
     if problems:
-        raise Unprocessable(
-            "The request has invalid fields.", code="validation_failed", errors=problems
-        )
+        raise ValidationFailed("The request has invalid fields.", errors=problems)
     opened: list[AsyncSession] = []
 
     async def session_once() -> AsyncSession:
@@ -333,11 +332,21 @@ async def latest_projection(code: str, request: Request) -> Response:
             latest_cache=request.app.state.latest_cache,
         )
         if found is None:
-            raise NotFound(
-                "No finished projection covers this area yet.", code="projection_not_found"
-            )
-        run_id, area_code, stale = found
-        etag = etag_of(str(run_id), area_code, measure, stale)
+            raise ProjectionNotFound("No finished projection covers this area yet.")
+        run_id, area_code, stale, scopes = found
+        # A stale run says so, with the fresh run on its way (if any), which the ETag follows.
+        refresh = (
+            await service.pending_refresh(await session_once(), scopes=scopes, scenario=scenario)
+            if stale
+            else None
+        )
+        etag = etag_of(
+            str(run_id),
+            area_code,
+            measure,
+            stale,
+            *((str(refresh.run_id), refresh.status) if refresh else ()),
+        )
         cached = not_modified(request, etag)
         if cached is not None:
             return cached
@@ -354,6 +363,8 @@ async def latest_projection(code: str, request: Request) -> Response:
                 LatestProjection(
                     run=ProjectionRunRead.model_validate(run),
                     area_code=area_code,
+                    stale=stale,
+                    refresh=refresh,
                     results=[ProjectionResultRead.model_validate(r) for r in rows],
                 )
                 .model_dump_json()

@@ -15,10 +15,12 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.domain.projections import errors
+from shared import metrics
 from shared.config import Settings, get_settings
 from shared.db.base import utcnow
 from shared.db.session import transaction
-from shared.errors import DomainError, Unprocessable
+from shared.errors import DomainError
 from shared.jobs import (
     JobName,
     ProjectIcsPayload,
@@ -124,12 +126,6 @@ async def create_run(
 # Requests: the one path the API, the command line and the automatic recompute all take
 
 
-def _invalid(field: str, code: str, message: str) -> Unprocessable:
-    return Unprocessable(
-        message, code=code, errors=[{"field": field, "code": code, "message": message}]
-    )
-
-
 async def request_run(
     session: AsyncSession,
     *,
@@ -151,32 +147,30 @@ async def request_run(
     """
     area = await repo.area_of(session, code=scope)
     if area is None or area.type not in (AreaType.icb, AreaType.country):
-        raise _invalid("scope", "invalid_scope", "scope must be an ICB code or E92000001.")
+        raise errors.InvalidScope("scope must be an ICB code or E92000001.", field="scope")
     dataset = await population_repo.get_dataset_by_name(
         session, name=reference_files.BUNDLED_DATASET_NAME
     )
     if dataset is None:
-        raise _invalid("scope", "no_population", "The population projections are not loaded.")
+        raise errors.NoPopulation("The population projections are not loaded.", field="scope")
     if base_year is None:
         base_year = await repo.latest_return_year(
             session, ics_code=None if scope == ENGLAND_CODE else scope
         )
         if base_year is None:
-            raise _invalid("scope", "no_returns", "There are no workforce returns in this scope.")
+            raise errors.NoReturns("There are no workforce returns in this scope.", field="scope")
     if base_year < dataset.first_year or base_year > dataset.last_year:
-        raise _invalid(
-            "base_year",
-            "base_year_out_of_range",
+        raise errors.BaseYearOutOfRange(
             f"base_year must be within the population data, {dataset.first_year}-"
             f"{dataset.last_year}.",
+            field="base_year",
         )
     horizon = horizon or min(DEFAULT_HORIZON, dataset.last_year - base_year)
     if horizon < 1 or base_year + horizon > dataset.last_year:
-        raise _invalid(
-            "horizon",
-            "horizon_beyond_population",
+        raise errors.HorizonBeyondPopulation(
             f"The population data end in {dataset.last_year}: horizon may be at most "
             f"{dataset.last_year - base_year} from base year {base_year}.",
+            field="horizon",
         )
     return await create_run(
         session,
@@ -349,6 +343,12 @@ async def _fail_locked(
 
 
 def _log_failure(run_id: uuid.UUID, message: str, run: ProjectionRun) -> None:
+    metrics.run_ended(
+        scope=run.scope,
+        status=RunStatus.failed,
+        seconds=None if run.started_at is None else (utcnow() - run.started_at).total_seconds(),
+        automatic=run.requested_by_key_id is None,
+    )
     log.error(
         "projection run failed",
         extra={
