@@ -22,8 +22,13 @@ class Settings(BaseSettings):
     require_services: bool = False
 
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    max_body_bytes: int = 10 * 1024 * 1024
+    max_body_bytes: int = 2 * 1024 * 1024
     max_upload_bytes: int = 512 * 1024 * 1024
+    max_csv_line_bytes: int = 64 * 1024
+
+    rate_limit_enabled: bool = True
+    rate_limit_per_key: str = "1200/minute"
+    rate_limit_per_address: str = "120/minute"
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = True
@@ -41,6 +46,11 @@ class Settings(BaseSettings):
     recompute_delay_s: float = 30.0
     load_demo_data: bool = True
     latest_cache_s: float = 2.0
+    # Delivery: work still queued this long after its job was sent, with no job in the queue,
+    # is sent again (a Redis that lost its data, an embedded projector that restarted).
+    queue_reconcile_after_s: float = 60.0
+    # Where a worker marks that its loop is turning (empty: the system temp directory).
+    worker_health_file: str = ""
 
     @field_validator("database_url")
     @classmethod
@@ -52,6 +62,14 @@ class Settings(BaseSettings):
             return "postgresql+asyncpg://" + value.removeprefix("postgresql://")
         if value.startswith("sqlite://") and not value.startswith("sqlite+aiosqlite://"):
             return "sqlite+aiosqlite://" + value.removeprefix("sqlite://")
+        return value
+
+    @field_validator("rate_limit_per_key", "rate_limit_per_address")
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        from limits import parse
+
+        parse(value)  # "100/minute", "10 per second": refuse a typo at start-up
         return value
 
     @field_validator("redis_url")

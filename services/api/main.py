@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from importlib.metadata import version
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -15,12 +16,15 @@ from services.api.agreements.router import router as agreements_router
 from services.api.areas.router import router as areas_router
 from services.api.cache import BodyCache, KeyCache, TtlCache
 from services.api.errors import install_error_handlers
+from services.api.gate import AccessGate
 from services.api.health.router import router as health_router
+from services.api.insights.router import router as insights_router
 from services.api.keys.router import router as keys_router
-from services.api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from services.api.middleware import RequestContextMiddleware
 from services.api.organisations.router import router as organisations_router
 from services.api.projections.router import hot_router as projections_hot_router
 from services.api.projections.router import router as projections_router
+from services.api.ratelimit import RateLimiter
 from services.api.returns.router import router as returns_router
 from services.api.roles.router import router as roles_router
 from services.api.scenarios.router import router as scenarios_router
@@ -60,7 +64,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.engine = make_engine(settings.database_url)
     app.state.sessionmaker = make_sessionmaker(app.state.engine, settings=settings)
     app.state.sender = _make_sender(settings, app)
-    app.state.relay = OutboxRelay(app.state.sessionmaker, app.state.sender)
+    app.state.relay = OutboxRelay(app.state.sessionmaker, app.state.sender, settings=settings)
     relay_task = asyncio.create_task(app.state.relay.run_forever(settings.outbox_relay_interval_s))
     sender = app.state.sender
     reaper_task = asyncio.create_task(
@@ -102,7 +106,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     configure_logging(settings)
     app = FastAPI(
         title="OneWorkforce API",
-        version="1.0.0",
+        version=version("oneworkforce"),
         description=API_DESCRIPTION,
         lifespan=lifespan,
     )
@@ -115,9 +119,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     # Added innermost first: the request-id middleware wraps everything else.
     app.add_middleware(
-        BodySizeLimitMiddleware,
+        AccessGate,
         max_body_bytes=settings.max_body_bytes,
         max_upload_bytes=settings.max_upload_bytes,
+        limiter=RateLimiter(settings),
     )
     if settings.cors_origins:
         app.add_middleware(
@@ -144,6 +149,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(roles_router)
     app.include_router(agreements_router)
     app.include_router(scenarios_router)
+    app.include_router(insights_router)
     app.include_router(areas_router)
     app.include_router(projections_router)
     return app

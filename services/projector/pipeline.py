@@ -26,9 +26,9 @@ from typing import Any
 import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.domain.insights.unpaid_care import unpaid_care_hours
 from services.domain.projections import runs as projection_runs
 from services.projector.model.engine import (
-    MEASURES,
     MODEL_VERSION,
     Aggregation,
     LevelResult,
@@ -39,16 +39,15 @@ from services.projector.model.engine import (
 )
 from services.projector.model.explain import EXPLAIN_COLUMNS
 from services.projector.model.inputs import (
+    CELL_FIGURES,
     FloatArray,
     InputError,
     ProjectionInputs,
     SharingAgreement,
     ensure_substitution_cells,
+    prevalence_sd_log,
 )
 from services.projector.model.params import (
-    CUSTOM_DRIVER,
-    DRIVERS,
-    ParameterError,
     ScenarioParameters,
 )
 from shared import metrics
@@ -69,6 +68,11 @@ from shared.repositories import agreements as agreements_repo
 from shared.repositories import outbox, scenarios
 from shared.repositories import population as population_repo
 from shared.repositories import projections as repo
+from shared.schemas.scenario_parameters import (
+    ParameterError,
+)
+from shared.vocab.drivers import CUSTOM_DRIVER, POPULATION_DRIVERS
+from shared.vocab.measures import MEASURES
 
 log = logging.getLogger("oneworkforce.projector")
 
@@ -94,6 +98,7 @@ class LoadedInputs:
     params: ScenarioParameters
     lad_codes: list[str]
     fingerprint_parts: dict[str, Any]
+    organisation_ids: list[uuid.UUID] = field(default_factory=list)  # cell_org indexes these
 
 
 @dataclass
@@ -132,7 +137,8 @@ async def _parameters(
     by_role = {
         code: driver
         for code, driver in drivers.items()
-        if driver in DRIVERS or (driver == CUSTOM_DRIVER and code in params.custom_driver_weights)
+        if driver in POPULATION_DRIVERS
+        or (driver == CUSTOM_DRIVER and code in params.custom_driver_weights)
     }
     by_role.update(params.demand_driver_by_role)
     return replace(params, demand_driver_by_role=by_role)
@@ -153,31 +159,11 @@ async def load_inputs(session: AsyncSession, run: ProjectionRun, ics_code: str) 
 
     n = len(lines)
     by_age = np.zeros((n, 6))
-    values: dict[str, FloatArray] = {
-        name: np.zeros(n)
-        for name in (
-            "fte_in_post",
-            "vacant_fte",
-            "headcount",
-            "starters_12m",
-            "leavers_12m",
-            "leavers_to_other_health_care_12m",
-            "sickness_days_12m",
-            "agency_fte",
-            "bank_fte",
-        )
-    }
+    values: dict[str, FloatArray] = {name: np.zeros(n) for name in CELL_FIGURES}
     for c, item in enumerate(lines):
         line = item.line
-        values["fte_in_post"][c] = line.fte_in_post
-        values["vacant_fte"][c] = line.vacant_fte
-        values["headcount"][c] = line.headcount
-        values["starters_12m"][c] = line.starters_12m
-        values["leavers_12m"][c] = line.leavers_12m
-        values["leavers_to_other_health_care_12m"][c] = line.leavers_to_health_care_12m or 0
-        values["sickness_days_12m"][c] = line.sickness_days_12m
-        values["agency_fte"][c] = line.agency_fte
-        values["bank_fte"][c] = line.bank_fte
+        for name in CELL_FIGURES:
+            values[name][c] = getattr(line, name) or 0
         by_age[c] = [*(getattr(line, band) for band in _WORKFORCE_BANDS), line.age_65_plus]
 
     dataset = await population_repo.get_dataset_by_name(session, name=POPULATION_DATASET)
@@ -203,14 +189,27 @@ async def load_inputs(session: AsyncSession, run: ProjectionRun, ics_code: str) 
         raise RunFailed(f"no population for {', '.join(missing)} over the run's years")
 
     prevalence = np.zeros((2, len(_PREVALENCE_BANDS)))
+    lower = np.zeros_like(prevalence)
+    upper = np.zeros_like(prevalence)
     rates = await population_repo.prevalence_rates(
         session, measure=reference_files.DEMENTIA_MEASURE
     )
     for rate in rates:
         sex = rate.sex[:1].upper()
         if sex in sex_index and rate.age_band in _PREVALENCE_BANDS:
-            prevalence[sex_index[sex], _PREVALENCE_BANDS.index(rate.age_band)] = rate.rate
-    prevalence_kwargs: dict[str, Any] = {"dementia_prevalence": prevalence} if rates else {}
+            position = (sex_index[sex], _PREVALENCE_BANDS.index(rate.age_band))
+            prevalence[position] = rate.rate
+            lower[position] = rate.lower
+            upper[position] = rate.upper
+    # The rates' 95% intervals enter the Monte Carlo for roles driven by dementia.
+    prevalence_kwargs: dict[str, Any] = (
+        {
+            "dementia_prevalence": prevalence,
+            "dementia_prevalence_sd_log": prevalence_sd_log(lower, upper),
+        }
+        if rates
+        else {}
+    )
 
     agreements = []
     for active in await agreements_repo.active_agreements_for_ics(
@@ -246,6 +245,7 @@ async def load_inputs(session: AsyncSession, run: ProjectionRun, ics_code: str) 
         headcount_by_age=by_age,
         population=population,
         agreements=tuple(agreements),
+        unpaid_care_hours_per_week=unpaid_care_hours(lad_codes),
         **values,
         **prevalence_kwargs,
     )
@@ -262,7 +262,13 @@ async def load_inputs(session: AsyncSession, run: ProjectionRun, ics_code: str) 
         "base_year": run.base_year,
         "horizon": run.horizon,
     }
-    return LoadedInputs(inputs=inputs, params=params, lad_codes=lad_codes, fingerprint_parts=parts)
+    return LoadedInputs(
+        inputs=inputs,
+        params=params,
+        lad_codes=lad_codes,
+        fingerprint_parts=parts,
+        organisation_ids=org_ids,
+    )
 
 
 # ---------------------------------------------------------------------------------------------

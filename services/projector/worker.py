@@ -12,6 +12,7 @@ from arq.connections import RedisSettings
 from prometheus_client import start_http_server
 
 from services.domain.queue import ArqSender
+from services.domain.queue import redis_settings as queue_redis_settings
 from services.domain.returns.import_jobs import reaper_interval_s
 from services.projector import jobs
 from services.projector.context import WorkerContext
@@ -95,9 +96,14 @@ async def shutdown(ctx: dict[str, Any]) -> None:
         await typed["engine"].dispose()
 
 
+def reconcile_interval_s(settings: Settings) -> float:
+    return max(1.0, min(60.0, settings.queue_reconcile_after_s / 2))
+
+
 def redis_settings() -> RedisSettings:
     url = get_settings().redis_url or "redis://127.0.0.1:6379/0"
-    return RedisSettings.from_dsn(url)
+    settings: RedisSettings = queue_redis_settings(url)
+    return settings
 
 
 class WorkerSettings:
@@ -110,13 +116,25 @@ class WorkerSettings:
         )
         for spec in JOBS
     ]
-    # The reapers: projection work every minute, imports at half their heartbeat timeout;
-    # work whose worker died is re-queued.
+    # The reapers, at half the heartbeat timeout (at most every minute): projection work and
+    # imports whose worker died are re-queued.
     cron_jobs: ClassVar[list[Any]] = [
-        cron(cast(Any, jobs.reap_projections), second={0}, run_at_startup=False, unique=True),
+        cron(
+            cast(Any, jobs.reap_projections),
+            second=set(range(0, 60, int(reaper_interval_s(get_settings())))),
+            run_at_startup=False,
+            unique=True,
+        ),
         cron(
             cast(Any, jobs.reap_imports),
             second=set(range(0, 60, int(reaper_interval_s(get_settings())))),
+            run_at_startup=True,
+            unique=True,
+        ),
+        # Work the queue lost (a Redis that restarted empty) is sent again.
+        cron(
+            cast(Any, jobs.reconcile_queue),
+            second=set(range(0, 60, int(reconcile_interval_s(get_settings())))),
             run_at_startup=True,
             unique=True,
         ),

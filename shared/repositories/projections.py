@@ -34,6 +34,7 @@ from shared.models import (
     WorkforceReturn,
 )
 from shared.repositories import bulk
+from shared.repositories import returns as returns_repo
 
 RESULT_COLUMNS: tuple[str, ...] = (
     "run_id",
@@ -536,6 +537,7 @@ class InputLine:
     return_id: uuid.UUID
     return_version: int
     line: ReturnLine
+    as_at: date | None = None
 
 
 async def latest_return_year(session: AsyncSession, *, ics_code: str | None) -> int | None:
@@ -562,20 +564,7 @@ async def ics_with_returns(session: AsyncSession, *, on: date) -> list[str]:
 
 async def input_lines(session: AsyncSession, *, ics_code: str, on: date) -> list[InputLine]:
     """Lines of each organisation's latest current return at or before `on`, in one ICS."""
-    latest = (
-        select(
-            WorkforceReturn.organisation_id,
-            func.max(WorkforceReturn.as_at).label("as_at"),
-        )
-        .join(Organisation, Organisation.id == WorkforceReturn.organisation_id)
-        .where(
-            WorkforceReturn.status == ReturnStatus.current,
-            WorkforceReturn.as_at <= on,
-            Organisation.ics_code == ics_code,
-        )
-        .group_by(WorkforceReturn.organisation_id)
-        .subquery()
-    )
+    latest = returns_repo.latest_dates(organisation_filter=Organisation.ics_code == ics_code, on=on)
     query = (
         select(
             Organisation.id,
@@ -584,6 +573,7 @@ async def input_lines(session: AsyncSession, *, ics_code: str, on: date) -> list
             WorkforceReturn.id,
             WorkforceReturn.version,
             ReturnLine,
+            WorkforceReturn.as_at,
         )
         .join(WorkforceReturn, WorkforceReturn.organisation_id == Organisation.id)
         .join(
@@ -603,9 +593,21 @@ async def input_lines(session: AsyncSession, *, ics_code: str, on: date) -> list
             return_id=row[3],
             return_version=row[4],
             line=row[5],
+            as_at=row[6],
         )
         for row in (await session.execute(query)).all()
     ]
+
+
+async def return_years(session: AsyncSession, *, ics_code: str) -> list[int]:
+    """Years in which organisations of an ICS have current returns, ascending."""
+    query = (
+        select(WorkforceReturn.as_at)
+        .join(Organisation, Organisation.id == WorkforceReturn.organisation_id)
+        .where(WorkforceReturn.status == ReturnStatus.current, Organisation.ics_code == ics_code)
+        .distinct()
+    )
+    return sorted({row[0].year for row in (await session.execute(query)).all()})
 
 
 async def role_drivers(session: AsyncSession, *, codes: Sequence[str]) -> dict[str, str]:

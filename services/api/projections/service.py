@@ -36,15 +36,6 @@ from shared.schemas.projections import (
     ProjectionRefresh,
 )
 
-MEASURES = (
-    "demand_fte",
-    "supply_fte",
-    "gap_fte",
-    "gap_after_sharing_fte",
-    "shortfall_fte",
-    "shortfall_after_sharing_fte",
-)
-
 
 async def _scenario(session: AsyncSession, name: str, principal: Principal | None) -> Scenario:
     if name == BASELINE:

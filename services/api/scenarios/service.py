@@ -10,18 +10,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.api.areas.errors import UnknownIcs
 from services.api.scenarios import errors
 from services.domain.projections import runs as projection_runs
-from services.projector.model.params import (
-    ParameterError,
-    ScenarioParameters,
-    validate_parameters,
-)
 from shared.models import BASELINE, AreaType, Scenario, ScenarioVersion
 from shared.repositories import areas, audit, roles
 from shared.repositories import scenarios as repo
 from shared.schemas.keys import Principal
+from shared.schemas.scenario_parameters import BASELINE_PARAMETERS, ParameterError, parse_parameters
 from shared.schemas.scenarios import ScenarioCreate, ScenarioRead, ScenarioUpdate
-
-BASELINE_PARAMETERS: dict[str, Any] = ScenarioParameters().to_dict()
 
 
 def changed_levers(parameters: dict[str, Any]) -> list[str]:
@@ -39,19 +33,14 @@ async def _resolve(
     merged = {**base, **changes}
     problems: list[dict[str, Any]] = []
     try:
-        parsed = ScenarioParameters.from_dict(merged)
+        parsed = parse_parameters(merged, known_role_codes=await roles.all_codes(session))
     except ParameterError as exc:
         problems = [
             {"field": f"parameters.{p.path}", "code": "invalid_parameter", "message": p.message}
             for p in exc.problems
         ]
     else:
-        known = await roles.all_codes(session)
-        problems = [
-            {"field": f"parameters.{p.path}", "code": "invalid_parameter", "message": p.message}
-            for p in validate_parameters(parsed, known_role_codes=known)
-        ]
-        merged = parsed.to_dict()
+        merged = parsed.model_dump(mode="json")
     for lever in changed_levers(merged):
         if lever not in rationale and lever in changes:
             problems.append(

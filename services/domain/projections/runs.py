@@ -10,7 +10,8 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -34,6 +35,7 @@ from shared.reference import files as reference_files
 from shared.repositories import audit, outbox, scenarios
 from shared.repositories import population as population_repo
 from shared.repositories import projections as repo
+from shared.schemas.scenario_parameters import BASELINE_PARAMETERS
 
 log = logging.getLogger("oneworkforce.projections")
 
@@ -49,12 +51,7 @@ def settings_of(session: AsyncSession) -> Settings:
 
 
 async def baseline(session: AsyncSession) -> Scenario:
-    # The model's defaults are the baseline's parameters; imported here so callers need not.
-    from services.projector.model.params import ScenarioParameters
-
-    scenario, _ = await scenarios.ensure_baseline(
-        session, parameters=ScenarioParameters().to_dict()
-    )
+    scenario, _ = await scenarios.ensure_baseline(session, parameters=BASELINE_PARAMETERS)
     return scenario
 
 
@@ -361,6 +358,100 @@ def _log_failure(run_id: uuid.UUID, message: str, run: ProjectionRun) -> None:
     )
 
 
+@dataclass
+class _Reaping:
+    """One pass of the reaper: what it re-queued, failed and abandoned."""
+
+    settings: Settings
+    cutoff: datetime
+    counts: dict[str, int] = field(default_factory=lambda: {"requeued": 0, "failed": 0})
+    abandoned: list[str] = field(default_factory=list)
+    failures: list[tuple[uuid.UUID, str, ProjectionRun]] = field(default_factory=list)
+
+    def silent(self, heartbeat_at: datetime | None) -> bool:
+        return heartbeat_at is None or heartbeat_at < self.cutoff
+
+    async def fail(
+        self,
+        session: AsyncSession,
+        run: ProjectionRun,
+        message: str,
+        *,
+        failed_part: str | None = None,
+    ) -> None:
+        if await _fail_locked(session, run.id, message, failed_part=failed_part):
+            self.failures.append((run.id, message, run))
+            self.counts["failed"] += 1
+
+    async def run(self, session: AsyncSession, run_id: uuid.UUID) -> None:
+        """An ICB run whose worker stopped beating."""
+        run = await repo.get_run(session, run_id=run_id, lock=True)
+        if run is None or run.status != RunStatus.running or not self.silent(run.heartbeat_at):
+            return
+        self.abandoned.append(run_projection_job_id(run.id, run.attempts))
+        if run.attempts >= self.settings.job_max_tries:
+            await self.fail(session, run, "the worker stopped responding on every attempt")
+            return
+        await repo.update_run(session, run_id=run.id, status=RunStatus.queued)
+        await enqueue_run(session, run)
+        self.counts["requeued"] += 1
+
+    async def parts(self, session: AsyncSession, run_id: uuid.UUID, codes: list[str]) -> None:
+        """Parts of an England run whose worker stopped beating (run row first, then parts)."""
+        run = await repo.get_run(session, run_id=run_id, lock=True)
+        if run is None:
+            return
+        if run.status != RunStatus.running:
+            # Leftovers of a run that has ended: nothing will finish them.
+            await repo.end_open_parts(session, run_id=run_id)
+            return
+        for code in codes:
+            part = await repo.get_part(session, run_id=run_id, ics_code=code, lock=True)
+            if part is None or part.status != RunStatus.running:
+                continue
+            if not self.silent(part.heartbeat_at):
+                continue
+            self.abandoned.append(project_ics_job_id(run_id, code, part.attempts))
+            if part.attempts >= self.settings.job_max_tries:
+                message = f"the worker for {code} stopped responding on every attempt"
+                await self.fail(session, run, message, failed_part=code)
+                return
+            await repo.update_part(session, run_id=run_id, ics_code=code, status=RunStatus.queued)
+            attempt = part.attempts + 1
+            await outbox.add(
+                session,
+                job_name=JobName.project_ics,
+                job_id=project_ics_job_id(run_id, code, attempt),
+                payload=ProjectIcsPayload(run_id=run_id, ics_code=code, attempt=attempt).model_dump(
+                    mode="json"
+                ),
+            )
+            self.counts["requeued"] += 1
+
+    async def combine(self, session: AsyncSession, run_id: uuid.UUID) -> None:
+        """An England run whose parts all succeeded but which nobody has combined since."""
+        run = await repo.get_run(session, run_id=run_id, lock=True)
+        if run is None or run.status != RunStatus.running or not self.silent(run.heartbeat_at):
+            return
+        if run.combine_attempts >= self.settings.job_max_tries:
+            message = "combining the ICB parts stopped responding on every attempt"
+            await self.fail(session, run, message)
+            return
+        if run.combine_attempts:
+            self.abandoned.append(combine_projection_job_id(run_id, run.combine_attempts))
+        attempt = run.combine_attempts + 1
+        await repo.update_run(
+            session, run_id=run_id, combine_attempts=attempt, heartbeat_at=utcnow()
+        )
+        await outbox.add(
+            session,
+            job_name=JobName.combine_projection,
+            job_id=combine_projection_job_id(run_id, attempt),
+            payload=RunProjectionPayload(run_id=run_id, attempt=attempt).model_dump(mode="json"),
+        )
+        self.counts["requeued"] += 1
+
+
 async def reap(
     sessionmaker: async_sessionmaker[AsyncSession],
     *,
@@ -369,107 +460,33 @@ async def reap(
 ) -> dict[str, int]:
     """Re-queue runs, parts and combine steps whose worker stopped beating, or fail the run
     after max tries. One transaction per run, locking the run row before its parts."""
-    cutoff = utcnow() - timedelta(seconds=settings.run_heartbeat_timeout_s)
-    counts = {"requeued": 0, "failed": 0}
-    abandoned: list[str] = []
-    failures: list[tuple[uuid.UUID, str, ProjectionRun]] = []
+    reaping = _Reaping(
+        settings=settings, cutoff=utcnow() - timedelta(seconds=settings.run_heartbeat_timeout_s)
+    )
     async with sessionmaker() as session:
-        stuck_runs = await repo.stuck_runs(session, heartbeat_before=cutoff)
-        stuck_parts = await repo.stuck_parts(session, heartbeat_before=cutoff)
-        stuck_combines = await repo.stuck_combines(session, heartbeat_before=cutoff)
-
+        stuck_runs = await repo.stuck_runs(session, heartbeat_before=reaping.cutoff)
+        stuck_parts = await repo.stuck_parts(session, heartbeat_before=reaping.cutoff)
+        stuck_combines = await repo.stuck_combines(session, heartbeat_before=reaping.cutoff)
     for run_id in stuck_runs:
         async with transaction(sessionmaker) as session:
-            run = await repo.get_run(session, run_id=run_id, lock=True)
-            if run is None or run.status != RunStatus.running:
-                continue
-            if run.heartbeat_at is not None and run.heartbeat_at >= cutoff:
-                continue
-            abandoned.append(run_projection_job_id(run.id, run.attempts))
-            if run.attempts >= settings.job_max_tries:
-                message = "the worker stopped responding on every attempt"
-                if await _fail_locked(session, run_id, message):
-                    failures.append((run_id, message, run))
-                    counts["failed"] += 1
-                continue
-            await repo.update_run(session, run_id=run.id, status=RunStatus.queued)
-            await enqueue_run(session, run)
-            counts["requeued"] += 1
-
+            await reaping.run(session, run_id)
     for run_id, codes in stuck_parts.items():
         async with transaction(sessionmaker) as session:
-            run = await repo.get_run(session, run_id=run_id, lock=True)
-            if run is None:
-                continue
-            if run.status != RunStatus.running:
-                # Leftovers of a run that has ended: nothing will finish them.
-                await repo.end_open_parts(session, run_id=run_id)
-                continue
-            for code in codes:
-                part = await repo.get_part(session, run_id=run_id, ics_code=code, lock=True)
-                if part is None or part.status != RunStatus.running:
-                    continue
-                if part.heartbeat_at is not None and part.heartbeat_at >= cutoff:
-                    continue
-                abandoned.append(project_ics_job_id(run_id, code, part.attempts))
-                if part.attempts >= settings.job_max_tries:
-                    message = f"the worker for {code} stopped responding on every attempt"
-                    if await _fail_locked(session, run_id, message, failed_part=code):
-                        failures.append((run_id, message, run))
-                        counts["failed"] += 1
-                    break
-                await repo.update_part(
-                    session, run_id=run_id, ics_code=code, status=RunStatus.queued
-                )
-                attempt = part.attempts + 1
-                await outbox.add(
-                    session,
-                    job_name=JobName.project_ics,
-                    job_id=project_ics_job_id(run_id, code, attempt),
-                    payload=ProjectIcsPayload(
-                        run_id=run_id, ics_code=code, attempt=attempt
-                    ).model_dump(mode="json"),
-                )
-                counts["requeued"] += 1
-
+            await reaping.parts(session, run_id, codes)
     for run_id in stuck_combines:
         async with transaction(sessionmaker) as session:
-            run = await repo.get_run(session, run_id=run_id, lock=True)
-            if run is None or run.status != RunStatus.running:
-                continue
-            if run.heartbeat_at is not None and run.heartbeat_at >= cutoff:
-                continue
-            if run.combine_attempts >= settings.job_max_tries:
-                message = "combining the ICB parts stopped responding on every attempt"
-                if await _fail_locked(session, run_id, message):
-                    failures.append((run_id, message, run))
-                    counts["failed"] += 1
-                continue
-            if run.combine_attempts:
-                abandoned.append(combine_projection_job_id(run_id, run.combine_attempts))
-            attempt = run.combine_attempts + 1
-            await repo.update_run(
-                session, run_id=run_id, combine_attempts=attempt, heartbeat_at=utcnow()
-            )
-            await outbox.add(
-                session,
-                job_name=JobName.combine_projection,
-                job_id=combine_projection_job_id(run_id, attempt),
-                payload=RunProjectionPayload(run_id=run_id, attempt=attempt).model_dump(
-                    mode="json"
-                ),
-            )
-            counts["requeued"] += 1
+            await reaping.combine(session, run_id)
 
-    for run_id, message, run in failures:
+    for run_id, message, run in reaping.failures:
         _log_failure(run_id, message, run)
+    counts = reaping.counts
     if counts["requeued"] or counts["failed"]:
         log.warning("reaped stuck projection work", extra=counts)
-    if abandoned and discard is not None:
+    if reaping.abandoned and discard is not None:
         # The dead attempts' jobs would otherwise sit in the queue, marked in progress, until
         # their timeout, and keep a burst worker from finishing.
         try:
-            await discard(abandoned)
+            await discard(reaping.abandoned)
         except Exception:
             log.exception("could not discard abandoned jobs; they expire with their timeout")
     return counts

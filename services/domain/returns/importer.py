@@ -25,12 +25,11 @@ from services.domain.returns import rules
 from shared.db.base import utcnow
 from shared.errors import CsvEmpty, CsvHeaderMismatch, CsvMalformed, CsvNotUtf8, DomainError
 from shared.models import ReturnSource, ReturnStatus
-from shared.models.return_staging import LINE_COLUMNS
 from shared.repositories import audit
 from shared.repositories import returns as repo
 from shared.repositories.return_rules import Problem, Validation
+from shared.vocab.return_lines import BULK_COLUMNS
 
-BULK_COLUMNS: tuple[str, ...] = ("organisation_code", "as_at", *LINE_COLUMNS)
 COPY_COLUMNS = ["import_id", "line_no", *BULK_COLUMNS]
 SQLITE_BATCH = 5000
 
@@ -202,11 +201,7 @@ async def _stage_sqlite(
     if not header_seen:
         raise CsvEmpty("The CSV has no lines.")
     if problems:
-        raise CsvMalformed(
-            f"{len(problems)} line(s) of the CSV could not be read.",
-            errors=problems[:1000],
-            error_count=len(problems),
-        )
+        raise CsvMalformed.for_lines(problems)
     if progress is not None:
         progress(len(batch))
     await flush()

@@ -17,9 +17,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from services.projector.model.params import (
+    ScenarioParameters,
+)
+from shared.schemas.scenario_parameters import (
     N_POPULATION_AGE_BANDS,
     N_WORKFORCE_AGE_BANDS,
-    ScenarioParameters,
 )
 
 FloatArray = NDArray[np.float64]
@@ -34,13 +36,14 @@ CFAS2_DEMENTIA_PREVALENCE: tuple[tuple[float, ...], tuple[float, ...]] = (
     (0.012, 0.030, 0.052, 0.106, 0.128, 0.171),
 )
 
-_CELL_FLOAT_FIELDS: tuple[str, ...] = (
+# A cell's figures from its return line (FTE, persons, days), each a (C,) array.
+CELL_FIGURES: tuple[str, ...] = (
     "fte_in_post",
     "vacant_fte",
     "headcount",
     "starters_12m",
     "leavers_12m",
-    "leavers_to_other_health_care_12m",
+    "leavers_to_health_care_12m",
     "sickness_days_12m",
     "agency_fte",
     "bank_fte",
@@ -50,6 +53,25 @@ _CELL_INT_FIELDS: tuple[str, ...] = ("cell_org", "cell_role", "cell_area", "cell
 
 def _default_prevalence() -> FloatArray:
     return np.array(CFAS2_DEMENTIA_PREVALENCE, dtype=np.float64)
+
+
+def prevalence_sd_log(lower: FloatArray, upper: FloatArray, level: float = 0.95) -> FloatArray:
+    """sd of log prevalence from an interval taken as symmetric on the log scale (the CFAS II
+    intervals are wider above the rate than below it); 0 where a limit is not positive."""
+    from statistics import NormalDist
+
+    z = NormalDist().inv_cdf(0.5 + level / 2.0)
+    lower = np.asarray(lower, dtype=np.float64)
+    upper = np.asarray(upper, dtype=np.float64)
+    valid = (lower > 0) & (upper > lower)
+    sd = np.zeros(np.broadcast(lower, upper).shape)
+    np.divide(
+        np.log(np.where(valid, upper, 1.0)) - np.log(np.where(valid, lower, 1.0)),
+        2.0 * z,
+        out=sd,
+        where=valid,
+    )
+    return sd
 
 
 @dataclass(frozen=True, eq=False)
@@ -89,13 +111,17 @@ class ProjectionInputs:
     leavers_12m: FloatArray
     sickness_days_12m: FloatArray
     population: FloatArray
-    leavers_to_other_health_care_12m: FloatArray | None = None
+    leavers_to_health_care_12m: FloatArray | None = None
     agency_fte: FloatArray | None = None
     bank_fte: FloatArray | None = None
     cell_footprint: IntArray | None = None
     population_variant: FloatArray | None = None
     dementia_prevalence: FloatArray = field(default_factory=_default_prevalence)
+    # (2, 6) sd of log prevalence, from the source's 95% interval; None = no uncertainty.
+    dementia_prevalence_sd_log: FloatArray | None = None
     agreements: tuple[SharingAgreement, ...] = ()
+    # Unpaid care hours a week given in each area (Census 2021), for the unpaid-care lever.
+    unpaid_care_hours_per_week: FloatArray | None = None
 
     def __post_init__(self) -> None:
         n_cells = len(np.asarray(self.cell_org))
@@ -104,7 +130,7 @@ class ProjectionInputs:
             if value is None:
                 value = np.zeros(n_cells, dtype=np.int64)
             object.__setattr__(self, name, np.asarray(value, dtype=np.int64))
-        for name in _CELL_FLOAT_FIELDS:
+        for name in CELL_FIGURES:
             value = getattr(self, name)
             if value is None:
                 value = np.zeros(n_cells, dtype=np.float64)
@@ -120,6 +146,12 @@ class ProjectionInputs:
         object.__setattr__(
             self, "dementia_prevalence", np.asarray(self.dementia_prevalence, dtype=np.float64)
         )
+        if self.dementia_prevalence_sd_log is not None:
+            object.__setattr__(
+                self,
+                "dementia_prevalence_sd_log",
+                np.asarray(self.dementia_prevalence_sd_log, dtype=np.float64),
+            )
 
     # The defaults are filled in __post_init__; these accessors give mypy the narrowed types.
     @property
@@ -164,7 +196,7 @@ class ProjectionInputs:
         if index.dtype == np.bool_:
             index = np.flatnonzero(index)
         changes: dict[str, object] = {}
-        for name in (*_CELL_INT_FIELDS, *_CELL_FLOAT_FIELDS, "headcount_by_age"):
+        for name in (*_CELL_INT_FIELDS, *CELL_FIGURES, "headcount_by_age"):
             changes[name] = np.asarray(getattr(self, name))[index]
         kept_orgs = set(np.unique(self.cell_org[index]).tolist())
         agreements = []
@@ -213,14 +245,24 @@ class InputError(ValueError):
 
 
 def validate_inputs(inputs: ProjectionInputs) -> list[InputProblem]:
-    """Shape, index and sign problems that would make the projection meaningless."""
+    """Shape, index and sign problems that would make the projection meaningless: shapes
+    first, then values, then how cells and agreements fit together (each stage only when the
+    one before found nothing, so a problem is reported where it starts)."""
+    for stage in (_shape_problems, _value_problems, _consistency_problems):
+        problems = stage(inputs)
+        if problems:
+            return problems
+    return []
+
+
+def _shape_problems(inputs: ProjectionInputs) -> list[InputProblem]:
     problems: list[InputProblem] = []
 
     def add(path: str, message: str) -> None:
         problems.append(InputProblem(path, message))
 
     n_cells = inputs.n_cells
-    for name in (*_CELL_INT_FIELDS, *_CELL_FLOAT_FIELDS):
+    for name in (*_CELL_INT_FIELDS, *CELL_FIGURES):
         value = np.asarray(getattr(inputs, name))
         if value.shape != (n_cells,):
             add(name, f"must have shape ({n_cells},), got {value.shape}")
@@ -233,16 +275,34 @@ def validate_inputs(inputs: ProjectionInputs) -> list[InputProblem]:
         or population_shape[1] < 1
     ):
         add("population", f"must have shape (areas, years, 2, {N_POPULATION_AGE_BANDS})")
+    if inputs.unpaid_care_hours_per_week is not None and (
+        np.shape(inputs.unpaid_care_hours_per_week) != (inputs.n_areas,)
+    ):
+        add("unpaid_care_hours_per_week", f"must have one value per area ({inputs.n_areas})")
     if inputs.population_variant is not None and (
         inputs.population_variant.shape != population_shape
     ):
         add("population_variant", f"must have the shape of population {population_shape}")
     if inputs.dementia_prevalence.shape != (2, 6):
         add("dementia_prevalence", "must have shape (2, 6): sex x age band 65-69 .. 90+")
-    if problems:
-        return problems
+    sd_log = inputs.dementia_prevalence_sd_log
+    if sd_log is not None and sd_log.shape != (2, 6):
+        add("dementia_prevalence_sd_log", "must have shape (2, 6): sex x age band 65-69 .. 90+")
+    return problems
 
-    for name in ("population", "population_variant", "dementia_prevalence"):
+
+def _value_problems(inputs: ProjectionInputs) -> list[InputProblem]:
+    problems: list[InputProblem] = []
+
+    def add(path: str, message: str) -> None:
+        problems.append(InputProblem(path, message))
+
+    for name in (
+        "population",
+        "population_variant",
+        "dementia_prevalence",
+        "dementia_prevalence_sd_log",
+    ):
         value = getattr(inputs, name)
         if value is not None and (not np.all(np.isfinite(value)) or np.any(value < 0)):
             add(name, "must be finite and non-negative")
@@ -257,7 +317,7 @@ def validate_inputs(inputs: ProjectionInputs) -> list[InputProblem]:
         bad = np.flatnonzero(getattr(inputs, name) < 0)
         if bad.size:
             add(name, f"must be non-negative at cells {bad[:5].tolist()}")
-    for name in (*_CELL_FLOAT_FIELDS, "headcount_by_age"):
+    for name in (*CELL_FIGURES, "headcount_by_age"):
         value = getattr(inputs, name)
         bad_rows = ~np.isfinite(value) | (value < 0)
         if bad_rows.ndim > 1:
@@ -265,9 +325,16 @@ def validate_inputs(inputs: ProjectionInputs) -> list[InputProblem]:
         bad = np.flatnonzero(bad_rows)
         if bad.size:
             add(name, f"must be finite and non-negative at cells {bad[:5].tolist()}")
-    if problems:
-        return problems
+    return problems
 
+
+def _consistency_problems(inputs: ProjectionInputs) -> list[InputProblem]:
+    problems: list[InputProblem] = []
+
+    def add(path: str, message: str) -> None:
+        problems.append(InputProblem(path, message))
+
+    n_cells = inputs.n_cells
     pair = inputs.cell_org * max(inputs.n_roles, 1) + inputs.cell_role
     if np.unique(pair).size != n_cells:
         add("cell_org", "each organisation may have at most one cell per role")
@@ -303,10 +370,10 @@ def observed_share_to_other_health_care(inputs: ProjectionInputs) -> dict[str, f
     This is the evidence for a cross-sector flow's share_of_leavers (an upper bound: not all
     of them join the target role). Roles without reported leavers are left out.
     """
-    assert inputs.leavers_to_other_health_care_12m is not None
+    assert inputs.leavers_to_health_care_12m is not None
     leavers = np.bincount(inputs.cell_role, inputs.leavers_12m, minlength=inputs.n_roles)
     onward = np.bincount(
-        inputs.cell_role, inputs.leavers_to_other_health_care_12m, minlength=inputs.n_roles
+        inputs.cell_role, inputs.leavers_to_health_care_12m, minlength=inputs.n_roles
     )
     return {
         code: float(min(1.0, onward[r] / leavers[r]))
@@ -362,6 +429,6 @@ def ensure_substitution_cells(
             [inputs.headcount_by_age, np.zeros((n_new, N_WORKFORCE_AGE_BANDS))]
         ),
     }
-    for name in _CELL_FLOAT_FIELDS:
+    for name in CELL_FIGURES:
         changes[name] = np.concatenate([getattr(inputs, name), np.zeros(n_new)])
     return replace(inputs, **changes)  # type: ignore[arg-type]
