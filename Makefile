@@ -6,12 +6,13 @@ STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 OWF    := $(BIN)/oneworkforce
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test lint typecheck pytest migrate bench bench-ingest bench-projection fuzz openapi clean
+.PHONY: help setup run test lint typecheck pytest migrate bench bench-ingest bench-projection bench-scale fuzz openapi clean
 
 help:
 	@echo "make run        set up, migrate, load reference and demo data, serve on 127.0.0.1:8000"
 	@echo "make test       set up and run ruff, mypy --strict and pytest (what CI runs)"
 	@echo "make lint       ruff (style, imports, no function above complexity 20) and the duplicate-code check"
+	@echo "make bench-scale England in full mode (API + 1 and 2 workers) against the engine alone"
 	@echo "make typecheck | pytest | migrate | bench | fuzz | openapi | clean"
 
 $(STAMP): pyproject.toml
@@ -53,6 +54,11 @@ bench-ingest: setup
 
 bench-projection: setup
 	$(BIN)/python -m bench.projection
+
+# England with returns in all 42 ICBs, POST /v1/projections to succeeded on PostgreSQL + Redis
+# (BENCH_DATABASE_URL, BENCH_REDIS_URL) with 1 and 2 worker processes, against the engine alone.
+bench-scale: setup
+	$(BIN)/python -m bench.scale
 
 # Property-based fuzzing of every operation against a live server on a throwaway database:
 # any 5xx fails. Uses the demo data so most operations find something to work on.

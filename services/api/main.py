@@ -98,6 +98,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await app.state.sender.close()
+        await app.state.limiter.close()
         await app.state.engine.dispose()
 
 
@@ -116,13 +117,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.areas_cache = TtlCache(ttl_s=300.0)
     # Integrations see a newly finished run within this many seconds.
     app.state.latest_cache = TtlCache(ttl_s=settings.latest_cache_s)
+    app.state.limiter = RateLimiter(settings)
     install_error_handlers(app)
     # Added innermost first: the request-id middleware wraps everything else.
     app.add_middleware(
         AccessGate,
         max_body_bytes=settings.max_body_bytes,
         max_upload_bytes=settings.max_upload_bytes,
-        limiter=RateLimiter(settings),
+        limiter=app.state.limiter,
     )
     if settings.cors_origins:
         app.add_middleware(

@@ -43,6 +43,12 @@ class RateLimiter:
         self.storage = _storage(settings)
         self.strategy = SlidingWindowCounterRateLimiter(self.storage)
 
+    async def close(self) -> None:
+        """Close the Redis connections of the counters (nothing to do in memory)."""
+        client = getattr(getattr(self.storage, "bridge", None), "storage", None)
+        if client is not None:
+            await client.aclose()
+
     async def hit_key(self, key_id: str) -> JSONResponse | None:
         """None when the key is within its limit, else the 429 answer."""
         return await self._hit(self.per_key, "key", key_id)

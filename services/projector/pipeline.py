@@ -275,6 +275,31 @@ async def load_inputs(session: AsyncSession, run: ProjectionRun, ics_code: str) 
 # Running the model off the loop, with heartbeats
 
 
+def compute(
+    loaded: LoadedInputs,
+    run: ProjectionRun,
+    *,
+    keep_iterations: bool | frozenset[str],
+    progress: Callable[[float], None] | None = None,
+) -> ProjectionOutputs:
+    """The model on one ICB's inputs, at the levels a run stores (no I/O: CPU only)."""
+    inputs = loaded.inputs
+    aggregation = Aggregation.standard(inputs, np.zeros(inputs.n_areas, dtype=np.int64), 1)
+    aggregation = Aggregation(
+        levels=tuple(level for level in aggregation.levels if level.name in _ICB_LEVELS)
+    )
+    return project(
+        inputs,
+        loaded.params,
+        iterations=run.iterations,
+        seed=run.seed,
+        aggregation=aggregation,
+        keep_iterations=keep_iterations,
+        explain=True,
+        progress=progress,
+    )
+
+
 async def _run_model(
     loaded: LoadedInputs,
     run: ProjectionRun,
@@ -284,29 +309,14 @@ async def _run_model(
     interval_s: float,
 ) -> ProjectionOutputs:
     state = _Beat()
-    inputs = loaded.inputs
-    aggregation = Aggregation.standard(inputs, np.zeros(inputs.n_areas, dtype=np.int64), 1)
-    aggregation = Aggregation(
-        levels=tuple(level for level in aggregation.levels if level.name in _ICB_LEVELS)
-    )
 
     def progress(share: float) -> None:
         state.progress = share
 
-    def compute() -> ProjectionOutputs:
-        return project(
-            inputs,
-            loaded.params,
-            iterations=run.iterations,
-            seed=run.seed,
-            aggregation=aggregation,
-            keep_iterations=keep_iterations,
-            explain=True,
-            progress=progress,
-        )
-
     # The model is CPU work: a thread keeps the event loop (and the API beside it) responsive.
-    task = asyncio.ensure_future(asyncio.to_thread(compute))
+    task = asyncio.ensure_future(
+        asyncio.to_thread(compute, loaded, run, keep_iterations=keep_iterations, progress=progress)
+    )
     while True:
         done, _ = await asyncio.wait({task}, timeout=interval_s)
         if done:
@@ -659,6 +669,10 @@ async def project_ics(env: JobEnv, *, run_id: uuid.UUID, ics_code: str, attempt:
         if part.status in (RunStatus.succeeded, RunStatus.failed, RunStatus.cancelled):
             part_status = str(part.status)
             await session.rollback()
+            if part_status == RunStatus.succeeded:
+                # A retry after the part's results were committed but before it was counted
+                # (the count is idempotent).
+                await part_finished(env, run_id=run_id)
             return part_status
         if run.status != RunStatus.running:
             # The run has ended (failed): this part is no longer wanted.
@@ -780,36 +794,25 @@ async def queue_combine(session: AsyncSession, *, run_id: uuid.UUID, attempt: in
     )
 
 
-async def combine_projection(env: JobEnv, *, run_id: uuid.UUID, attempt: int) -> str:
-    """England from its ICB parts: summed per-run totals, then percentiles of the sums."""
-    started = time.perf_counter()
-    async with env.sessionmaker() as session:
-        run = await repo.get_run(session, run_id=run_id)
-        if run is None or run.status != RunStatus.running:
-            return "missing" if run is None else str(run.status)
-        if attempt < run.combine_attempts:
-            return "superseded"
-        parts = await repo.parts_of(session, run_id=run_id)
-        explain_parts = await repo.explain_rows(
-            session, run_id=run_id, area_codes=[part.ics_code for part in parts]
-        )
-    if not parts or any(
-        part.status != RunStatus.succeeded or part.run_totals is None for part in parts
-    ):
-        return "waiting"
-    async with transaction(env.sessionmaker) as session:
-        await repo.update_run(session, run_id=run_id, heartbeat_at=utcnow())
-    roles = sorted({code for part in parts for code in part.role_codes})
+def england_totals(parts: list[tuple[list[str], bytes]]) -> tuple[list[str], FloatArray]:
+    """England's per-run totals by role, (measures, runs, roles, years): its ICB parts'
+    summed draw by draw."""
+    roles = sorted({code for role_codes, _ in parts for code in role_codes})
     role_index = {code: i for i, code in enumerate(roles)}
     total: FloatArray | None = None
-    for part in parts:
-        assert part.run_totals is not None
-        array = _load_totals(part.run_totals)
+    for role_codes, blob in parts:
+        array = _load_totals(blob)
         if total is None:
             total = np.zeros((array.shape[0], array.shape[1], len(roles), array.shape[3]))
-        total[:, :, [role_index[code] for code in part.role_codes], :] += array
+        total[:, :, [role_index[code] for code in role_codes], :] += array
     assert total is not None
-    years = list(range(run.base_year, run.base_year + run.horizon + 1))
+    return roles, total
+
+
+def england_rows(
+    run_id: uuid.UUID, roles: list[str], total: FloatArray, *, years: list[int]
+) -> list[tuple[Any, ...]]:
+    """England's result rows: percentiles of the summed draws, by role and over all roles."""
     rows: list[tuple[Any, ...]] = []
     for m, measure in enumerate(MEASURES):
         by_role = summarise_runs(total[m])
@@ -830,6 +833,34 @@ async def combine_projection(env: JobEnv, *, run_id: uuid.UUID, attempt: int) ->
                             float(statistic.p90[g, t]),
                         )
                     )
+    return rows
+
+
+async def combine_projection(env: JobEnv, *, run_id: uuid.UUID, attempt: int) -> str:
+    """England from its ICB parts: summed per-run totals, then percentiles of the sums."""
+    started = time.perf_counter()
+    async with env.sessionmaker() as session:
+        run = await repo.get_run(session, run_id=run_id)
+        if run is None or run.status != RunStatus.running:
+            return "missing" if run is None else str(run.status)
+        if attempt < run.combine_attempts:
+            return "superseded"
+        parts = await repo.parts_of(session, run_id=run_id)
+        explain_parts = await repo.explain_rows(
+            session, run_id=run_id, area_codes=[part.ics_code for part in parts]
+        )
+    if not parts or any(
+        part.status != RunStatus.succeeded or part.run_totals is None for part in parts
+    ):
+        return "waiting"
+    async with transaction(env.sessionmaker) as session:
+        await repo.update_run(session, run_id=run_id, heartbeat_at=utcnow())
+    roles, total = england_totals(
+        [(part.role_codes, part.run_totals) for part in parts if part.run_totals is not None]
+    )
+    rows = england_rows(
+        run_id, roles, total, years=list(range(run.base_year, run.base_year + run.horizon + 1))
+    )
     # Contributions add up over ICBs, since each is a difference of sums over cells.
     explain: dict[str, dict[str, Any]] = {}
     for row in explain_parts:

@@ -6,15 +6,20 @@ Needs the full reference data (every ICB, its LADs and their population).
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from fastapi import FastAPI
 from sqlalchemy import distinct, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.api.main import create_app
 from shared.models import (
     Area,
     AreaType,
@@ -25,6 +30,7 @@ from shared.models import (
     RunStatus,
 )
 from tests.factories import make_organisation, make_role
+from tests.helpers import settings_for
 
 ENGLAND = "E92000001"
 AS_AT = "2025-03-31"
@@ -107,6 +113,74 @@ async def setup_england(
             )
             assert response.status_code == 201, response.text
     return EnglandShape(icbs=sorted(lads), lads=lads, roles=roles)
+
+
+@asynccontextmanager
+async def england_app(
+    database_url: str, workers: int, **settings: Any
+) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    """The API with its embedded projector at `workers` jobs at once, or sending to arq when
+    `redis_url` is given; no automatic recompute."""
+    application = create_app(
+        settings_for(database_url, inprocess_workers=workers, auto_recompute=False, **settings)
+    )
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            yield application, client
+
+
+async def request_england(
+    client: httpx.AsyncClient,
+    key: dict[str, str],
+    *,
+    horizon: int,
+    iterations: int,
+    request_id: str | None = None,
+) -> uuid.UUID:
+    body = {"scope": ENGLAND, "horizon": horizon, "iterations": iterations, "seed": 11}
+    headers = {**key, **({"X-Request-ID": request_id} if request_id else {})}
+    response = await client.post("/v1/projections", json=body, headers=headers)
+    assert response.status_code == 202, response.text
+    return uuid.UUID(response.json()["id"])
+
+
+async def england_run(
+    app: FastAPI, client: httpx.AsyncClient, key: dict[str, str], *, horizon: int, iterations: int
+) -> uuid.UUID:
+    """An England run on the embedded projector, to its end."""
+    run_id = await request_england(client, key, horizon=horizon, iterations=iterations)
+    await app.state.sender.join(timeout_s=180)
+    return run_id
+
+
+async def wait_until_ended(
+    sessionmaker: async_sessionmaker[AsyncSession], run_id: uuid.UUID, *, timeout_s: float
+) -> ProjectionRun:
+    """Poll the run until it has succeeded or failed."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        async with sessionmaker() as session:
+            run = await session.get(ProjectionRun, run_id)
+        assert run is not None
+        if run.status in (RunStatus.succeeded, RunStatus.failed, RunStatus.cancelled):
+            return run
+        assert time.monotonic() < deadline, f"run still {run.status} after {timeout_s} s"
+        await asyncio.sleep(0.2)
+
+
+async def open_parts(sessionmaker: async_sessionmaker[AsyncSession], run_id: uuid.UUID) -> int:
+    async with sessionmaker() as session:
+        return int(
+            (
+                await session.execute(
+                    select(func.count()).where(
+                        ProjectionRunPart.run_id == run_id,
+                        ProjectionRunPart.status.in_([RunStatus.queued, RunStatus.running]),
+                    )
+                )
+            ).scalar_one()
+        )
 
 
 def expected_rows(shape: EnglandShape, horizon: int) -> int:

@@ -130,7 +130,7 @@ async def test_a_return_marks_its_icbs_and_englands_runs_stale(
 
 
 async def test_a_new_scenario_version_marks_its_runs_stale(
-    app: FastAPI, client: httpx.AsyncClient, make_key: KeyFactory
+    app: FastAPI, client: httpx.AsyncClient, make_key: KeyFactory, seeded_roles: list[str]
 ) -> None:
     sessionmaker = app.state.sessionmaker
     no_recompute(app)
