@@ -3,14 +3,17 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
+from pydantic import StringConstraints
 
 from services.api.areas import needs as needs_service
 from services.api.areas import service
-from services.api.areas.errors import AreaNotFound
+from services.api.areas.errors import AreaNotFound, PopulationNotFound, UnknownIndicator
 from services.api.deps import ReadKey, SessionDep
 from services.api.http import PageDep, csv_response, etag_of, not_modified, wants_csv
+from services.api.openapi import raises
 from services.domain import track_record
 from services.domain.needs import known_indicators
+from shared.errors import ValidationFailed
 from shared.models import AreaType
 from shared.reference.bands import AGE_BANDS, AgeGroup
 from shared.reference.files import BUNDLED_DATASET_NAME
@@ -20,6 +23,7 @@ from shared.schemas.areas import (
     AreaPopulation,
     AreaRead,
     PopulationDatasetRead,
+    PopulationSeries,
     Sex,
 )
 from shared.schemas.common import Page
@@ -83,7 +87,7 @@ async def list_areas(
 @router.get(
     "/v1/areas/{code}",
     response_model=AreaDetail,
-    responses=_NOT_MODIFIED,
+    responses={**_NOT_MODIFIED, **raises(AreaNotFound)},
     summary="One area, with its parent and children (an ICB lists its LADs)",
 )
 async def get_area(
@@ -98,7 +102,10 @@ async def get_area(
 @router.get(
     "/v1/areas/{code}/population",
     response_model=AreaPopulation,
-    responses=_CSV_OR_NOT_MODIFIED,
+    responses={
+        **_CSV_OR_NOT_MODIFIED,
+        **raises(AreaNotFound, PopulationNotFound, ValidationFailed),
+    },
     summary="Population per year for an area: an age group or a five-year band, by sex",
     description=(
         "Persons per year from a population dataset (default: the bundled ONS 2018-based "
@@ -121,51 +128,79 @@ async def area_population(
     year_to: Annotated[int | None, Query(description="Default: the dataset's last year")] = None,
     sex: Annotated[Sex, Query(description="F, M or all (with the female/male parts)")] = "all",
     age_band: Annotated[
-        str | None,
+        list[Annotated[str, StringConstraints(max_length=5)]] | None,
         Query(
-            max_length=5,
-            description=f"One five-year band: {', '.join(AGE_BANDS)} (send 90+ as 90%2B)",
+            max_length=20,
+            description=f"Five-year bands: {', '.join(AGE_BANDS)} (send 90+ as 90%2B); "
+            "repeat for several",
         ),
     ] = None,
-    group: Annotated[AgeGroup | None, Query(description="Named age group (default all)")] = None,
+    group: Annotated[
+        list[AgeGroup] | None,
+        Query(max_length=20, description="Named age groups (default all); repeat for several"),
+    ] = None,
     format: Annotated[Literal["json", "csv"] | None, Query(description="json or csv")] = None,
 ) -> AreaPopulation | Response:
-    query = await service.population_query(
-        session,
-        code=code,
-        dataset_name=dataset,
-        year_from=year_from,
-        year_to=year_to,
-        sex=sex,
-        age_band=age_band,
-        age_group=group,
-    )
+    # Groups first, then bands, each in the order asked; none asked means the whole population.
+    wanted: list[tuple[str | None, AgeGroup | None]] = [(None, g) for g in group or []]
+    wanted += [(band, None) for band in age_band or []]
+    if group and age_band:
+        # Both kinds at once is refused (conflicting_parameters), as for one of each.
+        wanted = [(age_band[0], group[0])]
+    queries = [
+        await service.population_query(
+            session,
+            code=code,
+            dataset_name=dataset,
+            year_from=year_from,
+            year_to=year_to,
+            sex=sex,
+            age_band=band,
+            age_group=age_group,
+        )
+        for band, age_group in (wanted or [(None, None)])
+    ]
     as_csv = wants_csv(request, format)
     representation = "csv" if as_csv else "json"
-    if cached := _cached(request, response, "population", representation, query.version()):
+    versions = [query.version() for query in queries]
+    if cached := _cached(request, response, "population", representation, versions):
         return cached
-    result = await service.area_population(session, query)
+    parts = [await service.area_population(session, query) for query in queries]
+    result = parts[0].model_copy(
+        update={
+            "series": [
+                PopulationSeries(
+                    age_group=part.age_group,
+                    age_band=part.age_band,
+                    method=part.method,
+                    years=part.years,
+                )
+                for part in parts
+            ]
+        }
+    )
     if not as_csv:
         return result
-    age = result.age_band or (result.age_group or AgeGroup.all).value
     rows = (
         (
-            result.area.code,
-            result.area.name,
-            result.dataset,
-            age,
-            result.sex,
+            part.area.code,
+            part.area.name,
+            part.dataset,
+            part.age_band or (part.age_group or AgeGroup.all).value,
+            part.sex,
             year.year,
             year.persons,
             year.female,
             year.male,
         )
-        for year in result.years
+        for part in parts
+        for year in part.years
     )
+    ages = "+".join(part.age_band or (part.age_group or AgeGroup.all).value for part in parts)
     return csv_response(
         CSV_HEADER,
         rows,
-        filename=f"population-{result.area.code}-{result.dataset}-{age}.csv",
+        filename=f"population-{result.area.code}-{result.dataset}-{ages}.csv",
         headers={"ETag": response.headers["ETag"], "Vary": "Accept"},
     )
 
@@ -187,7 +222,10 @@ NEEDS_HEADER = (
 @router.get(
     "/v1/areas/{code}/needs",
     response_model=AreaNeeds,
-    responses={200: {"content": {"text/csv": {}}}},
+    responses={
+        200: {"content": {"text/csv": {}}},
+        **raises(AreaNotFound, UnknownIndicator, ValidationFailed),
+    },
     summary="Numbers of people with a need (e.g. dementia 65+) by year, sex and age band",
     description=(
         "Persons = population x prevalence rate for each year, sex and five-year band, with "
@@ -247,6 +285,7 @@ async def area_needs(
     "/v1/areas/{code}/track-record",
     response_model=TrackRecordRead,
     summary="How past baseline projections for an ICB matched the returns posted later",
+    responses=raises(AreaNotFound),
     description=(
         "Reruns the baseline from each earlier year with returns and compares each later "
         "year's FTE in post and vacant FTE with the returns posted for it, by role, sector "

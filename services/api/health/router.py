@@ -8,7 +8,9 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
+from services.api.errors import problem
 from services.api.health.errors import NotReady
+from services.api.openapi import raises
 from shared import metrics as shared_metrics
 
 router = APIRouter(tags=["health"])
@@ -27,7 +29,7 @@ async def healthz() -> dict[str, str]:
     "and writes still work and new jobs wait in the outbox until Redis is back, so the API "
     "stays in service and `status` says `degraded`. 503 `not_ready` when the database does "
     "not answer within 3 seconds.",
-    responses={503: {"description": "The database is unreachable"}},
+    responses={503: {"description": "The database is unreachable"}, **raises(NotReady)},
 )
 async def readyz(request: Request) -> Response:
     checks: dict[str, Any] = {}
@@ -53,7 +55,10 @@ async def readyz(request: Request) -> Response:
     else:
         checks["queue"] = "in-process"
     if checks["database"] != "ok":
-        raise NotReady("The database is unreachable.", checks=checks)
+        # Answered, not raised: the failed check's traceback is not kept alive past the request.
+        return problem(
+            503, code=NotReady.code, detail="The database is unreachable.", checks=checks
+        )
     return JSONResponse({"status": "degraded" if degraded else "ready", "checks": checks})
 
 

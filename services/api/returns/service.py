@@ -259,8 +259,18 @@ async def diff(session: AsyncSession, *, principal: Principal, return_id: uuid.U
     )
 
 
+FTE_PLACES, RATE_PLACES = 2, 4
+ALL_ROLES_NAME = "All roles"
+
+
+def _ratio(numerator: float, denominator: float) -> float | None:
+    return round(numerator / denominator, RATE_PLACES) if denominator else None
+
+
 def _rates(
     role_code: str,
+    role_name: str,
+    sector: str | None,
     organisations_count: int,
     headcount: int,
     fte: float,
@@ -274,23 +284,32 @@ def _rates(
     staffing = fte + bank + agency
     return WorkforceByRole(
         role_code=role_code,
+        role_name=role_name,
+        sector=sector,
         organisations=organisations_count,
         headcount=headcount,
-        fte_in_post=fte,
-        vacant_fte=vacant,
-        vacancy_rate=vacant / posts if posts else None,
-        turnover_rate=leavers / headcount if headcount else None,
-        sickness_rate=(sickness_days / (headcount * WORKING_DAYS_PER_YEAR) if headcount else None),
-        agency_share=agency / staffing if staffing else None,
+        fte_in_post=round(fte, FTE_PLACES),
+        vacant_fte=round(vacant, FTE_PLACES),
+        vacancy_rate=_ratio(vacant, posts),
+        turnover_rate=_ratio(leavers, headcount),
+        sickness_rate=_ratio(sickness_days, headcount * WORKING_DAYS_PER_YEAR),
+        agency_share=_ratio(agency, staffing),
     )
 
 
 async def area_workforce(
-    session: AsyncSession, *, principal: Principal, area_code: str, on: date
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    area_code: str,
+    on: date,
+    sector: str | None = None,
 ) -> AreaWorkforce:
     """Latest returns in an area (LAD, ICB or England) by role, with completeness."""
     area, area_filter = await workforce_area(session, principal=principal, area_code=area_code)
-    aggregates = await repo.aggregate_latest(session, organisation_filter=area_filter, on=on)
+    aggregates = await repo.aggregate_latest(
+        session, organisation_filter=area_filter, on=on, sector=sector
+    )
     registered = await repo.count_registered(session, organisation_filter=area_filter, on=on)
     reporting = await repo.count_reporting(
         session, organisation_filter=area_filter, on=on, since=on - timedelta(days=365)
@@ -298,6 +317,8 @@ async def area_workforce(
     roles = [
         _rates(
             a.role_code,
+            a.role_name,
+            a.sector,
             a.organisations,
             a.headcount,
             a.fte_in_post,
@@ -313,6 +334,8 @@ async def area_workforce(
     reporting_any = await repo.count_reporting(session, organisation_filter=area_filter, on=on)
     total = _rates(
         "all",
+        ALL_ROLES_NAME,
+        None,
         reporting_any,
         sum(a.headcount for a in aggregates),
         sum(a.fte_in_post for a in aggregates),
