@@ -116,15 +116,11 @@ class WorkerSettings:
         )
         for spec in JOBS
     ]
-    # The reapers, at half the heartbeat timeout (at most every minute): projection work and
-    # imports whose worker died are re-queued.
+    # The reapers: projection work every minute (the API's timer runs the same pass at half the
+    # heartbeat timeout), imports at half their heartbeat timeout; work whose worker died is
+    # re-queued.
     cron_jobs: ClassVar[list[Any]] = [
-        cron(
-            cast(Any, jobs.reap_projections),
-            second=set(range(0, 60, int(reaper_interval_s(get_settings())))),
-            run_at_startup=False,
-            unique=True,
-        ),
+        cron(cast(Any, jobs.reap_projections), second={0}, run_at_startup=False, unique=True),
         cron(
             cast(Any, jobs.reap_imports),
             second=set(range(0, 60, int(reaper_interval_s(get_settings())))),

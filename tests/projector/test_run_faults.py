@@ -38,7 +38,7 @@ from tests.projector.england import (
 )
 
 ICB_COUNT = 10
-HORIZON = 5
+HORIZON = 15
 # Enough organisations and Monte Carlo runs that a part computes for a while.
 ORGANISATIONS_PER_ICB = 40
 ITERATIONS = 1000
