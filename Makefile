@@ -6,13 +6,14 @@ STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 OWF    := $(BIN)/oneworkforce
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test lint typecheck pytest migrate bench bench-ingest bench-projection bench-export bench-scale fuzz openapi clean
+.PHONY: help setup run test lint typecheck pytest migrate bench bench-ingest bench-projection bench-export bench-hostile bench-scale fuzz openapi clean
 
 help:
 	@echo "make run        set up, migrate, load reference and demo data, serve on 127.0.0.1:8000"
 	@echo "make test       set up and run ruff, mypy --strict, pytest and fuzz (what CI runs)"
 	@echo "make lint       ruff (style, imports, no function above complexity 20) and the duplicate-code check"
 	@echo "make fuzz       schemathesis on every operation of a live API (PostgreSQL when DATABASE_URL names it)"
+	@echo "make bench-hostile  CSV line splitting against bytes.split; API memory under huge bodies"
 	@echo "make typecheck | pytest | migrate | bench | openapi | clean"
 	@echo "make bench-export   England run's results as CSV through the API vs psql \\copy"
 	@echo "make bench-scale    England in full mode (API + 1 and 2 workers) vs the engine alone"
@@ -61,6 +62,9 @@ bench-projection: setup
 # (BENCH_DATABASE_URL, BENCH_REDIS_URL) with 1 and 2 worker processes, against the engine alone.
 bench-scale: setup
 	$(BIN)/python -m bench.scale
+
+bench-hostile: setup
+	$(BIN)/python -m bench.hostile --runs 3
 
 # An England run's 657,000 result rows as CSV through the API against psql \copy of the same
 # SELECT (needs PostgreSQL and psql; builds its own database, BENCH_EXPORT_DATABASE_URL).

@@ -39,6 +39,7 @@ from services.api.ratelimit import RateLimiter
 from services.api.returns.router import router as returns_router
 from services.api.roles.router import router as roles_router
 from services.api.scenarios.router import router as scenarios_router
+from services.api.webhooks.router import router as webhooks_router
 from services.domain.projections import runs as projection_runs
 from services.domain.queue import ArqSender, JobSender, OutboxRelay
 from services.domain.returns import import_jobs
@@ -191,4 +192,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(insights_router)
     app.include_router(areas_router)
     app.include_router(projections_router)
+    app.include_router(webhooks_router)
     return app

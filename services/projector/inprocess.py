@@ -125,7 +125,7 @@ class InProcessRunner:
             async with asyncio.timeout(spec.timeout_s):
                 await spec.coroutine(ctx, **payload)
         except Retry as retry:
-            if attempt < self._settings.job_max_tries:
+            if attempt < spec.tries(self._settings):
                 delay = float(retry.defer_score or 0) / 1000 if retry.defer_score else 1.0
                 log.warning("job will retry", extra={"job_id": job_id, "attempt": attempt})
                 self._schedule(delay, (job_name, job_id, payload, attempt + 1))

@@ -28,6 +28,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.domain.insights.unpaid_care import unpaid_care_hours
 from services.domain.projections import runs as projection_runs
+from services.domain.webhooks import events as webhook_events
+from services.domain.webhooks.events import EventType
 from services.projector.model.engine import (
     MODEL_VERSION,
     Aggregation,
@@ -524,7 +526,11 @@ async def _fail_run(
     env: JobEnv, run_id: uuid.UUID, message: str, *, failed_part: str | None = None
 ) -> bool:
     return await projection_runs.fail_run(
-        env.sessionmaker, run_id, message, failed_part=failed_part
+        env.sessionmaker,
+        run_id,
+        message,
+        failed_part=failed_part,
+        send_pending=env.send_pending,
     )
 
 
@@ -552,6 +558,17 @@ def _succeeded(ended: _Ended) -> None:
         "projection run succeeded",
         extra={"run_id": str(ended.run_id), "scope": ended.scope, "seconds": seconds},
     )
+
+
+async def _send_after(env: JobEnv, session: AsyncSession) -> None:
+    """Send the outbox rows a committed transaction wrote (webhooks); the relay's timer
+    sends them otherwise."""
+    pending = outbox.take_pending(session)
+    if pending and env.send_pending is not None:
+        try:
+            await env.send_pending(pending)
+        except Exception:
+            log.exception("sending follow-up jobs failed; the relay will retry")
 
 
 async def run_projection(env: JobEnv, *, run_id: uuid.UUID, attempt: int) -> str:
@@ -652,6 +669,10 @@ async def run_projection(env: JobEnv, *, run_id: uuid.UUID, attempt: int) -> str
                 "rows": len(rows),
             },
         )
+        await webhook_events.projection_event(
+            session, EventType.projection_succeeded, current, status="succeeded"
+        )
+    await _send_after(env, session)
     _succeeded(ended)
     return "succeeded"
 
@@ -923,5 +944,9 @@ async def combine_projection(env: JobEnv, *, run_id: uuid.UUID, attempt: int) ->
                 "total_s": round((utcnow() - (ended.started_at or utcnow())).total_seconds(), 3),
             },
         )
+        await webhook_events.projection_event(
+            session, EventType.projection_succeeded, current, status="succeeded"
+        )
+    await _send_after(env, session)
     _succeeded(ended)
     return "succeeded"

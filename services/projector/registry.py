@@ -18,6 +18,7 @@ from arq import Retry
 
 from services.projector import jobs
 from shared import metrics
+from shared.config import Settings
 from shared.context import job_context_var, request_id_var
 from shared.jobs import JobName
 
@@ -26,7 +27,7 @@ JobFunction = Callable[..., Awaitable[Any]]
 log = logging.getLogger("oneworkforce.projector")
 
 # Payload fields worth a place on every log line of the job.
-_CONTEXT_FIELDS = ("run_id", "ics_code", "import_id", "attempt")
+_CONTEXT_FIELDS = ("run_id", "ics_code", "import_id", "delivery_id", "attempt")
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,12 @@ class JobSpec:
     name: str
     coroutine: JobFunction
     timeout_s: float
+    # None: JOB_MAX_TRIES. Webhook deliveries count their attempts against
+    # WEBHOOK_MAX_ATTEMPTS (at most 20) themselves.
+    max_tries: int | None = None
+
+    def tries(self, settings: Settings) -> int:
+        return self.max_tries or settings.job_max_tries
 
 
 def instrumented(name: str, function: JobFunction) -> JobFunction:
@@ -82,12 +89,13 @@ def instrumented(name: str, function: JobFunction) -> JobFunction:
 
 
 JOBS: tuple[JobSpec, ...] = tuple(
-    JobSpec(name, instrumented(name, function), timeout_s)
-    for name, function, timeout_s in (
-        (JobName.ping, jobs.ping, 60.0),
-        (JobName.import_returns, jobs.import_returns, 3600.0),
-        (JobName.run_projection, jobs.run_projection, 3600.0),
-        (JobName.project_ics, jobs.project_ics, 3600.0),
-        (JobName.combine_projection, jobs.combine_projection, 600.0),
+    JobSpec(name, instrumented(name, function), timeout_s, max_tries)
+    for name, function, timeout_s, max_tries in (
+        (JobName.ping, jobs.ping, 60.0, None),
+        (JobName.import_returns, jobs.import_returns, 3600.0, None),
+        (JobName.run_projection, jobs.run_projection, 3600.0, None),
+        (JobName.project_ics, jobs.project_ics, 3600.0, None),
+        (JobName.combine_projection, jobs.combine_projection, 600.0, None),
+        (JobName.deliver_webhook, jobs.deliver_webhook, 120.0, 20),
     )
 )

@@ -111,7 +111,7 @@ class WorkerSettings:
         func(
             cast(Any, spec.coroutine),
             name=spec.name,
-            max_tries=get_settings().job_max_tries,
+            max_tries=spec.tries(get_settings()),
             timeout=spec.timeout_s,
         )
         for spec in JOBS

@@ -225,6 +225,18 @@ async def scopes_with_runs(
     return sorted({str(s) for s in (await session.execute(query.distinct())).scalars().all()})
 
 
+async def succeeded_runs(
+    session: AsyncSession, *, run_ids: Sequence[uuid.UUID]
+) -> Sequence[ProjectionRun]:
+    """Those of these runs that succeeded."""
+    if not run_ids:
+        return []
+    query = select(ProjectionRun).where(
+        ProjectionRun.id.in_(list(run_ids)), ProjectionRun.status == RunStatus.succeeded
+    )
+    return (await session.execute(query.order_by(ProjectionRun.id))).scalars().all()
+
+
 async def scopes_of_runs(
     session: AsyncSession, *, run_ids: Sequence[uuid.UUID], scenario: str
 ) -> list[str]:

@@ -548,3 +548,16 @@ async def count_reporting(
     if since is not None:
         query = query.where(WorkforceReturn.as_at > since)
     return int((await session.execute(query)).scalar_one())
+
+
+async def version_id(
+    session: AsyncSession, *, organisation_id: uuid.UUID, as_at: date, version: int
+) -> uuid.UUID | None:
+    """The id of one version of an organisation's return for a date."""
+    query = select(WorkforceReturn.id).where(
+        WorkforceReturn.organisation_id == organisation_id,
+        WorkforceReturn.as_at == as_at,
+        WorkforceReturn.version == version,
+    )
+    found: uuid.UUID | None = (await session.execute(query)).scalar_one_or_none()
+    return found

@@ -13,6 +13,7 @@ from services.api.http import PageDep, csv_response, etag_of, not_modified, want
 from services.api.openapi import raises
 from services.domain import track_record
 from services.domain.needs import known_indicators
+from services.domain.track_record import errors as track_record_errors
 from shared.errors import ValidationFailed
 from shared.models import AreaType
 from shared.reference.bands import AGE_BANDS, AgeGroup
@@ -285,7 +286,13 @@ async def area_needs(
     "/v1/areas/{code}/track-record",
     response_model=TrackRecordRead,
     summary="How past baseline projections for an ICB matched the returns posted later",
-    responses=raises(AreaNotFound),
+    responses=raises(
+        AreaNotFound,
+        track_record_errors.NotAnIcb,
+        track_record_errors.UnknownTrackRecordRole,
+        track_record_errors.NoLaterReturns,
+        track_record_errors.PopulationNotLoaded,
+    ),
     description=(
         "Reruns the baseline from each earlier year with returns and compares each later "
         "year's FTE in post and vacant FTE with the returns posted for it, by role, sector "

@@ -17,6 +17,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.domain.projections import errors
+from services.domain.webhooks import events as webhook_events
+from services.domain.webhooks.events import EventType
 from shared import metrics
 from shared.config import Settings, get_settings
 from shared.db.base import utcnow
@@ -193,12 +195,22 @@ async def request_run(
 # touches that has had a baseline run.
 
 
-async def _stale_and_recompute(
-    session: AsyncSession, *, condition: Any, recompute: Sequence[str] | None, reason: str
-) -> list[uuid.UUID]:
+async def _mark_stale(session: AsyncSession, *, condition: Any, reason: str) -> list[uuid.UUID]:
+    """Mark the runs stale; subscribers hear of each finished run that just went stale."""
     marked = await repo.mark_stale(session, condition=condition)
     if marked:
         log.info("projection runs stale", extra={"runs": len(marked), "reason": reason})
+    for run in await repo.succeeded_runs(session, run_ids=marked):
+        await webhook_events.projection_event(
+            session, EventType.projection_stale, run, status="succeeded", stale=True
+        )
+    return marked
+
+
+async def _stale_and_recompute(
+    session: AsyncSession, *, condition: Any, recompute: Sequence[str] | None, reason: str
+) -> list[uuid.UUID]:
+    marked = await _mark_stale(session, condition=condition, reason=reason)
     scopes = await repo.scopes_with_runs(session, scenario=BASELINE, scopes=recompute)
     await recompute_scopes(session, scopes=scopes, reason=reason)
     return marked
@@ -248,9 +260,10 @@ async def population_changed(session: AsyncSession, *, dataset_name: str) -> Non
 
 async def role_driver_changed(session: AsyncSession, *, role_code: str) -> None:
     """A role's default demand driver changed: runs that projected the role are stale."""
-    marked = await repo.mark_stale(session, condition=repo.runs_using_role(role_code))
+    marked = await _mark_stale(
+        session, condition=repo.runs_using_role(role_code), reason="role_driver"
+    )
     scopes = await repo.scopes_of_runs(session, run_ids=marked, scenario=BASELINE)
-    log.info("projection runs stale", extra={"runs": len(marked), "reason": "role_driver"})
     await recompute_scopes(session, scopes=scopes, reason="role_driver")
 
 
@@ -313,14 +326,22 @@ async def fail_run(
     message: str,
     *,
     failed_part: str | None = None,
+    send_pending: Callable[[list[uuid.UUID]], Awaitable[Any]] | None = None,
 ) -> bool:
     """End a queued or running run as failed, with its reason: no part stays open (the failing
     one is failed, the rest cancelled) and no partial result rows stay behind. False when the
-    run had already ended."""
+    run had already ended. `send_pending` sends the jobs the transaction queued (webhooks) at
+    once; the relay's timer does otherwise."""
     async with transaction(sessionmaker) as session:
         ended = await _fail_locked(session, run_id, message, failed_part=failed_part)
+        pending = outbox.take_pending(session)
     if ended is not None:
         _log_failure(run_id, message, ended)
+    if pending and send_pending is not None:
+        try:
+            await send_pending(pending)
+        except Exception:
+            log.exception("sending follow-up jobs failed; the relay will retry")
     return ended is not None
 
 
@@ -336,6 +357,9 @@ async def _fail_locked(
     )
     await repo.end_open_parts(session, run_id=run_id, failed_part=failed_part)
     await repo.delete_results(session, run_id=run_id)
+    await webhook_events.projection_event(
+        session, EventType.projection_failed, run, status="failed", error=message[:2000]
+    )
     return run
 
 

@@ -50,6 +50,7 @@ async def test_scenario_against_baseline_is_paired_draw_by_draw(
     client: httpx.AsyncClient,
     make_key: KeyFactory,
     reference: ReferenceLoadSummary,
+    seeded_roles: list[str],
 ) -> None:
     admin = await make_key("admin")
     roles = await _setup_icb(client, app.state.sessionmaker, admin)
