@@ -230,8 +230,8 @@ async def test_postgres_restarted_during_an_england_run(
     run_id = uuid.uuid4()
     with PrivatePostgres() as server:
         url = server.create_database("owf_restart")
-        migrate.upgrade(url)
-        engine = make_engine(make_sessionmaker_url(url))
+        migrate.upgrade(async_url(url))
+        engine = make_engine(async_url(url))
         sessionmaker = make_sessionmaker(engine)
         try:
             await load_reference(sessionmaker, actor="test")
@@ -283,7 +283,7 @@ async def test_postgres_restarted_during_an_england_run(
             await _drop_queue(redis_url, queue, run_id)
 
 
-def make_sessionmaker_url(url: str) -> str:
+def async_url(url: str) -> str:
     return url.replace("postgresql://", "postgresql+asyncpg://", 1)
 
 
