@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response, status
 
 from services.api.agreements import fhir, service
-from services.api.deps import AdminKey, ReadKey, SessionDep, SubmitKey
+from services.api.deps import AdminKey, ReadKey, SessionDep, SubmitKey, Today
 from services.api.http import PageDep, not_modified, require_if_match
 from shared.db.base import utcnow
 from shared.models import Agreement, AgreementMode, DeploymentStatus
@@ -17,15 +17,7 @@ from shared.schemas.agreements import AgreementState
 from shared.schemas.common import Page
 from shared.schemas.keys import ICS_CODE_PATTERN
 
-router = APIRouter(tags=["agreements"])
-
-
-def today() -> date:
-    """Today's date (UTC): agreements expire and start by it. Tests override this dependency."""
-    return utcnow().date()
-
-
-Today = Annotated[date, Depends(today)]
+router = APIRouter(prefix="/v1", tags=["agreements"])
 
 
 def _precondition(
@@ -50,7 +42,7 @@ def _agreement(response: Response, agreement: Agreement, *, today: date) -> sche
 
 
 @router.post(
-    "/v1/agreements",
+    "/agreements",
     response_model=schemas.Agreement,
     status_code=status.HTTP_201_CREATED,
     summary="Create a draft staff-sharing agreement (ICS admin)",
@@ -68,7 +60,7 @@ async def create_agreement(
 
 
 @router.get(
-    "/v1/agreements",
+    "/agreements",
     response_model=Page[schemas.Agreement],
     summary="List the agreements this key may see",
 )
@@ -105,7 +97,7 @@ async def list_agreements(
 
 
 @router.get(
-    "/v1/organisations/{organisation_id}/agreements",
+    "/organisations/{organisation_id}/agreements",
     response_model=Page[schemas.Agreement],
     summary="The agreements an organisation is party to",
 )
@@ -137,7 +129,7 @@ async def organisation_agreements(
 
 
 @router.get(
-    "/v1/agreements/{agreement_id}",
+    "/agreements/{agreement_id}",
     response_model=schemas.Agreement,
     summary="An agreement with its parties, signatures and scope",
     responses={304: {"description": "Not modified (If-None-Match)"}},
@@ -158,7 +150,7 @@ async def get_agreement(
 
 
 @router.patch(
-    "/v1/agreements/{agreement_id}",
+    "/agreements/{agreement_id}",
     response_model=schemas.Agreement,
     summary="Change an agreement (If-Match); new terms need every party to sign again",
 )
@@ -183,7 +175,7 @@ async def update_agreement(
 
 
 @router.post(
-    "/v1/agreements/{agreement_id}/sign",
+    "/agreements/{agreement_id}/sign",
     response_model=schemas.Agreement,
     summary="Sign for a party (its own submit key, or an ICS admin on its behalf)",
 )
@@ -208,7 +200,7 @@ async def sign(
 
 
 @router.post(
-    "/v1/agreements/{agreement_id}/activate",
+    "/agreements/{agreement_id}/activate",
     response_model=schemas.Agreement,
     summary="Put a fully signed agreement in force once its start date has come",
 )
@@ -231,7 +223,7 @@ async def activate(
 
 
 @router.post(
-    "/v1/agreements/{agreement_id}/suspend",
+    "/agreements/{agreement_id}/suspend",
     response_model=schemas.Agreement,
     summary="Suspend an active agreement: no new deployments until resumed",
 )
@@ -256,7 +248,7 @@ async def suspend(
 
 
 @router.post(
-    "/v1/agreements/{agreement_id}/resume",
+    "/agreements/{agreement_id}/resume",
     response_model=schemas.Agreement,
     summary="Resume a suspended agreement",
 )
@@ -279,7 +271,7 @@ async def resume(
 
 
 @router.post(
-    "/v1/agreements/{agreement_id}/terminate",
+    "/agreements/{agreement_id}/terminate",
     response_model=schemas.Agreement,
     summary="Terminate an agreement for good; running deployments end today",
 )
@@ -304,7 +296,7 @@ async def terminate(
 
 
 @router.get(
-    "/v1/agreements/{agreement_id}/fhir",
+    "/agreements/{agreement_id}/fhir",
     summary="The agreement as a FHIR R4 Bundle of OrganizationAffiliation resources",
     response_class=Response,
     responses={
@@ -336,7 +328,7 @@ async def agreement_fhir(
 
 
 @router.post(
-    "/v1/agreements/{agreement_id}/deployments",
+    "/agreements/{agreement_id}/deployments",
     response_model=schemas.Deployment,
     status_code=status.HTTP_201_CREATED,
     summary="Deploy staff from one party to another under an active agreement, within the cap",
@@ -357,7 +349,7 @@ async def create_deployment(
 
 
 @router.get(
-    "/v1/agreements/{agreement_id}/deployments",
+    "/agreements/{agreement_id}/deployments",
     response_model=Page[schemas.Deployment],
     summary="Deployments under an agreement",
 )
@@ -388,7 +380,7 @@ async def list_deployments(
 
 
 @router.get(
-    "/v1/agreements/{agreement_id}/deployments/{deployment_id}",
+    "/agreements/{agreement_id}/deployments/{deployment_id}",
     response_model=schemas.Deployment,
     summary="One deployment",
 )
@@ -406,7 +398,7 @@ async def get_deployment(
 
 
 @router.post(
-    "/v1/agreements/{agreement_id}/deployments/{deployment_id}/end",
+    "/agreements/{agreement_id}/deployments/{deployment_id}/end",
     response_model=schemas.Deployment,
     summary="End a deployment early",
 )

@@ -130,7 +130,7 @@ async def create_key(
     return key, token
 
 
-def can_manage(principal: Principal, *, ics_code: str | None) -> bool:
+def can_manage_key(principal: Principal, *, ics_code: str | None) -> bool:
     """Global admins manage every key; an ICS admin manages keys bound to its own ICS."""
     if not principal.has(KeyScope.admin):
         return False
@@ -161,7 +161,9 @@ async def revoke_key(
     principal: Principal | None = None,
 ) -> ApiKey:
     key = await api_keys.get(session, key_id=key_id)
-    if key is None or (principal is not None and not can_manage(principal, ics_code=key.ics_code)):
+    if key is None or (
+        principal is not None and not can_manage_key(principal, ics_code=key.ics_code)
+    ):
         raise errors.KeyNotFound("No such API key.")
     if key.revoked_at is not None:
         raise errors.KeyAlreadyRevoked("The API key is already revoked.")

@@ -38,8 +38,7 @@ async def list_organisations(
         ics_code=ics,
         lad_code=lad,
         q=q,
-        offset=page.offset,
-        limit=page.limit,
+        page=page,
     )
     return Page[OrganisationRead](
         items=[OrganisationRead.model_validate(o) for o in items],

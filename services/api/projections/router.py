@@ -81,8 +81,7 @@ async def list_projections(
         scope=scope,
         status=status,
         scenario=scenario,
-        offset=page.offset,
-        limit=page.limit,
+        page=page,
     )
     return Page[ProjectionRunRead](
         items=[ProjectionRunRead.model_validate(run) for run in runs],

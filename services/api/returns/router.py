@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from services.api import idempotency
-from services.api.deps import AdminKey, ReadKey, SessionDep, SubmitKey
+from services.api.deps import AdminKey, ReadKey, SessionDep, SubmitKey, Today
 from services.api.gate import upload_route
 from services.api.http import PageDep, csv_response, etag_of, not_modified, wants_csv
 from services.api.returns import csv_format, imports, service
@@ -129,6 +129,7 @@ async def submit_return(
     request: Request,
     session: SessionDep,
     principal: SubmitKey,
+    today: Today,
     as_at: Annotated[date | None, Query(description="Date of the return (CSV only)")] = None,
     dry_run: Annotated[bool, Query(description="Validate only; store nothing")] = False,
 ) -> Response:
@@ -154,6 +155,7 @@ async def submit_return(
         rows=rows,
         source_kind=source,
         dry_run=dry_run,
+        today=today,
     )
     status_code = 200 if isinstance(result, DryRunResult) else 201
     payload: dict[str, Any] = json.loads(result.model_dump_json())
@@ -205,8 +207,7 @@ async def list_returns(
         organisation_id=organisation.id,
         as_at=as_at,
         include_superseded=history,
-        offset=page.offset,
-        limit=page.limit,
+        page=page,
     )
     return Page[ReturnSummary](
         items=[ReturnSummary.model_validate(item) for item in items],

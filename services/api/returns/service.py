@@ -15,7 +15,6 @@ from services.api.organisations.errors import OrganisationNotFound
 from services.domain.projections import runs as projection_runs
 from services.domain.returns import errors, rules
 from services.domain.returns import importer as returns_import
-from shared.db.base import utcnow
 from shared.models import (
     KeyScope,
     Organisation,
@@ -44,11 +43,13 @@ WORKING_DAYS_PER_YEAR = 225
 DIFF_FIELDS = tuple(name for name in ReturnLineRead.model_fields if name != "role_code")
 
 
-def can_submit(principal: Principal, organisation: Organisation) -> bool:
+def can_submit_returns(principal: Principal, organisation: Organisation) -> bool:
     """Submit keys for the organisation itself, and admins over it."""
     if principal.organisation_id is not None:
         return principal.organisation_id == organisation.id and principal.has(KeyScope.submit)
-    return principal.has(KeyScope.admin) and organisations.can_see(principal, organisation)
+    return principal.has(KeyScope.admin) and organisations.can_read_organisation(
+        principal, organisation
+    )
 
 
 async def organisation_for_returns(
@@ -56,7 +57,7 @@ async def organisation_for_returns(
 ) -> Organisation:
     """The organisation whose returns this key may post and read; 404 for any other."""
     organisation = await organisations_repo.get(session, organisation_id=organisation_id)
-    if organisation is None or not can_submit(principal, organisation):
+    if organisation is None or not can_submit_returns(principal, organisation):
         raise OrganisationNotFound("No such organisation.")
     return organisation
 
@@ -71,8 +72,10 @@ def _raise_problems(validation: Validation) -> None:
         )
 
 
-def _check_date(organisation: Organisation, as_at: date, validation: Validation) -> None:
-    if as_at > utcnow().date():
+def _check_date(
+    organisation: Organisation, as_at: date, validation: Validation, *, today: date
+) -> None:
+    if as_at > today:
         validation.add(
             Problem(
                 code=errors.AsAtInFuture.code,
@@ -102,6 +105,7 @@ async def submit(
     rows: list[dict[str, str | int | None]],
     source_kind: ReturnSource,
     dry_run: bool,
+    today: date,
 ) -> ReturnRead | DryRunResult:
     """Validate a return in full; store it as the next version unless anything is wrong."""
     await repo.lock_organisation(session, organisation_id=organisation.id)
@@ -110,7 +114,7 @@ async def submit(
         row["as_at"] = as_at.isoformat()
     await repo.stage_rows(session, import_id=import_id, rows=rows, organisation_id=organisation.id)
     validation = rules.validation(session, import_id, bulk=False)
-    _check_date(organisation, as_at, validation)
+    _check_date(organisation, as_at, validation, today=today)
     if validation.total:
         # Already failing: report every other problem too, in the same answer.
         await validation.line_rules()
@@ -217,7 +221,7 @@ async def get_visible_return(
     organisation = await organisations_repo.get(
         session, organisation_id=workforce_return.organisation_id
     )
-    if organisation is None or not can_submit(principal, organisation):
+    if organisation is None or not can_submit_returns(principal, organisation):
         raise errors.ReturnNotFound("No such return.")
     return workforce_return
 

@@ -14,7 +14,7 @@ from shared.schemas.keys import Principal
 from shared.schemas.roles import Role as RoleRead
 from shared.schemas.roles import RoleCreate, RoleUpdate
 
-router = APIRouter(tags=["roles"])
+router = APIRouter(prefix="/v1", tags=["roles"])
 
 FHIR_JSON = "application/fhir+json"
 
@@ -24,7 +24,7 @@ class FhirJSONResponse(JSONResponse):
 
 
 async def _catalogue_admin(principal: AdminKey) -> Principal:
-    service.ensure_catalogue_admin(principal)
+    service.ensure_can_manage_catalogue(principal)
     return principal
 
 
@@ -55,7 +55,7 @@ _WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 @router.get(
-    "/v1/roles",
+    "/roles",
     response_model=Page[RoleRead],
     summary="List roles, with filters and text search",
     responses=_NOT_MODIFIED,
@@ -99,8 +99,7 @@ async def list_roles(
         registration_body=registration_body,
         default_demand_driver=default_demand_driver,
         q=q,
-        offset=page.offset,
-        limit=page.limit,
+        page=page,
     )
     response.headers["ETag"] = etag
     return Page[RoleRead](
@@ -112,7 +111,7 @@ async def list_roles(
 
 
 @router.get(
-    "/v1/roles/{code}",
+    "/roles/{code}",
     response_model=RoleRead,
     summary="One role",
     responses={**_NOT_MODIFIED, 404: {"description": "No such role (`role_not_found`)"}},
@@ -130,7 +129,7 @@ async def get_role(
 
 
 @router.post(
-    "/v1/roles",
+    "/roles",
     response_model=RoleRead,
     status_code=status.HTTP_201_CREATED,
     summary="Add a role to the catalogue (global admin)",
@@ -146,7 +145,7 @@ async def create_role(
 
 
 @router.patch(
-    "/v1/roles/{code}",
+    "/roles/{code}",
     response_model=RoleRead,
     summary="Change a role (global admin); `code` never changes",
     description=(
@@ -177,7 +176,7 @@ async def update_role(
 
 
 @router.delete(
-    "/v1/roles/{code}",
+    "/roles/{code}",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Delete a role nothing refers to (global admin)",
     responses={
@@ -196,7 +195,7 @@ async def delete_role(
 
 
 @router.get(
-    "/v1/fhir/CodeSystem/roles",
+    "/fhir/CodeSystem/roles",
     response_class=FhirJSONResponse,
     summary="The whole role catalogue as a FHIR R4 CodeSystem",
     description=(
