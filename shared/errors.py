@@ -327,9 +327,9 @@ class FieldErrors:
     def __bool__(self) -> bool:
         return bool(self.errors)
 
-    def raise_if_any(self, detail: str) -> None:
+    def raise_if_any(self, detail: str, **extra: Any) -> None:
         if self._first is not None:
-            raise self._first(detail, errors=self.errors)
+            raise self._first(detail, errors=self.errors, **extra)
 
 
 def generic_error(status: int) -> type[DomainError]:

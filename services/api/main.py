@@ -8,18 +8,24 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import version
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from services.api import openapi
 from services.api.agreements.router import router as agreements_router
 from services.api.areas.router import router as areas_router
+from services.api.audit.router import router as audit_router
 from services.api.cache import BodyCache, KeyCache, TtlCache
+from services.api.docs.router import ASSETS_PATH, assets
+from services.api.docs.router import router as docs_router
 from services.api.errors import install_error_handlers
 from services.api.gate import AccessGate
 from services.api.health.router import router as health_router
 from services.api.insights.router import router as insights_router
 from services.api.keys.router import router as keys_router
+from services.api.links import add_links
 from services.api.middleware import RequestContextMiddleware
 from services.api.organisations.router import router as organisations_router
 from services.api.projections.router import hot_router as projections_hot_router
@@ -99,6 +105,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                 await task
         await app.state.sender.close()
         await app.state.engine.dispose()
+        await app.state.rate_limiter.close()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -109,20 +116,31 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=version("oneworkforce"),
         description=API_DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        generate_unique_id_function=openapi.operation_id,
     )
+    openapi.install(app)
     app.state.settings = settings
     app.state.key_cache = KeyCache()
     app.state.body_cache = BodyCache()
     app.state.areas_cache = TtlCache(ttl_s=300.0)
     # Integrations see a newly finished run within this many seconds.
     app.state.latest_cache = TtlCache(ttl_s=settings.latest_cache_s)
+    plain_openapi = app.openapi
+
+    def openapi_with_links() -> dict[str, Any]:
+        return add_links(plain_openapi())
+
+    app.openapi = openapi_with_links  # type: ignore[method-assign]
+    app.state.rate_limiter = RateLimiter(settings)
     install_error_handlers(app)
     # Added innermost first: the request-id middleware wraps everything else.
     app.add_middleware(
         AccessGate,
         max_body_bytes=settings.max_body_bytes,
         max_upload_bytes=settings.max_upload_bytes,
-        limiter=RateLimiter(settings),
+        limiter=app.state.rate_limiter,
     )
     if settings.cors_origins:
         app.add_middleware(
@@ -143,7 +161,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestContextMiddleware)
     app.include_router(projections_hot_router)
     app.include_router(health_router)
+    app.include_router(docs_router)
+    app.mount(ASSETS_PATH, assets(), name="docs-assets")
     app.include_router(keys_router)
+    app.include_router(audit_router)
     app.include_router(organisations_router)
     app.include_router(returns_router)
     app.include_router(roles_router)

@@ -57,18 +57,28 @@ class Dialect:
     def blank(self, col: str) -> str:
         return f"COALESCE({col}, '') = ''"
 
+    # PostgreSQL: at most this many digits before the point, so every value that passes can
+    # be cast (to integer or double precision) without an error; longer ones are out of range.
+    MAX_DIGITS = 9
+
     def is_int(self, col: str) -> str:
         if self.pg:
-            return f"({col} ~ '^[0-9]+$')"
+            return f"({col} ~ '^[0-9]{{1,{self.MAX_DIGITS}}}$')"
         return f"({col} <> '' AND {col} NOT GLOB '*[^0-9]*')"
 
     def is_decimal(self, col: str) -> str:
         if self.pg:
-            return f"({col} ~ '^[0-9]+(\\.[0-9]+)?$')"
+            return f"({col} ~ '^[0-9]{{1,{self.MAX_DIGITS}}}(\\.[0-9]+)?$')"
         return (
             f"({col} <> '' AND {col} NOT GLOB '*[^0-9.]*' AND {col} NOT GLOB '*.*.*'"
             f" AND {col} NOT GLOB '.*' AND {col} NOT GLOB '*.')"
         )
+
+    def too_long(self, col: str) -> str:
+        """A number with more digits than MAX_DIGITS (PostgreSQL; SQLite casts any of them)."""
+        if self.pg:
+            return f"({col} ~ '^[0-9]{{{self.MAX_DIGITS + 1},}}(\\.[0-9]+)?$')"
+        return "(1 = 0)"
 
     def is_negative(self, col: str) -> str:
         if self.pg:
@@ -94,7 +104,8 @@ class Dialect:
         """PostgreSQL: one regular expression that a line with well-typed numbers matches."""
         parts = []
         for col in (*INT_COLUMNS, *DECIMAL_COLUMNS):
-            part = "[0-9]+" if col in INT_COLUMNS else "[0-9]+(\\.[0-9]+)?"
+            digits = f"[0-9]{{1,{self.MAX_DIGITS}}}"
+            part = digits if col in INT_COLUMNS else digits + "(\\.[0-9]+)?"
             parts.append(f"({part})?" if col in OPTIONAL_COLUMNS else part)
         return "^" + "\\|".join(parts) + "$"
 

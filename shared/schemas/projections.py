@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class ProjectionCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     scenario: str = Field(default="baseline", min_length=1, max_length=64)
     scope: str = Field(min_length=9, max_length=9, description="An ICB code or E92000001")

@@ -26,6 +26,7 @@ from services.api.agreements import errors
 from services.api.http import PageParams, etag_of
 from services.api.organisations import service as organisations
 from services.api.organisations.errors import UnknownOrganisation
+from services.api.organisations.service import can_read_organisation
 from services.api.roles.errors import UnknownRole
 from shared.db.base import utcnow
 from shared.errors import DomainError, FieldErrors, InsufficientScope
@@ -189,7 +190,15 @@ async def _load(
     lock: repo.Lock | None = None,
     manage: bool = False,
 ) -> Agreement:
-    agreement = await repo.get_agreement(session, agreement_id=agreement_id, lock=lock)
+    # What the key may not read is filtered in the query itself, so another ICS's agreement
+    # costs the same one query as an id that does not exist, and is answered the same.
+    visible_ics, parties = _visibility(principal)
+    agreement = await repo.get_agreement(
+        session,
+        agreement_id=agreement_id,
+        lock=lock,
+        visible_to=None if principal.is_global else (visible_ics, tuple(parties)),
+    )
     if agreement is None or not can_read_agreement(principal, agreement):
         raise errors.AgreementNotFound("No such agreement.")
     if manage and not can_manage_agreement(principal, agreement):
@@ -291,6 +300,7 @@ def _check_dates(start_date: date, end_date: date) -> None:
 async def _check_terms(
     session: AsyncSession,
     *,
+    principal: Principal,
     ics_code: str,
     parties: Sequence[schemas.PartyIn],
     scope: Sequence[schemas.ScopeIn],
@@ -307,7 +317,8 @@ async def _check_terms(
         organisation = organisations.get(party.organisation_id)
         if party.organisation_id in seen:
             problems.add(errors.DuplicateParty, field, "organisation listed twice")
-        elif organisation is None:
+        elif organisation is None or not can_read_organisation(principal, organisation):
+            # An organisation the key may not see is answered as one that does not exist.
             problems.add(UnknownOrganisation, field, "no such organisation")
         elif organisation.ics_code != ics_code:
             problems.add(
@@ -435,7 +446,7 @@ async def create_agreement(
         raise errors.IcsNotFound("No such ICS (ICB code).", field="ics_code")
     _check_dates(body.start_date, body.end_date)
     organisations = await _check_terms(
-        session, ics_code=ics_code, parties=body.parties, scope=body.scope
+        session, principal=principal, ics_code=ics_code, parties=body.parties, scope=body.scope
     )
     agreement = Agreement(
         title=body.title,
@@ -567,7 +578,11 @@ async def update_agreement(
     organisations: dict[uuid.UUID, Organisation] = {}
     if body.parties is not None or body.scope is not None:
         organisations = await _check_terms(
-            session, ics_code=agreement.ics_code, parties=parties, scope=scope
+            session,
+            principal=principal,
+            ics_code=agreement.ics_code,
+            parties=parties,
+            scope=scope,
         )
     changed = list(plan.changed_terms)
     terms_changed = bool(changed)

@@ -151,7 +151,8 @@ async def test_bad_header_and_access(
     assert_problem(response, 403, "insufficient_scope")
     result = await _run(app, client, bulk_csv([("RXX", "2025-03-31", line())]), admin)
     assert result["status"] == "failed"
-    assert [e["code"] for e in result["errors"]] == ["organisation_out_of_scope"]
+    # Another ICS's organisation is answered as one that does not exist.
+    assert [e["code"] for e in result["errors"]] == ["unknown_organisation"]
     assert_problem(
         await client.get(f"/v1/imports/{result['id']}", headers=reader), 403, "insufficient_scope"
     )
