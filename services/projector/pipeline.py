@@ -61,6 +61,7 @@ from shared.models import (
     DRAW_MEASURES,
     ENGLAND_CODE,
     PrevalenceRate,
+    ProjectionExplain,
     ProjectionRun,
     RunStatus,
 )
@@ -786,6 +787,45 @@ async def project_ics(env: JobEnv, *, run_id: uuid.UUID, ics_code: str, attempt:
     return "succeeded"
 
 
+def england_explain(
+    run_id: uuid.UUID, explain_parts: Sequence[ProjectionExplain]
+) -> list[dict[str, Any]]:
+    """England's explanation rows by role: the ICBs' contributions, changes, years and
+    base-year splits summed (each is a difference of sums over cells, so they add up)."""
+    explain: dict[str, dict[str, Any]] = {}
+    for row in explain_parts:
+        entry = explain.setdefault(
+            row.role_code,
+            {
+                "run_id": run_id,
+                "area_code": ENGLAND_CODE,
+                "role_code": row.role_code,
+                "contributions": dict.fromkeys(EXPLAIN_COLUMNS, 0.0),
+                "total_change": 0.0,
+                "by_year": [],
+                "base_split": [],
+            },
+        )
+        for key, value in row.contributions.items():
+            entry["contributions"][key] = entry["contributions"].get(key, 0.0) + value
+        entry["total_change"] += row.total_change
+        entry["by_year"].append(row.by_year)
+        entry["base_split"].append(row.base_split)
+    for entry in explain.values():
+        entry["by_year"] = _sum_nested(entry["by_year"])
+        entry["base_split"] = _sum_nested(entry["base_split"])
+    return list(explain.values())
+
+
+def england_fingerprint_parts(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """An England run's fingerprint inputs: its ICB parts' (the same but for their returns),
+    with every part's returns."""
+    return {
+        **{k: v for k, v in parts[0].items() if k != "returns"},
+        "returns": sorted(item for part in parts for item in part["returns"]),
+    }
+
+
 async def combine_projection(env: JobEnv, *, run_id: uuid.UUID, attempt: int) -> str:
     """England from its ICB parts: summed per-run totals, then percentiles of the sums."""
     del attempt
@@ -834,39 +874,15 @@ async def combine_projection(env: JobEnv, *, run_id: uuid.UUID, attempt: int) ->
                         )
                     )
     # Contributions add up over ICBs, since each is a difference of sums over cells.
-    explain: dict[str, dict[str, Any]] = {}
-    for row in explain_parts:
-        entry = explain.setdefault(
-            row.role_code,
-            {
-                "run_id": run_id,
-                "area_code": ENGLAND_CODE,
-                "role_code": row.role_code,
-                "contributions": dict.fromkeys(EXPLAIN_COLUMNS, 0.0),
-                "total_change": 0.0,
-                "by_year": [],
-                "base_split": [],
-            },
-        )
-        for key, value in row.contributions.items():
-            entry["contributions"][key] = entry["contributions"].get(key, 0.0) + value
-        entry["total_change"] += row.total_change
-        entry["by_year"].append(row.by_year)
-        entry["base_split"].append(row.base_split)
-    for entry in explain.values():
-        entry["by_year"] = _sum_nested(entry["by_year"])
-        entry["base_split"] = _sum_nested(entry["base_split"])
-    fingerprint_parts = {
-        **{k: v for k, v in parts[0].fingerprint_parts.items() if k != "returns"},
-        "returns": sorted(item for part in parts for item in part.fingerprint_parts["returns"]),
-    }
+    explain = england_explain(run_id, explain_parts)
+    fingerprint_parts = england_fingerprint_parts([part.fingerprint_parts for part in parts])
     async with transaction(env.sessionmaker) as session:
         current = await repo.get_run(session, run_id=run_id, lock=True)
         if current is None or current.status != RunStatus.running:
             return "done"
         await repo.delete_results(session, run_id=run_id, area_codes=[ENGLAND_CODE])
         await repo.write_results(session, rows)
-        await repo.write_explain(session, list(explain.values()))
+        await repo.write_explain(session, explain)
         await repo.write_draws(
             session,
             [

@@ -48,8 +48,7 @@ async def list_audit_events(
         resource_id=resource_id,
         since=since,
         until=until,
-        offset=page.offset,
-        limit=page.limit,
+        page=page,
     )
     return Page[AuditEventRead](
         items=[AuditEventRead.model_validate(row) for row in rows],
