@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 OWF    := $(BIN)/oneworkforce
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test lint typecheck pytest migrate bench bench-ingest bench-projection fuzz openapi clean
+.PHONY: help setup run test lint typecheck pytest migrate bench bench-ingest bench-projection bench-export fuzz openapi clean
 
 help:
 	@echo "make run        set up, migrate, load reference and demo data, serve on 127.0.0.1:8000"
@@ -14,6 +14,7 @@ help:
 	@echo "make lint       ruff (style, imports, no function above complexity 20) and the duplicate-code check"
 	@echo "make fuzz       schemathesis on every operation of a live API (PostgreSQL when DATABASE_URL names it)"
 	@echo "make typecheck | pytest | migrate | bench | openapi | clean"
+	@echo "make bench-export   England run's results as CSV through the API vs psql \\copy"
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -54,6 +55,11 @@ bench-ingest: setup
 
 bench-projection: setup
 	$(BIN)/python -m bench.projection
+
+# An England run's 657,000 result rows as CSV through the API against psql \copy of the same
+# SELECT (needs PostgreSQL and psql; builds its own database, BENCH_EXPORT_DATABASE_URL).
+bench-export: setup
+	$(BIN)/python -m bench.export --rounds 5
 
 # Property-based fuzzing of every operation against a live server on a throwaway database
 # (PostgreSQL when DATABASE_URL names one, else SQLite), following the OpenAPI links: any 5xx

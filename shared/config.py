@@ -50,6 +50,18 @@ class Settings(BaseSettings):
     # Where a worker marks that its loop is turning (empty: the system temp directory).
     worker_health_file: str = ""
 
+    # Webhooks. Addresses that resolve to loopback, private, link-local (cloud metadata) or
+    # other non-public networks are refused unless allowed (local development and tests);
+    # plain http:// URLs likewise.
+    webhook_allow_private_addresses: bool = False
+    webhook_allow_http: bool = False
+    webhook_max_attempts: int = Field(default=8, ge=1, le=20)
+    webhook_retry_base_s: float = Field(default=10.0, gt=0)  # 10 s, 20 s, 40 s ... per attempt
+    webhook_retry_max_s: float = Field(default=3600.0, gt=0)
+    webhook_timeout_s: float = Field(default=10.0, gt=0)
+    webhook_secret_grace_s: float = Field(default=86400.0, ge=0)  # old secret after rotation
+    webhook_disable_after_s: float = Field(default=86400.0, gt=0)  # failing this long: disabled
+
     @field_validator("database_url")
     @classmethod
     def _async_driver(cls, value: str) -> str:

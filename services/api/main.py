@@ -26,14 +26,20 @@ from services.api.health.router import router as health_router
 from services.api.insights.router import router as insights_router
 from services.api.keys.router import router as keys_router
 from services.api.links import add_links
-from services.api.middleware import RequestContextMiddleware
+from services.api.middleware import (
+    AcceptMiddleware,
+    GZipMiddleware,
+    RequestContextMiddleware,
+)
 from services.api.organisations.router import router as organisations_router
+from services.api.projections.fastpath import LatestNotModifiedMiddleware
 from services.api.projections.router import hot_router as projections_hot_router
 from services.api.projections.router import router as projections_router
 from services.api.ratelimit import RateLimiter
 from services.api.returns.router import router as returns_router
 from services.api.roles.router import router as roles_router
 from services.api.scenarios.router import router as scenarios_router
+from services.api.webhooks.router import router as webhooks_router
 from services.domain.projections import runs as projection_runs
 from services.domain.queue import ArqSender, JobSender, OutboxRelay
 from services.domain.returns import import_jobs
@@ -156,8 +162,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "Idempotency-Key",
                 "X-Request-ID",
             ],
-            expose_headers=["ETag", "Location", "X-Request-ID", "X-Total-Count", "Link"],
+            expose_headers=[
+                "Content-Disposition",
+                "ETag",
+                "Idempotency-Replayed",
+                "Link",
+                "Location",
+                "Retry-After",
+                "X-Request-ID",
+                "X-Total-Count",
+            ],
         )
+    app.add_middleware(AcceptMiddleware)
+    app.add_middleware(GZipMiddleware)
+    # Polling integrations' 304s, answered from the caches before everything below.
+    app.add_middleware(LatestNotModifiedMiddleware)
     app.add_middleware(RequestContextMiddleware)
     app.include_router(projections_hot_router)
     app.include_router(health_router)
@@ -173,4 +192,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(insights_router)
     app.include_router(areas_router)
     app.include_router(projections_router)
+    app.include_router(webhooks_router)
     return app

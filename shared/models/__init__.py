@@ -30,6 +30,12 @@ from shared.models.projection import (
 from shared.models.return_staging import return_staging
 from shared.models.role import RegistrationBody, Role, RoleSector
 from shared.models.scenario import BASELINE, Scenario, ScenarioVersion
+from shared.models.webhook import (
+    DeliveryStatus,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookSubscription,
+)
 from shared.models.workforce_return import (
     IdempotencyRecord,
     ImportStatus,
@@ -56,6 +62,7 @@ __all__ = [
     "Area",
     "AreaType",
     "AuditEvent",
+    "DeliveryStatus",
     "DemandDriver",
     "Deployment",
     "DeploymentStatus",
@@ -87,6 +94,9 @@ __all__ = [
     "RunStatus",
     "Scenario",
     "ScenarioVersion",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookSubscription",
     "WorkforceReturn",
     "return_staging",
 ]

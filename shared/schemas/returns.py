@@ -131,11 +131,15 @@ class ReturnDiff(BaseModel):
 
 
 class WorkforceByRole(BaseModel):
-    role_code: str
+    """One role's workforce in an area; FTE rounded to 2 decimals, rates to 4."""
+
+    role_code: str = Field(description="A catalogue role code, or 'all' for the total")
+    role_name: str
+    sector: str | None = Field(description="The role's sector; none for 'all'")
     organisations: int
-    headcount: int
-    fte_in_post: float
-    vacant_fte: float
+    headcount: int = Field(description="People")
+    fte_in_post: float = Field(description="Full-time equivalents in post")
+    vacant_fte: float = Field(description="Vacant posts, FTE")
     vacancy_rate: float | None = Field(description="vacant FTE / (FTE in post + vacant FTE)")
     turnover_rate: float | None = Field(description="leavers (12m) / headcount")
     sickness_rate: float | None = Field(

@@ -66,7 +66,7 @@ async def test_secret_is_returned_once_and_only_its_hash_is_stored(
         await client.post("/v1/keys", json={"name": "etl", "scope": "read"}, headers=admin)
     ).json()
     secret = created["secret"]
-    listed = (await client.get("/v1/keys", headers=admin)).json()
+    listed = (await client.get("/v1/keys", headers=admin)).json()["items"]
     assert all("secret" not in key for key in listed)
     async with sessionmaker() as session:
         rows = (await session.execute(select(ApiKey))).scalars().all()
@@ -152,7 +152,7 @@ async def test_ics_admin_manages_only_its_own_ics_keys(
         json={"name": "c", "scope": "read", "ics_code": "E54000050"},
         headers=global_admin,
     )
-    listed = (await client.get("/v1/keys", headers=ics_admin)).json()
+    listed = (await client.get("/v1/keys", headers=ics_admin)).json()["items"]
     assert {key["name"] for key in listed} == {"a", "test"}  # "test" is the ICS admin itself
     hidden = await client.delete(f"/v1/keys/{foreign.json()['id']}", headers=ics_admin)
     assert_problem(hidden, 404, "key_not_found")
@@ -227,7 +227,9 @@ async def test_ics_admin_creates_and_revokes_its_partners_organisation_keys(
         json={"name": "stranger-read", "scope": "read", "organisation_id": str(stranger.id)},
         headers=global_admin,
     )
-    listed = {key["name"] for key in (await client.get("/v1/keys", headers=ics_admin)).json()}
+    listed = {
+        key["name"] for key in (await client.get("/v1/keys", headers=ics_admin)).json()["items"]
+    }
     assert listed == {"test", "partner-submit"}
     assert_problem(
         await client.delete(f"/v1/keys/{foreign.json()['id']}", headers=ics_admin),

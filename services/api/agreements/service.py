@@ -28,6 +28,8 @@ from services.api.organisations import service as organisations
 from services.api.organisations.errors import UnknownOrganisation
 from services.api.organisations.service import can_read_organisation
 from services.api.roles.errors import UnknownRole
+from services.domain.webhooks import events as webhook_events
+from services.domain.webhooks.events import EventType
 from shared.db.base import utcnow
 from shared.errors import DomainError, FieldErrors, InsufficientScope
 from shared.models import (
@@ -239,7 +241,7 @@ async def list_agreements(
     if organisation_id is not None:
         parties.append(organisation_id)
     if visible_ics is not None and ics_code is not None and ics_code != visible_ics:
-        return Page(items=[], total=0, page=page.page, limit=page.limit)
+        return page.result([], 0)
     rows, total = await repo.list_agreements(
         session,
         today=today,
@@ -251,12 +253,7 @@ async def list_agreements(
         active_on=active_on,
         page=page,
     )
-    return Page(
-        items=[to_schema(row, today=today) for row in rows],
-        total=total,
-        page=page.page,
-        limit=page.limit,
-    )
+    return page.result([to_schema(row, today=today) for row in rows], total)
 
 
 async def visible_organisation(
@@ -423,6 +420,56 @@ async def _audit(
         resource_id=str(resource.id),
         detail=detail,
     )
+    event = _WEBHOOK_EVENTS.get(action)
+    if event is not None:
+        await _webhook(session, event, resource)
+
+
+# Audited actions that are also webhook events.
+_WEBHOOK_EVENTS: dict[str, EventType] = {
+    "agreement.activate": EventType.agreement_activated,
+    "agreement.suspend": EventType.agreement_suspended,
+    "agreement.terminate": EventType.agreement_terminated,
+    "deployment.create": EventType.deployment_created,
+    "deployment.end": EventType.deployment_ended,
+}
+
+
+async def _webhook(
+    session: AsyncSession, event: EventType, resource: Agreement | Deployment
+) -> None:
+    """Heard by the agreement's ICS and its parties, who may all read the agreement."""
+    if isinstance(resource, Agreement):
+        agreement: Agreement | None = resource
+        data: dict[str, Any] = {
+            "agreement_id": resource.id,
+            "title": resource.title,
+            "status": str(resource.status),
+            "links": {"agreement": f"/v1/agreements/{resource.id}"},
+        }
+    else:
+        agreement = await repo.get_agreement(session, agreement_id=resource.agreement_id)
+        data = {
+            "deployment_id": resource.id,
+            "agreement_id": resource.agreement_id,
+            "from_organisation_id": resource.from_organisation_id,
+            "to_organisation_id": resource.to_organisation_id,
+            "role_code": resource.role_code,
+            "fte": resource.fte,
+            "start_date": resource.start_date.isoformat(),
+            "end_date": resource.end_date.isoformat(),
+            "status": str(resource.status),
+            "links": {
+                "deployment": f"/v1/agreements/{resource.agreement_id}/deployments/{resource.id}"
+            },
+        }
+    if agreement is None:
+        return
+    audience = webhook_events.Audience(
+        ics_code=agreement.ics_code,
+        organisation_ids=tuple(party.organisation_id for party in agreement.parties),
+    )
+    await webhook_events.emit(session, event, audience=audience, data=data)
 
 
 async def _changed(session: AsyncSession, agreement: Agreement) -> None:
@@ -1060,12 +1107,7 @@ async def list_deployments(
         active_on=active_on,
         page=page,
     )
-    return Page(
-        items=[deployment_to_schema(row, today=today) for row in rows],
-        total=total,
-        page=page.page,
-        limit=page.limit,
-    )
+    return page.result([deployment_to_schema(row, today=today) for row in rows], total)
 
 
 async def end_deployment(

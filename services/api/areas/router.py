@@ -1,19 +1,38 @@
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
+from pydantic import StringConstraints
 
 from services.api.areas import needs as needs_service
 from services.api.areas import service
-from services.api.areas.errors import AreaNotFound, PopulationNotFound, UnknownIndicator
-from services.api.deps import ReadKey, SessionDep
-from services.api.http import PageDep, csv_response, etag_of, not_modified, wants_csv
-from services.api.openapi import raises
+from services.api.areas import workforce as workforce_service
+from services.api.areas.errors import (
+    AreaNotFound,
+    AreaTypeNotSupported,
+    PopulationNotFound,
+    UnknownIndicator,
+)
+from services.api.deps import ReadKey, SessionDep, Today
+from services.api.export import csv_bytes, xlsx_bytes
+from services.api.http import (
+    REVALIDATE,
+    XLSX_MEDIA_TYPE,
+    PageDep,
+    csv_response,
+    etag_of,
+    negotiate,
+    not_modified,
+    wants_csv,
+)
+from services.api.openapi import NOT_MODIFIED, raises
 from services.domain import track_record
 from services.domain.needs import known_indicators
-from shared.errors import ValidationFailed
-from shared.models import AreaType
+from services.domain.track_record import errors as track_record_errors
+from shared.errors import NotAcceptable, ValidationFailed
+from shared.models import AreaType, RoleSector
 from shared.reference.bands import AGE_BANDS, AgeGroup
 from shared.reference.files import BUNDLED_DATASET_NAME
 from shared.schemas.areas import (
@@ -22,12 +41,14 @@ from shared.schemas.areas import (
     AreaPopulation,
     AreaRead,
     PopulationDatasetRead,
+    PopulationSeries,
     Sex,
 )
 from shared.schemas.common import Page
+from shared.schemas.returns import AreaWorkforce
 from shared.schemas.track_record import TrackRecordRead
 
-router = APIRouter(tags=["areas"])
+router = APIRouter(prefix="/v1", tags=["areas"])
 
 _NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
     304: {"description": "Not modified (If-None-Match named the current ETag)"}
@@ -57,7 +78,7 @@ def _cached(request: Request, response: Response, *parts: object) -> Response | 
 
 
 @router.get(
-    "/v1/areas",
+    "/areas",
     response_model=Page[AreaRead],
     responses=_NOT_MODIFIED,
     summary="Areas: England, the 42 ICBs, 21 counties and 296 LADs",
@@ -83,7 +104,7 @@ async def list_areas(
 
 
 @router.get(
-    "/v1/areas/{code}",
+    "/areas/{code}",
     response_model=AreaDetail,
     responses={**_NOT_MODIFIED, **raises(AreaNotFound)},
     summary="One area, with its parent and children (an ICB lists its LADs)",
@@ -98,7 +119,7 @@ async def get_area(
 
 
 @router.get(
-    "/v1/areas/{code}/population",
+    "/areas/{code}/population",
     response_model=AreaPopulation,
     responses={
         **_CSV_OR_NOT_MODIFIED,
@@ -126,51 +147,79 @@ async def area_population(
     year_to: Annotated[int | None, Query(description="Default: the dataset's last year")] = None,
     sex: Annotated[Sex, Query(description="F, M or all (with the female/male parts)")] = "all",
     age_band: Annotated[
-        str | None,
+        list[Annotated[str, StringConstraints(max_length=5)]] | None,
         Query(
-            max_length=5,
-            description=f"One five-year band: {', '.join(AGE_BANDS)} (send 90+ as 90%2B)",
+            max_length=20,
+            description=f"Five-year bands: {', '.join(AGE_BANDS)} (send 90+ as 90%2B); "
+            "repeat for several",
         ),
     ] = None,
-    group: Annotated[AgeGroup | None, Query(description="Named age group (default all)")] = None,
+    group: Annotated[
+        list[AgeGroup] | None,
+        Query(max_length=20, description="Named age groups (default all); repeat for several"),
+    ] = None,
     format: Annotated[Literal["json", "csv"] | None, Query(description="json or csv")] = None,
 ) -> AreaPopulation | Response:
-    query = await service.population_query(
-        session,
-        code=code,
-        dataset_name=dataset,
-        year_from=year_from,
-        year_to=year_to,
-        sex=sex,
-        age_band=age_band,
-        age_group=group,
-    )
+    # Groups first, then bands, each in the order asked; none asked means the whole population.
+    wanted: list[tuple[str | None, AgeGroup | None]] = [(None, g) for g in group or []]
+    wanted += [(band, None) for band in age_band or []]
+    if group and age_band:
+        # Both kinds at once is refused (conflicting_parameters), as for one of each.
+        wanted = [(age_band[0], group[0])]
+    queries = [
+        await service.population_query(
+            session,
+            code=code,
+            dataset_name=dataset,
+            year_from=year_from,
+            year_to=year_to,
+            sex=sex,
+            age_band=band,
+            age_group=age_group,
+        )
+        for band, age_group in (wanted or [(None, None)])
+    ]
     as_csv = wants_csv(request, format)
     representation = "csv" if as_csv else "json"
-    if cached := _cached(request, response, "population", representation, query.version()):
+    versions = [query.version() for query in queries]
+    if cached := _cached(request, response, "population", representation, versions):
         return cached
-    result = await service.area_population(session, query)
+    parts = [await service.area_population(session, query) for query in queries]
+    result = parts[0].model_copy(
+        update={
+            "series": [
+                PopulationSeries(
+                    age_group=part.age_group,
+                    age_band=part.age_band,
+                    method=part.method,
+                    years=part.years,
+                )
+                for part in parts
+            ]
+        }
+    )
     if not as_csv:
         return result
-    age = result.age_band or (result.age_group or AgeGroup.all).value
     rows = (
         (
-            result.area.code,
-            result.area.name,
-            result.dataset,
-            age,
-            result.sex,
+            part.area.code,
+            part.area.name,
+            part.dataset,
+            part.age_band or (part.age_group or AgeGroup.all).value,
+            part.sex,
             year.year,
             year.persons,
             year.female,
             year.male,
         )
-        for year in result.years
+        for part in parts
+        for year in part.years
     )
+    ages = "+".join(part.age_band or (part.age_group or AgeGroup.all).value for part in parts)
     return csv_response(
         CSV_HEADER,
         rows,
-        filename=f"population-{result.area.code}-{result.dataset}-{age}.csv",
+        filename=f"population-{result.area.code}-{result.dataset}-{ages}.csv",
         headers={"ETag": response.headers["ETag"], "Vary": "Accept"},
     )
 
@@ -190,7 +239,7 @@ NEEDS_HEADER = (
 
 
 @router.get(
-    "/v1/areas/{code}/needs",
+    "/areas/{code}/needs",
     response_model=AreaNeeds,
     responses={
         200: {"content": {"text/csv": {}}},
@@ -252,10 +301,16 @@ async def area_needs(
 
 
 @router.get(
-    "/v1/areas/{code}/track-record",
+    "/areas/{code}/track-record",
     response_model=TrackRecordRead,
     summary="How past baseline projections for an ICB matched the returns posted later",
-    responses=raises(AreaNotFound),
+    responses=raises(
+        AreaNotFound,
+        track_record_errors.NotAnIcb,
+        track_record_errors.UnknownTrackRecordRole,
+        track_record_errors.NoLaterReturns,
+        track_record_errors.PopulationNotLoaded,
+    ),
     description=(
         "Reruns the baseline from each earlier year with returns and compares each later "
         "year's FTE in post and vacant FTE with the returns posted for it, by role, sector "
@@ -289,8 +344,91 @@ async def area_track_record(
     return TrackRecordRead.model_validate(record)
 
 
+WORKFORCE_SOURCES = (
+    "Each organisation's latest current workforce return dated at or before as_at; role "
+    "names and sectors from the OneWorkforce role catalogue"
+)
+
+
+def _workforce_about(result: AreaWorkforce) -> list[tuple[str, str]]:
+    return [
+        ("Area", result.area_code),
+        ("As at", result.as_at.isoformat()),
+        ("Units", "headcount: people; *_fte: full-time equivalents (2 decimals); rates: "
+                  "fractions (4 decimals)"),
+        ("Sources", WORKFORCE_SOURCES),
+        ("Organisations registered", str(result.completeness.organisations_registered)),
+        ("Organisations reporting (12 months)", str(result.completeness.organisations_reporting)),
+    ]  # fmt: skip
+
+
 @router.get(
-    "/v1/population-datasets",
+    "/areas/{code}/workforce",
+    response_model=AreaWorkforce,
+    responses={
+        200: {
+            "content": {
+                "text/csv": {"schema": {"type": "string"}},
+                XLSX_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}},
+            }
+        },
+        **NOT_MODIFIED,
+        **raises(AreaNotFound, AreaTypeNotSupported, NotAcceptable, ValidationFailed),
+    },
+    summary="The workforce of an area (LAD, ICB, England) from each organisation's latest return",
+    description=(
+        "By role, with each role's name and sector, and the total. JSON, CSV (`format=csv` or "
+        "`Accept: text/csv`; `bom=true` for Excel) or xlsx (with an About sheet stating units "
+        "and sources). The ETag is a hash of the exact bytes, so a 304 is exact."
+    ),
+)
+async def area_workforce(
+    code: str,
+    session: SessionDep,
+    principal: ReadKey,
+    request: Request,
+    today: Today,
+    as_at: Annotated[date | None, Query(description="Default: today")] = None,
+    sector: Annotated[RoleSector | None, Query(description="Only roles of this sector")] = None,
+    format: Annotated[Literal["json", "csv", "xlsx"] | None, Query()] = None,
+    bom: Annotated[bool, Query(description="CSV only: UTF-8 byte order mark for Excel")] = False,
+) -> Response:
+    fmt = negotiate(request, format, ("json", "csv", "xlsx"))
+    result = await workforce_service.area_workforce(
+        session,
+        principal=principal,
+        area_code=code,
+        on=as_at or today,
+        sector=sector,
+    )
+    rows = [list(r.model_dump().values()) for r in [*result.roles, result.total]]
+    header = list(result.total.model_dump().keys())
+    filename = f"workforce-{result.area_code}-{result.as_at}"
+    headers = {"Vary": "Accept", "Cache-Control": REVALIDATE}
+    if fmt == "json":
+        content = result.model_dump_json().encode()
+        media_type = "application/json"
+    elif fmt == "csv":
+        content = csv_bytes(header, rows, bom=bom)
+        media_type = "text/csv; charset=utf-8"
+        headers["Content-Disposition"] = f'attachment; filename="{filename}.csv"'
+    else:
+        content = await xlsx_bytes(
+            {"Workforce": (header, rows), "About": (("Item", "Value"), _workforce_about(result))}
+        )
+        media_type = XLSX_MEDIA_TYPE
+        headers["Content-Disposition"] = f'attachment; filename="{filename}.xlsx"'
+    # A hash of the bytes (xlsx zips carry a timestamp, so they get a weak one).
+    etag = etag_of("workforce", content) if fmt != "xlsx" else "W/" + etag_of("workforce", rows)
+    headers["ETag"] = etag
+    if (cached := not_modified(request, etag)) is not None:
+        cached.headers.update(headers)
+        return cached
+    return Response(content, media_type=media_type, headers=headers)
+
+
+@router.get(
+    "/population-datasets",
     response_model=Page[PopulationDatasetRead],
     summary="Population datasets loaded (name, source, years, rows, when loaded)",
 )

@@ -49,12 +49,7 @@ async def list_areas(
         name_contains=q.strip() if q and q.strip() else None,
         page=page,
     )
-    return Page[AreaRead](
-        items=[AreaRead.model_validate(item) for item in items],
-        total=total,
-        page=page.page,
-        limit=page.limit,
-    )
+    return page.result([AreaRead.model_validate(item) for item in items], total)
 
 
 async def get_area(session: AsyncSession, *, code: str) -> Area:
@@ -82,12 +77,7 @@ async def area_detail(session: AsyncSession, *, code: str) -> AreaDetail:
 async def list_datasets(session: AsyncSession, *, page: PageParams) -> Page[PopulationDatasetRead]:
     """The population datasets loaded, by name."""
     items, total = await population_repo.list_datasets(session, page=page)
-    return Page[PopulationDatasetRead](
-        items=[PopulationDatasetRead.model_validate(item) for item in items],
-        total=total,
-        page=page.page,
-        limit=page.limit,
-    )
+    return page.result([PopulationDatasetRead.model_validate(item) for item in items], total)
 
 
 @dataclass(frozen=True)

@@ -50,9 +50,4 @@ async def list_audit_events(
         until=until,
         page=page,
     )
-    return Page[AuditEventRead](
-        items=[AuditEventRead.model_validate(row) for row in rows],
-        total=total,
-        page=page.page,
-        limit=page.limit,
-    )
+    return page.result([AuditEventRead.model_validate(row) for row in rows], total)

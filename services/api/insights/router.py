@@ -8,11 +8,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 
-from services.api.deps import ReadKey, SessionDep
+from services.api.deps import ReadKey, SessionDep, Today
 from services.api.http import csv_response, wants_csv
 from services.api.insights import service
 from services.domain.insights import pay
-from shared.db.base import utcnow
 from shared.schemas.insights import (
     AreaDataGaps,
     AreaPayParity,
@@ -84,11 +83,12 @@ async def area_pay_parity(
     session: SessionDep,
     principal: ReadKey,
     request: Request,
+    today: Today,
     as_at: AsAt = None,
     format: Format = None,
 ) -> AreaPayParity | Response:
     result = await service.area_pay_parity(
-        session, principal=principal, area_code=code, on=as_at or utcnow().date()
+        session, principal=principal, area_code=code, on=as_at or today
     )
     if wants_csv(request, format):
         header = [
@@ -129,11 +129,12 @@ async def area_data_gaps(
     session: SessionDep,
     principal: ReadKey,
     request: Request,
+    today: Today,
     as_at: AsAt = None,
     format: Format = None,
 ) -> AreaDataGaps | Response:
     result = await service.area_data_gaps(
-        session, principal=principal, area_code=code, on=as_at or utcnow().date()
+        session, principal=principal, area_code=code, on=as_at or today
     )
     if wants_csv(request, format):
         header = ["area_code", "section", "item", "registered_or_lines", "count", "share"]

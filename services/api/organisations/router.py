@@ -51,12 +51,7 @@ async def list_organisations(
         q=q,
         page=page,
     )
-    return Page[OrganisationRead](
-        items=[OrganisationRead.model_validate(o) for o in items],
-        total=total,
-        page=page.page,
-        limit=page.limit,
-    )
+    return page.result([OrganisationRead.model_validate(o) for o in items], total)
 
 
 @router.post(

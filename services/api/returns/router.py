@@ -4,7 +4,7 @@ import json
 import uuid
 from collections.abc import AsyncGenerator
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -13,15 +13,22 @@ from pydantic import ValidationError
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from services.api import idempotency
-from services.api.areas.errors import AreaNotFound, AreaTypeNotSupported
 from services.api.deps import AdminKey, ReadKey, SessionDep, SubmitKey, Today
 from services.api.errors import (
     IdempotencyKeyInProgress,
     IdempotencyKeyInvalid,
     IdempotencyKeyReused,
 )
+from services.api.export import csv_bytes, xlsx_bytes
 from services.api.gate import upload_route
-from services.api.http import PageDep, csv_response, etag_of, not_modified, wants_csv
+from services.api.http import (
+    REVALIDATE,
+    XLSX_MEDIA_TYPE,
+    PageDep,
+    etag_of,
+    negotiate,
+    not_modified,
+)
 from services.api.openapi import NOT_MODIFIED, raises, schema_ref
 from services.api.organisations.errors import OrganisationNotFound
 from services.api.returns import csv_format, imports, service
@@ -35,12 +42,12 @@ from services.domain.returns.errors import (
     ReturnInvalid,
     ReturnNotFound,
 )
-from shared.db.base import utcnow
 from shared.errors import (
     CsvEmpty,
     CsvHeaderMismatch,
     CsvMalformed,
     CsvNotUtf8,
+    NotAcceptable,
     UnsupportedMediaType,
     field_error,
 )
@@ -48,16 +55,16 @@ from shared.models import ReturnSource
 from shared.repositories import returns as returns_repo
 from shared.schemas.common import Page
 from shared.schemas.returns import (
-    AreaWorkforce,
     DryRunResult,
     ImportRead,
     ReturnCreate,
     ReturnDiff,
+    ReturnLineRead,
     ReturnRead,
     ReturnSummary,
 )
 
-router = APIRouter(tags=["returns"])
+router = APIRouter(prefix="/v1", tags=["returns"])
 
 _BODY_DOC = {
     "requestBody": {
@@ -140,7 +147,7 @@ async def _multipart_file(request: Request, body: bytes) -> bytes:
 
 
 @router.post(
-    "/v1/organisations/{organisation_id}/returns",
+    "/organisations/{organisation_id}/returns",
     status_code=201,
     response_model=ReturnRead,
     responses={
@@ -215,7 +222,7 @@ def _location(payload: dict[str, Any]) -> dict[str, str]:
 
 
 @router.get(
-    "/v1/returns/template.csv",
+    "/returns/template.csv",
     response_class=PlainTextResponse,
     responses={200: {"content": {"text/csv": {}}}},
     summary="The CSV template for a return",
@@ -229,7 +236,7 @@ async def template(principal: ReadKey) -> Response:
 
 
 @router.get(
-    "/v1/organisations/{organisation_id}/returns",
+    "/organisations/{organisation_id}/returns",
     response_model=Page[ReturnSummary],
     summary="An organisation's returns (current; all versions with history=true)",
     responses=raises(OrganisationNotFound),
@@ -252,19 +259,23 @@ async def list_returns(
         include_superseded=history,
         page=page,
     )
-    return Page[ReturnSummary](
-        items=[ReturnSummary.model_validate(item) for item in items],
-        total=total,
-        page=page.page,
-        limit=page.limit,
-    )
+    return page.result([ReturnSummary.model_validate(item) for item in items], total)
 
 
 @router.get(
-    "/v1/returns/{return_id}",
+    "/returns/{return_id}",
     response_model=ReturnRead,
-    summary="One return version",
-    responses={**NOT_MODIFIED, **raises(ReturnNotFound)},
+    responses={
+        200: {
+            "content": {
+                "text/csv": {"schema": {"type": "string"}},
+                XLSX_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}},
+            }
+        },
+        **NOT_MODIFIED,
+        **raises(ReturnNotFound, NotAcceptable),
+    },
+    summary="One return version (JSON; its lines as CSV or xlsx)",
 )
 async def get_return(
     return_id: uuid.UUID,
@@ -272,17 +283,48 @@ async def get_return(
     principal: SubmitKey,
     request: Request,
     response: Response,
+    format: Annotated[Literal["json", "csv", "xlsx"] | None, Query()] = None,
+    bom: Annotated[bool, Query(description="CSV only: UTF-8 byte order mark for Excel")] = False,
 ) -> ReturnRead | Response:
+    fmt = negotiate(request, format, ("json", "csv", "xlsx"))
     visible = await service.get_visible_return(session, principal=principal, return_id=return_id)
-    etag = etag_of("return", visible.id, visible.status)
+    etag = etag_of("return", visible.id, visible.status, fmt, bom)
+    # xlsx zips carry a timestamp: the same content, not the same bytes.
+    etag = "W/" + etag if fmt == "xlsx" else etag
+    headers = {"ETag": etag, "Vary": "Accept", "Cache-Control": REVALIDATE}
     if (cached := not_modified(request, etag)) is not None:
+        cached.headers.update(headers)
         return cached
-    response.headers["ETag"] = etag
-    return await service.read_return(session, return_id=visible.id)
+    body = await service.read_return(session, return_id=visible.id)
+    if fmt == "json":
+        response.headers.update(headers)
+        return body
+    header = list(ReturnLineRead.model_fields)
+    rows = [list(line.model_dump().values()) for line in body.lines]
+    filename = f"return-{body.id}-v{body.version}"
+    if fmt == "csv":
+        headers["Content-Disposition"] = f'attachment; filename="{filename}.csv"'
+        return Response(
+            csv_bytes(header, rows, bom=bom), media_type="text/csv; charset=utf-8", headers=headers
+        )
+    about = [
+        ("Return", str(body.id)),
+        ("Organisation", str(body.organisation_id)),
+        ("As at", body.as_at.isoformat()),
+        ("Version", str(body.version)),
+        ("Status", str(body.status)),
+        ("Units", "headcount and age bands: people; *_fte: full-time equivalents; "
+                  "*_12m: the 12 months to as_at; mean_hourly_pay: GBP"),
+        ("Sources", f"Submitted by the organisation ({body.source}) at "
+                    f"{body.submitted_at.isoformat()}"),
+    ]  # fmt: skip
+    headers["Content-Disposition"] = f'attachment; filename="{filename}.xlsx"'
+    content = await xlsx_bytes({"Lines": (header, rows), "About": (("Item", "Value"), about)})
+    return Response(content, media_type=XLSX_MEDIA_TYPE, headers=headers)
 
 
 @router.get(
-    "/v1/returns/{return_id}/diff",
+    "/returns/{return_id}/diff",
     response_model=ReturnDiff,
     summary="Changes against the previous version for the same organisation and date",
     responses=raises(ReturnNotFound),
@@ -293,32 +335,8 @@ async def diff_return(
     return await service.diff(session, principal=principal, return_id=return_id)
 
 
-@router.get(
-    "/v1/areas/{code}/workforce",
-    response_model=AreaWorkforce,
-    responses={200: {"content": {"text/csv": {}}}, **raises(AreaNotFound, AreaTypeNotSupported)},
-    summary="The workforce of an area (LAD, ICB, England) from each organisation's latest return",
-)
-async def area_workforce(
-    code: str,
-    session: SessionDep,
-    principal: ReadKey,
-    request: Request,
-    as_at: Annotated[date | None, Query(description="Default: today")] = None,
-    format: Annotated[str | None, Query(pattern="^(json|csv)$")] = None,
-) -> AreaWorkforce | Response:
-    result = await service.area_workforce(
-        session, principal=principal, area_code=code, on=as_at or utcnow().date()
-    )
-    if wants_csv(request, format):
-        header = list(result.total.model_dump().keys())
-        rows = [list(r.model_dump().values()) for r in [*result.roles, result.total]]
-        return csv_response(header, rows, filename=f"workforce-{code}-{result.as_at}.csv")
-    return result
-
-
 @router.post(
-    "/v1/imports/returns",
+    "/imports/returns",
     status_code=202,
     response_model=ImportRead,
     openapi_extra={
@@ -342,11 +360,16 @@ async def import_returns(request: Request, session: SessionDep, principal: Admin
         max_line_bytes=request.app.state.settings.max_csv_line_bytes,
     )
     body = json.loads(ImportRead.model_validate(row).model_dump_json())
-    return JSONResponse(body, status_code=202, headers={"Location": f"/v1/imports/{row.id}"})
+    # A hint for pollers: a bulk load takes seconds per hundred thousand lines.
+    return JSONResponse(
+        body,
+        status_code=202,
+        headers={"Location": f"/v1/imports/{row.id}", "Retry-After": "2"},
+    )
 
 
 @router.get(
-    "/v1/imports/{import_id}",
+    "/imports/{import_id}",
     response_model=ImportRead,
     summary="A bulk import's status",
     responses=raises(ImportNotFound),

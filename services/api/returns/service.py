@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.api.areas.access import workforce_area
 from services.api.organisations import service as organisations
 from services.api.organisations.errors import OrganisationNotFound
 from services.domain.projections import runs as projection_runs
 from services.domain.returns import errors, rules
 from services.domain.returns import importer as returns_import
+from services.domain.webhooks import events as webhook_events
 from shared.models import (
     KeyScope,
     Organisation,
@@ -27,8 +27,6 @@ from shared.repositories import returns as repo
 from shared.repositories.return_rules import Problem, Validation
 from shared.schemas.keys import Principal
 from shared.schemas.returns import (
-    AreaWorkforce,
-    Completeness,
     DryRunResult,
     FieldChange,
     LineDiff,
@@ -36,10 +34,8 @@ from shared.schemas.returns import (
     ReturnLineRead,
     ReturnRead,
     ReturnWarningRead,
-    WorkforceByRole,
 )
 
-WORKING_DAYS_PER_YEAR = 225
 DIFF_FIELDS = tuple(name for name in ReturnLineRead.model_fields if name != "role_code")
 
 
@@ -181,6 +177,22 @@ async def submit(
             "lines": len(rows),
         },
     )
+    version = stored.versions[(organisation.id, as_at)]
+    await webhook_events.return_events(
+        session,
+        return_id=return_id,
+        organisation_id=organisation.id,
+        ics_code=organisation.ics_code,
+        as_at=as_at,
+        version=version,
+        superseded_id=(
+            await repo.version_id(
+                session, organisation_id=organisation.id, as_at=as_at, version=version - 1
+            )
+            if version > 1
+            else None
+        ),
+    )
     await projection_runs.returns_accepted(session, ics_codes=[organisation.ics_code])
     return await read_return(session, return_id=return_id)
 
@@ -260,80 +272,4 @@ async def diff(session: AsyncSession, *, principal: Principal, return_id: uuid.U
         previous_return_id=previous.id if previous else None,
         previous_version=previous.version if previous else None,
         lines=lines,
-    )
-
-
-def _rates(
-    role_code: str,
-    organisations_count: int,
-    headcount: int,
-    fte: float,
-    vacant: float,
-    leavers: int,
-    sickness_days: float,
-    agency: float,
-    bank: float,
-) -> WorkforceByRole:
-    posts = fte + vacant
-    staffing = fte + bank + agency
-    return WorkforceByRole(
-        role_code=role_code,
-        organisations=organisations_count,
-        headcount=headcount,
-        fte_in_post=fte,
-        vacant_fte=vacant,
-        vacancy_rate=vacant / posts if posts else None,
-        turnover_rate=leavers / headcount if headcount else None,
-        sickness_rate=(sickness_days / (headcount * WORKING_DAYS_PER_YEAR) if headcount else None),
-        agency_share=agency / staffing if staffing else None,
-    )
-
-
-async def area_workforce(
-    session: AsyncSession, *, principal: Principal, area_code: str, on: date
-) -> AreaWorkforce:
-    """Latest returns in an area (LAD, ICB or England) by role, with completeness."""
-    area, area_filter = await workforce_area(session, principal=principal, area_code=area_code)
-    aggregates = await repo.aggregate_latest(session, organisation_filter=area_filter, on=on)
-    registered = await repo.count_registered(session, organisation_filter=area_filter, on=on)
-    reporting = await repo.count_reporting(
-        session, organisation_filter=area_filter, on=on, since=on - timedelta(days=365)
-    )
-    roles = [
-        _rates(
-            a.role_code,
-            a.organisations,
-            a.headcount,
-            a.fte_in_post,
-            a.vacant_fte,
-            a.leavers_12m,
-            a.sickness_days_12m,
-            a.agency_fte,
-            a.bank_fte,
-        )
-        for a in aggregates
-    ]
-    # Every organisation with a return counts once in the total, whatever roles it reported.
-    reporting_any = await repo.count_reporting(session, organisation_filter=area_filter, on=on)
-    total = _rates(
-        "all",
-        reporting_any,
-        sum(a.headcount for a in aggregates),
-        sum(a.fte_in_post for a in aggregates),
-        sum(a.vacant_fte for a in aggregates),
-        sum(a.leavers_12m for a in aggregates),
-        sum(a.sickness_days_12m for a in aggregates),
-        sum(a.agency_fte for a in aggregates),
-        sum(a.bank_fte for a in aggregates),
-    )
-    return AreaWorkforce(
-        area_code=area.code,
-        as_at=on,
-        completeness=Completeness(
-            organisations_registered=registered,
-            organisations_reporting=reporting,
-            rate=reporting / registered if registered else None,
-        ),
-        total=total,
-        roles=roles,
     )

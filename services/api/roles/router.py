@@ -111,12 +111,7 @@ async def list_roles(
         page=page,
     )
     response.headers["ETag"] = etag
-    return Page[RoleRead](
-        items=[RoleRead.model_validate(role) for role in items],
-        total=total,
-        page=page.page,
-        limit=page.limit,
-    )
+    return page.result([RoleRead.model_validate(role) for role in items], total)
 
 
 @router.get(

@@ -54,6 +54,7 @@ async def _run(
     )
     assert accepted.status_code == 202, accepted.text
     assert accepted.json()["status"] == "queued"
+    assert accepted.headers["retry-after"].isdigit()
     await app.state.sender.join()
     status = await client.get(accepted.headers["location"], headers=headers)
     result: dict[str, Any] = status.json()
