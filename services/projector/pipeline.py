@@ -469,6 +469,45 @@ def _add_nested(total: Any, part: Any) -> Any:
     return float(total) + float(part)
 
 
+def england_explain(
+    run_id: uuid.UUID, explain_parts: Sequence[ProjectionExplain]
+) -> list[dict[str, Any]]:
+    """England's explanation rows by role: the ICBs' contributions, changes, years and
+    base-year splits summed (each is a difference of sums over cells, so they add up)."""
+    explain: dict[str, dict[str, Any]] = {}
+    for row in explain_parts:
+        entry = explain.setdefault(
+            row.role_code,
+            {
+                "run_id": run_id,
+                "area_code": ENGLAND_CODE,
+                "role_code": row.role_code,
+                "contributions": dict.fromkeys(EXPLAIN_COLUMNS, 0.0),
+                "total_change": 0.0,
+                "by_year": [],
+                "base_split": [],
+            },
+        )
+        for key, value in row.contributions.items():
+            entry["contributions"][key] = entry["contributions"].get(key, 0.0) + value
+        entry["total_change"] += row.total_change
+        entry["by_year"].append(row.by_year)
+        entry["base_split"].append(row.base_split)
+    for entry in explain.values():
+        entry["by_year"] = _sum_nested(entry["by_year"])
+        entry["base_split"] = _sum_nested(entry["base_split"])
+    return list(explain.values())
+
+
+def england_fingerprint_parts(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """An England run's fingerprint inputs: its ICB parts' (the same but for their returns),
+    with every part's returns."""
+    return {
+        **{k: v for k, v in parts[0].items() if k != "returns"},
+        "returns": sorted(item for part in parts for item in part["returns"]),
+    }
+
+
 def _draws_blob(values: FloatArray) -> bytes:
     buffer = io.BytesIO()
     np.save(buffer, np.ascontiguousarray(values, dtype=np.float64), allow_pickle=False)
@@ -808,45 +847,6 @@ async def project_ics(env: JobEnv, *, run_id: uuid.UUID, ics_code: str, attempt:
             )
         await _commit_and_send(env, session)
     return "succeeded"
-
-
-def england_explain(
-    run_id: uuid.UUID, explain_parts: Sequence[ProjectionExplain]
-) -> list[dict[str, Any]]:
-    """England's explanation rows by role: the ICBs' contributions, changes, years and
-    base-year splits summed (each is a difference of sums over cells, so they add up)."""
-    explain: dict[str, dict[str, Any]] = {}
-    for row in explain_parts:
-        entry = explain.setdefault(
-            row.role_code,
-            {
-                "run_id": run_id,
-                "area_code": ENGLAND_CODE,
-                "role_code": row.role_code,
-                "contributions": dict.fromkeys(EXPLAIN_COLUMNS, 0.0),
-                "total_change": 0.0,
-                "by_year": [],
-                "base_split": [],
-            },
-        )
-        for key, value in row.contributions.items():
-            entry["contributions"][key] = entry["contributions"].get(key, 0.0) + value
-        entry["total_change"] += row.total_change
-        entry["by_year"].append(row.by_year)
-        entry["base_split"].append(row.base_split)
-    for entry in explain.values():
-        entry["by_year"] = _sum_nested(entry["by_year"])
-        entry["base_split"] = _sum_nested(entry["base_split"])
-    return list(explain.values())
-
-
-def england_fingerprint_parts(parts: list[dict[str, Any]]) -> dict[str, Any]:
-    """An England run's fingerprint inputs: its ICB parts' (the same but for their returns),
-    with every part's returns."""
-    return {
-        **{k: v for k, v in parts[0].items() if k != "returns"},
-        "returns": sorted(item for part in parts for item in part["returns"]),
-    }
 
 
 async def combine_projection(env: JobEnv, *, run_id: uuid.UUID, attempt: int) -> str:
