@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.vocab.return_lines import (
     AGE_COLUMNS,
+    BULK_COLUMNS,
     DECIMAL_COLUMNS,
     INT_COLUMNS,
     OPTIONAL_COLUMNS,
@@ -46,6 +47,21 @@ class Problem:
             if value is not None:
                 data[key] = value
         return data
+
+
+_COLUMN_ORDER = {column: position for position, column in enumerate(BULK_COLUMNS)}
+
+
+def in_row_order(problems: Sequence[Problem]) -> list[Problem]:
+    """Problems by line, then by column as a line lays them out (whole-return problems first);
+    the order rules found them in breaks ties."""
+    return sorted(
+        problems,
+        key=lambda p: (
+            -1 if p.row is None else p.row,
+            _COLUMN_ORDER.get(p.column or "", -1 if p.column is None else len(_COLUMN_ORDER)),
+        ),
+    )
 
 
 class Dialect:
@@ -182,6 +198,9 @@ class Validation:
         self.total += 1
         if len(self.problems) < MAX_REPORTED:
             self.problems.append(problem)
+
+    def in_row_order(self) -> list[Problem]:
+        return in_row_order(self.problems)
 
     async def _fetch(self, sql: str, **params: Any) -> Sequence[Any]:
         if ":import_id" in sql:

@@ -7,9 +7,7 @@ from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
-from pydantic import ValidationError
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from services.api import idempotency
@@ -31,7 +29,7 @@ from services.api.http import (
 )
 from services.api.openapi import NOT_MODIFIED, raises, schema_ref
 from services.api.organisations.errors import OrganisationNotFound
-from services.api.returns import csv_format, imports, service
+from services.api.returns import csv_format, imports, json_format, service
 from services.domain.returns import errors
 from services.domain.returns.errors import (
     AsAtRequired,
@@ -53,6 +51,7 @@ from shared.errors import (
 )
 from shared.models import ReturnSource
 from shared.repositories import returns as returns_repo
+from shared.repositories.return_rules import Problem
 from shared.schemas.common import Page
 from shared.schemas.returns import (
     DryRunResult,
@@ -66,15 +65,22 @@ from shared.schemas.returns import (
 
 router = APIRouter(prefix="/v1", tags=["returns"])
 
+# A CSV file is declared as `application/octet-stream` (its bytes, as client generators send a
+# file); the server takes the same bytes as `text/csv` too.
+CSV_FILE_DOC = {
+    "schema": {"type": "string", "format": "binary"},
+    "example": csv_format.template(),
+}
+
 _BODY_DOC = {
     "requestBody": {
         "required": True,
+        "description": "A return as JSON; or its CSV file (the columns of "
+        "`GET /v1/returns/template.csv`) sent as `text/csv` or `application/octet-stream`, "
+        "or as the multipart field `file`, with the `as_at` query parameter.",
         "content": {
             "application/json": {"schema": schema_ref(ReturnCreate)},
-            "text/csv": {
-                "schema": {"type": "string"},
-                "example": csv_format.template(),
-            },
+            "application/octet-stream": CSV_FILE_DOC,
             "multipart/form-data": {
                 "schema": {
                     "type": "object",
@@ -89,25 +95,12 @@ _BODY_DOC = {
 
 async def _read_rows(
     request: Request, body: bytes, as_at: date | None
-) -> tuple[date, list[dict[str, str | int | None]], ReturnSource]:
+) -> tuple[date, list[dict[str, str | int | None]], ReturnSource, list[Problem]]:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "application/json":
-        try:
-            data = ReturnCreate.model_validate_json(body)
-        except ValidationError as exc:
-            raise RequestValidationError(
-                [{**err, "loc": ("body", *err["loc"])} for err in exc.errors()]
-            ) from exc
-        rows: list[dict[str, str | int | None]] = []
-        for index, line in enumerate(data.lines, start=1):
-            values = line.model_dump()
-            row: dict[str, str | int | None] = {
-                key: None if value is None else str(value) for key, value in values.items()
-            }
-            row["line_no"] = index
-            rows.append(row)
-        return data.as_at, rows, ReturnSource.json
-    if content_type in ("text/csv", "multipart/form-data"):
+        on, rows, problems = json_format.parse(body)
+        return on, rows, ReturnSource.json, problems
+    if content_type in ("text/csv", "application/octet-stream", "multipart/form-data"):
         if as_at is None:
             raise errors.AsAtRequired(
                 "A CSV return needs the as_at query parameter (YYYY-MM-DD).",
@@ -115,8 +108,11 @@ async def _read_rows(
             )
         if content_type == "multipart/form-data":
             body = await _multipart_file(request, body)
-        return as_at, csv_format.parse(body, csv_format.TEMPLATE_COLUMNS), ReturnSource.csv
-    raise UnsupportedMediaType("Send application/json, text/csv or multipart/form-data.")
+        rows = csv_format.parse(body, csv_format.TEMPLATE_COLUMNS)
+        return as_at, rows, ReturnSource.csv, []
+    raise UnsupportedMediaType(
+        "Send application/json, text/csv (or application/octet-stream) or multipart/form-data."
+    )
 
 
 async def _multipart_file(request: Request, body: bytes) -> bytes:
@@ -195,7 +191,7 @@ async def submit_return(
                 status_code=replay.status_code,
                 headers={"Idempotency-Replayed": "true", **_location(replay.body)},
             )
-    on, rows, source = await _read_rows(request, body, as_at)
+    on, rows, source, problems = await _read_rows(request, body, as_at)
     result = await service.submit(
         session,
         principal=principal,
@@ -205,6 +201,7 @@ async def submit_return(
         source_kind=source,
         dry_run=dry_run,
         today=today,
+        problems=problems,
     )
     status_code = 200 if isinstance(result, DryRunResult) else 201
     payload: dict[str, Any] = json.loads(result.model_dump_json())
@@ -342,7 +339,10 @@ async def diff_return(
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {"text/csv": {"schema": {"type": "string"}}},
+            "description": "The bulk CSV file, sent as `text/csv` or `application/octet-stream`.",
+            "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+            },
         }
     },
     summary="Bulk-load many organisations' returns from one CSV (admin); poll the import",

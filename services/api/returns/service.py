@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
@@ -58,14 +59,26 @@ async def organisation_for_returns(
     return organisation
 
 
-def _raise_problems(validation: Validation) -> None:
+def _raise_problems(validation: Validation, source_kind: ReturnSource) -> None:
     if validation.total:
         raise errors.ReturnInvalid(
             f"The return has {validation.total} error(s); nothing was stored.",
-            errors=[problem.as_dict() for problem in validation.problems],
+            errors=[_entry(problem, source_kind) for problem in validation.in_row_order()],
             error_count=validation.total,
             errors_truncated=validation.total > len(validation.problems),
         )
+
+
+def _entry(problem: Problem, source_kind: ReturnSource) -> dict[str, Any]:
+    """One problem; a JSON return's also names its field (`lines.0.headcount`, `as_at`)."""
+    entry = problem.as_dict()
+    if source_kind == ReturnSource.json and problem.column is not None:
+        if problem.row is None:
+            entry["field"] = problem.column
+        else:
+            entry["field"] = f"lines.{problem.row - 1}.{problem.column}"
+        entry["in"] = "body"
+    return entry
 
 
 def _check_date(
@@ -102,20 +115,24 @@ async def submit(
     source_kind: ReturnSource,
     dry_run: bool,
     today: date,
+    problems: Sequence[Problem] = (),
 ) -> ReturnRead | DryRunResult:
-    """Validate a return in full; store it as the next version unless anything is wrong."""
+    """Validate a return in full (with `problems` already found in its shape); store it as the
+    next version unless anything is wrong."""
     await repo.lock_organisation(session, organisation_id=organisation.id)
     import_id = uuid.uuid4()
     for row in rows:
         row["as_at"] = as_at.isoformat()
     await repo.stage_rows(session, import_id=import_id, rows=rows, organisation_id=organisation.id)
     validation = rules.validation(session, import_id, bulk=False)
+    for problem in problems:
+        validation.add(problem)
     _check_date(organisation, as_at, validation, today=today)
     if validation.total:
         # Already failing: report every other problem too, in the same answer.
         await validation.line_rules()
         await validation.duplicate_roles("s.organisation_id")
-        _raise_problems(validation)
+        _raise_problems(validation, source_kind)
     source = repo.StagedSource(import_id=import_id, bulk=False, dialect=validation.d)
     row_of = {str(row["role_code"]): int(row["line_no"] or 0) for row in rows}
     timings: dict[str, float] = {}
@@ -141,7 +158,7 @@ async def submit(
         if savepoint is not None:
             await savepoint.rollback()
     if stored is None:
-        _raise_problems(validation)
+        _raise_problems(validation, source_kind)
         raise AssertionError("a failed store reports its problems")
     return_id = stored.return_ids[(organisation.id, as_at)]
     if dry_run:
