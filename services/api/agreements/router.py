@@ -50,7 +50,6 @@ from services.api.http import PageDep, etag_of, not_modified, require_if_match
 from services.api.openapi import NOT_MODIFIED, raises
 from services.api.organisations.errors import OrganisationNotFound, UnknownOrganisation
 from services.api.roles.errors import UnknownRole
-from shared.db.base import utcnow
 from shared.errors import InsufficientScope
 from shared.models import Agreement, AgreementMode, DeploymentStatus
 from shared.schemas import agreements as schemas
