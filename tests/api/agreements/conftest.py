@@ -14,7 +14,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from services.api.agreements import router as agreements_router
+from services.api import deps
 from services.api.keys import service as keys_service
 from services.api.main import create_app
 from shared.db.session import transaction
@@ -64,7 +64,7 @@ class Clock:
 @pytest.fixture
 def clock(app: FastAPI) -> Clock:
     current = Clock()
-    app.dependency_overrides[agreements_router.today] = lambda: current.today
+    app.dependency_overrides[deps.today] = lambda: current.today
     return current
 
 
@@ -90,7 +90,9 @@ async def world(
     sessionmaker: async_sessionmaker[AsyncSession], db: AsyncEngine, clock: Clock
 ) -> World:
     await ensure_small_geography(sessionmaker)
-    a1 = await make_organisation(sessionmaker, name="Cheshire Care Ltd", ods_code="VN1A1")
+    a1 = await make_organisation(
+        sessionmaker, name="Cheshire Care Ltd", ods_code="VN1A1", cqc_location_id="1-101234567"
+    )
     a2 = await make_organisation(
         sessionmaker,
         name="Liverpool Community Trust",
