@@ -40,6 +40,11 @@ class Settings(BaseSettings):
     load_demo_data: bool = True
     latest_cache_s: float = 2.0
 
+    # The Explorer's browser sessions: how long one lasts after signing in, and whether its
+    # cookie is marked Secure (None: when the request came over HTTPS).
+    explorer_session_ttl_s: int = Field(default=3600, ge=60, le=86400)
+    explorer_cookie_secure: bool | None = None
+
     @field_validator("database_url")
     @classmethod
     def _async_driver(cls, value: str) -> str:
@@ -56,6 +61,11 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_redis_is_none(cls, value: str | None) -> str | None:
         return value or None
+
+    @field_validator("explorer_cookie_secure", mode="before")
+    @classmethod
+    def _empty_is_auto(cls, value: object) -> object:
+        return None if value == "" else value
 
     @field_validator("cors_origins", mode="before")
     @classmethod

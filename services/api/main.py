@@ -10,11 +10,16 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.staticfiles import StaticFiles
 
 from services.api.agreements.router import router as agreements_router
 from services.api.areas.router import router as areas_router
 from services.api.cache import BodyCache, KeyCache, TtlCache
+from services.api.charts.router import router as charts_router
 from services.api.errors import install_error_handlers
+from services.api.explorer.pages import STATIC_DIR as EXPLORER_STATIC
+from services.api.explorer.router import root_router as explorer_root_router
+from services.api.explorer.router import router as explorer_router
 from services.api.health.router import router as health_router
 from services.api.keys.router import router as keys_router
 from services.api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
@@ -136,4 +141,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(scenarios_router)
     app.include_router(areas_router)
     app.include_router(projections_router)
+    app.include_router(charts_router)
+    # The Explorer: web pages served by the API itself, with their own vendored scripts.
+    app.include_router(explorer_root_router)
+    app.include_router(explorer_router)
+    app.mount("/explorer/static", StaticFiles(directory=EXPLORER_STATIC), name="explorer-static")
     return app

@@ -28,6 +28,7 @@ from shared.models.projection import (
 from shared.models.return_staging import return_staging
 from shared.models.role import DemandDriver, RegistrationBody, Role, RoleSector
 from shared.models.scenario import BASELINE, Scenario, ScenarioVersion
+from shared.models.web_session import WebSession
 from shared.models.workforce_return import (
     IdempotencyRecord,
     ImportStatus,
@@ -82,6 +83,7 @@ __all__ = [
     "RunStatus",
     "Scenario",
     "ScenarioVersion",
+    "WebSession",
     "WorkforceReturn",
     "return_staging",
 ]

@@ -1,0 +1,161 @@
+"""The area overview and the chart resources: what a key may read, drawn from the run's
+numbers; another ICS's key sees none of it."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import httpx
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from shared.reference.loader import ReferenceLoadSummary
+from tests.api.explorer.helpers import sign_in, two_ics
+from tests.api.test_foundation import assert_problem
+from tests.conftest import KeyFactory
+
+_PATH = re.compile(r'<g id="principal-(\w+)">\s*<path d="([^"]+)"')
+
+
+def principal_paths(svg: str) -> dict[str, list[float]]:
+    """The y coordinates of each principal line in an SVG drawn by the chart module."""
+    lines = {}
+    for measure, d in _PATH.findall(svg):
+        numbers = [float(n) for n in re.findall(r"-?\d+(?:\.\d+)?", d)]
+        lines[measure] = numbers[1::2]
+    return lines
+
+
+def drawn_from(values: list[float], ys: list[float]) -> bool:
+    """True when the drawn y coordinates are one affine map of the values (same shape)."""
+    assert len(values) == len(ys)
+    if max(values) - min(values) < 1e-9:
+        return max(ys) - min(ys) < 1e-6
+    i, j = values.index(min(values)), values.index(max(values))
+    scale = (ys[j] - ys[i]) / (values[j] - values[i])
+    return all(
+        abs(ys[i] + scale * (v - values[i]) - y) < 0.05 for v, y in zip(values, ys, strict=True)
+    )
+
+
+async def test_overview_shows_the_ics_workforce_gaps_and_need(
+    client: httpx.AsyncClient,
+    app: FastAPI,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    make_key: KeyFactory,
+    reference: ReferenceLoadSummary,
+) -> None:
+    a, b = await two_ics(client, app, sessionmaker, make_key)
+    reader = await make_key("read", ics_code=a.code, name="lead-a")
+    await sign_in(client, reader)
+    page = await client.get(f"/explorer/areas/{a.code}")
+    assert page.status_code == 200
+    html = page.text
+    assert "Workforce by sector" in html
+    assert "Adult social care" in html
+    assert "Health (NHS)" in html
+    workforce = (await client.get(f"/v1/areas/{a.code}/workforce", headers=reader)).json()
+    assert f"{workforce['total']['headcount']:,}" in html
+    assert "aged 65+" in html
+    assert "with dementia" in html
+    assert '<svg role="img" aria-label="Population trend chart' in html
+    assert all(name not in html for name in b.organisation_names)
+    # An LAD of the ICS, and its tables as CSV and xlsx.
+    lad = await client.get(f"/explorer/areas/{a.lad}")
+    assert lad.status_code == 200
+    csv = await client.get(f"/explorer/areas/{a.code}/tables/workforce-roles?format=csv")
+    assert csv.status_code == 200
+    assert csv.headers["content-type"].startswith("text/csv")
+    assert csv.text.splitlines()[0].startswith("role_code,role,sector,organisations,headcount")
+    assert "expl-care-worker" in csv.text
+    xlsx = await client.get(f"/explorer/areas/{a.code}/tables/workforce-sectors?format=xlsx")
+    assert xlsx.status_code == 200
+    assert xlsx.content[:2] == b"PK"
+    png = await client.get(f"/explorer/areas/{a.code}/charts/population?format=png")
+    assert png.status_code == 200
+    assert png.content[:8] == b"\x89PNG\r\n\x1a\n"
+    unknown = await client.get(f"/explorer/areas/{a.code}/tables/nothing?format=csv")
+    assert unknown.status_code == 404
+
+
+async def test_a_key_of_another_ics_sees_none_of_this_ics_in_pages_or_charts(
+    client: httpx.AsyncClient,
+    app: FastAPI,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    make_key: KeyFactory,
+    reference: ReferenceLoadSummary,
+) -> None:
+    a, b = await two_ics(client, app, sessionmaker, make_key)
+    other = await make_key("read", ics_code=b.code, name="lead-b")
+    await sign_in(client, other)
+    own = await client.get(f"/explorer/areas/{b.code}")
+    assert own.status_code == 200
+    for path in (
+        f"/explorer/areas/{a.code}",
+        f"/explorer/areas/{a.lad}",
+        f"/explorer/areas/{a.code}/tables/workforce-roles?format=csv",
+        f"/explorer/areas/{a.code}/tables/data-gaps?format=xlsx",
+        f"/explorer/areas/{a.code}/charts/population?format=svg",
+        "/explorer/areas/E92000001",
+    ):
+        response = await client.get(path)
+        assert response.status_code == 404, path
+        assert all(name not in response.text for name in a.organisation_names)
+    for fmt in ("svg", "png"):
+        chart = await client.get(f"/v1/projections/{a.run_id}/chart.{fmt}", headers=other)
+        assert_problem(chart, 404, "projection_not_found")
+        forced = await client.get(
+            f"/v1/projections/{b.run_id}/chart.{fmt}?area={a.code}", headers=other
+        )
+        assert_problem(forced, 404, "results_not_found")
+
+
+async def test_chart_resources_are_drawn_from_the_run_numbers(
+    client: httpx.AsyncClient,
+    app: FastAPI,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    make_key: KeyFactory,
+    reference: ReferenceLoadSummary,
+) -> None:
+    a, _ = await two_ics(client, app, sessionmaker, make_key)
+    reader = await make_key("read", ics_code=a.code)
+    svg = await client.get(f"/v1/projections/{a.run_id}/chart.svg", headers=reader)
+    assert svg.status_code == 200
+    assert svg.headers["content-type"] == "image/svg+xml"
+    text = svg.text
+    assert "Scenario 'baseline' v1" in text
+    assert "Source: OneWorkforce projection" in text
+    assert "FTE" in text
+    assert "Year (as at 31 March)" in text
+    lines = principal_paths(text)
+    assert set(lines) == {"demand_fte", "supply_fte", "gap_fte"}
+    for measure, ys in lines.items():
+        results = (
+            await client.get(
+                f"/v1/projections/{a.run_id}/results",
+                params={"area": a.code, "role": "all", "measure": measure, "limit": 100},
+                headers=reader,
+            )
+        ).json()["items"]
+        values = [r["principal"] for r in sorted(results, key=lambda r: r["year"])]
+        assert drawn_from(values, ys), measure
+    one = await client.get(
+        f"/v1/projections/{a.run_id}/chart.png",
+        params={"area": a.lad, "measure": "gap_fte", "year_from": 2026},
+        headers=reader,
+    )
+    assert one.status_code == 200
+    assert one.content[:8] == b"\x89PNG\r\n\x1a\n"
+    bad = await client.get(
+        f"/v1/projections/{a.run_id}/chart.svg?measure=happiness", headers=reader
+    )
+    assert_problem(bad, 422, "validation_failed")
+    missing = await client.get(f"/v1/projections/{uuid.uuid4()}/chart.svg", headers=reader)
+    assert_problem(missing, 404, "projection_not_found")
+    no_role = await client.get(
+        f"/v1/projections/{a.run_id}/chart.svg?role=no-such-role", headers=reader
+    )
+    assert_problem(no_role, 404, "results_not_found")
+    anonymous = await client.get(f"/v1/projections/{a.run_id}/chart.svg")
+    assert anonymous.status_code == 401
