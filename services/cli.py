@@ -128,7 +128,7 @@ def load_reference() -> None:
     Idempotent: areas and rates are corrected in place, and the population dataset
     (ons-snpp-2018) is skipped when it is already complete.
     """
-    from shared.reference import loader
+    from services.domain.reference import loader
 
     with _progress() as progress:
         bars = _ProgressBars(progress)
@@ -164,7 +164,7 @@ def load_population(
 ) -> None:
     """Load a population dataset in long form; every problem is reported and nothing is loaded
     unless the whole file is valid."""
-    from shared.reference import loader
+    from services.domain.reference import loader
 
     try:
         with _progress() as progress:
@@ -217,7 +217,7 @@ def demo(
 ) -> None:
     """Register one ICB's organisations (real NHS trusts, sized care providers, councils and
     primary care) with two years of plausible returns; skipped when the ICB has organisations."""
-    from shared.demo import load_demo
+    from services.domain.demo import load_demo
 
     if not (get_settings().load_demo_data or force):
         console.print("Demo data is off (LOAD_DEMO_DATA=false).")
@@ -264,8 +264,8 @@ def project(
     from pydantic import ValidationError
 
     from services.api.projections import service as projections
+    from services.domain.queue import OutboxRelay
     from services.projector.inprocess import InProcessRunner
-    from shared.queue import OutboxRelay
     from shared.repositories import outbox
     from shared.repositories import projections as runs_repo
     from shared.schemas.projections import ProjectionCreate
@@ -402,7 +402,7 @@ def import_returns(
     """Load many organisations' returns from one CSV: all of it, or nothing if any line is bad."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from shared import returns_import
+    from services.domain.returns import importer as returns_import
 
     size = file.stat().st_size
 

@@ -9,8 +9,7 @@ concurrency tests need transactions that really commit.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -20,13 +19,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from services.api.keys import service as keys_service
 from services.api.main import create_app
+from services.domain.reference.loader import ReferenceLoadSummary, load_reference
 from shared.config import Settings
 from shared.db import migrate
 from shared.db.base import Base
 from shared.db.session import make_engine, make_sessionmaker, transaction
 from shared.models import KeyScope
-from shared.reference.loader import ReferenceLoadSummary, load_reference
 from shared.schemas.keys import ApiKeyCreate
+from tests.helpers import KeyFactory, settings_for
 
 ENV = Settings(_env_file=None)
 
@@ -110,19 +110,6 @@ async def db(engine: AsyncEngine) -> AsyncIterator[AsyncEngine]:
     await clean_tables(engine)
 
 
-def settings_for(database_url: str, **overrides: object) -> Settings:
-    values: dict[str, object] = {
-        "database_url": database_url,
-        "redis_url": None,
-        "log_json": True,
-        "outbox_relay_interval_s": 60.0,
-        "recompute_delay_s": 0.0,
-        "load_demo_data": False,
-    }
-    values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[arg-type]
-
-
 @pytest.fixture
 async def app(database_url: str, db: AsyncEngine) -> AsyncIterator[FastAPI]:
     application = create_app(settings_for(database_url))
@@ -135,9 +122,6 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
         yield http
-
-
-KeyFactory = Callable[..., Awaitable[dict[str, str]]]
 
 
 @pytest.fixture
@@ -176,9 +160,6 @@ def redis_url() -> str:
             pytest.fail("REDIS_URL is required (REQUIRE_SERVICES=1)")
         pytest.skip("REDIS_URL not set: arq worker tests need a real Redis")
     return ENV.redis_url
-
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture

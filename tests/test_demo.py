@@ -8,11 +8,11 @@ import httpx
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.domain.demo import DEMO_ICB, TRUST_HOME_LAD, demo_dates, load_demo
+from services.domain.reference.loader import ReferenceLoadSummary
 from shared.db.session import transaction
-from shared.demo import DEMO_ICB, TRUST_HOME_LAD, demo_dates, load_demo
 from shared.models import Organisation, WorkforceReturn
-from shared.reference.loader import ReferenceLoadSummary
-from tests.conftest import KeyFactory
+from tests.helpers import KeyFactory
 
 
 async def test_demo_loads_once_and_reads_back(

@@ -12,11 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.api.cache import KeyCache
 from services.api.keys import service as keys
+from services.domain.queue import OutboxRelay
 from shared.config import Settings
 from shared.db.session import transaction
 from shared.errors import Forbidden
 from shared.models import KeyScope
-from shared.queue import OutboxRelay
 from shared.repositories import outbox
 from shared.schemas.keys import Principal
 

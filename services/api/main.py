@@ -29,11 +29,11 @@ from services.api.projections.router import router as projections_router
 from services.api.returns.router import router as returns_router
 from services.api.roles.router import router as roles_router
 from services.api.scenarios.router import router as scenarios_router
-from shared import projection_runs
+from services.domain.projections import runs as projection_runs
+from services.domain.queue import ArqSender, JobSender, OutboxRelay
 from shared.config import Settings, get_settings
 from shared.db.session import make_engine, make_sessionmaker
 from shared.logging import configure_logging
-from shared.queue import ArqSender, JobSender, OutboxRelay
 
 log = logging.getLogger("oneworkforce.api")
 

@@ -9,12 +9,13 @@ from typing import Any
 
 from arq import Retry
 
+from services.domain.projections import runs as projection_runs
+from services.domain.queue import OutboxRelay, discard_arq_jobs
+from services.domain.returns import importer as returns_import
 from services.projector import pipeline
 from services.projector.context import WorkerContext
-from shared import projection_runs, returns_import
 from shared.db.session import transaction
 from shared.jobs import JobName
-from shared.queue import OutboxRelay, discard_arq_jobs
 from shared.repositories import job_executions
 
 log = logging.getLogger("oneworkforce.projector")

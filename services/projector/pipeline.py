@@ -29,6 +29,7 @@ from services.projector.model.engine import (
     Aggregation,
     LevelResult,
     ProjectionOutputs,
+    Statistic,
     project,
     summarise_runs,
 )
@@ -56,7 +57,7 @@ from shared.jobs import (
     combine_projection_job_id,
     project_ics_job_id,
 )
-from shared.models import ALL_ROLES, ENGLAND_CODE, ProjectionRun, RunStatus
+from shared.models import ALL_ROLES, DRAW_MEASURES, ENGLAND_CODE, ProjectionRun, RunStatus
 from shared.reference import files as reference_files
 from shared.reference.bands import AGE_BANDS, SEXES
 from shared.repositories import agreements as agreements_repo
@@ -70,6 +71,8 @@ POPULATION_DATASET = reference_files.BUNDLED_DATASET_NAME
 _WORKFORCE_BANDS = ("age_under_25", "age_25_34", "age_35_44", "age_45_54", "age_55_64")
 _PREVALENCE_BANDS = AGE_BANDS[13:]
 _ICB_LEVELS = ("lad_role", "lad", "icb_role", "icb")
+# Levels whose every draw is kept, for paired comparisons between runs.
+_DRAW_LEVELS = frozenset({"icb_role", "lad"})
 
 # Sends committed outbox rows now (a job has no request edge to do it); None leaves them to
 # the relay's timer.
@@ -265,7 +268,7 @@ async def _run_model(
     loaded: LoadedInputs,
     run: ProjectionRun,
     *,
-    keep_iterations: bool,
+    keep_iterations: bool | frozenset[str],
     heartbeat: Callable[[float], Awaitable[None]],
     interval_s: float,
 ) -> ProjectionOutputs:
@@ -343,18 +346,90 @@ def _explain_rows(
     area_of_group: Callable[[int], tuple[str, str]],
     groups: list[int],
 ) -> list[dict[str, Any]]:
-    if level.explain is None:
+    explanation = level.explain
+    if explanation is None:
         return []
     return [
         {
             "run_id": run_id,
             "area_code": area_of_group(g)[0],
             "role_code": area_of_group(g)[1],
-            "contributions": level.explain.as_dict(g),
-            "total_change": float(level.explain.total_change_fte[g]),
+            "contributions": explanation.as_dict(g),
+            "total_change": float(explanation.total_change_fte[g]),
+            "by_year": {
+                "states": explanation.state_gaps_fte[:, g, :].tolist(),
+                "gap_after_sharing": explanation.gap_after_sharing_fte[g].tolist(),
+            },
+            "base_split": {
+                "gap": float(explanation.base_gap_fte[g]),
+                "vacancies": float(explanation.base_vacancies_fte[g]),
+                "sickness_absence": float(explanation.base_sickness_absence_fte[g]),
+            },
         }
         for g in groups
     ]
+
+
+def _sum_nested(parts: list[Any]) -> Any:
+    """Element-wise sum of JSON values of one shape (numbers, lists, dicts); a part missing
+    (a row written before it was kept) makes the sum missing."""
+    if not parts or any(part is None for part in parts):
+        return None
+    total = parts[0]
+    for part in parts[1:]:
+        total = _add_nested(total, part)
+    return total
+
+
+def _add_nested(total: Any, part: Any) -> Any:
+    if isinstance(part, dict):
+        return {key: _add_nested(total.get(key), value) for key, value in part.items()}
+    if isinstance(part, list):
+        return [_add_nested(a, b) for a, b in zip(total, part, strict=True)]
+    return float(total) + float(part)
+
+
+def _draws_blob(values: FloatArray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, np.ascontiguousarray(values, dtype=np.float64), allow_pickle=False)
+    return buffer.getvalue()
+
+
+def _per_run(statistic: Statistic) -> FloatArray:
+    """(N + 1, G, T): the principal, then every kept run."""
+    principal = statistic.principal[None]
+    runs = statistic.iterations
+    return principal if runs is None else np.concatenate([principal, runs], axis=0)
+
+
+def icb_draw_rows(
+    run_id: uuid.UUID, ics_code: str, loaded: LoadedInputs, outputs: ProjectionOutputs
+) -> list[dict[str, Any]]:
+    """Per-draw totals of the ICB by role and of each of its LADs (all roles), for paired
+    comparisons: one row per area, (DRAW_MEASURES, N + 1, roles, years) float64."""
+    roles = list(loaded.inputs.role_codes)
+    by_role = outputs.level("icb_role")
+    by_lad = outputs.level("lad")
+    rows = [
+        {
+            "run_id": run_id,
+            "area_code": ics_code,
+            "role_codes": roles,
+            "values": _draws_blob(np.stack([_per_run(by_role.measure(m)) for m in DRAW_MEASURES])),
+        }
+    ]
+    for a in sorted(set(loaded.inputs.cell_area.tolist())):
+        rows.append(
+            {
+                "run_id": run_id,
+                "area_code": loaded.lad_codes[a],
+                "role_codes": [ALL_ROLES],
+                "values": _draws_blob(
+                    np.stack([_per_run(by_lad.measure(m))[:, a : a + 1, :] for m in DRAW_MEASURES])
+                ),
+            }
+        )
+    return rows
 
 
 def icb_result_rows(
@@ -492,12 +567,13 @@ async def run_projection(env: JobEnv, *, run_id: uuid.UUID, attempt: int) -> str
         outputs = await _run_model(
             loaded,
             snapshot,
-            keep_iterations=False,
+            keep_iterations=_DRAW_LEVELS,
             heartbeat=beat,
             interval_s=_heartbeat_interval(env.settings),
         )
         model_s = time.perf_counter() - started - loaded_s
         rows, explain = icb_result_rows(run_id, snapshot.scope, loaded, outputs)
+        draws = icb_draw_rows(run_id, snapshot.scope, loaded, outputs)
     except (RunFailed, InputError, ParameterError) as exc:
         await _fail_run(env, run_id, str(exc))
         return "failed"
@@ -511,6 +587,7 @@ async def run_projection(env: JobEnv, *, run_id: uuid.UUID, attempt: int) -> str
         await repo.delete_results(session, run_id=run_id)
         await repo.write_results(session, rows)
         await repo.write_explain(session, explain)
+        await repo.write_draws(session, draws)
         await repo.update_run(
             session,
             run_id=run_id,
@@ -579,6 +656,7 @@ async def project_ics(env: JobEnv, *, run_id: uuid.UUID, ics_code: str, attempt:
             interval_s=_heartbeat_interval(env.settings),
         )
         rows, explain = icb_result_rows(run_id, ics_code, loaded, outputs)
+        draws = icb_draw_rows(run_id, ics_code, loaded, outputs)
         totals = run_totals(outputs)
     except (RunFailed, InputError, ParameterError) as exc:
         async with transaction(env.sessionmaker) as session:
@@ -597,6 +675,7 @@ async def project_ics(env: JobEnv, *, run_id: uuid.UUID, ics_code: str, attempt:
         await repo.delete_results(session, run_id=run_id, area_codes=areas)
         await repo.write_results(session, rows)
         await repo.write_explain(session, explain)
+        await repo.write_draws(session, draws)
         await repo.update_part(
             session,
             run_id=run_id,
@@ -688,11 +767,18 @@ async def combine_projection(env: JobEnv, *, run_id: uuid.UUID, attempt: int) ->
                 "role_code": row.role_code,
                 "contributions": dict.fromkeys(EXPLAIN_COLUMNS, 0.0),
                 "total_change": 0.0,
+                "by_year": [],
+                "base_split": [],
             },
         )
         for key, value in row.contributions.items():
             entry["contributions"][key] = entry["contributions"].get(key, 0.0) + value
         entry["total_change"] += row.total_change
+        entry["by_year"].append(row.by_year)
+        entry["base_split"].append(row.base_split)
+    for entry in explain.values():
+        entry["by_year"] = _sum_nested(entry["by_year"])
+        entry["base_split"] = _sum_nested(entry["base_split"])
     fingerprint_parts = {
         **{k: v for k, v in parts[0].fingerprint_parts.items() if k != "returns"},
         "returns": sorted(item for part in parts for item in part.fingerprint_parts["returns"]),
@@ -704,6 +790,17 @@ async def combine_projection(env: JobEnv, *, run_id: uuid.UUID, attempt: int) ->
         await repo.delete_results(session, run_id=run_id, area_codes=[ENGLAND_CODE])
         await repo.write_results(session, rows)
         await repo.write_explain(session, list(explain.values()))
+        await repo.write_draws(
+            session,
+            [
+                {
+                    "run_id": run_id,
+                    "area_code": ENGLAND_CODE,
+                    "role_codes": roles,
+                    "values": _draws_blob(total[[MEASURES.index(m) for m in DRAW_MEASURES]]),
+                }
+            ],
+        )
         await repo.update_run(
             session,
             run_id=run_id,

@@ -8,13 +8,13 @@ from typing import Any, ClassVar, cast
 from arq import cron, func
 from arq.connections import RedisSettings
 
+from services.domain.queue import ArqSender
 from services.projector import jobs
 from services.projector.context import WorkerContext
 from services.projector.registry import JOBS
 from shared.config import get_settings
 from shared.db.session import make_engine, make_sessionmaker
 from shared.logging import configure_logging
-from shared.queue import ArqSender
 
 log = logging.getLogger("oneworkforce.projector")
 

@@ -18,7 +18,9 @@ from shared.models.population import (
 )
 from shared.models.projection import (
     ALL_ROLES,
+    DRAW_MEASURES,
     ENGLAND_CODE,
+    ProjectionDraws,
     ProjectionExplain,
     ProjectionResult,
     ProjectionRun,
@@ -43,6 +45,7 @@ from shared.models.workforce_return import (
 __all__ = [
     "ALL_ROLES",
     "BASELINE",
+    "DRAW_MEASURES",
     "ENGLAND_CODE",
     "Agreement",
     "AgreementMode",
@@ -68,6 +71,7 @@ __all__ = [
     "PopulationDataset",
     "PopulationGroupTotal",
     "PrevalenceRate",
+    "ProjectionDraws",
     "ProjectionExplain",
     "ProjectionResult",
     "ProjectionRun",

@@ -27,7 +27,7 @@ class Population(Base):
     """Persons by dataset, area, year, sex (F/M) and five-year age band (0-4 ... 90+).
 
     No foreign keys: per-row checks made the bulk load of a dataset three times slower on
-    PostgreSQL. The one writer, shared.reference.loader, checks every area code against
+    PostgreSQL. The one writer, services.domain.reference.loader, checks every area code against
     `areas` and writes a dataset's rows in the transaction that creates or replaces it, and
     removes them with it.
     """

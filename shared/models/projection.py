@@ -116,3 +116,31 @@ class ProjectionExplain(Base):
     role_code: Mapped[str] = mapped_column(String(64), primary_key=True)
     contributions: Mapped[dict[str, float]] = mapped_column(JSONType)
     total_change: Mapped[float]
+    # The gap after sharing of every switch state in every year ({"states": [[..T]..S+1],
+    # "gap_after_sharing": [..T]}), so any pair of years can be explained; None for runs
+    # written before it was kept.
+    by_year: Mapped[dict[str, Any] | None] = mapped_column(JSONType, default=None)
+    # The base-year gap (before sharing) split: {"gap", "vacancies", "sickness_absence"} FTE.
+    base_split: Mapped[dict[str, float] | None] = mapped_column(JSONType, default=None)
+
+
+class ProjectionDraws(Base):
+    """Every Monte Carlo draw's totals for one area of a run, for paired comparisons.
+
+    values is np.save of float64 (len(DRAW_MEASURES), iterations + 1, roles, years): run 0 is
+    the principal, runs 1..N the draws, which depend only on the seed and the draw's number,
+    so two runs with one seed are paired draw by draw. role_codes names the roles axis
+    (["all"] for a LAD, whose draws are kept for all roles together).
+    """
+
+    __tablename__ = "projection_draws"
+
+    run_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("projection_runs.id", ondelete="CASCADE"), primary_key=True
+    )
+    area_code: Mapped[str] = mapped_column(String(9), primary_key=True)
+    role_codes: Mapped[list[str]] = mapped_column(JSONType)
+    values: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+DRAW_MEASURES: tuple[str, ...] = ("demand_fte", "supply_fte", "gap_after_sharing_fte")

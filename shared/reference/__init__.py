@@ -1,1 +1,1 @@
-"""Reference data: the bundled ONS files, age bands and groups, and the loaders."""
+"""Reference vocabularies: the bundled ONS files, age bands and groups."""

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.models import Area, Organisation
+from shared.models import Area, AreaType, Organisation
 
 
 async def get(session: AsyncSession, *, organisation_id: uuid.UUID) -> Organisation | None:
@@ -33,6 +33,22 @@ async def add(session: AsyncSession, organisation: Organisation) -> Organisation
 async def delete(session: AsyncSession, organisation: Organisation) -> None:
     await session.delete(organisation)
     await session.flush()
+
+
+def in_area(area: Area) -> ColumnElement[bool] | None:
+    """Organisations in an area: its LAD's, its ICB's or England's; None for other area types."""
+    if area.type == AreaType.lad:
+        return Organisation.home_lad_code == area.code
+    if area.type == AreaType.icb:
+        return Organisation.ics_code == area.code
+    if area.type == AreaType.country:
+        return true()
+    return None
+
+
+async def count_in_ics(session: AsyncSession, *, ics_code: str) -> int:
+    query = select(func.count()).select_from(Organisation).where(Organisation.ics_code == ics_code)
+    return int((await session.execute(query)).scalar_one())
 
 
 def visible_filter(

@@ -11,7 +11,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.db.base import Base
-from shared.models import Population, PopulationDataset, PopulationGroupTotal, PrevalenceRate
+from shared.models import (
+    Area,
+    AreaType,
+    Population,
+    PopulationDataset,
+    PopulationGroupTotal,
+    PrevalenceRate,
+)
 from shared.repositories import bulk
 
 POPULATION_COLUMNS = ("dataset_id", "area_code", "year", "sex", "age_band", "persons")
@@ -107,6 +114,31 @@ async def band_cells(
     if age_bands is not None:
         query = query.where(Population.age_band.in_(age_bands))
     return [(row[0], row[1], row[2], row[3]) for row in (await session.execute(query)).all()]
+
+
+async def persons_by_lad(
+    session: AsyncSession,
+    *,
+    dataset_id: uuid.UUID,
+    ics_code: str,
+    year: int,
+    age_bands: Sequence[str],
+) -> list[tuple[str, str, int]]:
+    """(LAD code, name, persons in these age bands) for each LAD of an ICB in one year."""
+    query = (
+        select(Area.code, Area.name, func.sum(Population.persons))
+        .join(Population, Population.area_code == Area.code)
+        .where(
+            Area.type == AreaType.lad,
+            Area.parent_code == ics_code,
+            Population.dataset_id == dataset_id,
+            Population.year == year,
+            Population.age_band.in_(age_bands),
+        )
+        .group_by(Area.code, Area.name)
+        .order_by(Area.code)
+    )
+    return [(code, name, int(total)) for code, name, total in (await session.execute(query)).all()]
 
 
 async def group_totals(

@@ -16,6 +16,7 @@ from shared.models import (
     AreaType,
     Organisation,
     Population,
+    ProjectionDraws,
     ProjectionExplain,
     ProjectionResult,
     ProjectionRun,
@@ -281,7 +282,9 @@ async def delete_results(
     session: AsyncSession, *, run_id: uuid.UUID, area_codes: Sequence[str] | None = None
 ) -> None:
     """Remove what an earlier attempt wrote (all of the run, or these areas)."""
-    for model in (ProjectionResult, ProjectionExplain):
+    models: tuple[type[ProjectionResult] | type[ProjectionExplain] | type[ProjectionDraws], ...]
+    models = (ProjectionResult, ProjectionExplain, ProjectionDraws)
+    for model in models:
         statement = delete(model).where(model.run_id == run_id)
         if area_codes is not None:
             statement = statement.where(model.area_code.in_(list(area_codes)))
@@ -300,6 +303,17 @@ async def write_results(session: AsyncSession, rows: Sequence[tuple[Any, ...]]) 
 async def write_explain(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
     if rows:
         await session.execute(insert(ProjectionExplain), list(rows))
+
+
+async def write_draws(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        await session.execute(insert(ProjectionDraws), list(rows))
+
+
+async def draws_of(
+    session: AsyncSession, *, run_id: uuid.UUID, area_code: str
+) -> ProjectionDraws | None:
+    return await session.get(ProjectionDraws, (run_id, area_code))
 
 
 def results_query(
@@ -454,6 +468,11 @@ async def input_lines(session: AsyncSession, *, ics_code: str, on: date) -> list
 
 async def role_drivers(session: AsyncSession, *, codes: Sequence[str]) -> dict[str, str]:
     query = select(Role.code, Role.default_demand_driver).where(Role.code.in_(list(codes)))
+    return {row[0]: str(row[1]) for row in (await session.execute(query)).all()}
+
+
+async def role_sectors(session: AsyncSession, *, codes: Sequence[str]) -> dict[str, str]:
+    query = select(Role.code, Role.sector).where(Role.code.in_(list(codes)))
     return {row[0]: str(row[1]) for row in (await session.execute(query)).all()}
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date
 from typing import Any
 
 from sqlalchemy import TextClause, Uuid, bindparam, text
@@ -142,131 +141,14 @@ def staged_sql(statement: str) -> TextClause:
     return clause
 
 
-def _fmt(value: Any) -> str:
+RuleBuilder = Callable[[Dialect, Callable[[str], str], Callable[[str], str]], list[Rule]]
+
+
+def format_number(value: Any) -> str:
+    """A figure as a message shows it: 32.5, 40 (not 40.0)."""
     if isinstance(value, float):
         return f"{value:g}"
     return str(value)
-
-
-def _msg(template: str) -> Callable[[dict[str, Any]], str]:
-    return lambda values: template.format(**values)
-
-
-def _line_rules(d: Dialect) -> list[Rule]:
-    return _type_rules(d) + _business_rules(d, num=d.num, whole=d.whole)
-
-
-def _type_rules(d: Dialect) -> list[Rule]:
-    rules: list[Rule] = [
-        Rule(
-            "required",
-            "role_code",
-            d.blank("s.role_code"),
-            lambda v: "A role code is required.",
-        )
-    ]
-    for col in (*INT_COLUMNS, *DECIMAL_COLUMNS):
-        c = f"s.{col}"
-        if col not in OPTIONAL_COLUMNS:
-            rules.append(Rule("required", col, d.blank(c), _msg(f"{col} is required.")))
-        rules.append(
-            Rule(
-                "negative_value",
-                col,
-                d.is_negative(c),
-                _msg(f"{col} must not be negative (got {{value}})."),
-            )
-        )
-        valid = d.is_int(c) if col in INT_COLUMNS else d.is_decimal(c)
-        code = "not_an_integer" if col in INT_COLUMNS else "not_a_number"
-        kind = "a whole number" if col in INT_COLUMNS else "a number"
-        rules.append(
-            Rule(
-                code,
-                col,
-                f"(NOT {d.blank(c)} AND NOT {d.is_negative(c)} AND NOT {valid})",
-                _msg(f"{col} must be {kind} (got {{value!r}})."),
-            )
-        )
-    return rules
-
-
-def _business_rules(
-    d: Dialect, *, num: Callable[[str], str], whole: Callable[[str], str]
-) -> list[Rule]:
-    headcount, fte, vacant = whole("s.headcount"), num("s.fte_in_post"), num("s.vacant_fte")
-    starters, leavers = whole("s.starters_12m"), whole("s.leavers_12m")
-    ages = " + ".join(whole(f"s.{col}") for col in AGE_COLUMNS)
-    return [
-        Rule(
-            "fte_exceeds_headcount",
-            "fte_in_post",
-            f"{fte} > {headcount} * 1.2",
-            lambda v: (
-                f"FTE in post {_fmt(v['fte_in_post'])} is more than 1.2 x headcount "
-                f"{_fmt(v['headcount'])}."
-            ),
-            ("fte_in_post", "headcount"),
-        ),
-        Rule(
-            "age_bands_mismatch",
-            "age_under_25",
-            f"({ages}) <> {headcount}",
-            lambda v: (
-                f"Headcount by age band sums to {v['age_sum']}, not the headcount "
-                f"{_fmt(v['headcount'])}."
-            ),
-            ("headcount",),
-        ),
-        Rule(
-            "leavers_exceed_headcount",
-            "leavers_12m",
-            f"{leavers} > {headcount} + {starters}",
-            lambda v: (
-                f"Leavers {_fmt(v['leavers_12m'])} exceed headcount plus starters "
-                f"({_fmt(v['headcount'])} + {_fmt(v['starters_12m'])})."
-            ),
-            ("leavers_12m", "headcount", "starters_12m"),
-        ),
-        Rule(
-            "vacancies_implausible",
-            "vacant_fte",
-            f"{vacant} > {fte} AND {fte} > 0",
-            lambda v: (
-                f"Vacant FTE {_fmt(v['vacant_fte'])} is over 100% of the FTE in post "
-                f"{_fmt(v['fte_in_post'])}."
-            ),
-            ("vacant_fte", "fte_in_post"),
-        ),
-        Rule(
-            "sickness_days_implausible",
-            "sickness_days_12m",
-            f"{num('s.sickness_days_12m')} > 365 * {headcount}",
-            lambda v: (
-                f"Sickness days {_fmt(v['sickness_days_12m'])} exceed 365 x headcount "
-                f"{_fmt(v['headcount'])}."
-            ),
-            ("sickness_days_12m", "headcount"),
-        ),
-        Rule(
-            "leavers_to_health_care_exceed_leavers",
-            "leavers_to_health_care_12m",
-            f"{whole('s.leavers_to_health_care_12m')} > {leavers}",
-            lambda v: (
-                "Leavers to other health and care employers "
-                f"{_fmt(v['leavers_to_health_care_12m'])} exceed leavers {_fmt(v['leavers_12m'])}."
-            ),
-            ("leavers_to_health_care_12m", "leavers_12m"),
-        ),
-        Rule(
-            "unknown_role",
-            "role_code",
-            f"NOT {d.blank('s.role_code')} AND NOT EXISTS "
-            "(SELECT 1 FROM roles r WHERE r.code = s.role_code)",
-            lambda v: f"Unknown role code {v['role_code']!r}; see GET /v1/roles.",
-            ("role_code",),
-        ),
-    ]
 
 
 def _row_expr(d: Dialect) -> str:
@@ -274,12 +156,27 @@ def _row_expr(d: Dialect) -> str:
 
 
 class Validation:
-    """Runs every rule over one staged import and collects problems, capped for the answer."""
+    """Runs every rule over one staged import and collects problems, capped for the answer.
 
-    def __init__(self, session: AsyncSession, import_id: uuid.UUID, *, bulk: bool) -> None:
+    The rules come from the caller: `type_rules(d)` check each value's form, and
+    `business_rules(d, num, whole)` relate the figures, written over the given number
+    expressions so PostgreSQL's fast path can cast values already known to be numbers.
+    """
+
+    def __init__(
+        self,
+        session: AsyncSession,
+        import_id: uuid.UUID,
+        *,
+        bulk: bool,
+        type_rules: Callable[[Dialect], list[Rule]],
+        business_rules: RuleBuilder,
+    ) -> None:
         self.session = session
         self.import_id = import_id
         self.bulk = bulk
+        self._type_rules = type_rules
+        self._business_rules = business_rules
         self.d = Dialect(session.get_bind().dialect.name)
         self.problems: list[Problem] = []
         self.total = 0
@@ -300,17 +197,20 @@ class Validation:
         """A predicate true for a line that breaks any rule, cheap enough for a million lines."""
         d = self.d
         if not d.pg:
-            return " OR ".join(f"({rule.predicate})" for rule in _line_rules(d))
+            return " OR ".join(f"({rule.predicate})" for rule in self._line_rules())
         # One regular expression checks every number on the line; only then are the values
         # cast (CASE keeps the casts away from lines that failed the pattern).
         typed = f"({d.row_string()}) ~ '{d.row_pattern()}' AND NOT {d.blank('s.role_code')}"
         business = " OR ".join(
-            f"({rule.predicate})" for rule in _business_rules(d, num=d.cast, whole=d.cast)
+            f"({rule.predicate})" for rule in self._business_rules(d, d.cast, d.cast)
         )
         return f"(CASE WHEN {typed} THEN ({business}) ELSE TRUE END)"
 
+    def _line_rules(self) -> list[Rule]:
+        return self._type_rules(self.d) + self._business_rules(self.d, self.d.num, self.d.whole)
+
     async def line_rules(self) -> None:
-        rules = _line_rules(self.d)
+        rules = self._line_rules()
         bad_sql = (
             "SELECT s.id AS id FROM return_staging s WHERE s.import_id = :import_id "
             f"AND {self._any_error_sql()} ORDER BY s.id LIMIT {MAX_BAD_LINES}"
@@ -337,7 +237,7 @@ class Validation:
                 values = dict(found)
                 age_sum = values.get("age_sum")
                 if isinstance(age_sum, float):
-                    values["age_sum"] = _fmt(age_sum)
+                    values["age_sum"] = format_number(age_sum)
                 self.add(
                     Problem(
                         code=rule.code,
@@ -409,12 +309,3 @@ class Validation:
                     organisation_code=found["org_code"] if self.bulk else None,
                 )
             )
-
-
-def parse_iso_date(value: str | None) -> date | None:
-    if not value:
-        return None
-    try:
-        return date.fromisoformat(value.strip())
-    except ValueError:
-        return None

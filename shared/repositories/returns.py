@@ -140,6 +140,48 @@ async def lock_organisations(
         )
 
 
+async def count_staged(session: AsyncSession, *, import_id: uuid.UUID) -> int:
+    result = await session.execute(
+        staged_sql("SELECT COUNT(*) FROM return_staging WHERE import_id = :import_id"),
+        {"import_id": import_id},
+    )
+    return int(result.scalar_one())
+
+
+async def staged_organisations_and_dates(
+    session: AsyncSession, *, import_id: uuid.UUID
+) -> list[tuple[str | None, str | None]]:
+    """The distinct (organisation code, as_at) pairs of a bulk import, as sent."""
+    result = await session.execute(
+        staged_sql(
+            "SELECT DISTINCT organisation_code, as_at FROM return_staging "
+            "WHERE import_id = :import_id"
+        ),
+        {"import_id": import_id},
+    )
+    return [(code, as_at) for code, as_at in result.all()]
+
+
+async def organisations_by_code(
+    session: AsyncSession,
+) -> dict[str, tuple[uuid.UUID, str, date | None]]:
+    """(id, ICS, opened on) of every organisation by ODS code and by CQC location id."""
+    rows = await session.execute(
+        text(
+            "SELECT id, ods_code, cqc_location_id, ics_code, opened_on FROM organisations "
+            "WHERE ods_code IS NOT NULL OR cqc_location_id IS NOT NULL"
+        )
+    )
+    found: dict[str, tuple[uuid.UUID, str, date | None]] = {}
+    for org_id, ods, cqc, ics, opened in rows.all():
+        organisation_id = org_id if isinstance(org_id, uuid.UUID) else uuid.UUID(str(org_id))
+        opened_on = date.fromisoformat(opened) if isinstance(opened, str) else opened
+        for code in (ods, cqc):
+            if code:
+                found[code] = (organisation_id, ics, opened_on)
+    return found
+
+
 async def set_line_counts(session: AsyncSession, *, import_id: uuid.UUID) -> None:
     await session.execute(
         staged_sql(
@@ -160,12 +202,15 @@ async def set_warning_counts(session: AsyncSession, *, import_id: uuid.UUID) -> 
     )
 
 
-async def warnings_from_lines(
-    session: AsyncSession, *, import_id: uuid.UUID
+async def warning_candidates(
+    session: AsyncSession, *, import_id: uuid.UUID, turnover_share: float, jump_share: float
 ) -> list[dict[str, Any]]:
-    """Warnings for the lines just stored, against each organisation's earlier returns."""
+    """The lines just stored that may warrant a warning, each beside the same role's line in
+    the organisation's previous return (prev_*) and in its return of a year or more before
+    (old_*): high turnover, a jump since the previous return, or figures left unchanged."""
     d = dialect_of(session)
     year_before = d.days_before("n.as_at", 365)
+    turnover, jump = float(turnover_share), float(jump_share)
     sql = f"""
         WITH prev AS (
             SELECT n.id AS new_id,
@@ -185,61 +230,15 @@ async def warnings_from_lines(
         JOIN return_lines l ON l.return_id = prev.new_id
         LEFT JOIN return_lines p ON p.return_id = prev.prev_id AND p.role_code = l.role_code
         LEFT JOIN return_lines o ON o.return_id = prev.old_id AND o.role_code = l.role_code
-        WHERE (l.headcount > 0 AND l.leavers_12m > 0.6 * l.headcount)
-           OR (p.headcount > 0 AND ABS(l.headcount - p.headcount) > 0.5 * p.headcount)
-           OR (p.fte_in_post > 0 AND ABS(l.fte_in_post - p.fte_in_post) > 0.5 * p.fte_in_post)
+        WHERE (l.headcount > 0 AND l.leavers_12m > {turnover} * l.headcount)
+           OR (p.headcount > 0 AND ABS(l.headcount - p.headcount) > {jump} * p.headcount)
+           OR (p.fte_in_post > 0 AND ABS(l.fte_in_post - p.fte_in_post) > {jump} * p.fte_in_post)
            OR (o.headcount = l.headcount AND o.fte_in_post = l.fte_in_post
                AND o.vacant_fte = l.vacant_fte)
         ORDER BY l.return_id, l.role_code
     """
     result = await session.execute(staged_sql(sql), {"import_id": import_id})
-    warnings: list[dict[str, Any]] = []
-    for row in result.mappings():
-        raw_id = row["return_id"]
-        base = {
-            "return_id": raw_id if isinstance(raw_id, uuid.UUID) else uuid.UUID(str(raw_id)),
-            "role_code": row["role_code"],
-        }
-        headcount, leavers = row["headcount"], row["leavers"]
-        if headcount and leavers > 0.6 * headcount:
-            warnings.append(
-                {
-                    **base,
-                    "column": "leavers_12m",
-                    "code": "turnover_above_60pct",
-                    "message": f"Turnover {leavers / headcount:.0%} is above 60%.",
-                }
-            )
-        for column, now, before in (
-            ("headcount", headcount, row["prev_headcount"]),
-            ("fte_in_post", row["fte"], row["prev_fte"]),
-        ):
-            if before and abs(now - before) > 0.5 * before:
-                warnings.append(
-                    {
-                        **base,
-                        "column": column,
-                        "code": "jump_over_50pct",
-                        "message": f"{column} changed from {before:g} to {now:g} "
-                        "(more than 50%) since the previous return.",
-                    }
-                )
-        if (
-            row["old_headcount"] is not None
-            and row["old_headcount"] == headcount
-            and row["old_fte"] == row["fte"]
-            and row["old_vacant"] == row["vacant"]
-        ):
-            warnings.append(
-                {
-                    **base,
-                    "column": "headcount",
-                    "code": "figures_unchanged_12m",
-                    "message": "Headcount, FTE and vacancies are unchanged from the return of "
-                    "12 or more months ago: check they were updated.",
-                }
-            )
-    return warnings
+    return [dict(row) for row in result.mappings()]
 
 
 async def next_versions(

@@ -66,14 +66,94 @@ class ProjectionResultRead(BaseModel):
 
 
 class ProjectionExplainRead(BaseModel):
+    """Sign convention: FTE of gap after sharing (demand - supply, positive = shortfall). A
+    positive contribution widens the gap between `from` and `to`; a negative one narrows it
+    (joiners are negative, demand growth positive). Contributions add up exactly to
+    total_change_fte, and the net effects are sums of the gross contributions."""
+
     run_id: uuid.UUID
     area_code: str
-    role_code: str
-    total_change_fte: float
-    contributions_fte: dict[str, float]
+    role_code: str = Field(description="The role, or 'all' (also when by=sector)")
+    sector: str | None = Field(default=None, description="Set when explaining a sector")
+    year_from: int | None = None
+    year_to: int | None = None
+    total_change_fte: float = Field(
+        description="Gap after sharing in year_to - gap after sharing in year_from (FTE)"
+    )
+    contributions_fte: dict[str, float] = Field(
+        description="Gross contributions by component (FTE, positive widens the gap)"
+    )
+    net_fte: ExplainNet | None = Field(
+        default=None, description="Net demand, supply and sharing effects (FTE)"
+    )
+    base_gap: BaseGapSplit | None = Field(
+        default=None, description="The base-year gap split into vacancies and sickness absence"
+    )
 
 
 class LatestProjection(BaseModel):
     run: ProjectionRunRead
     area_code: str
     results: list[ProjectionResultRead]
+
+
+class RunSummary(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    scenario: str = Field(validation_alias="scenario_name")
+    scenario_version: int
+    stale: bool
+
+
+class ComparisonRow(BaseModel):
+    area_code: str
+    group: str = Field(description="A role code or a sector (by=sector); 'all' for every role")
+    measure: str
+    year: int
+    base_principal: float = Field(description="FTE")
+    other_principal: float = Field(description="FTE")
+    difference_principal: float = Field(
+        description="other - base at central values (FTE); equals other_principal - base_principal"
+    )
+    difference_p10: float = Field(description="10th percentile of the paired draw differences")
+    difference_p50: float
+    difference_p90: float
+    share_of_draws_better: float | None = Field(
+        description="Share of the paired draws in which the other run is better: more "
+        "supply_fte, or less demand_fte, gap_fte or gap_after_sharing_fte; null without draws"
+    )
+
+
+class ProjectionComparison(BaseModel):
+    base: RunSummary
+    other: RunSummary
+    scope: str
+    base_year: int
+    horizon: int
+    seed: int
+    draws: int = Field(description="Paired draws behind the percentiles and shares")
+    area_code: str
+    by: str
+    rows: list[ComparisonRow]
+
+
+class ExplainNet(BaseModel):
+    demand: float = Field(description="demography + productivity + substitution")
+    supply: float = Field(description="leavers + retirement + joiners + cross_sector_flows")
+    sharing: float
+
+
+class BaseGapSplit(BaseModel):
+    year: int
+    gap_fte: float = Field(
+        description="Gap before sharing in the base year = vacancies_fte + sickness_absence_fte"
+    )
+    vacancies_fte: float = Field(description="Vacant FTE posted in the returns")
+    sickness_absence_fte: float = Field(
+        description="FTE in post lost to sickness absence (FTE in post x sickness rate)"
+    )
+    sharing_fte: float = Field(description="Gap after sharing - gap in the base year")
+
+
+ProjectionExplainRead.model_rebuild()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
 
 import httpx
 import pytest
@@ -12,19 +11,7 @@ from fastapi import FastAPI
 
 from services.api.main import create_app
 from shared.logging import JsonFormatter
-from tests.conftest import KeyFactory, settings_for
-
-PROBLEM = "application/problem+json"
-
-
-def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith(PROBLEM)
-    body: dict[str, Any] = response.json()
-    assert body["status"] == status
-    assert body["code"] == code
-    assert body["request_id"] == response.headers["x-request-id"]
-    return body
+from tests.helpers import KeyFactory, assert_problem, settings_for
 
 
 async def test_healthz_and_readyz(client: httpx.AsyncClient) -> None:

@@ -9,9 +9,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.models import ApiKey, AuditEvent
-from tests.api.test_foundation import assert_problem
-from tests.conftest import KeyFactory
 from tests.factories import ensure_small_geography
+from tests.helpers import KeyFactory, assert_problem
 
 
 async def test_missing_key_is_401_with_www_authenticate(client: httpx.AsyncClient) -> None:

@@ -13,16 +13,16 @@ from fastapi import FastAPI
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.domain.projections import runs as projection_runs
+from services.domain.queue import ArqSender, OutboxRelay
+from services.domain.reference.loader import ReferenceLoadSummary
 from services.projector import pipeline
 from services.projector import worker as projector_worker
-from shared import projection_runs
 from shared.db.base import utcnow
 from shared.models import OutboxMessage, ProjectionResult, ProjectionRun
-from shared.queue import ArqSender, OutboxRelay
-from shared.reference.loader import ReferenceLoadSummary
-from tests.api.projections.test_projections import _run, _setup_icb
-from tests.conftest import KeyFactory, settings_for
+from tests.api.projections.helpers import run_projection, setup_icb
 from tests.factories import ICB_A
+from tests.helpers import KeyFactory, settings_for
 
 
 async def _result_count(sessionmaker: async_sessionmaker[AsyncSession], run_id: str) -> int:
@@ -40,8 +40,8 @@ async def test_reaper_requeues_a_stuck_run_and_the_retry_leaves_one_result_set(
 ) -> None:
     sessionmaker = app.state.sessionmaker
     admin = await make_key("admin")
-    await _setup_icb(client, sessionmaker, admin)
-    run = await _run(client, app, admin, scope=ICB_A, horizon=3, iterations=5)
+    await setup_icb(client, sessionmaker, admin)
+    run = await run_projection(client, app, admin, scope=ICB_A, horizon=3, iterations=5)
     expected = await _result_count(sessionmaker, run["id"])
     run_id = uuid.UUID(run["id"])
     # As if the worker died mid-run: running, with a heartbeat long past.
@@ -89,7 +89,7 @@ async def test_arq_worker_runs_an_icb_projection(
 ) -> None:
     sessionmaker = app.state.sessionmaker
     admin = await make_key("admin")
-    await _setup_icb(client, sessionmaker, admin)
+    await setup_icb(client, sessionmaker, admin)
     queue = f"oneworkforce:test:{uuid.uuid4().hex}"
     settings = settings_for(database_url, redis_url=redis_url, queue_name=queue)
     async with sessionmaker() as session:

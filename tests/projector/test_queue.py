@@ -13,14 +13,14 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from services.domain.queue import ArqSender, OutboxRelay
 from services.projector import worker as projector_worker
 from services.projector.inprocess import InProcessRunner
 from shared.db.session import transaction
 from shared.jobs import JobName, PingPayload, ping_job_id
 from shared.models import JobExecution, OutboxMessage
-from shared.queue import ArqSender, OutboxRelay
 from shared.repositories import outbox
-from tests.conftest import settings_for
+from tests.helpers import settings_for
 
 
 async def _enqueue_ping(sessionmaker: async_sessionmaker[AsyncSession], token: str) -> None:

@@ -32,18 +32,18 @@ from redis.asyncio import Redis
 from sqlalchemy import distinct, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from services.domain.demo import DEMO_ICB, demo_dates, load_demo
+from services.domain.projections import runs as projection_runs
+from services.domain.queue import ArqSender, OutboxRelay
+from services.domain.reference.loader import ReferenceLoadSummary
 from services.projector import pipeline
 from services.projector import worker as projector_worker
 from services.projector.model.engine import MEASURES
-from shared import projection_runs
 from shared.db.session import transaction
-from shared.demo import DEMO_ICB, demo_dates, load_demo
 from shared.jobs import run_projection_job_id
 from shared.models import ProjectionExplain, ProjectionResult, ProjectionRun, RunStatus
-from shared.queue import ArqSender, OutboxRelay
-from shared.reference.loader import ReferenceLoadSummary
 from shared.repositories import projections as projections_repo
-from tests.conftest import settings_for
+from tests.helpers import settings_for
 
 # Enough Monte Carlo runs over the demo ICB (about 1,000 organisations, 15,000 lines) that the
 # model step takes seconds, so the kill lands while the first attempt is computing.

@@ -13,10 +13,10 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.domain.reference.loader import ReferenceLoadSummary, load_population_file
 from shared.db.session import transaction
 from shared.errors import Conflict, DomainError, Unprocessable
 from shared.models import AuditEvent, Population, PopulationDataset
-from shared.reference.loader import ReferenceLoadSummary, load_population_file
 from shared.repositories import population as population_repo
 from tests.factories import LAD_B1, population_rows
 from tests.reference.conftest import WriteCsv

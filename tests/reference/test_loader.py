@@ -10,6 +10,7 @@ from pathlib import Path
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.domain.reference.loader import ReferenceLoadSummary, load_reference
 from shared.db.session import transaction
 from shared.models import (
     Area,
@@ -19,7 +20,6 @@ from shared.models import (
     PrevalenceRate,
 )
 from shared.reference import files
-from shared.reference.loader import ReferenceLoadSummary, load_reference
 from tests.factories import ICB_A, ICB_B, LAD_A2, ensure_small_geography
 
 OWF = str(Path(sys.executable).with_name("oneworkforce"))

@@ -13,12 +13,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.api.cache import BodyCache
 from services.api.deps import AdminKey, ReadKey, SessionDep, get_principal
 from services.api.http import PageDep, csv_response, etag_of, not_modified, wants_csv
+from services.api.projections import comparison as comparison_service
 from services.api.projections import service
 from shared.errors import NotFound, Unprocessable
+from shared.models import ENGLAND_CODE
 from shared.repositories import projections as repo
 from shared.schemas.common import Page
 from shared.schemas.projections import (
     LatestProjection,
+    ProjectionComparison,
     ProjectionCreate,
     ProjectionExplainRead,
     ProjectionResultRead,
@@ -49,7 +52,13 @@ async def create_projection(
 ) -> Response:
     run = await service.request_run(session, principal=principal, data=data)
     body = json.loads(ProjectionRunRead.model_validate(run).model_dump_json())
-    return JSONResponse(body, status_code=202, headers={"Location": f"/v1/projections/{run.id}"})
+    # A hint for pollers: an ICB run takes seconds, an England run (fanned out) longer.
+    retry_after = "10" if run.scope == ENGLAND_CODE else "2"
+    return JSONResponse(
+        body,
+        status_code=202,
+        headers={"Location": f"/v1/projections/{run.id}", "Retry-After": retry_after},
+    )
 
 
 @router.get(
@@ -86,6 +95,67 @@ async def list_projections(
         page=page.page,
         limit=page.limit,
     )
+
+
+XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+# Registered before /v1/projections/{run_id}, which would otherwise read "compare" as an id.
+@router.get(
+    "/v1/projections/compare",
+    response_model=ProjectionComparison,
+    responses={200: {"content": {"text/csv": {}, XLSX_MEDIA_TYPE: {}}}},
+    summary="Paired comparison of two runs (other - base) by area, role or sector and year",
+)
+async def compare_projections(
+    request: Request,
+    session: SessionDep,
+    principal: ReadKey,
+    base: Annotated[uuid.UUID, Query(description="The run compared against, e.g. baseline")],
+    other: Annotated[uuid.UUID, Query(description="The run compared, e.g. a scenario")],
+    area: Annotated[str | None, Query(max_length=9)] = None,
+    by: Annotated[Literal["role", "sector"], Query()] = "role",
+    group: Annotated[
+        str | None, Query(max_length=64, description="One role code or sector, or 'all'")
+    ] = None,
+    measure: Annotated[
+        Literal["demand_fte", "supply_fte", "gap_fte", "gap_after_sharing_fte"] | None, Query()
+    ] = None,
+    year_from: Annotated[int | None, Query(ge=1900, le=2200)] = None,
+    year_to: Annotated[int | None, Query(ge=1900, le=2200)] = None,
+    format: Annotated[Literal["json", "csv", "xlsx"] | None, Query()] = None,
+) -> ProjectionComparison | Response:
+    """Both runs must have succeeded, cover the same scope, base year and horizon, and share
+    the seed and iteration count, so that draw i of each used the same random numbers."""
+    comparison = await comparison_service.compare_runs(
+        session,
+        principal=principal,
+        base_id=base,
+        other_id=other,
+        area=area,
+        by=by,
+        group=group,
+        measure=measure,
+        year_from=year_from,
+        year_to=year_to,
+    )
+    filename = f"comparison-{base}-{other}"
+    wants_xlsx = format == "xlsx" or (
+        format is None and XLSX_MEDIA_TYPE in request.headers.get("accept", "")
+    )
+    if wants_xlsx:
+        return Response(
+            comparison_service.xlsx_bytes(comparison),
+            media_type=XLSX_MEDIA_TYPE,
+            headers={"Content-Disposition": f'attachment; filename="{filename}.xlsx"'},
+        )
+    if wants_csv(request, format):
+        return csv_response(
+            comparison_service.COMPARISON_HEADER,
+            comparison_service.table_rows(comparison),
+            filename=f"{filename}.csv",
+        )
+    return comparison
 
 
 @router.get("/v1/projections/{run_id}", response_model=ProjectionRunRead, summary="A run's status")
@@ -154,16 +224,37 @@ async def get_results(
 @router.get(
     "/v1/projections/{run_id}/explain",
     response_model=ProjectionExplainRead,
-    summary="What changed the gap after sharing from base year to horizon (FTE by component)",
+    summary="What changed the gap after sharing between two years (FTE by component)",
 )
 async def get_explain(
     run_id: uuid.UUID,
     session: SessionDep,
     principal: ReadKey,
     area: Annotated[str | None, Query(max_length=9)] = None,
-    role: Annotated[str | None, Query(max_length=64)] = None,
+    role: Annotated[str | None, Query(max_length=64, description="A role code, or 'all'")] = None,
+    sector: Annotated[
+        str | None, Query(max_length=20, description="Explain a sector's roles together")
+    ] = None,
+    year_from: Annotated[
+        int | None, Query(alias="from", ge=1900, le=2200, description="Default: base year")
+    ] = None,
+    year_to: Annotated[
+        int | None, Query(alias="to", ge=1900, le=2200, description="Default: horizon")
+    ] = None,
 ) -> ProjectionExplainRead:
-    return await service.explain(session, principal=principal, run_id=run_id, area=area, role=role)
+    """Sequential switching of the drivers of change, so the gross contributions add up
+    exactly to the change in gap after sharing; `net_fte` sums them into net demand, supply
+    and sharing effects. A positive figure widens the gap (more shortfall)."""
+    return await service.explain(
+        session,
+        principal=principal,
+        run_id=run_id,
+        area=area,
+        role=role,
+        sector=sector,
+        year_from=year_from,
+        year_to=year_to,
+    )
 
 
 _LATEST_PARAMETERS = [

@@ -6,11 +6,13 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import cast
 
+import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.api.cache import TtlCache
-from shared import projection_runs
-from shared.errors import NotFound, Unprocessable
+from services.domain.projections import runs as projection_runs
+from services.projector.model import explain as explain_model
+from shared.errors import Conflict, NotFound, Unprocessable
 from shared.models import (
     ALL_ROLES,
     BASELINE,
@@ -25,7 +27,12 @@ from shared.repositories import population as population_repo
 from shared.repositories import projections as repo
 from shared.repositories import scenarios
 from shared.schemas.keys import Principal
-from shared.schemas.projections import ProjectionCreate, ProjectionExplainRead
+from shared.schemas.projections import (
+    BaseGapSplit,
+    ExplainNet,
+    ProjectionCreate,
+    ProjectionExplainRead,
+)
 
 MEASURES = (
     "demand_fte",
@@ -162,26 +169,102 @@ async def explain(
     run_id: uuid.UUID,
     area: str | None,
     role: str | None,
+    sector: str | None = None,
+    year_from: int | None = None,
+    year_to: int | None = None,
 ) -> ProjectionExplainRead:
+    """What moved the gap after sharing between two years, for an area and a role, a sector
+    or all roles; with net effects and the base-year gap split."""
     run = await visible_run(session, principal=principal, run_id=run_id)
+    first_year, last_year = run.base_year, run.base_year + run.horizon
+    start = first_year if year_from is None else year_from
+    end = last_year if year_to is None else year_to
+    problems = [
+        {"field": name, "in": "query", "code": "year_out_of_range",
+         "message": f"must be within the run's years, {first_year}-{last_year}"}
+        for name, value in (("from", start), ("to", end))
+        if not first_year <= value <= last_year
+    ]  # fmt: skip
+    if not problems and start >= end:
+        problems.append(
+            {"field": "to", "in": "query", "code": "year_out_of_range",
+             "message": "must be after `from`"}
+        )  # fmt: skip
+    if role is not None and sector is not None:
+        problems.append(
+            {"field": "sector", "in": "query", "code": "role_and_sector",
+             "message": "give a role or a sector, not both"}
+        )  # fmt: skip
+    if problems:
+        raise Unprocessable(
+            "The request has invalid fields.", code=problems[0]["code"], errors=problems
+        )
     allowed = await allowed_areas(session, principal=principal, run=run)
     area_code = area or (run.scope if allowed is None else allowed[0])
     areas = restrict(area_code, allowed)
     rows: Sequence[ProjectionExplain] = (
         await repo.explain_rows(session, run_id=run_id, area_codes=areas) if areas else []
     )
-    role_code = role or ALL_ROLES
-    for row in rows:
-        if row.role_code == role_code:
-            return ProjectionExplainRead(
-                run_id=run_id,
-                area_code=row.area_code,
-                role_code=row.role_code,
-                total_change_fte=row.total_change,
-                contributions_fte=dict(row.contributions),
+    if sector is not None:
+        sectors = await repo.role_sectors(session, codes=[row.role_code for row in rows])
+        chosen = [row for row in rows if sectors.get(row.role_code) == sector]
+    else:
+        chosen = [row for row in rows if row.role_code == (role or ALL_ROLES)]
+    if not chosen:
+        raise NotFound(
+            "No explanation for this area and role or sector in the run.",
+            code="explanation_not_found",
+        )
+    default_years = start == first_year and end == last_year
+    by_year = [row.by_year for row in chosen]
+    if any(item is None for item in by_year):
+        if not default_years or len(chosen) > 1:
+            raise Conflict(
+                "This run was computed before explanations were kept for every year; "
+                "request it again to explain other years or sectors.",
+                code="explanation_by_year_unavailable",
             )
-    raise NotFound(
-        "No explanation for this area and role in the run.", code="explanation_not_found"
+        row = chosen[0]
+        return ProjectionExplainRead(
+            run_id=run_id,
+            area_code=row.area_code,
+            role_code=row.role_code,
+            year_from=start,
+            year_to=end,
+            total_change_fte=row.total_change,
+            contributions_fte=dict(row.contributions),
+            net_fte=ExplainNet(**explain_model.net_effects(dict(row.contributions))),
+        )
+    states = sum(np.asarray(item["states"], dtype=np.float64) for item in by_year if item)
+    gaps = sum(np.asarray(item["gap_after_sharing"], dtype=np.float64) for item in by_year if item)
+    contributions, total = explain_model.between(
+        np.asarray(states), np.asarray(gaps), start - first_year, end - first_year
+    )
+    named = {
+        column: float(contributions[k]) for k, column in enumerate(explain_model.EXPLAIN_COLUMNS)
+    }
+    splits = [row.base_split for row in chosen]
+    base_gap = None
+    if all(split is not None for split in splits):
+        gap = sum(float(split["gap"]) for split in splits if split)
+        base_gap = BaseGapSplit(
+            year=first_year,
+            gap_fte=gap,
+            vacancies_fte=sum(float(split["vacancies"]) for split in splits if split),
+            sickness_absence_fte=sum(float(split["sickness_absence"]) for split in splits if split),
+            sharing_fte=float(np.asarray(gaps)[0]) - gap,
+        )
+    return ProjectionExplainRead(
+        run_id=run_id,
+        area_code=chosen[0].area_code,
+        role_code=ALL_ROLES if sector is not None else chosen[0].role_code,
+        sector=sector,
+        year_from=start,
+        year_to=end,
+        total_change_fte=float(total),
+        contributions_fte=named,
+        net_fte=ExplainNet(**explain_model.net_effects(named)),
+        base_gap=base_gap,
     )
 
 

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared import returns_import
+from services.domain.returns import importer as returns_import
 from shared.errors import NotFound
 from shared.jobs import ImportReturnsPayload, JobName, import_returns_job_id
 from shared.models import ImportStatus, ReturnImport

@@ -6,12 +6,13 @@ import uuid
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, true
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.api.organisations import service as organisations
-from shared import projection_runs, returns_import
+from services.domain.projections import runs as projection_runs
+from services.domain.returns import importer as returns_import
+from services.domain.returns import rules
 from shared.db.base import utcnow
 from shared.errors import Conflict, NotFound, Unprocessable
 from shared.models import (
@@ -109,7 +110,7 @@ async def submit(
     for row in rows:
         row["as_at"] = as_at.isoformat()
     await repo.stage_rows(session, import_id=import_id, rows=rows, organisation_id=organisation.id)
-    validation = Validation(session, import_id, bulk=False)
+    validation = rules.validation(session, import_id, bulk=False)
     _check_date(organisation, as_at, validation)
     if validation.total:
         # Already failing: report every other problem too, in the same answer.
@@ -295,22 +296,14 @@ async def area_workforce(
         raise NotFound(f"No area {area_code}.", code="area_not_found")
     if principal.organisation_id is not None:
         raise NotFound(f"No area {area_code}.", code="area_not_found")
-    area_filter: ColumnElement[bool]
-    if area.type == AreaType.lad:
-        area_filter = Organisation.home_lad_code == area.code
-        ics = area.parent_code
-    elif area.type == AreaType.icb:
-        area_filter = Organisation.ics_code == area.code
-        ics = area.code
-    elif area.type == AreaType.country:
-        area_filter = true()
-        ics = None
-    else:
+    area_filter = organisations_repo.in_area(area)
+    if area_filter is None:
         raise Unprocessable(
             "Workforce is aggregated for LADs, ICBs and England.",
             code="area_type_not_supported",
             errors=[{"field": "code", "code": "area_type_not_supported", "message": area.type}],
         )
+    ics = area.code if area.type == AreaType.icb else area.parent_code
     if principal.ics_code is not None and ics != principal.ics_code:
         raise NotFound(f"No area {area_code}.", code="area_not_found")
     aggregates = await repo.aggregate_latest(session, organisation_filter=area_filter, on=on)

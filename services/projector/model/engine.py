@@ -610,20 +610,23 @@ def _level_statistics(
     }
 
 
-def _gap_after_change(sums: _AtomSums, level: _LevelMap) -> FloatArray:
-    """Principal change in gap after sharing from base to horizon, per group (G,)."""
-    ends = _AtomSums(
-        demand_fte=sums.demand_fte[:, [0, -1], :1],
-        supply_fte=sums.supply_fte[:, [0, -1], :1],
-        shortfall_fte=sums.shortfall_fte[:, [0, -1], :1],
-        sharing_gap_change_fte=sums.sharing_gap_change_fte[:, [0, -1], :1],
-        sharing_shortfall_change_fte=sums.sharing_shortfall_change_fte[:, [0, -1], :1],
+def _principal_gaps(sums: _AtomSums, level: _LevelMap) -> tuple[FloatArray, FloatArray]:
+    """Principal gap and gap after sharing per group and year, each (G, T)."""
+    principal = _AtomSums(
+        demand_fte=sums.demand_fte[:, :, :1],
+        supply_fte=sums.supply_fte[:, :, :1],
+        shortfall_fte=sums.shortfall_fte[:, :, :1],
+        sharing_gap_change_fte=sums.sharing_gap_change_fte[:, :, :1],
+        sharing_shortfall_change_fte=sums.sharing_shortfall_change_fte[:, :, :1],
     )
-    change = np.zeros(level.n_groups)
+    years = sums.demand_fte.shape[1]
+    gap = np.zeros((level.n_groups, years))
+    gap_after = np.zeros((level.n_groups, years))
     if level.groups.size:
-        values = _slice_values(ends, level, 0, level.groups.size)["gap_after_sharing_fte"]
-        change[level.groups] = values[:, 1, 0] - values[:, 0, 0]
-    return change
+        values = _slice_values(principal, level, 0, level.groups.size)
+        gap[level.groups] = values["gap_fte"][:, :, 0]
+        gap_after[level.groups] = values["gap_after_sharing_fte"][:, :, 0]
+    return gap, gap_after
 
 
 # ---------------------------------------------------------------------------------------------
@@ -671,7 +674,7 @@ def project(
     seed: int,
     aggregation: Aggregation,
     chunk_size: int = 50,
-    keep_iterations: bool = False,
+    keep_iterations: bool | frozenset[str] = False,
     explain: bool = True,
     progress: Callable[[float], None] | None = None,
 ) -> ProjectionOutputs:
@@ -679,6 +682,7 @@ def project(
 
     Raises ParameterError or InputError (each listing every problem) on invalid arguments.
     progress, when given, is called with the share of the work done after each chunk.
+    keep_iterations keeps every run's values of every level (True) or of the named levels.
     """
     _check_call(inputs, params, aggregation, iterations, seed, chunk_size)
     years = inputs.horizon_years + 1
@@ -711,7 +715,12 @@ def project(
 
     results = []
     for level, level_map, explanation in zip(levels, level_maps, explanations, strict=True):
-        statistics = _level_statistics(sums, level_map, keep_iterations)
+        keep = (
+            level.name in keep_iterations
+            if isinstance(keep_iterations, frozenset)
+            else keep_iterations
+        )
+        statistics = _level_statistics(sums, level_map, keep)
         results.append(
             LevelResult(
                 name=level.name,
@@ -732,6 +741,11 @@ def project(
     )
 
 
+def _group_sums(groups: IntArray, values: FloatArray, n_groups: int) -> FloatArray:
+    sums: FloatArray = np.bincount(groups, values, minlength=n_groups).astype(np.float64)
+    return sums
+
+
 def _explain(
     layout: _Layout,
     params: ScenarioParameters,
@@ -741,7 +755,13 @@ def _explain(
     years: int,
     workspace: supply_model.Workspace,
 ) -> list[explain_model.Explanation]:
-    totals = [_gap_after_change(sums, level_map) for level_map in level_maps]
+    principal = [_principal_gaps(sums, level_map) for level_map in level_maps]
+    supply_plan = plans.supply
+    inputs = layout.inputs
+    # Base-year gap = vacancies + sickness absence: demand at base is FTE in post + vacant FTE
+    # and effective supply is FTE in post less the share of working time lost to sickness.
+    cell_vacancies = np.asarray(inputs.vacant_fte, dtype=np.float64)
+    cell_sickness = inputs.headcount * supply_plan.fte_per_head * supply_plan.sickness_rate
     supply_without_retirement = supply_model.prepare_supply(layout.inputs, params, retirement=False)
     no_sharing = gap_model.prepare_sharing(layout.inputs, enabled=False)
     changes: list[list[FloatArray]] = [[] for _ in level_maps]
@@ -766,8 +786,18 @@ def _explain(
             state_map = _level_map(
                 layout.atom_group[i], level_map.n_groups, state_plans.sharing_atoms
             )
-            changes[i].append(_gap_after_change(state, state_map))
-    return [
-        explain_model.decompose(np.stack(level_changes), total)
-        for level_changes, total in zip(changes, totals, strict=True)
-    ]
+            changes[i].append(_principal_gaps(state, state_map)[1])
+    explanations = []
+    for i, (level_changes, (gap, gap_after)) in enumerate(zip(changes, principal, strict=True)):
+        groups = layout.atom_group[i][layout.cell_atom]
+        n_groups = level_maps[i].n_groups
+        explanations.append(
+            explain_model.decompose(
+                np.stack(level_changes),
+                gap_after,
+                base_gap_fte=gap[:, 0],
+                base_vacancies_fte=_group_sums(groups, cell_vacancies, n_groups),
+                base_sickness_absence_fte=_group_sums(groups, cell_sickness, n_groups),
+            )
+        )
+    return explanations

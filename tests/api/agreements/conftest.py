@@ -20,7 +20,6 @@ from services.api.main import create_app
 from shared.db.session import transaction
 from shared.models import KeyScope, Organisation
 from shared.schemas.keys import ApiKeyCreate
-from tests.conftest import settings_for
 from tests.factories import (
     ICB_A,
     ICB_B,
@@ -30,6 +29,7 @@ from tests.factories import (
     make_organisation,
     make_role,
 )
+from tests.helpers import settings_for
 
 TODAY = date(2027, 3, 1)
 CARE_WORKER = "test-care-worker"

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.api.agreements.conftest import Api, Headers
-from tests.api.test_foundation import assert_problem
+from tests.helpers import assert_problem
 
 ACTIONS: list[tuple[str, dict[str, Any] | None]] = [
     ("activate", None),

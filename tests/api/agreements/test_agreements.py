@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.models import Agreement, AgreementParty, AgreementScope
 from tests.api.agreements.conftest import CARE_WORKER, NURSE, TODAY, Api, Clock, errors_of
-from tests.api.test_foundation import assert_problem
 from tests.factories import ICB_A, ICB_B
+from tests.helpers import assert_problem
 
 
 async def _stored(sessionmaker: async_sessionmaker[AsyncSession]) -> tuple[int, int, int]:

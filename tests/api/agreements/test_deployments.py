@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.models import AuditEvent, Deployment
 from tests.api.agreements.conftest import CARE_WORKER, NURSE, TODAY, UNUSED_ROLE, Api, Clock
-from tests.api.test_foundation import assert_problem
+from tests.helpers import assert_problem
 
 
 def _day(offset: int) -> str:

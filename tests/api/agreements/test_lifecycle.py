@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.models import AuditEvent
 from tests.api.agreements.conftest import CARE_WORKER, TODAY, Api, Clock, errors_of
-from tests.api.test_foundation import assert_problem
+from tests.helpers import assert_problem
 
 
 async def _audit_actions(

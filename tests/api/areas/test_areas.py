@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import httpx
 
-from shared.reference.loader import ReferenceLoadSummary
-from tests.api.test_foundation import assert_problem
-from tests.conftest import KeyFactory
+from services.domain.reference.loader import ReferenceLoadSummary
 from tests.factories import ENGLAND, ICB_A, LAD_A2
+from tests.helpers import KeyFactory, assert_problem
 
 
 def _fields(problem: dict[str, object]) -> list[str]:

@@ -15,13 +15,11 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.domain.reference.loader import ReferenceLoadSummary, load_population_file
 from shared.db.session import transaction
 from shared.models import Area, AreaType, Population, PopulationGroupTotal
 from shared.reference import bands, files
 from shared.reference.bands import AgeGroup
-from shared.reference.loader import ReferenceLoadSummary, load_population_file
-from tests.api.test_foundation import assert_problem
-from tests.conftest import KeyFactory
 from tests.factories import (
     ENGLAND,
     ICB_A,
@@ -31,6 +29,7 @@ from tests.factories import (
     population_rows,
     write_population_csv,
 )
+from tests.helpers import KeyFactory, assert_problem
 
 POPULATION = f"/v1/areas/{ENGLAND}/population"
 

@@ -11,8 +11,8 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tests.conftest import KeyFactory
 from tests.factories import ICB_A, ICB_B, LAD_A1, LAD_B1, make_organisation, make_role
+from tests.helpers import KeyFactory
 
 AS_AT = "2025-03-31"
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')

@@ -10,10 +10,9 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from shared.reference.loader import ReferenceLoadSummary
+from services.domain.reference.loader import ReferenceLoadSummary
 from tests.api.explorer.helpers import sign_in, two_ics
-from tests.api.test_foundation import assert_problem
-from tests.conftest import KeyFactory
+from tests.helpers import KeyFactory, assert_problem
 
 _PATH = re.compile(r'<g id="principal-(\w+)">\s*<path d="([^"]+)"')
 

@@ -13,8 +13,8 @@ from shared.db.base import utcnow
 from shared.db.session import transaction
 from shared.models import ApiKey, AuditEvent, WebSession
 from tests.api.explorer.helpers import csrf_of, secret_of, sign_in
-from tests.conftest import KeyFactory
 from tests.factories import ICB_A
+from tests.helpers import KeyFactory
 
 
 async def test_root_redirects_to_the_explorer_and_pages_need_a_session(

@@ -9,9 +9,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.models import AuditEvent, Organisation
-from tests.api.test_foundation import assert_problem
-from tests.conftest import KeyFactory
 from tests.factories import ICB_A, ICB_B, LAD_A1, LAD_B1, ensure_small_geography
+from tests.helpers import KeyFactory, assert_problem
 
 NEW = {
     "name": "Riverside Care Ltd",

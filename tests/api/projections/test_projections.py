@@ -5,13 +5,13 @@ writes, bad input and access."""
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 import httpx
 from fastapi import FastAPI
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.domain.reference.loader import ReferenceLoadSummary
 from services.projector import pipeline
 from shared.db.session import transaction
 from shared.models import (
@@ -21,63 +21,12 @@ from shared.models import (
     ProjectionRun,
     RunStatus,
 )
-from shared.reference.loader import ReferenceLoadSummary
 from shared.repositories import projections as projections_repo
-from tests.api.test_foundation import assert_problem
-from tests.conftest import KeyFactory
-from tests.factories import ICB_A, ICB_B, LAD_A1, LAD_B1, make_organisation, make_role
+from tests.api.projections.helpers import AS_AT, line, run_projection, setup_icb
+from tests.factories import ICB_A, ICB_B, LAD_A1, LAD_B1, make_organisation
+from tests.helpers import KeyFactory, assert_problem
 
-AS_AT = "2025-03-31"
 ENGLAND = "E92000001"
-
-
-def line(role_code: str, **overrides: Any) -> dict[str, Any]:
-    values: dict[str, Any] = {
-        "role_code": role_code, "headcount": 40, "fte_in_post": 32.5, "vacant_fte": 4,
-        "starters_12m": 10, "leavers_12m": 8, "leavers_to_health_care_12m": 2,
-        "sickness_days_12m": 310, "agency_fte": 1.5, "bank_fte": 2, "age_under_25": 6,
-        "age_25_34": 9, "age_35_44": 8, "age_45_54": 9, "age_55_64": 6, "age_65_plus": 2,
-    }  # fmt: skip
-    values.update(overrides)
-    return values
-
-
-async def _setup_icb(
-    client: httpx.AsyncClient,
-    sessionmaker: async_sessionmaker[AsyncSession],
-    key: dict[str, str],
-    *,
-    ics_code: str = ICB_A,
-    lad: str = LAD_A1,
-) -> list[str]:
-    roles = [
-        (await make_role(sessionmaker, "proj-care-worker")).code,
-        (
-            await make_role(sessionmaker, "proj-nurse", default_demand_driver="population_65_plus")
-        ).code,
-    ]
-    for index in range(2):
-        org = await make_organisation(sessionmaker, home_lad_code=lad, ics_code=ics_code)
-        body = {
-            "as_at": AS_AT,
-            "lines": [line(roles[0], fte_in_post=30.0 + index), line(roles[1], vacant_fte=2)],
-        }
-        response = await client.post(f"/v1/organisations/{org.id}/returns", json=body, headers=key)
-        assert response.status_code == 201, response.text
-    return roles
-
-
-async def _run(
-    client: httpx.AsyncClient, app: FastAPI, key: dict[str, str], **body: Any
-) -> dict[str, Any]:
-    response = await client.post("/v1/projections", json=body, headers=key)
-    assert response.status_code == 202, response.text
-    location = response.headers["location"]
-    await app.state.sender.join()
-    status = await client.get(location, headers=key)
-    assert status.status_code == 200
-    data: dict[str, Any] = status.json()
-    return data
 
 
 async def _pop65(
@@ -105,8 +54,8 @@ async def test_icb_run_end_to_end_demand_follows_population_65_plus(
 ) -> None:
     sessionmaker = app.state.sessionmaker
     admin = await make_key("admin")
-    roles = await _setup_icb(client, sessionmaker, admin)
-    run = await _run(client, app, admin, scope=ICB_A, horizon=5, iterations=20, seed=3)
+    roles = await setup_icb(client, sessionmaker, admin)
+    run = await run_projection(client, app, admin, scope=ICB_A, horizon=5, iterations=20, seed=3)
     assert run["status"] == "succeeded", run
     assert run["attempts"] == 1
     assert run["progress"] == 1.0
@@ -183,9 +132,9 @@ async def test_england_is_the_sum_of_its_icbs(
 ) -> None:
     sessionmaker = app.state.sessionmaker
     admin = await make_key("admin")
-    await _setup_icb(client, sessionmaker, admin)
-    await _setup_icb(client, sessionmaker, admin, ics_code=ICB_B, lad=LAD_B1)
-    run = await _run(client, app, admin, scope=ENGLAND, horizon=4, iterations=10)
+    await setup_icb(client, sessionmaker, admin)
+    await setup_icb(client, sessionmaker, admin, ics_code=ICB_B, lad=LAD_B1)
+    run = await run_projection(client, app, admin, scope=ENGLAND, horizon=4, iterations=10)
     assert run["status"] == "succeeded", run
 
     async def principal(area: str) -> dict[tuple[str, str, int], float]:
@@ -224,7 +173,7 @@ async def test_bad_requests_store_nothing_and_access_is_bound(
 ) -> None:
     sessionmaker = app.state.sessionmaker
     admin = await make_key("admin")
-    await _setup_icb(client, sessionmaker, admin)
+    await setup_icb(client, sessionmaker, admin)
     cases = [
         ({"scope": ICB_A, "scenario": "nope"}, "unknown_scenario"),
         ({"scope": LAD_A1}, "invalid_scope"),
@@ -261,7 +210,7 @@ async def test_bad_requests_store_nothing_and_access_is_bound(
         404,
         "area_not_found",
     )
-    run = await _run(client, app, admin, scope=ICB_A, horizon=2, iterations=0)
+    run = await run_projection(client, app, admin, scope=ICB_A, horizon=2, iterations=0)
     other = await make_key("read", ics_code=ICB_B)
     for path in ("", "/results", "/explain"):
         assert_problem(
@@ -302,8 +251,8 @@ async def test_new_returns_mark_runs_stale_and_queue_one_recompute(
 ) -> None:
     sessionmaker = app.state.sessionmaker
     admin = await make_key("admin")
-    roles = await _setup_icb(client, sessionmaker, admin)
-    run = await _run(client, app, admin, scope=ICB_A, horizon=2, iterations=0)
+    roles = await setup_icb(client, sessionmaker, admin)
+    run = await run_projection(client, app, admin, scope=ICB_A, horizon=2, iterations=0)
     assert run["status"] == "succeeded"
     assert run["stale"] is False
     # A long delay keeps the recompute queued while the burst arrives.
@@ -332,8 +281,8 @@ async def test_a_run_still_running_when_returns_arrive_ends_stale(
 ) -> None:
     sessionmaker = app.state.sessionmaker
     admin = await make_key("admin")
-    roles = await _setup_icb(client, sessionmaker, admin)
-    run = await _run(client, app, admin, scope=ICB_A, horizon=2, iterations=0)
+    roles = await setup_icb(client, sessionmaker, admin)
+    run = await run_projection(client, app, admin, scope=ICB_A, horizon=2, iterations=0)
     # As if the run had read its inputs and were still computing when the return came in.
     async with transaction(sessionmaker) as session:
         await projections_repo.update_run(

@@ -16,16 +16,15 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.models import ReturnLine, WorkforceReturn
-from tests.api.returns.test_returns import counts, line
-from tests.api.test_foundation import assert_problem
-from tests.conftest import KeyFactory
+from tests.api.returns.helpers import counts, line
 from tests.factories import ICB_A, LAD_B1, ensure_small_geography, make_organisation, make_role
+from tests.helpers import KeyFactory, assert_problem
 
 BULK = ("organisation_code", "as_at")
 
 
 def bulk_csv(rows: list[tuple[str, str, dict[str, Any]]]) -> bytes:
-    from shared.returns_import import BULK_COLUMNS
+    from services.domain.returns.importer import BULK_COLUMNS
 
     out = [",".join(BULK_COLUMNS)]
     for code, as_at, values in rows:

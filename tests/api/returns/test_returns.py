@@ -9,13 +9,12 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.api.returns.csv_format import TEMPLATE_COLUMNS
-from shared.models import IdempotencyRecord, ReturnLine, Role, WorkforceReturn, return_staging
-from tests.api.test_foundation import assert_problem
-from tests.conftest import KeyFactory
+from shared.models import IdempotencyRecord, Role
+from tests.api.returns.helpers import counts, line
 from tests.factories import (
     ICB_A,
     LAD_A1,
@@ -24,20 +23,9 @@ from tests.factories import (
     make_organisation,
     make_role,
 )
+from tests.helpers import KeyFactory, assert_problem
 
 AS_AT = "2025-03-31"
-
-
-def line(role_code: str = "care-worker", **overrides: Any) -> dict[str, Any]:
-    values: dict[str, Any] = {
-        "role_code": role_code, "headcount": 40, "fte_in_post": 32.5, "vacant_fte": 4,
-        "starters_12m": 10, "leavers_12m": 8, "leavers_to_health_care_12m": 2,
-        "sickness_days_12m": 310, "agency_fte": 1.5, "bank_fte": 2, "age_under_25": 6,
-        "age_25_34": 9, "age_35_44": 8, "age_45_54": 9, "age_55_64": 6, "age_65_plus": 2,
-        "mean_hourly_pay": 11.95,
-    }  # fmt: skip
-    values.update(overrides)
-    return values
 
 
 def to_csv(lines: list[dict[str, Any]]) -> str:
@@ -45,18 +33,6 @@ def to_csv(lines: list[dict[str, Any]]) -> str:
     for item in lines:
         out.append(",".join("" if item.get(c) is None else str(item[c]) for c in TEMPLATE_COLUMNS))
     return "\r\n".join(out) + "\r\n"
-
-
-async def counts(sessionmaker: async_sessionmaker[AsyncSession]) -> tuple[int, int, int]:
-    async with sessionmaker() as session:
-        returns = (
-            await session.execute(select(func.count()).select_from(WorkforceReturn))
-        ).scalar_one()
-        lines = (await session.execute(select(func.count()).select_from(ReturnLine))).scalar_one()
-        staged = (
-            await session.execute(select(func.count()).select_from(return_staging))
-        ).scalar_one()
-    return int(returns), int(lines), int(staged)
 
 
 @pytest.fixture

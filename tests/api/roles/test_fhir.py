@@ -7,8 +7,7 @@ from typing import Any
 import httpx
 
 from services.api.roles import service
-from tests.api.test_foundation import assert_problem
-from tests.conftest import KeyFactory
+from tests.helpers import KeyFactory, assert_problem
 
 URL = "/v1/fhir/CodeSystem/roles"
 

@@ -16,9 +16,8 @@ from shared.db.base import Base
 from shared.db.session import transaction
 from shared.models import AuditEvent, Role
 from shared.repositories import roles as roles_repo
-from tests.api.test_foundation import assert_problem
-from tests.conftest import KeyFactory
 from tests.factories import ICB_A, ensure_small_geography, make_organisation
+from tests.helpers import KeyFactory, assert_problem
 
 NEW_ROLE: dict[str, Any] = {
     "code": "digital-inclusion-navigator",

@@ -15,7 +15,7 @@ from services.api.roles import service
 from shared.db.session import transaction
 from shared.models import AuditEvent, Role
 from shared.schemas.roles import AscWdsJobRole, NhsStaffGroup, is_snomed_concept_id
-from tests.conftest import REPO_ROOT, KeyFactory
+from tests.helpers import REPO_ROOT, KeyFactory
 
 OWF = str(Path(sys.executable).with_name("oneworkforce"))
 

@@ -9,9 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.projector.model.params import ScenarioParameters
 from shared.models import Scenario
 from shared.schemas.scenarios import ScenarioParametersDocument
-from tests.api.test_foundation import assert_problem
-from tests.conftest import KeyFactory
 from tests.factories import ICB_A, ICB_B, ensure_small_geography
+from tests.helpers import KeyFactory, assert_problem
 
 LEVER = {"productivity_growth_per_year": {"default": 0.01, "by_role": {"care-worker": 0.02}}}
 WHY = {

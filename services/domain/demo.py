@@ -21,14 +21,13 @@ from dataclasses import dataclass
 from datetime import date
 
 import numpy as np
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared import returns_import
+from services.domain.returns import importer as returns_import
 from shared.db.base import utcnow
-from shared.models import Area, AreaType, Organisation, Population, PopulationDataset
+from shared.models import Organisation
 from shared.reference.files import bundled_path
-from shared.repositories import audit
+from shared.repositories import audit, organisations, population
 
 DEMO_ICB = "E54000008"  # NHS Cheshire and Merseyside
 
@@ -252,38 +251,23 @@ def _line(
 
 
 async def _lads_with_65_plus(session: AsyncSession, *, ics_code: str) -> list[tuple[str, str, int]]:
-    dataset = (
-        await session.execute(
-            select(PopulationDataset.id).where(PopulationDataset.name == "ons-snpp-2018")
-        )
-    ).scalar_one_or_none()
+    dataset = await population.get_dataset_by_name(session, name="ons-snpp-2018")
     if dataset is None:
         raise RuntimeError("load the reference data first: oneworkforce load-reference")
-    query = (
-        select(Area.code, Area.name, func.sum(Population.persons))
-        .join(Population, Population.area_code == Area.code)
-        .where(
-            Area.type == AreaType.lad,
-            Area.parent_code == ics_code,
-            Population.dataset_id == dataset,
-            Population.year == 2024,
-            Population.age_band.in_(["65-69", "70-74", "75-79", "80-84", "85-89", "90+"]),
-        )
-        .group_by(Area.code, Area.name)
-        .order_by(Area.code)
+    return await population.persons_by_lad(
+        session,
+        dataset_id=dataset.id,
+        ics_code=ics_code,
+        year=2024,
+        age_bands=["65-69", "70-74", "75-79", "80-84", "85-89", "90+"],
     )
-    return [(code, name, int(total)) for code, name, total in (await session.execute(query)).all()]
 
 
 async def load_demo(session: AsyncSession, *, ics_code: str = DEMO_ICB) -> DemoReport:
     """Register the demo ICB's organisations and load two years of returns (once)."""
-    existing = (
-        await session.execute(
-            select(func.count()).select_from(Organisation).where(Organisation.ics_code == ics_code)
-        )
-    ).scalar_one()
+    existing = await organisations.count_in_ics(session, ics_code=ics_code)
     if existing:
-        return DemoReport(created=False, organisations=int(existing), lines=0, returns=0)
+        return DemoReport(created=False, organisations=existing, lines=0, returns=0)
     rng = np.random.default_rng(SEED)
     lads = await _lads_with_65_plus(session, ics_code=ics_code)
     demo = _nhs_trusts() + _local_organisations(lads, rng)

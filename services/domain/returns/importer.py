@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from shared import projection_runs
+from services.domain.projections import runs as projection_runs
+from services.domain.returns import rules
 from shared.db.base import utcnow
 from shared.db.session import transaction
 from shared.errors import Unprocessable
@@ -30,7 +30,7 @@ from shared.models import ImportStatus, ReturnSource, ReturnStatus
 from shared.models.return_staging import LINE_COLUMNS
 from shared.repositories import audit, imports
 from shared.repositories import returns as repo
-from shared.repositories.return_rules import Problem, Validation, parse_iso_date, staged_sql
+from shared.repositories.return_rules import Problem, Validation
 
 BULK_COLUMNS: tuple[str, ...] = ("organisation_code", "as_at", *LINE_COLUMNS)
 COPY_COLUMNS = ["import_id", "line_no", *BULK_COLUMNS]
@@ -230,34 +230,7 @@ async def stage(
     else:
         await _stage_sqlite(session, chunks, import_id, progress)
     await repo.analyze(session, "return_staging")
-    return await _count(session, import_id)
-
-
-async def _count(session: AsyncSession, import_id: uuid.UUID) -> int:
-    result = await session.execute(
-        staged_sql("SELECT COUNT(*) FROM return_staging WHERE import_id = :import_id"),
-        {"import_id": import_id},
-    )
-    return int(result.scalar_one())
-
-
-async def _organisations_by_code(
-    session: AsyncSession,
-) -> dict[str, tuple[uuid.UUID, str, date | None]]:
-    rows = await session.execute(
-        text(
-            "SELECT id, ods_code, cqc_location_id, ics_code, opened_on FROM organisations "
-            "WHERE ods_code IS NOT NULL OR cqc_location_id IS NOT NULL"
-        )
-    )
-    found: dict[str, tuple[uuid.UUID, str, date | None]] = {}
-    for org_id, ods, cqc, ics, opened in rows.all():
-        organisation_id = org_id if isinstance(org_id, uuid.UUID) else uuid.UUID(str(org_id))
-        opened_on = date.fromisoformat(opened) if isinstance(opened, str) else opened
-        for code in (ods, cqc):
-            if code:
-                found[code] = (organisation_id, ics, opened_on)
-    return found
+    return await repo.count_staged(session, import_id=import_id)
 
 
 async def validate_and_load(
@@ -271,14 +244,14 @@ async def validate_and_load(
     """Check every staged line; when all pass, store one return per organisation and date."""
     outcome = ImportOutcome()
     started = time.perf_counter()
-    validation = Validation(session, import_id, bulk=True)
-    outcome.line_count = await _count(session, import_id)
-    organisations = await _organisations_by_code(session)
+    validation = rules.validation(session, import_id, bulk=True)
+    outcome.line_count = await repo.count_staged(session, import_id=import_id)
+    organisations = await repo.organisations_by_code(session)
 
     today = utcnow().date()
     bad_dates, future_dates, good_dates = [], [], {}
     for value in await validation.distinct_values("as_at"):
-        parsed = parse_iso_date(value)
+        parsed = rules.parse_iso_date(value)
         if parsed is None:
             bad_dates.append(value)
         elif parsed > today:
@@ -307,17 +280,11 @@ async def validate_and_load(
             code="organisation_out_of_scope",
             message="Organisation {value} is not in this key's ICS.",
         )
-    pairs = await session.execute(
-        staged_sql(
-            "SELECT DISTINCT organisation_code, as_at FROM return_staging "
-            "WHERE import_id = :import_id"
-        ),
-        {"import_id": import_id},
-    )
+    pairs = await repo.staged_organisations_and_dates(session, import_id=import_id)
     groups: list[tuple[uuid.UUID, date]] = []
     early: list[tuple[str, str]] = []
-    for code, as_at in pairs.all():
-        if code in organisations and as_at in good_dates:
+    for code, as_at in pairs:
+        if code is not None and as_at is not None and code in organisations and as_at in good_dates:
             organisation_id, _, opened_on = organisations[code]
             if opened_on is not None and good_dates[as_at] < opened_on:
                 early.append((code, as_at))
@@ -445,7 +412,13 @@ async def store_staged(
         return None
     timings["move_s"] = _lap(started)
     await repo.set_line_counts(session, import_id=source.import_id)
-    warnings = await repo.warnings_from_lines(session, import_id=source.import_id)
+    candidates = await repo.warning_candidates(
+        session,
+        import_id=source.import_id,
+        turnover_share=rules.TURNOVER_WARNING_SHARE,
+        jump_share=rules.JUMP_WARNING_SHARE,
+    )
+    warnings = rules.warnings_for(candidates)
     await repo.add_warnings(
         session,
         [

@@ -12,19 +12,19 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from shared.db.base import utcnow
-from shared.db.session import transaction
-from shared.errors import Conflict, Unprocessable
-from shared.models import AreaType, PopulationDataset
-from shared.reference import files
-from shared.reference.bands import AgeGroup
-from shared.reference.population_csv import (
+from services.domain.reference.population_csv import (
     MAX_YEAR,
     MIN_YEAR,
     PopulationRows,
     ProgressFn,
     parse_population_csv,
 )
+from shared.db.base import utcnow
+from shared.db.session import transaction
+from shared.errors import Conflict, Unprocessable
+from shared.models import AreaType, PopulationDataset
+from shared.reference import files
+from shared.reference.bands import AgeGroup
 from shared.repositories import areas as areas_repo
 from shared.repositories import audit
 from shared.repositories import population as population_repo

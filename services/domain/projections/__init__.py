@@ -1,0 +1,1 @@
+"""Projection runs: requesting them, the reaper and stale marking."""

@@ -1,0 +1,1 @@
+"""Loading the bundled reference data: areas, population projections and prevalence."""

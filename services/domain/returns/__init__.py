@@ -1,0 +1,1 @@
+"""Workforce returns: staging, validating and loading single and bulk returns."""
