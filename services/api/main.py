@@ -107,6 +107,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.areas_cache = TtlCache(ttl_s=300.0)
     # Integrations see a newly finished run within this many seconds.
     app.state.latest_cache = TtlCache(ttl_s=settings.latest_cache_s)
+    # Explorer: a page's data and drawn charts, reused by its images and downloads.
+    app.state.explorer_cache = TtlCache(ttl_s=120.0, max_entries=300)
     install_error_handlers(app)
     # Added innermost first: the request-id middleware wraps everything else.
     app.add_middleware(

@@ -18,7 +18,6 @@ matplotlib.use("Agg")
 
 from matplotlib import rc_context
 from matplotlib.figure import Figure
-from matplotlib.layout_engine import ConstrainedLayoutEngine
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
@@ -101,16 +100,33 @@ def _fte(value: float, _position: object = None) -> str:
 FOOTER_INCHES = 0.3
 
 
-def _figure(width: float, height: float) -> Figure:
-    # Leave a strip at the bottom for the source line, below the axes and their labels.
-    layout = ConstrainedLayoutEngine(
-        rect=(0, FOOTER_INCHES / height, 1, 1 - FOOTER_INCHES / height)
+def _figure(
+    width: float,
+    height: float,
+    *,
+    left: float = 0.85,
+    bottom: float = 0.85,
+    top: float = 0.75,
+    hspace: float = 0.35,
+) -> Figure:
+    """A figure with fixed margins in inches: a title strip at the top and, at the bottom,
+    the x axis label and a strip for the source line. (Fixed margins draw several times
+    faster than a constrained layout.)"""
+    fig = Figure(figsize=(width, height), dpi=100)
+    fig.subplots_adjust(
+        left=left / width,
+        right=1 - 0.2 / width,
+        bottom=(bottom + FOOTER_INCHES) / height,
+        top=1 - top / height,
+        hspace=hspace,
     )
-    return Figure(figsize=(width, height), dpi=100, layout=layout)
+    return fig
 
 
 def _frame(fig: Figure, text: ChartText) -> None:
-    fig.suptitle(f"{text.title}\n{text.subtitle}", fontsize=11, x=0.01, ha="left")
+    fig.suptitle(
+        f"{text.title}\n{text.subtitle}", fontsize=11, x=0.01, y=0.995, ha="left", va="top"
+    )
     footer = "  ".join([*text.notes, f"Source: {text.source}"])
     fig.text(0.01, 0.005, footer, fontsize=7.5, color=MUTED, ha="left", va="bottom", wrap=True)
 
@@ -164,7 +180,7 @@ def _fan(ax: object, series: Series) -> None:
 def fan_chart(panels: Sequence[Panel], text: ChartText, fmt: ImageFormat) -> bytes:
     """Fan charts: one panel per measure, p10-p90 band, p50 (dashed) and principal lines."""
     with rc_context(_RC):
-        fig = _figure(8.0, 2.2 + 2.3 * len(panels))
+        fig = _figure(8.0, 1.9 + 2.3 * len(panels), hspace=0.3)
         axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False)[:, 0]
         for ax, panel in zip(axes, panels, strict=True):
             for series in panel.series:
@@ -186,7 +202,7 @@ def waterfall_chart(
 ) -> bytes:
     """A waterfall: the starting gap, each contribution up or down, the final gap."""
     with rc_context(_RC):
-        fig = _figure(8.0, 4.6)
+        fig = _figure(8.0, 5.2, bottom=1.25)
         ax = fig.subplots()
         labels = [start.label, *(s.label for s in steps), end.label]
         bottoms: list[float] = [0.0]
@@ -245,7 +261,7 @@ def bar_chart(
 ) -> bytes:
     """Horizontal bars, largest first (for example the gap by local authority)."""
     with rc_context(_RC):
-        fig = _figure(8.0, 1.6 + 0.32 * max(len(labels), 1))
+        fig = _figure(8.0, 2.2 + 0.3 * max(len(labels), 1), left=2.2, bottom=0.6)
         ax = fig.subplots()
         positions = list(range(len(labels)))[::-1]
         colours = [UP if value >= 0 else DOWN for value in values]
@@ -264,7 +280,7 @@ def bar_chart(
 def line_chart(panels: Sequence[Panel], text: ChartText, fmt: ImageFormat) -> bytes:
     """Plain lines (no bands), one panel each, for trends such as population."""
     with rc_context(_RC):
-        fig = _figure(8.0, 1.8 + 2.2 * len(panels))
+        fig = _figure(8.0, 1.9 + 2.2 * len(panels), hspace=0.3)
         axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False)[:, 0]
         for ax, panel in zip(axes, panels, strict=True):
             for series in panel.series:
