@@ -15,7 +15,7 @@ help:
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]' 2>&1 | grep -v "is ignored: it is neither" || true
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@$(BIN)/python -c "import services.cli, shared.config" || (echo "install failed"; exit 1)
 	@rm -f $(VENV)/.installed-*
 	@touch $(STAMP)
@@ -68,4 +68,4 @@ openapi: setup
 	$(BIN)/python -m services.api.openapi > docs/openapi.json
 
 clean:
-	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache .hypothesis .schemathesis

@@ -27,7 +27,7 @@ from typing import Any
 
 import httpx
 
-from shared.models.return_staging import LINE_COLUMNS
+from shared.vocab.return_lines import LINE_COLUMNS
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "out"

@@ -29,7 +29,6 @@ from services.projector.model.inputs import (
     SharingAgreement,
 )
 from services.projector.model.params import (
-    DRIVERS,
     ByRole,
     CrossSectorFlow,
     Intake,
@@ -37,6 +36,7 @@ from services.projector.model.params import (
     Substitution,
     UncertaintyParameters,
 )
+from shared.vocab.drivers import POPULATION_DRIVERS
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -135,7 +135,8 @@ def build(size: Size, seed: int = 7) -> Synthetic:
     params = ScenarioParameters(
         default_demand_driver="population_all",
         demand_driver_by_role={
-            code: DRIVERS[r % len(DRIVERS)] for r, code in enumerate(role_codes)
+            code: POPULATION_DRIVERS[r % len(POPULATION_DRIVERS)]
+            for r, code in enumerate(role_codes)
         },
         productivity_growth_per_year=ByRole(0.01),
         non_demographic_growth_per_year=ByRole(0.005),

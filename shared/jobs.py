@@ -41,6 +41,7 @@ class ProjectIcsPayload(JobPayload):
 
 class ImportReturnsPayload(JobPayload):
     import_id: uuid.UUID
+    attempt: int = 1
 
 
 def ping_job_id(token: str) -> str:
@@ -60,5 +61,5 @@ def combine_projection_job_id(run_id: uuid.UUID, attempt: int = 1) -> str:
     return f"combine_projection:{run_id}:{attempt}"
 
 
-def import_returns_job_id(import_id: uuid.UUID) -> str:
-    return f"import_returns:{import_id}"
+def import_returns_job_id(import_id: uuid.UUID, attempt: int = 1) -> str:
+    return f"import_returns:{import_id}:{attempt}"

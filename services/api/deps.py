@@ -15,7 +15,7 @@ from services.api.keys import service as keys
 from services.domain.queue import OutboxRelay
 from shared.config import Settings
 from shared.db.session import transaction
-from shared.errors import Forbidden
+from shared.errors import InsufficientScope
 from shared.models import KeyScope
 from shared.repositories import outbox
 from shared.schemas.keys import Principal
@@ -78,9 +78,7 @@ CurrentKey = Annotated[Principal, Depends(get_principal)]
 def require(scope: KeyScope) -> Callable[[Principal], Coroutine[Any, Any, Principal]]:
     async def check(principal: CurrentKey) -> Principal:
         if not principal.has(scope):
-            raise Forbidden(
-                f"This needs a key with the '{scope}' scope.", code="insufficient_scope"
-            )
+            raise InsufficientScope(f"This needs a key with the '{scope}' scope.")
         return principal
 
     return check

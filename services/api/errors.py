@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -12,29 +11,62 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.context import request_id_var
-from shared.errors import DomainError
+from shared.errors import (
+    TITLES,
+    Conflict,
+    DomainError,
+    InternalError,
+    PreconditionFailed,
+    PreconditionRequired,
+    Unprocessable,
+    ValidationFailed,
+    generic_error,
+)
 
 log = logging.getLogger("oneworkforce.api")
 
 PROBLEM_JSON = "application/problem+json"
+PROBLEM_TYPE_PREFIX = "/problems/"
 
-STATUS_CODES: dict[int, str] = {
-    400: "bad_request",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    406: "not_acceptable",
-    409: "conflict",
-    412: "precondition_failed",
-    413: "payload_too_large",
-    415: "unsupported_media_type",
-    422: "validation_failed",
-    428: "precondition_required",
-    429: "too_many_requests",
-    500: "internal_error",
-    503: "service_unavailable",
-}
+
+def problem_type(code: str) -> str:
+    """The problem's `type`: a page of this API that explains the code and its fix."""
+    return PROBLEM_TYPE_PREFIX + code
+
+
+class IfMatchRequired(PreconditionRequired):
+    """This change needs If-Match with the ETag last read."""
+
+    code = "if_match_required"
+    fix = "Read the resource, then send its ETag in If-Match."
+
+
+class EtagMismatch(PreconditionFailed):
+    """The resource changed since the ETag in If-Match was read."""
+
+    code = "etag_mismatch"
+    fix = "Read the resource again and retry with its current ETag (sent in the ETag header)."
+
+
+class IdempotencyKeyInvalid(Unprocessable):
+    """Idempotency-Key must be 1 to 200 characters."""
+
+    code = "idempotency_key_invalid"
+    fix = "Send a unique value such as a UUID."
+
+
+class IdempotencyKeyReused(Conflict):
+    """This Idempotency-Key was used with a different request."""
+
+    code = "idempotency_key_reused"
+    fix = "Use a new key for a new request; reuse a key only to retry the same request."
+
+
+class IdempotencyKeyInProgress(Conflict):
+    """A request with this Idempotency-Key is still being processed, or failed concurrently."""
+
+    code = "idempotency_key_in_progress"
+    fix = "Retry the same request shortly."
 
 
 def problem(
@@ -42,18 +74,18 @@ def problem(
     *,
     code: str | None = None,
     detail: str | None = None,
-    title: str | None = None,
     errors: list[dict[str, Any]] | None = None,
     headers: dict[str, str] | None = None,
     instance: str | None = None,
     **extra: Any,
 ) -> JSONResponse:
-    phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
+    """An RFC 9457 problem: one title per status, a stable code and a page explaining it."""
+    code = code or generic_error(status).code
     body: dict[str, Any] = {
-        "type": "about:blank",
-        "title": title or phrase,
+        "type": problem_type(code),
+        "title": TITLES.get(status, "Error"),
         "status": status,
-        "code": code or STATUS_CODES.get(status, "error"),
+        "code": code,
     }
     if detail:
         body["detail"] = detail
@@ -97,8 +129,7 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     return problem(
         exc.status,
         code=exc.code,
-        title=exc.title,
-        detail=exc.message,
+        detail=exc.detail,
         errors=exc.errors,
         headers=exc.headers,
         instance=request.url.path,
@@ -110,7 +141,7 @@ async def _request_validation(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     return problem(
         422,
-        code="validation_failed",
+        code=ValidationFailed.code,
         detail="The request has invalid fields.",
         errors=validation_errors(exc),
         instance=request.url.path,
@@ -137,7 +168,7 @@ async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
     )
     return problem(
         500,
-        code="internal_error",
+        code=InternalError.code,
         detail="An unexpected error occurred. Quote the request id when reporting it.",
         instance=request.url.path,
     )

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
-from shared.errors import PreconditionFailed, PreconditionRequired
+from services.api.errors import EtagMismatch, IfMatchRequired
 
 CSV_MEDIA_TYPE = "text/csv"
 
@@ -62,13 +62,10 @@ def require_if_match(request: Request, current_etag: str) -> None:
     """Optimistic concurrency: 428 without If-Match, 412 when it names an older version."""
     header = request.headers.get("if-match")
     if not header:
-        raise PreconditionRequired(
-            "Send If-Match with the ETag you last read.", code="if_match_required"
-        )
+        raise IfMatchRequired("Send If-Match with the ETag you last read.")
     if not _matches(header, current_etag):
-        raise PreconditionFailed(
+        raise EtagMismatch(
             "The resource changed since you read it; read it again and retry.",
-            code="etag_mismatch",
             headers={"ETag": current_etag},
         )
 

@@ -14,7 +14,11 @@ from typing import Any
 from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.errors import Conflict, Unprocessable
+from services.api.errors import (
+    IdempotencyKeyInProgress,
+    IdempotencyKeyInvalid,
+    IdempotencyKeyReused,
+)
 from shared.models import IdempotencyRecord
 from shared.repositories import returns as repo
 from shared.schemas.keys import Principal
@@ -39,9 +43,8 @@ def context_for(request: Request, body: bytes) -> IdempotencyContext | None:
     if key is None:
         return None
     if not 1 <= len(key) <= 200:
-        raise Unprocessable(
+        raise IdempotencyKeyInvalid(
             "Idempotency-Key must be 1 to 200 characters.",
-            code="idempotency_key_invalid",
             errors=[
                 {
                     "field": "Idempotency-Key",
@@ -60,14 +63,10 @@ def context_for(request: Request, body: bytes) -> IdempotencyContext | None:
 
 def _check(record: IdempotencyRecord, context: IdempotencyContext) -> Replay:
     if record.request_sha256 != context.request_sha256:
-        raise Conflict(
-            "This Idempotency-Key was used with a different request.",
-            code="idempotency_key_reused",
-        )
+        raise IdempotencyKeyReused("This Idempotency-Key was used with a different request.")
     if record.status_code == _IN_PROGRESS:
-        raise Conflict(
-            "A request with this Idempotency-Key is still being processed.",
-            code="idempotency_key_in_progress",
+        raise IdempotencyKeyInProgress(
+            "A request with this Idempotency-Key is still being processed."
         )
     return Replay(status_code=record.status_code, body=dict(record.response))
 
@@ -88,9 +87,8 @@ async def reserve(
     # The key was used before (on PostgreSQL the claim waited for a concurrent holder).
     earlier = await repo.get_idempotency(session, api_key_id=principal.key_id, key=context.key)
     if earlier is None:
-        raise Conflict(
-            "A concurrent request with this Idempotency-Key failed; retry.",
-            code="idempotency_key_in_progress",
+        raise IdempotencyKeyInProgress(
+            "A concurrent request with this Idempotency-Key failed; retry."
         )
     return _check(earlier, context)
 

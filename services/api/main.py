@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from importlib.metadata import version
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -31,6 +32,7 @@ from services.api.roles.router import router as roles_router
 from services.api.scenarios.router import router as scenarios_router
 from services.domain.projections import runs as projection_runs
 from services.domain.queue import ArqSender, JobSender, OutboxRelay
+from services.domain.returns import import_jobs
 from shared.config import Settings, get_settings
 from shared.db.session import make_engine, make_sessionmaker
 from shared.logging import configure_logging
@@ -74,6 +76,15 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             discard=sender.discard if isinstance(sender, ArqSender) else None,
         )
     )
+    import_reaper_task = asyncio.create_task(
+        import_jobs.reap_forever(
+            app.state.sessionmaker,
+            settings=settings,
+            discard=getattr(sender, "discard", None),
+            running_here=getattr(sender, "running_here", None),
+            send_pending=app.state.relay.send,
+        )
+    )
     log.info(
         "api started",
         extra={
@@ -84,7 +95,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        for task in (relay_task, reaper_task):
+        for task in (relay_task, reaper_task, import_reaper_task):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -97,7 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     configure_logging(settings)
     app = FastAPI(
         title="OneWorkforce API",
-        version="1.0.0",
+        version=version("oneworkforce"),
         description=API_DESCRIPTION,
         lifespan=lifespan,
     )

@@ -28,6 +28,7 @@ from shared.db.base import utcnow
 from shared.models import Organisation
 from shared.reference.files import bundled_path
 from shared.repositories import audit, organisations, population
+from shared.vocab.return_lines import BULK_COLUMNS
 
 DEMO_ICB = "E54000008"  # NHS Cheshire and Merseyside
 
@@ -287,7 +288,7 @@ async def load_demo(session: AsyncSession, *, ics_code: str = DEMO_ICB) -> DemoR
     await session.flush()
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(returns_import.BULK_COLUMNS)
+    writer.writerow(BULK_COLUMNS)
     lines = 0
     for as_at, growth in zip(demo_dates(utcnow().date()), (0.97, 1.0), strict=True):
         for organisation in demo:

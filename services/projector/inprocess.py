@@ -32,6 +32,9 @@ class InProcessRunner:
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._tasks: list[asyncio.Task[None]] = []
         self._active = 0
+        # Jobs waiting (queued or deferred) or running here; the queue "holds" these.
+        self._held: set[str] = set()
+        self._running: set[str] = set()
 
     def start(self) -> None:
         # SQLite has one writer at a time: jobs running side by side there would only queue
@@ -50,7 +53,20 @@ class InProcessRunner:
         self._seen[job_id] = None
         while len(self._seen) > _SEEN_LIMIT:
             self._seen.popitem(last=False)
+        self._held.add(job_id)
         self._schedule(defer_s, (job_name, job_id, payload, 1))
+
+    async def holds(self, job_ids: list[str]) -> set[str]:
+        """Which of these jobs are waiting or running here."""
+        return {job_id for job_id in job_ids if job_id in self._held}
+
+    async def discard(self, job_ids: list[str]) -> None:
+        """Forget finished or lost jobs, so the same ids can be sent again."""
+        for job_id in job_ids:
+            self._seen.pop(job_id, None)
+
+    def running_here(self, job_id: str) -> bool:
+        return job_id in self._running
 
     def _schedule(self, delay_s: float, item: tuple[str, str, dict[str, Any], int]) -> None:
         if delay_s <= 0:
@@ -77,9 +93,11 @@ class InProcessRunner:
         while True:
             job_name, job_id, payload, attempt = await self._queue.get()
             self._active += 1
+            self._running.add(job_id)
             try:
                 await self._run_one(job_name, job_id, payload, attempt)
             finally:
+                self._running.discard(job_id)
                 self._active -= 1
                 self._queue.task_done()
 
@@ -104,10 +122,11 @@ class InProcessRunner:
                 delay = float(retry.defer_score or 0) / 1000 if retry.defer_score else 1.0
                 log.info("job retry", extra={"job_id": job_id, "attempt": attempt})
                 self._schedule(delay, (job_name, job_id, payload, attempt + 1))
-            else:
-                log.error("job failed after retries", extra={"job_id": job_id})
+                return
+            log.error("job failed after retries", extra={"job_id": job_id})
         except Exception:
             log.exception("job failed", extra={"job_id": job_id, "attempt": attempt})
+        self._held.discard(job_id)
 
     async def close(self) -> None:
         for task in self._tasks:

@@ -11,7 +11,7 @@ from arq import Retry
 
 from services.domain.projections import runs as projection_runs
 from services.domain.queue import OutboxRelay, discard_arq_jobs
-from services.domain.returns import importer as returns_import
+from services.domain.returns import import_jobs
 from services.projector import pipeline
 from services.projector.context import WorkerContext
 from shared.db.session import transaction
@@ -34,23 +34,33 @@ async def ping(ctx: WorkerContext, *, token: str) -> dict[str, Any]:
     return {"token": token}
 
 
-async def import_returns(ctx: WorkerContext, *, import_id: str) -> dict[str, Any]:
+async def import_returns(ctx: WorkerContext, *, import_id: str, attempt: int = 1) -> dict[str, Any]:
     """Validate and load a staged bulk import of returns."""
-    status = await returns_import.process(ctx["sessionmaker"], import_id=uuid.UUID(import_id))
-    return {"import_id": import_id, "status": status}
+    status = await import_jobs.process(
+        ctx["sessionmaker"],
+        import_id=uuid.UUID(import_id),
+        settings=ctx["settings"],
+        attempt=attempt,
+        send_pending=_send_pending(ctx),
+    )
+    return {"import_id": import_id, "attempt": attempt, "status": status}
+
+
+def _send_pending(ctx: WorkerContext) -> pipeline.SendPending | None:
+    sender = ctx.get("sender")
+    if sender is None:
+        return None
+    relay = OutboxRelay(ctx["sessionmaker"], sender)
+
+    async def send_pending(ids: list[uuid.UUID]) -> int:
+        return await relay.send(ids)
+
+    return send_pending
 
 
 def _env(ctx: WorkerContext) -> pipeline.JobEnv:
-    sender = ctx.get("sender")
-    send_pending = None
-    if sender is not None:
-        relay = OutboxRelay(ctx["sessionmaker"], sender)
-
-        async def send_pending(ids: list[uuid.UUID]) -> int:
-            return await relay.send(ids)
-
     return pipeline.JobEnv(
-        sessionmaker=ctx["sessionmaker"], settings=ctx["settings"], send_pending=send_pending
+        sessionmaker=ctx["sessionmaker"], settings=ctx["settings"], send_pending=_send_pending(ctx)
     )
 
 
@@ -99,3 +109,15 @@ async def reap_projections(ctx: WorkerContext) -> dict[str, int]:
         await discard_arq_jobs(ctx["redis"], settings.queue_name, job_ids)
 
     return await projection_runs.reap(ctx["sessionmaker"], settings=settings, discard=discard)
+
+
+async def reap_imports(ctx: WorkerContext) -> dict[str, int]:
+    """Cron: re-queue (or fail) bulk imports whose worker stopped beating."""
+    settings = ctx["settings"]
+
+    async def discard(job_ids: list[str]) -> None:
+        await discard_arq_jobs(ctx["redis"], settings.queue_name, job_ids)
+
+    return await import_jobs.reap(
+        ctx["sessionmaker"], settings=settings, discard=discard, send_pending=_send_pending(ctx)
+    )

@@ -24,7 +24,6 @@ import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.projector.model.engine import (
-    MEASURES,
     MODEL_VERSION,
     Aggregation,
     LevelResult,
@@ -40,11 +39,9 @@ from services.projector.model.inputs import (
     ProjectionInputs,
     SharingAgreement,
     ensure_substitution_cells,
+    prevalence_sd_log,
 )
 from services.projector.model.params import (
-    CUSTOM_DRIVER,
-    DRIVERS,
-    ParameterError,
     ScenarioParameters,
 )
 from shared.config import Settings
@@ -64,6 +61,11 @@ from shared.repositories import agreements as agreements_repo
 from shared.repositories import outbox, scenarios
 from shared.repositories import population as population_repo
 from shared.repositories import projections as repo
+from shared.schemas.scenario_parameters import (
+    ParameterError,
+)
+from shared.vocab.drivers import CUSTOM_DRIVER, POPULATION_DRIVERS
+from shared.vocab.measures import MEASURES
 
 log = logging.getLogger("oneworkforce.projector")
 
@@ -127,7 +129,8 @@ async def _parameters(
     by_role = {
         code: driver
         for code, driver in drivers.items()
-        if driver in DRIVERS or (driver == CUSTOM_DRIVER and code in params.custom_driver_weights)
+        if driver in POPULATION_DRIVERS
+        or (driver == CUSTOM_DRIVER and code in params.custom_driver_weights)
     }
     by_role.update(params.demand_driver_by_role)
     return replace(params, demand_driver_by_role=by_role)
@@ -156,7 +159,7 @@ async def load_inputs(session: AsyncSession, run: ProjectionRun, ics_code: str) 
             "headcount",
             "starters_12m",
             "leavers_12m",
-            "leavers_to_other_health_care_12m",
+            "leavers_to_health_care_12m",
             "sickness_days_12m",
             "agency_fte",
             "bank_fte",
@@ -169,7 +172,7 @@ async def load_inputs(session: AsyncSession, run: ProjectionRun, ics_code: str) 
         values["headcount"][c] = line.headcount
         values["starters_12m"][c] = line.starters_12m
         values["leavers_12m"][c] = line.leavers_12m
-        values["leavers_to_other_health_care_12m"][c] = line.leavers_to_health_care_12m or 0
+        values["leavers_to_health_care_12m"][c] = line.leavers_to_health_care_12m or 0
         values["sickness_days_12m"][c] = line.sickness_days_12m
         values["agency_fte"][c] = line.agency_fte
         values["bank_fte"][c] = line.bank_fte
@@ -198,14 +201,27 @@ async def load_inputs(session: AsyncSession, run: ProjectionRun, ics_code: str) 
         raise RunFailed(f"no population for {', '.join(missing)} over the run's years")
 
     prevalence = np.zeros((2, len(_PREVALENCE_BANDS)))
+    lower = np.zeros_like(prevalence)
+    upper = np.zeros_like(prevalence)
     rates = await population_repo.prevalence_rates(
         session, measure=reference_files.DEMENTIA_MEASURE
     )
     for rate in rates:
         sex = rate.sex[:1].upper()
         if sex in sex_index and rate.age_band in _PREVALENCE_BANDS:
-            prevalence[sex_index[sex], _PREVALENCE_BANDS.index(rate.age_band)] = rate.rate
-    prevalence_kwargs: dict[str, Any] = {"dementia_prevalence": prevalence} if rates else {}
+            position = (sex_index[sex], _PREVALENCE_BANDS.index(rate.age_band))
+            prevalence[position] = rate.rate
+            lower[position] = rate.lower
+            upper[position] = rate.upper
+    # The rates' 95% intervals enter the Monte Carlo for roles driven by dementia.
+    prevalence_kwargs: dict[str, Any] = (
+        {
+            "dementia_prevalence": prevalence,
+            "dementia_prevalence_sd_log": prevalence_sd_log(lower, upper),
+        }
+        if rates
+        else {}
+    )
 
     agreements = []
     for active in await agreements_repo.active_agreements_for_ics(

@@ -9,6 +9,7 @@ from arq import cron, func
 from arq.connections import RedisSettings
 
 from services.domain.queue import ArqSender
+from services.domain.returns.import_jobs import reaper_interval_s
 from services.projector import jobs
 from services.projector.context import WorkerContext
 from services.projector.registry import JOBS
@@ -56,9 +57,16 @@ class WorkerSettings:
         )
         for spec in JOBS
     ]
-    # The reaper, every minute: projection work whose worker died is re-queued.
+    # The reapers: projection work every minute, imports at half their heartbeat timeout;
+    # work whose worker died is re-queued.
     cron_jobs: ClassVar[list[Any]] = [
-        cron(cast(Any, jobs.reap_projections), second={0}, run_at_startup=False, unique=True)
+        cron(cast(Any, jobs.reap_projections), second={0}, run_at_startup=False, unique=True),
+        cron(
+            cast(Any, jobs.reap_imports),
+            second=set(range(0, 60, int(reaper_interval_s(get_settings())))),
+            run_at_startup=True,
+            unique=True,
+        ),
     ]
     on_startup = startup
     on_shutdown = shutdown

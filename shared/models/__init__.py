@@ -28,7 +28,7 @@ from shared.models.projection import (
     RunStatus,
 )
 from shared.models.return_staging import return_staging
-from shared.models.role import DemandDriver, RegistrationBody, Role, RoleSector
+from shared.models.role import RegistrationBody, Role, RoleSector
 from shared.models.scenario import BASELINE, Scenario, ScenarioVersion
 from shared.models.web_session import WebSession
 from shared.models.workforce_return import (
@@ -41,6 +41,7 @@ from shared.models.workforce_return import (
     ReturnWarning,
     WorkforceReturn,
 )
+from shared.vocab.drivers import DemandDriver
 
 __all__ = [
     "ALL_ROLES",

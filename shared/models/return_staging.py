@@ -3,29 +3,11 @@ from __future__ import annotations
 from sqlalchemy import BigInteger, Column, Date, Index, Integer, Table, Text, Uuid
 
 from shared.db.base import Base
+from shared.vocab.return_lines import LINE_COLUMNS
 
 # Returns are validated set-based in SQL: lines are first copied here as text, exactly as sent,
 # so that a wrong value can be reported by row and column instead of failing the load.
 # On PostgreSQL the table is UNLOGGED (see the migration): it only ever holds work in progress.
-LINE_COLUMNS: tuple[str, ...] = (
-    "role_code",
-    "headcount",
-    "fte_in_post",
-    "vacant_fte",
-    "starters_12m",
-    "leavers_12m",
-    "leavers_to_health_care_12m",
-    "sickness_days_12m",
-    "agency_fte",
-    "bank_fte",
-    "age_under_25",
-    "age_25_34",
-    "age_35_44",
-    "age_45_54",
-    "age_55_64",
-    "age_65_plus",
-    "mean_hourly_pay",
-)
 
 return_staging = Table(
     "return_staging",

@@ -6,6 +6,7 @@ from sqlalchemy import Boolean, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.db.base import Base, JSONType, Timestamps
+from shared.vocab.drivers import DemandDriver
 
 
 class RoleSector(StrEnum):
@@ -24,17 +25,6 @@ class RegistrationBody(StrEnum):
     SWE = "SWE"
     GPhC = "GPhC"
     none = "none"
-
-
-class DemandDriver(StrEnum):
-    population_all = "population_all"
-    population_0_17 = "population_0_17"
-    population_18_64 = "population_18_64"
-    population_65_plus = "population_65_plus"
-    population_75_plus = "population_75_plus"
-    population_85_plus = "population_85_plus"
-    dementia_65_plus = "dementia_65_plus"
-    custom = "custom"
 
 
 class Role(Timestamps, Base):

@@ -142,6 +142,7 @@ class ReturnImport(UUIDPrimaryKey, Base):
     """A bulk load of many organisations' returns from one CSV file."""
 
     __tablename__ = "return_imports"
+    __table_args__ = (Index("ix_return_imports_status_heartbeat", "status", "heartbeat_at"),)
 
     status: Mapped[ImportStatus] = mapped_column(String(10), default=ImportStatus.queued)
     submitted_by_key_id: Mapped[uuid.UUID | None] = mapped_column(
@@ -151,6 +152,9 @@ class ReturnImport(UUIDPrimaryKey, Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(default=None)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
+    # The worker loading it beats while it works; the reaper recovers an import that stops.
+    heartbeat_at: Mapped[datetime | None] = mapped_column(default=None)
+    attempts: Mapped[int] = mapped_column(default=0, server_default="0")
     line_count: Mapped[int] = mapped_column(default=0)
     return_count: Mapped[int] = mapped_column(default=0)
     error_count: Mapped[int] = mapped_column(default=0)

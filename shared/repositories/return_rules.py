@@ -16,28 +16,13 @@ from typing import Any
 from sqlalchemy import TextClause, Uuid, bindparam, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-INT_COLUMNS = (
-    "headcount",
-    "starters_12m",
-    "leavers_12m",
-    "leavers_to_health_care_12m",
-    "age_under_25",
-    "age_25_34",
-    "age_35_44",
-    "age_45_54",
-    "age_55_64",
-    "age_65_plus",
+from shared.vocab.return_lines import (
+    AGE_COLUMNS,
+    DECIMAL_COLUMNS,
+    INT_COLUMNS,
+    OPTIONAL_COLUMNS,
 )
-DECIMAL_COLUMNS = (
-    "fte_in_post",
-    "vacant_fte",
-    "sickness_days_12m",
-    "agency_fte",
-    "bank_fte",
-    "mean_hourly_pay",
-)
-OPTIONAL_COLUMNS = frozenset({"leavers_to_health_care_12m", "mean_hourly_pay"})
-AGE_COLUMNS = INT_COLUMNS[4:]
+
 MAX_REPORTED = 1000
 # Lines examined rule by rule once the fast check has found errors.
 MAX_BAD_LINES = 5000

@@ -23,8 +23,8 @@ from shared.models import (
     WorkforceReturn,
     return_staging,
 )
-from shared.models.return_staging import LINE_COLUMNS
 from shared.repositories.return_rules import Dialect, staged_sql
+from shared.vocab.return_lines import LINE_COLUMNS
 
 STAGING_COLUMNS = ("line_no", "organisation_code", "as_at", *LINE_COLUMNS)
 

@@ -73,3 +73,37 @@ class AreaPopulation(BaseModel):
     sex: Sex
     method: str = Field(description="How the figures were made from the dataset's bands")
     years: list[PopulationYear]
+
+
+class NeedCell(BaseModel):
+    year: int
+    sex: str = Field(description="F or M")
+    age_band: str
+    population: int = Field(description="Persons in the band (the population dataset)")
+    rate: float = Field(description="Share of the band with the need")
+    persons: float = Field(description="population x rate")
+    persons_lower: float | None = Field(description="population x the rate's lower limit")
+    persons_upper: float | None = Field(description="population x the rate's upper limit")
+
+
+class NeedTotal(BaseModel):
+    year: int
+    sex: str = Field(description="F, M or all")
+    persons: float
+    persons_lower: float | None = Field(
+        description="Sum of the bands' lower limits (all bands at their limit together)"
+    )
+    persons_upper: float | None
+
+
+class AreaNeeds(BaseModel):
+    area: AreaRead
+    indicator: str
+    title: str
+    population: str = Field(description="Who is counted")
+    interval: str | None = Field(description="What persons_lower/persons_upper are")
+    dataset: str = Field(description="The population dataset used")
+    source: str
+    licence: str
+    totals: list[NeedTotal]
+    cells: list[NeedCell]

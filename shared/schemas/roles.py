@@ -17,7 +17,8 @@ from pydantic import (
 from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
 
-from shared.models.role import DemandDriver, RegistrationBody, RoleSector
+from shared.models.role import RegistrationBody, RoleSector
+from shared.vocab.drivers import DemandDriver
 
 ROLE_CODE_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
 

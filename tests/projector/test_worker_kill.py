@@ -38,11 +38,11 @@ from services.domain.queue import ArqSender, OutboxRelay
 from services.domain.reference.loader import ReferenceLoadSummary
 from services.projector import pipeline
 from services.projector import worker as projector_worker
-from services.projector.model.engine import MEASURES
 from shared.db.session import transaction
 from shared.jobs import run_projection_job_id
 from shared.models import ProjectionExplain, ProjectionResult, ProjectionRun, RunStatus
 from shared.repositories import projections as projections_repo
+from shared.vocab.measures import MEASURES
 from tests.helpers import settings_for
 
 # Enough Monte Carlo runs over the demo ICB (about 1,000 organisations, 15,000 lines) that the

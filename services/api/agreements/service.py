@@ -21,10 +21,13 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.api.agreements import errors
 from services.api.http import PageParams, etag_of
 from services.api.organisations import service as organisations
+from services.api.organisations.errors import UnknownOrganisation
+from services.api.roles.errors import UnknownRole
 from shared.db.base import utcnow
-from shared.errors import Conflict, Forbidden, NotFound, Unprocessable
+from shared.errors import DomainError, FieldErrors, InsufficientScope
 from shared.models import (
     Agreement,
     AgreementMode,
@@ -53,13 +56,13 @@ Precondition = Callable[[str], None]
 _IN_NEGOTIATION = frozenset({AgreementState.draft, AgreementState.pending_resign})
 _CHANGEABLE = _IN_NEGOTIATION | {AgreementState.active, AgreementState.suspended}
 
-_STATE_CODES = {
-    AgreementState.draft: "agreement_not_active",
-    AgreementState.pending_resign: "agreement_not_active",
-    AgreementState.active: "agreement_already_active",
-    AgreementState.suspended: "agreement_suspended",
-    AgreementState.expired: "agreement_expired",
-    AgreementState.terminated: "agreement_terminated",
+_STATE_ERRORS: dict[AgreementState, type[DomainError]] = {
+    AgreementState.draft: errors.AgreementNotActive,
+    AgreementState.pending_resign: errors.AgreementNotActive,
+    AgreementState.active: errors.AgreementAlreadyActive,
+    AgreementState.suspended: errors.AgreementSuspended,
+    AgreementState.expired: errors.AgreementExpired,
+    AgreementState.terminated: errors.AgreementTerminated,
 }
 
 
@@ -177,10 +180,6 @@ def can_manage(principal: Principal, agreement: Agreement) -> bool:
     )
 
 
-def _not_found() -> NotFound:
-    return NotFound("No such agreement.", code="agreement_not_found")
-
-
 async def _load(
     session: AsyncSession,
     *,
@@ -191,11 +190,9 @@ async def _load(
 ) -> Agreement:
     agreement = await repo.get_agreement(session, agreement_id=agreement_id, lock=lock)
     if agreement is None or not can_read(principal, agreement):
-        raise _not_found()
+        raise errors.AgreementNotFound("No such agreement.")
     if manage and not can_manage(principal, agreement):
-        raise Forbidden(
-            "Only an admin of the agreement's ICS may change it.", code="insufficient_scope"
-        )
+        raise InsufficientScope("Only an admin of the agreement's ICS may change it.")
     return agreement
 
 
@@ -274,34 +271,21 @@ def _require_state(
     today: date,
     allowed: Iterable[AgreementState],
     action: str,
-    codes: dict[AgreementState, str] | None = None,
+    instead: dict[AgreementState, type[DomainError]] | None = None,
 ) -> AgreementState:
     state = state_of(agreement, today=today)
     if state in set(allowed):
         return state
-    code = (codes or {}).get(state) or _STATE_CODES[state]
-    raise Conflict(
+    error = (instead or {}).get(state) or _STATE_ERRORS[state]
+    raise error(
         f"Cannot {action} an agreement that is {state.value.replace('_', ' ')}.",
-        code=code,
         agreement_status=state.value,
     )
 
 
-def _error(field: str, code: str, message: str) -> dict[str, Any]:
-    return {"field": field, "code": code, "message": message}
-
-
-def _raise_if(errors: list[dict[str, Any]], message: str) -> None:
-    if errors:
-        raise Unprocessable(message, code=errors[0]["code"], errors=errors)
-
-
 def _check_dates(start_date: date, end_date: date) -> None:
     if end_date < start_date:
-        _raise_if(
-            [_error("end_date", "invalid_date_range", "end_date is before start_date")],
-            "The end date is before the start date.",
-        )
+        raise errors.InvalidDateRange("The end date is before the start date.", field="end_date")
 
 
 async def _check_terms(
@@ -313,7 +297,7 @@ async def _check_terms(
     scope_field: str = "scope",
 ) -> dict[uuid.UUID, Organisation]:
     """Every broken rule in the parties and scope, reported together; the organisations."""
-    errors: list[dict[str, Any]] = []
+    problems = FieldErrors()
     organisations = await repo.organisations_by_id(
         session, organisation_ids=[party.organisation_id for party in parties]
     )
@@ -322,42 +306,41 @@ async def _check_terms(
         field = f"parties.{index}.organisation_id"
         organisation = organisations.get(party.organisation_id)
         if party.organisation_id in seen:
-            errors.append(_error(field, "duplicate_party", "organisation listed twice"))
+            problems.add(errors.DuplicateParty, field, "organisation listed twice")
         elif organisation is None:
-            errors.append(_error(field, "organisation_not_found", "no such organisation"))
+            problems.add(UnknownOrganisation, field, "no such organisation")
         elif organisation.ics_code != ics_code:
-            errors.append(
-                _error(field, "party_outside_ics", f"the organisation is not in ICS {ics_code}")
+            problems.add(
+                errors.PartyOutsideIcs, field, f"the organisation is not in ICS {ics_code}"
             )
         seen.add(party.organisation_id)
     if len(seen) < 2:
-        errors.insert(
-            0, _error("parties", "too_few_parties", "an agreement needs at least two parties")
+        problems.add(
+            errors.TooFewParties,
+            "parties",
+            "an agreement needs at least two parties",
+            first=True,
         )
     if not scope:
-        errors.append(_error(scope_field, "scope_required", "name at least one role and cap"))
+        problems.add(errors.ScopeRequired, scope_field, "name at least one role and cap")
     roles = await repo.roles_by_code(session, codes={entry.role_code for entry in scope})
     scope_keys: set[tuple[str, uuid.UUID]] = set()
     for index, entry in enumerate(scope):
         key = (entry.role_code, entry.lending_organisation_id)
         if entry.role_code not in roles:
-            errors.append(
-                _error(f"{scope_field}.{index}.role_code", "role_not_found", "no such role")
-            )
+            problems.add(UnknownRole, f"{scope_field}.{index}.role_code", "no such role")
         if entry.lending_organisation_id not in seen:
-            errors.append(
-                _error(
-                    f"{scope_field}.{index}.lending_organisation_id",
-                    "lender_not_party",
-                    "the lending organisation must be a party",
-                )
+            problems.add(
+                errors.LenderNotParty,
+                f"{scope_field}.{index}.lending_organisation_id",
+                "the lending organisation must be a party",
             )
         if key in scope_keys:
-            errors.append(
-                _error(f"{scope_field}.{index}", "duplicate_scope", "role and lender listed twice")
+            problems.add(
+                errors.DuplicateScope, f"{scope_field}.{index}", "role and lender listed twice"
             )
         scope_keys.add(key)
-    _raise_if(errors, "The agreement's parties or scope are not valid.")
+    problems.raise_if_any("The agreement's parties or scope are not valid.")
     return organisations
 
 
@@ -445,17 +428,11 @@ async def create_agreement(
     """Create a draft agreement with its parties and scope; nobody has signed yet."""
     ics_code = body.ics_code or principal.ics_code
     if ics_code is None:
-        _raise_if(
-            [_error("ics_code", "ics_required", "a global admin must name the ICS")],
-            "Name the ICS the agreement belongs to.",
-        )
-    assert ics_code is not None
+        raise errors.IcsRequired("Name the ICS the agreement belongs to.", field="ics_code")
     if principal.ics_code is not None and ics_code != principal.ics_code:
-        raise Forbidden(
-            "An ICS admin key may only create agreements in its own ICS.", code="ics_out_of_scope"
-        )
+        raise errors.IcsOutOfScope("An ICS admin key may only create agreements in its own ICS.")
     if not await repo.is_ics(session, code=ics_code):
-        _raise_if([_error("ics_code", "ics_not_found", "no such ICS (ICB code)")], "No such ICS.")
+        raise errors.IcsNotFound("No such ICS (ICB code).", field="ics_code")
     _check_dates(body.start_date, body.end_date)
     organisations = await _check_terms(
         session, ics_code=ics_code, parties=body.parties, scope=body.scope
@@ -582,9 +559,8 @@ async def update_agreement(
             today=today,
         )
         if conflicts:
-            raise Conflict(
+            raise errors.TermsConflictWithDeployments(
                 "The new terms would break current deployments; end them first.",
-                code="terms_conflict_with_deployments",
                 deployments=conflicts,
             )
 
@@ -669,21 +645,18 @@ async def update_agreement(
 def _activate(agreement: Agreement, *, today: date) -> None:
     unsigned = [str(p.organisation_id) for p in agreement.parties if p.signed_at is None]
     if unsigned:
-        raise Conflict(
+        raise errors.AgreementNotFullySigned(
             "Every party must sign before the agreement can be activated.",
-            code="agreement_not_fully_signed",
             unsigned_organisation_ids=unsigned,
         )
     if today < agreement.start_date:
-        raise Conflict(
+        raise errors.AgreementNotStarted(
             f"The agreement starts on {agreement.start_date.isoformat()}.",
-            code="agreement_not_started",
             start_date=agreement.start_date.isoformat(),
         )
     if today > agreement.end_date:
-        raise Conflict(
+        raise errors.AgreementExpired(
             f"The agreement ended on {agreement.end_date.isoformat()}.",
-            code="agreement_expired",
             end_date=agreement.end_date.isoformat(),
         )
     agreement.status = AgreementStatus.active
@@ -704,42 +677,32 @@ async def sign(
     behalf. The last signature activates the agreement when its start date has come."""
     agreement = await _load(session, agreement_id=agreement_id, principal=principal, lock="update")
     on_behalf = principal.has(KeyScope.admin)
+    organisation_id: uuid.UUID | None
     if on_behalf:
         if not can_manage(principal, agreement):
-            raise Forbidden(
-                "Only an admin of the agreement's ICS may sign on a party's behalf.",
-                code="insufficient_scope",
+            raise InsufficientScope(
+                "Only an admin of the agreement's ICS may sign on a party's behalf."
             )
         if body.organisation_id is None:
-            _raise_if(
-                [
-                    _error(
-                        "organisation_id",
-                        "organisation_required",
-                        "name the party an admin signs for",
-                    )
-                ],
-                "Name the party you are signing for.",
+            raise errors.OrganisationRequired(
+                "Name the party you are signing for.", field="organisation_id"
             )
         organisation_id = body.organisation_id
     else:
         organisation_id = principal.organisation_id
         if body.organisation_id is not None and body.organisation_id != organisation_id:
-            raise Forbidden(
-                "A party's key may only sign for its own organisation.",
-                code="not_your_organisation",
+            raise errors.NotYourOrganisation(
+                "A party's key may only sign for its own organisation."
             )
     precondition(etag(agreement, today=today))
     _require_state(agreement, today=today, allowed=_IN_NEGOTIATION, action="sign")
     party = next((p for p in agreement.parties if p.organisation_id == organisation_id), None)
     if party is None:
-        _raise_if(
-            [_error("organisation_id", "organisation_not_party", "not a party to the agreement")],
-            "That organisation is not a party to the agreement.",
+        raise errors.OrganisationNotParty(
+            "That organisation is not a party to the agreement.", field="organisation_id"
         )
-    assert party is not None
     if party.signed_at is not None:
-        raise Conflict("This party has already signed.", code="party_already_signed")
+        raise errors.PartyAlreadySigned("This party has already signed.")
     party.signed_at = utcnow()
     party.signed_by_key_id = principal.key_id
     party.signed_on_behalf = on_behalf
@@ -806,7 +769,7 @@ async def suspend(
         today=today,
         allowed={AgreementState.active},
         action="suspend",
-        codes={AgreementState.suspended: "agreement_already_suspended"},
+        instead={AgreementState.suspended: errors.AgreementAlreadySuspended},
     )
     agreement.status = AgreementStatus.suspended
     agreement.suspended_at = utcnow()
@@ -828,15 +791,15 @@ async def resume(
         session, agreement_id=agreement_id, principal=principal, lock="update", manage=True
     )
     precondition(etag(agreement, today=today))
-    not_suspended = {
-        state: "agreement_not_suspended" for state in (AgreementState.active, *_IN_NEGOTIATION)
+    not_suspended: dict[AgreementState, type[DomainError]] = {
+        state: errors.AgreementNotSuspended for state in (AgreementState.active, *_IN_NEGOTIATION)
     }
     _require_state(
         agreement,
         today=today,
         allowed={AgreementState.suspended},
         action="resume",
-        codes=not_suspended,
+        instead=not_suspended,
     )
     agreement.status = AgreementStatus.active
     agreement.suspended_at = None
@@ -908,46 +871,28 @@ async def create_deployment(
     _check_dates(body.start_date, body.end_date)
     state = state_of(agreement, today=today)
     if state != AgreementState.active:
-        raise Conflict(
+        raise errors.AgreementNotActive(
             f"Deployments need an active agreement; this one is {state.value}.",
-            code="agreement_not_active",
             agreement_status=state.value,
         )
     if body.from_organisation_id == body.to_organisation_id:
-        _raise_if(
-            [
-                _error(
-                    "to_organisation_id",
-                    "deployment_same_organisation",
-                    "staff are deployed from one party to another",
-                )
-            ],
-            "A deployment moves staff between two different parties.",
+        raise errors.DeploymentSameOrganisation(
+            "A deployment moves staff between two different parties.", field="to_organisation_id"
         )
     party_ids = {party.organisation_id for party in agreement.parties}
-    _raise_if(
-        [
-            _error(field, "organisation_not_party", "not a party to the agreement")
-            for field, organisation_id in (
-                ("from_organisation_id", body.from_organisation_id),
-                ("to_organisation_id", body.to_organisation_id),
-            )
-            if organisation_id not in party_ids
-        ],
-        "Both organisations must be parties to the agreement.",
-    )
+    problems = FieldErrors()
+    for field, organisation_id in (
+        ("from_organisation_id", body.from_organisation_id),
+        ("to_organisation_id", body.to_organisation_id),
+    ):
+        if organisation_id not in party_ids:
+            problems.add(errors.OrganisationNotParty, field, "not a party to the agreement")
+    problems.raise_if_any("Both organisations must be parties to the agreement.")
     if body.start_date < agreement.start_date or body.end_date > agreement.end_date:
-        raise Unprocessable(
+        raise errors.DeploymentOutsideAgreementDates(
             "The deployment must fall within the agreement's dates "
             f"({agreement.start_date.isoformat()} to {agreement.end_date.isoformat()}).",
-            code="deployment_outside_agreement_dates",
-            errors=[
-                _error(
-                    "start_date" if body.start_date < agreement.start_date else "end_date",
-                    "deployment_outside_agreement_dates",
-                    "outside the agreement's dates",
-                )
-            ],
+            field="start_date" if body.start_date < agreement.start_date else "end_date",
             agreement_start_date=agreement.start_date.isoformat(),
             agreement_end_date=agreement.end_date.isoformat(),
         )
@@ -958,17 +903,9 @@ async def create_deployment(
         lending_organisation_id=body.from_organisation_id,
     )
     if cap is None:
-        _raise_if(
-            [
-                _error(
-                    "role_code",
-                    "role_not_in_scope",
-                    "the role is not in the agreement's scope for this lender",
-                )
-            ],
-            "The role is not in the agreement's scope for the lending party.",
+        raise errors.RoleNotInScope(
+            "The role is not in the agreement's scope for the lending party.", field="role_code"
         )
-    assert cap is not None
     overlapping = await repo.lender_deployments(
         session,
         agreement_id=agreement.id,
@@ -978,10 +915,9 @@ async def create_deployment(
     )
     deployed = peak_fte(_spans(overlapping), first=body.start_date, last=body.end_date)
     if deployed + body.fte > cap.fte_cap + FTE_TOLERANCE:
-        raise Conflict(
+        raise errors.CapExceeded(
             f"The lender's cap for {body.role_code} is {cap.fte_cap:g} FTE; "
             f"{deployed:g} FTE is already deployed over those dates.",
-            code="cap_exceeded",
             fte_cap=cap.fte_cap,
             deployed_fte=round(deployed, 6),
             requested_fte=body.fte,
@@ -1022,7 +958,7 @@ async def _load_deployment(
         session, agreement_id=agreement_id, deployment_id=deployment_id, lock=lock
     )
     if deployment is None:
-        raise NotFound("No such deployment under this agreement.", code="deployment_not_found")
+        raise errors.DeploymentNotFound("No such deployment under this agreement.")
     return deployment
 
 
@@ -1083,22 +1019,14 @@ async def end_deployment(
         session, agreement_id=agreement_id, deployment_id=deployment_id, lock=True
     )
     if deployment.status == DeploymentStatus.ended:
-        raise Conflict("The deployment has already ended.", code="deployment_already_ended")
+        raise errors.DeploymentAlreadyEnded("The deployment has already ended.")
     if body.ended_on >= deployment.end_date:
-        _raise_if(
-            [_error("ended_on", "ended_on_not_early", "must be before the planned end date")],
-            "An early end must come before the planned end date.",
+        raise errors.EndedOnNotEarly(
+            "An early end must come before the planned end date.", field="ended_on"
         )
     if body.ended_on < deployment.start_date - timedelta(days=1):
-        _raise_if(
-            [
-                _error(
-                    "ended_on",
-                    "ended_on_before_start",
-                    "at the earliest the day before the start (a withdrawal)",
-                )
-            ],
-            "The deployment cannot end before it starts.",
+        raise errors.EndedOnBeforeStart(
+            "The deployment cannot end before it starts.", field="ended_on"
         )
     deployment.status = DeploymentStatus.ended
     deployment.ended_early_on = body.ended_on

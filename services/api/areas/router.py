@@ -4,13 +4,22 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 
+from services.api.areas import needs as needs_service
 from services.api.areas import service
 from services.api.deps import ReadKey, SessionDep
 from services.api.http import PageDep, csv_response, etag_of, not_modified, wants_csv
+from services.domain.needs import known_indicators
 from shared.models import AreaType
 from shared.reference.bands import AGE_BANDS, AgeGroup
 from shared.reference.files import BUNDLED_DATASET_NAME
-from shared.schemas.areas import AreaDetail, AreaPopulation, AreaRead, PopulationDatasetRead, Sex
+from shared.schemas.areas import (
+    AreaDetail,
+    AreaNeeds,
+    AreaPopulation,
+    AreaRead,
+    PopulationDatasetRead,
+    Sex,
+)
 from shared.schemas.common import Page
 
 router = APIRouter(tags=["areas"])
@@ -155,6 +164,79 @@ async def area_population(
         rows,
         filename=f"population-{result.area.code}-{result.dataset}-{age}.csv",
         headers={"ETag": response.headers["ETag"], "Vary": "Accept"},
+    )
+
+
+NEEDS_HEADER = (
+    "area_code",
+    "indicator",
+    "year",
+    "sex",
+    "age_band",
+    "population",
+    "rate",
+    "persons",
+    "persons_lower",
+    "persons_upper",
+)
+
+
+@router.get(
+    "/v1/areas/{code}/needs",
+    response_model=AreaNeeds,
+    responses={200: {"content": {"text/csv": {}}}},
+    summary="Numbers of people with a need (e.g. dementia 65+) by year, sex and age band",
+    description=(
+        "Persons = population x prevalence rate for each year, sex and five-year band, with "
+        "the interval where the source gives one, and totals by year for F, M and all. "
+        f"Indicators: {', '.join(known_indicators())}. An unknown indicator is 422 "
+        "`unknown_indicator` listing the known ones. JSON, or CSV of the cells with "
+        "`?format=csv`."
+    ),
+)
+async def area_needs(
+    code: str,
+    session: SessionDep,
+    principal: ReadKey,
+    request: Request,
+    indicator: Annotated[str, Query(max_length=64)] = "dementia_65_plus",
+    dataset: Annotated[str, Query(max_length=100, description="Dataset name")] = (
+        BUNDLED_DATASET_NAME
+    ),
+    year_from: Annotated[int | None, Query(description="Default: the dataset's first year")] = None,
+    year_to: Annotated[int | None, Query(description="Default: the dataset's last year")] = None,
+    sex: Annotated[Sex, Query(description="F, M or all")] = "all",
+    format: Annotated[Literal["json", "csv"] | None, Query(description="json or csv")] = None,
+) -> AreaNeeds | Response:
+    result = await needs_service.area_needs(
+        session,
+        code=code,
+        indicator=indicator,
+        dataset_name=dataset,
+        year_from=year_from,
+        year_to=year_to,
+        sex=sex,
+    )
+    if not wants_csv(request, format):
+        return result
+    return csv_response(
+        NEEDS_HEADER,
+        (
+            (
+                result.area.code,
+                result.indicator,
+                cell.year,
+                cell.sex,
+                cell.age_band,
+                cell.population,
+                cell.rate,
+                cell.persons,
+                cell.persons_lower,
+                cell.persons_upper,
+            )
+            for cell in result.cells
+        ),
+        filename=f"needs-{result.area.code}-{result.indicator}.csv",
     )
 
 

@@ -7,8 +7,9 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.api.areas.errors import AreaNotFound, PopulationNotFound
 from services.api.http import PageParams
-from shared.errors import NotFound, Unprocessable
+from shared.errors import FieldError, ValidationFailed, field_error
 from shared.models import Area, AreaType, PopulationDataset
 from shared.reference import bands
 from shared.reference.bands import AGE_BANDS, AgeGroup, YearFigure
@@ -61,7 +62,7 @@ async def get_area(session: AsyncSession, *, code: str) -> Area:
     """An area by ONS code (any case), or 404 area_not_found."""
     area = await areas_repo.get(session, code=_normalise_code(code))
     if area is None:
-        raise NotFound(f"No area with code {code!r}.", code="area_not_found")
+        raise AreaNotFound(f"No area with code {code!r}.")
     return area
 
 
@@ -119,8 +120,8 @@ class PopulationQuery:
         )
 
 
-def _problem(field: str, code: str, message: str) -> dict[str, str]:
-    return {"field": field, "in": "query", "code": code, "message": message}
+def _problem(field: str, code: str, message: str) -> FieldError:
+    return field_error(field, code, message, **{"in": "query"})
 
 
 def _normalise_band(age_band: str) -> str:
@@ -142,7 +143,7 @@ async def population_query(
 ) -> PopulationQuery:
     """Check a population request against the area and the dataset's years and bands."""
     area = await get_area(session, code=code)
-    problems: list[dict[str, str]] = []
+    problems: list[FieldError] = []
     dataset = await population_repo.get_dataset_by_name(session, name=dataset_name)
     if dataset is None:
         problems.append(
@@ -177,11 +178,7 @@ async def population_query(
             _problem("year_from", "bad_year_range", f"year_from {start} is after year_to {end}")
         )
     if problems or dataset is None or start is None or end is None:
-        raise Unprocessable(
-            "The population request has invalid parameters.",
-            code="validation_failed",
-            errors=problems,
-        )
+        raise ValidationFailed("The population request has invalid parameters.", errors=problems)
     return PopulationQuery(
         area=area,
         dataset=dataset,
@@ -239,10 +236,7 @@ async def area_population(session: AsyncSession, query: PopulationQuery) -> Area
         ),
     )
     if not rows:
-        raise NotFound(
-            f"{query.dataset.name} has no figures for {query.area.code}.",
-            code="population_not_found",
-        )
+        raise PopulationNotFound(f"{query.dataset.name} has no figures for {query.area.code}.")
     cells = bands.cells_from_rows(rows)
     published: dict[int, int] = {}
     if query.age_band is not None:

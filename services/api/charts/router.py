@@ -11,7 +11,7 @@ from fastapi.responses import Response
 
 from services.api.charts import draw, service
 from services.api.deps import ReadKey, SessionDep
-from services.api.projections.router import Measure
+from shared.vocab.measures import Measure
 
 router = APIRouter(prefix="/v1/projections", tags=["projections"])
 

@@ -8,7 +8,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
-from services.api.errors import problem
+from services.api.health.errors import NotReady
 
 router = APIRouter(tags=["health"])
 
@@ -41,12 +41,7 @@ async def readyz(request: Request) -> Response:
             checks["redis"] = f"unreachable: {type(exc).__name__}"
     if all(value == "ok" for value in checks.values()):
         return JSONResponse({"status": "ready", "checks": checks})
-    return problem(
-        503,
-        code="not_ready",
-        detail="A dependency is unreachable.",
-        checks=checks,
-    )
+    raise NotReady("A dependency is unreachable.", checks=checks)
 
 
 @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)

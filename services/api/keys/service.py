@@ -12,8 +12,11 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.api.areas.errors import UnknownIcs
+from services.api.keys import errors
+from services.api.organisations.errors import UnknownOrganisation
 from shared.db.base import utcnow
-from shared.errors import Conflict, Forbidden, NotFound, Unauthorized, Unprocessable
+from shared.errors import Unauthorized
 from shared.models import ApiKey, AreaType, KeyScope
 from shared.repositories import api_keys, areas, audit, organisations
 from shared.schemas.keys import ApiKeyCreate, Principal
@@ -33,10 +36,9 @@ def _unauthorized(message: str, *, error: str = "invalid_token") -> Unauthorized
     return Unauthorized(message, headers={"WWW-Authenticate": header})
 
 
-def missing_credentials() -> Unauthorized:
-    return Unauthorized(
+def missing_credentials() -> errors.MissingCredentials:
+    return errors.MissingCredentials(
         "Send an API key as 'Authorization: Bearer <key>'.",
-        code="missing_credentials",
         headers={"WWW-Authenticate": _WWW_AUTHENTICATE},
     )
 
@@ -50,9 +52,8 @@ async def authenticate(session: AsyncSession, *, token: str) -> Principal:
     if key is None or not hmac.compare_digest(key.secret_sha256, _hash(token)):
         raise _unauthorized("The API key is not valid.")
     if key.revoked_at is not None:
-        raise Unauthorized(
+        raise errors.KeyRevoked(
             "The API key has been revoked.",
-            code="key_revoked",
             headers={"WWW-Authenticate": f'{_WWW_AUTHENTICATE}, error="invalid_token"'},
         )
     now = utcnow()
@@ -70,34 +71,16 @@ async def authenticate(session: AsyncSession, *, token: str) -> Principal:
 
 def check_binding(data: ApiKeyCreate) -> None:
     if data.organisation_id is not None and data.ics_code is not None:
-        raise Unprocessable(
-            "Bind a key to an organisation or to an ICS, not both.",
-            code="key_binding_conflict",
-            errors=[{"field": "ics_code", "code": "key_binding_conflict", "message": "not both"}],
+        raise errors.KeyBindingConflict(
+            "Bind a key to an organisation or to an ICS, not both.", field="ics_code"
         )
     if data.scope == KeyScope.submit and data.organisation_id is None:
-        raise Unprocessable(
-            "A submit key must be bound to one organisation.",
-            code="submit_key_needs_organisation",
-            errors=[
-                {
-                    "field": "organisation_id",
-                    "code": "submit_key_needs_organisation",
-                    "message": "required for scope submit",
-                }
-            ],
+        raise errors.SubmitKeyNeedsOrganisation(
+            "A submit key must be bound to one organisation.", field="organisation_id"
         )
     if data.scope == KeyScope.admin and data.organisation_id is not None:
-        raise Unprocessable(
-            "An admin key is global or bound to an ICS.",
-            code="admin_key_binding",
-            errors=[
-                {
-                    "field": "organisation_id",
-                    "code": "admin_key_binding",
-                    "message": "admin keys cannot be bound to one organisation",
-                }
-            ],
+        raise errors.AdminKeyBinding(
+            "An admin key is global or bound to an ICS.", field="organisation_id"
         )
 
 
@@ -106,26 +89,12 @@ async def _check_binding_exists(session: AsyncSession, data: ApiKeyCreate) -> No
     if data.ics_code is not None:
         area = await areas.get(session, code=data.ics_code)
         if area is None or area.type != AreaType.icb:
-            raise Unprocessable(
-                f"{data.ics_code} is not an ICB.",
-                code="unknown_ics",
-                errors=[{"field": "ics_code", "code": "unknown_ics", "message": "not an ICB"}],
-            )
+            raise UnknownIcs(f"{data.ics_code} is not an ICB.", field="ics_code")
     if (
         data.organisation_id is not None
         and await organisations.get(session, organisation_id=data.organisation_id) is None
     ):
-        raise Unprocessable(
-            "No such organisation.",
-            code="unknown_organisation",
-            errors=[
-                {
-                    "field": "organisation_id",
-                    "code": "unknown_organisation",
-                    "message": "no such organisation",
-                }
-            ],
-        )
+        raise UnknownOrganisation("No such organisation.", field="organisation_id")
 
 
 async def create_key(
@@ -172,9 +141,7 @@ async def create_key_as(
     session: AsyncSession, data: ApiKeyCreate, *, principal: Principal
 ) -> tuple[ApiKey, str]:
     if not principal.is_global and (data.ics_code != principal.ics_code or data.organisation_id):
-        raise Forbidden(
-            "An ICS admin key may only create keys bound to its own ICS.", code="key_out_of_scope"
-        )
+        raise errors.KeyOutOfScope("An ICS admin key may only create keys bound to its own ICS.")
     return await create_key(session, data, actor=principal.actor, actor_key_id=principal.key_id)
 
 
@@ -195,9 +162,9 @@ async def revoke_key(
 ) -> ApiKey:
     key = await api_keys.get(session, key_id=key_id)
     if key is None or (principal is not None and not can_manage(principal, ics_code=key.ics_code)):
-        raise NotFound("No such API key.", code="key_not_found")
+        raise errors.KeyNotFound("No such API key.")
     if key.revoked_at is not None:
-        raise Conflict("The API key is already revoked.", code="key_already_revoked")
+        raise errors.KeyAlreadyRevoked("The API key is already revoked.")
     key.revoked_at = utcnow()
     await session.flush()
     await audit.record(

@@ -8,7 +8,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.errors import Conflict, Forbidden, NotFound, Unprocessable
+from services.api.organisations import errors
+from shared.errors import DomainError, InsufficientScope
 from shared.models import AreaType, KeyScope, Organisation
 from shared.repositories import audit
 from shared.repositories import organisations as repo
@@ -35,17 +36,15 @@ async def get_visible(
     """The organisation if this key may see it; otherwise it does not exist for the key."""
     organisation = await repo.get(session, organisation_id=organisation_id)
     if organisation is None or not can_see(principal, organisation):
-        raise NotFound("No such organisation.", code="organisation_not_found")
+        raise errors.OrganisationNotFound("No such organisation.")
     return organisation
 
 
 async def _home_ics(session: AsyncSession, lad_code: str) -> str:
     area = await repo.get_area(session, code=lad_code)
     if area is None or area.type != AreaType.lad or area.parent_code is None:
-        raise Unprocessable(
-            f"{lad_code} is not a known local authority district.",
-            code="unknown_lad",
-            errors=[{"field": "home_lad_code", "code": "unknown_lad", "message": "unknown LAD"}],
+        raise errors.UnknownLad(
+            f"{lad_code} is not a known local authority district.", field="home_lad_code"
         )
     return area.parent_code
 
@@ -53,19 +52,16 @@ async def _home_ics(session: AsyncSession, lad_code: str) -> str:
 async def _check_unique(
     session: AsyncSession, *, ods_code: str | None, cqc: str | None, exclude: uuid.UUID | None
 ) -> None:
-    for field, value, code in (
-        ("ods_code", ods_code, "ods_code_taken"),
-        ("cqc_location_id", cqc, "cqc_location_id_taken"),
-    ):
+    taken_errors: tuple[tuple[str, str | None, type[DomainError]], ...] = (
+        ("ods_code", ods_code, errors.OdsCodeTaken),
+        ("cqc_location_id", cqc, errors.CqcLocationIdTaken),
+    )
+    for field, value, taken in taken_errors:
         if value is None:
             continue
         existing = await repo.find_by(session, **{field: value})
         if existing is not None and existing.id != exclude:
-            raise Conflict(
-                f"Another organisation already has {field} {value}.",
-                code=code,
-                errors=[{"field": field, "code": code, "message": "already registered"}],
-            )
+            raise taken(f"Another organisation already has {field} {value}.", field=field)
 
 
 async def create(
@@ -74,9 +70,8 @@ async def create(
     """Register an organisation in the ICS of its home LAD."""
     ics_code = await _home_ics(session, data.home_lad_code)
     if not principal.is_global and principal.ics_code != ics_code:
-        raise Forbidden(
-            "An ICS admin key may only register organisations in its own ICS.",
-            code="organisation_out_of_scope",
+        raise errors.OrganisationOutOfScope(
+            "An ICS admin key may only register organisations in its own ICS."
         )
     await _check_unique(session, ods_code=data.ods_code, cqc=data.cqc_location_id, exclude=None)
     organisation = await repo.add(session, Organisation(**data.model_dump(), ics_code=ics_code))
@@ -101,9 +96,7 @@ async def update(
 ) -> Organisation:
     organisation = await get_visible(session, principal=principal, organisation_id=organisation_id)
     if not can_administer(principal, organisation):
-        raise Forbidden(
-            "This needs an admin key for the organisation's ICS.", code="insufficient_scope"
-        )
+        raise InsufficientScope("This needs an admin key for the organisation's ICS.")
     changes: dict[str, Any] = data.model_dump(exclude_unset=True)
     if (
         changes.get("name", "") is None
@@ -111,15 +104,11 @@ async def update(
         or ("sector" in changes and changes["sector"] is None)
         or ("home_lad_code" in changes and changes["home_lad_code"] is None)
     ):
-        raise Unprocessable(
-            "name, kind, sector and home_lad_code cannot be null.", code="field_not_nullable"
-        )
+        raise errors.FieldNotNullable("name, kind, sector and home_lad_code cannot be null.")
     if "home_lad_code" in changes:
         ics_code = await _home_ics(session, changes["home_lad_code"])
         if not principal.is_global and principal.ics_code != ics_code:
-            raise Forbidden(
-                "The new home area is outside this key's ICS.", code="organisation_out_of_scope"
-            )
+            raise errors.OrganisationOutOfScope("The new home area is outside this key's ICS.")
         changes["ics_code"] = ics_code
     await _check_unique(
         session,
@@ -148,13 +137,10 @@ async def delete(
 ) -> None:
     organisation = await get_visible(session, principal=principal, organisation_id=organisation_id)
     if not can_administer(principal, organisation):
-        raise Forbidden(
-            "This needs an admin key for the organisation's ICS.", code="insufficient_scope"
-        )
+        raise InsufficientScope("This needs an admin key for the organisation's ICS.")
     if await returns_repo.count_returns(session, organisation_id=organisation.id):
-        raise Conflict(
-            "The organisation has workforce returns; it cannot be deleted.",
-            code="organisation_in_use",
+        raise errors.OrganisationInUse(
+            "The organisation has workforce returns; it cannot be deleted."
         )
     await audit.record(
         session,

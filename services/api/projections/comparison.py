@@ -10,9 +10,10 @@ from typing import Any
 import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.api.projections import service
+from services.api.areas.errors import AreaNotFound
+from services.api.projections import errors, service
 from services.projector.model import compare as compare_model
-from shared.errors import Conflict, NotFound, Unprocessable
+from shared.errors import FieldErrors
 from shared.models import ALL_ROLES, ProjectionRun, RunStatus
 from shared.repositories import projections as repo
 from shared.schemas.keys import Principal
@@ -33,39 +34,24 @@ COMPARISON_HEADER = (
 )
 
 
-def _not_comparable(field: str, message: str, code: str = "runs_not_comparable") -> Unprocessable:
-    return Unprocessable(
-        message, code=code, errors=[{"field": field, "code": code, "message": message}]
-    )
-
-
 def check_comparable(base: ProjectionRun, other: ProjectionRun) -> None:
     """Same scope and years, and the same seed and draw count so draws pair up one to one."""
-    problems = []
+    problems = FieldErrors()
     for field in ("scope", "base_year", "horizon"):
         if getattr(base, field) != getattr(other, field):
-            problems.append(
-                {
-                    "field": field,
-                    "code": "runs_not_comparable",
-                    "message": f"{field} differs: {getattr(base, field)} and "
-                    f"{getattr(other, field)}",
-                }
+            problems.add(
+                errors.RunsNotComparable,
+                field,
+                f"{field} differs: {getattr(base, field)} and {getattr(other, field)}",
             )
-    if problems:
-        raise Unprocessable(
-            "Only runs of the same scope, base year and horizon can be compared.",
-            code="runs_not_comparable",
-            errors=problems,
-        )
+    problems.raise_if_any("Only runs of the same scope, base year and horizon can be compared.")
     for field in ("seed", "iterations"):
         if getattr(base, field) != getattr(other, field):
-            raise _not_comparable(
-                field,
+            raise errors.RunsNotPaired(
                 f"The runs' {field} differ ({getattr(base, field)} and "
                 f"{getattr(other, field)}), so their draws do not pair up; request the "
                 "scenario run with the baseline's seed and iterations.",
-                code="runs_not_paired",
+                field=field,
             )
 
 
@@ -74,9 +60,7 @@ async def _finished(
 ) -> ProjectionRun:
     run = await service.visible_run(session, principal=principal, run_id=run_id)
     if run.status != RunStatus.succeeded:
-        raise Conflict(
-            f"Run {run_id} has not succeeded (it is {run.status}).", code="run_not_finished"
-        )
+        raise errors.RunNotFinished(f"Run {run_id} has not succeeded (it is {run.status}).")
     return run
 
 
@@ -104,7 +88,7 @@ async def compare_runs(
     allowed = await service.allowed_areas(session, principal=principal, run=base)
     area_code = area or (base.scope if allowed is None else allowed[0])
     if service.restrict(area_code, allowed) == []:
-        raise NotFound("No such area in these runs.", code="area_not_found")
+        raise AreaNotFound("No such area in these runs.")
     base_draws = await repo.draws_of(session, run_id=base.id, area_code=area_code)
     other_draws = await repo.draws_of(session, run_id=other.id, area_code=area_code)
     if base_draws is None or other_draws is None:
@@ -113,14 +97,12 @@ async def compare_runs(
             or (await repo.draws_of(session, run_id=base.id, area_code=base.scope) is None)
             or (await repo.draws_of(session, run_id=other.id, area_code=other.scope) is None)
         ):
-            raise Conflict(
-                "A run was computed before draws were kept for comparison; request it again.",
-                code="draws_not_available",
+            raise errors.DrawsNotAvailable(
+                "A run was computed before draws were kept for comparison; request it again."
             )
-        raise NotFound(
+        raise AreaNotFound(
             "The runs have no results for this area (LADs of the ICB with returns, the ICB, "
-            "or England for an England run).",
-            code="area_not_found",
+            "or England for an England run)."
         )
     roles = sorted({*base_draws.role_codes, *other_draws.role_codes})
     values = [
@@ -144,16 +126,9 @@ async def compare_runs(
     membership.append(list(range(len(roles))))
     if group is not None:
         if group not in names:
-            raise Unprocessable(
-                f"Unknown {by} {group!r} in these runs.",
-                code="unknown_group",
-                errors=[
-                    {
-                        "field": "group",
-                        "code": "unknown_group",
-                        "message": f"one of {', '.join(names)}",
-                    }
-                ],
+            raise errors.UnknownGroup(
+                f"Unknown {by} {group!r} in these runs; one of {', '.join(names)}.",
+                field="group",
             )
         keep = names.index(group)
         names, membership = [names[keep]], [membership[keep]]

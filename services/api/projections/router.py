@@ -15,7 +15,8 @@ from services.api.deps import AdminKey, ReadKey, SessionDep, get_principal
 from services.api.http import PageDep, csv_response, etag_of, not_modified, wants_csv
 from services.api.projections import comparison as comparison_service
 from services.api.projections import service
-from shared.errors import NotFound, Unprocessable
+from services.api.projections.errors import ProjectionNotFound
+from shared.errors import ValidationFailed
 from shared.models import ENGLAND_CODE
 from shared.repositories import projections as repo
 from shared.schemas.common import Page
@@ -27,17 +28,10 @@ from shared.schemas.projections import (
     ProjectionResultRead,
     ProjectionRunRead,
 )
+from shared.vocab.measures import Measure
 
 router = APIRouter(tags=["projections"])
 
-Measure = Literal[
-    "demand_fte",
-    "supply_fte",
-    "gap_fte",
-    "gap_after_sharing_fte",
-    "shortfall_fte",
-    "shortfall_after_sharing_fte",
-]
 RESULT_HEADER = ("area_code", "role_code", "measure", "year", "principal", "p10", "p50", "p90")
 
 
@@ -313,9 +307,7 @@ async def latest_projection(code: str, request: Request) -> Response:
             }
         )
     if problems:
-        raise Unprocessable(
-            "The request has invalid fields.", code="validation_failed", errors=problems
-        )
+        raise ValidationFailed("The request has invalid fields.", errors=problems)
     opened: list[AsyncSession] = []
 
     async def session_once() -> AsyncSession:
@@ -333,9 +325,7 @@ async def latest_projection(code: str, request: Request) -> Response:
             latest_cache=request.app.state.latest_cache,
         )
         if found is None:
-            raise NotFound(
-                "No finished projection covers this area yet.", code="projection_not_found"
-            )
+            raise ProjectionNotFound("No finished projection covers this area yet.")
         run_id, area_code, stale = found
         etag = etag_of(str(run_id), area_code, measure, stale)
         cached = not_modified(request, etag)

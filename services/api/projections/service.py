@@ -9,10 +9,13 @@ from typing import cast
 import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.api.areas.errors import AreaNotFound
 from services.api.cache import TtlCache
+from services.api.projections import errors
+from services.api.scenarios.errors import UnknownScenario
 from services.domain.projections import runs as projection_runs
 from services.projector.model import explain as explain_model
-from shared.errors import Conflict, NotFound, Unprocessable
+from shared.errors import FieldErrors
 from shared.models import (
     ALL_ROLES,
     BASELINE,
@@ -34,21 +37,6 @@ from shared.schemas.projections import (
     ProjectionExplainRead,
 )
 
-MEASURES = (
-    "demand_fte",
-    "supply_fte",
-    "gap_fte",
-    "gap_after_sharing_fte",
-    "shortfall_fte",
-    "shortfall_after_sharing_fte",
-)
-
-
-def _invalid(field: str, code: str, message: str) -> Unprocessable:
-    return Unprocessable(
-        message, code=code, errors=[{"field": field, "code": code, "message": message}]
-    )
-
 
 async def _scenario(session: AsyncSession, name: str, principal: Principal | None) -> Scenario:
     if name == BASELINE:
@@ -60,7 +48,7 @@ async def _scenario(session: AsyncSession, name: str, principal: Principal | Non
         and principal.ics_code is not None
         and scenario.ics_code != principal.ics_code
     ):
-        raise _invalid("scenario", "unknown_scenario", f"There is no scenario named {name!r}.")
+        raise UnknownScenario(f"There is no scenario named {name!r}.", field="scenario")
     return scenario
 
 
@@ -69,7 +57,7 @@ def _check_scope_access(principal: Principal, scope: str) -> None:
         principal.ics_code is not None and principal.ics_code != scope
     ):
         # Another ICS's (or England's) run is outside the key's binding.
-        raise NotFound("No such area.", code="area_not_found")
+        raise AreaNotFound("No such area.")
 
 
 async def request_run(
@@ -81,7 +69,7 @@ async def request_run(
     """
     area = await repo.area_of(session, code=data.scope)
     if area is None or area.type not in (AreaType.icb, AreaType.country):
-        raise _invalid("scope", "invalid_scope", "scope must be an ICB code or E92000001.")
+        raise errors.InvalidScope("scope must be an ICB code or E92000001.", field="scope")
     if principal is not None:
         _check_scope_access(principal, data.scope)
     scenario = await _scenario(session, data.scenario, principal)
@@ -89,28 +77,26 @@ async def request_run(
         session, name=reference_files.BUNDLED_DATASET_NAME
     )
     if dataset is None:
-        raise _invalid("scope", "no_population", "The population projections are not loaded.")
+        raise errors.NoPopulation("The population projections are not loaded.", field="scope")
     base_year = data.base_year
     if base_year is None:
         base_year = await repo.latest_return_year(
             session, ics_code=None if data.scope == ENGLAND_CODE else data.scope
         )
         if base_year is None:
-            raise _invalid("scope", "no_returns", "There are no workforce returns in this scope.")
+            raise errors.NoReturns("There are no workforce returns in this scope.", field="scope")
     if base_year < dataset.first_year or base_year > dataset.last_year:
-        raise _invalid(
-            "base_year",
-            "base_year_out_of_range",
+        raise errors.BaseYearOutOfRange(
             f"base_year must be within the population data, {dataset.first_year}-"
             f"{dataset.last_year}.",
+            field="base_year",
         )
     horizon = data.horizon or min(projection_runs.DEFAULT_HORIZON, dataset.last_year - base_year)
     if horizon < 1 or base_year + horizon > dataset.last_year:
-        raise _invalid(
-            "horizon",
-            "horizon_beyond_population",
+        raise errors.HorizonBeyondPopulation(
             f"The population data end in {dataset.last_year}: horizon may be at most "
             f"{dataset.last_year - base_year} from base year {base_year}.",
+            field="horizon",
         )
     return await projection_runs.create_run(
         session,
@@ -139,7 +125,7 @@ async def visible_run(
 ) -> ProjectionRun:
     run = await repo.get_run(session, run_id=run_id)
     if run is None or not can_see_run(principal, run):
-        raise NotFound("No such projection run.", code="projection_not_found")
+        raise errors.ProjectionNotFound("No such projection run.")
     return run
 
 
@@ -179,26 +165,22 @@ async def explain(
     first_year, last_year = run.base_year, run.base_year + run.horizon
     start = first_year if year_from is None else year_from
     end = last_year if year_to is None else year_to
-    problems = [
-        {"field": name, "in": "query", "code": "year_out_of_range",
-         "message": f"must be within the run's years, {first_year}-{last_year}"}
-        for name, value in (("from", start), ("to", end))
-        if not first_year <= value <= last_year
-    ]  # fmt: skip
+    problems = FieldErrors()
+    for name, value in (("from", start), ("to", end)):
+        if not first_year <= value <= last_year:
+            problems.add(
+                errors.YearOutOfRange,
+                name,
+                f"must be within the run's years, {first_year}-{last_year}",
+                location="query",
+            )
     if not problems and start >= end:
-        problems.append(
-            {"field": "to", "in": "query", "code": "year_out_of_range",
-             "message": "must be after `from`"}
-        )  # fmt: skip
+        problems.add(errors.YearOutOfRange, "to", "must be after `from`", location="query")
     if role is not None and sector is not None:
-        problems.append(
-            {"field": "sector", "in": "query", "code": "role_and_sector",
-             "message": "give a role or a sector, not both"}
-        )  # fmt: skip
-    if problems:
-        raise Unprocessable(
-            "The request has invalid fields.", code=problems[0]["code"], errors=problems
+        problems.add(
+            errors.RoleAndSector, "sector", "give a role or a sector, not both", location="query"
         )
+    problems.raise_if_any("The request has invalid fields.")
     allowed = await allowed_areas(session, principal=principal, run=run)
     area_code = area or (run.scope if allowed is None else allowed[0])
     areas = restrict(area_code, allowed)
@@ -211,18 +193,16 @@ async def explain(
     else:
         chosen = [row for row in rows if row.role_code == (role or ALL_ROLES)]
     if not chosen:
-        raise NotFound(
-            "No explanation for this area and role or sector in the run.",
-            code="explanation_not_found",
+        raise errors.ExplanationNotFound(
+            "No explanation for this area and role or sector in the run."
         )
     default_years = start == first_year and end == last_year
     by_year = [row.by_year for row in chosen]
     if any(item is None for item in by_year):
         if not default_years or len(chosen) > 1:
-            raise Conflict(
+            raise errors.ExplanationByYearUnavailable(
                 "This run was computed before explanations were kept for every year; "
-                "request it again to explain other years or sectors.",
-                code="explanation_by_year_unavailable",
+                "request it again to explain other years or sectors."
             )
         row = chosen[0]
         return ProjectionExplainRead(
@@ -294,7 +274,7 @@ async def latest_for_area(
     if area_info is None:
         area = await repo.area_of(await _session(session), code=area_code)
         if area is None:
-            raise NotFound("No such area.", code="area_not_found")
+            raise AreaNotFound("No such area.")
         area_info = (area.code, area.type, area.parent_code)
         if areas_cache is not None:
             areas_cache.put(area_key, area_info)
@@ -303,7 +283,7 @@ async def latest_for_area(
     if principal.organisation_id is not None or (
         principal.ics_code is not None and principal.ics_code != icb
     ):
-        raise NotFound("No such area.", code="area_not_found")
+        raise AreaNotFound("No such area.")
     scopes = [ENGLAND_CODE] + ([icb] if icb and area_type != AreaType.country else [])
     latest_key = ("latest", tuple(scopes), scenario)
     found = latest_cache.get(latest_key) if latest_cache is not None else None

@@ -5,11 +5,10 @@ from __future__ import annotations
 import csv
 import io
 
-from shared.errors import Unprocessable
-from shared.models.return_staging import LINE_COLUMNS
+from shared.errors import CsvEmpty, CsvHeaderMismatch, CsvMalformed, CsvNotUtf8
+from shared.vocab.return_lines import LINE_COLUMNS
 
 TEMPLATE_COLUMNS: tuple[str, ...] = LINE_COLUMNS
-BULK_COLUMNS: tuple[str, ...] = ("organisation_code", "as_at", *LINE_COLUMNS)
 BOM = "\ufeff"
 
 
@@ -18,14 +17,13 @@ def decode(body: bytes) -> str:
     try:
         return body.decode("utf-8").removeprefix(BOM)
     except UnicodeDecodeError as exc:
-        raise Unprocessable(
+        raise CsvNotUtf8(
             f"The CSV is not UTF-8 (byte {exc.start} is invalid). Save it as 'CSV UTF-8'.",
-            code="csv_not_utf8",
             errors=[
                 {
                     "row": None,
                     "column": None,
-                    "code": "csv_not_utf8",
+                    "code": CsvNotUtf8.code,
                     "message": f"invalid UTF-8 at byte {exc.start}",
                 }
             ],
@@ -44,10 +42,9 @@ def check_header(header: list[str], expected: tuple[str, ...]) -> None:
             detail += f" Unknown: {', '.join(unknown)}."
         if not missing and not unknown:
             detail += " The columns are in the wrong order."
-        raise Unprocessable(
+        raise CsvHeaderMismatch(
             detail,
-            code="csv_header_mismatch",
-            errors=[{"row": 1, "column": None, "code": "csv_header_mismatch", "message": detail}],
+            errors=[{"row": 1, "column": None, "code": CsvHeaderMismatch.code, "message": detail}],
             expected_header=list(expected),
         )
 
@@ -58,10 +55,9 @@ def parse(body: bytes, expected: tuple[str, ...]) -> list[dict[str, str | int | 
     try:
         header = next(reader)
     except StopIteration:
-        raise Unprocessable(
+        raise CsvEmpty(
             "The CSV is empty.",
-            code="csv_empty",
-            errors=[{"row": 1, "column": None, "code": "csv_empty", "message": "no header"}],
+            errors=[{"row": 1, "column": None, "code": CsvEmpty.code, "message": "no header"}],
         ) from None
     check_header(header, expected)
     rows: list[dict[str, str | int | None]] = []
@@ -88,20 +84,18 @@ def parse(body: bytes, expected: tuple[str, ...]) -> list[dict[str, str | int | 
             rows.append(row)
     except csv.Error as exc:
         problems.append(
-            {"row": reader.line_num, "column": None, "code": "csv_malformed", "message": str(exc)}
+            {"row": reader.line_num, "column": None, "code": CsvMalformed.code, "message": str(exc)}
         )
     if problems:
-        raise Unprocessable(
+        raise CsvMalformed(
             f"{len(problems)} line(s) of the CSV could not be read.",
-            code="csv_malformed",
             errors=problems[:1000],
             error_count=len(problems),
         )
     if not rows:
-        raise Unprocessable(
+        raise CsvEmpty(
             "The CSV has a header but no lines.",
-            code="csv_empty",
-            errors=[{"row": 2, "column": None, "code": "csv_empty", "message": "no lines"}],
+            errors=[{"row": 2, "column": None, "code": CsvEmpty.code, "message": "no lines"}],
         )
     return rows
 

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.domain.returns import importer as returns_import
-from shared.errors import NotFound
+from services.domain.returns.errors import ImportNotFound
 from shared.jobs import ImportReturnsPayload, JobName, import_returns_job_id
 from shared.models import ImportStatus, ReturnImport
 from shared.repositories import audit, imports, outbox
@@ -57,5 +57,5 @@ async def get_visible(
 ) -> ReturnImport:
     row = await imports.get(session, import_id=import_id)
     if row is None or (not principal.is_global and row.ics_code != principal.ics_code):
-        raise NotFound("No such import.", code="import_not_found")
+        raise ImportNotFound("No such import.")
     return row

@@ -16,8 +16,9 @@ from services.api import idempotency
 from services.api.deps import AdminKey, ReadKey, SessionDep, SubmitKey
 from services.api.http import PageDep, csv_response, etag_of, not_modified, wants_csv
 from services.api.returns import csv_format, imports, service
+from services.domain.returns import errors
 from shared.db.base import utcnow
-from shared.errors import Unprocessable, UnsupportedMediaType
+from shared.errors import UnsupportedMediaType, field_error
 from shared.models import ReturnSource
 from shared.repositories import returns as returns_repo
 from shared.schemas.common import Page
@@ -76,25 +77,14 @@ async def _read_rows(
         return data.as_at, rows, ReturnSource.json
     if content_type in ("text/csv", "multipart/form-data"):
         if as_at is None:
-            raise Unprocessable(
+            raise errors.AsAtRequired(
                 "A CSV return needs the as_at query parameter (YYYY-MM-DD).",
-                code="as_at_required",
-                errors=[
-                    {
-                        "field": "as_at",
-                        "in": "query",
-                        "code": "missing",
-                        "message": "required for CSV",
-                    }
-                ],
+                errors=[field_error("as_at", "missing", "required for CSV", **{"in": "query"})],
             )
         if content_type == "multipart/form-data":
             body = await _multipart_file(request, body)
         return as_at, csv_format.parse(body, csv_format.TEMPLATE_COLUMNS), ReturnSource.csv
-    raise UnsupportedMediaType(
-        "Send application/json, text/csv or multipart/form-data.",
-        code="unsupported_media_type",
-    )
+    raise UnsupportedMediaType("Send application/json, text/csv or multipart/form-data.")
 
 
 async def _multipart_file(request: Request, body: bytes) -> bytes:
@@ -107,20 +97,16 @@ async def _multipart_file(request: Request, body: bytes) -> bytes:
     try:
         form = await parser.parse()
     except MultiPartException as exc:
-        raise Unprocessable(exc.message, code="multipart_malformed") from exc
+        raise errors.MultipartMalformed(exc.message) from exc
     try:
         upload = form.get("file")
         if upload is None or isinstance(upload, str):
-            raise Unprocessable(
+            raise errors.FileRequired(
                 "Send the CSV as a multipart field named 'file'.",
-                code="file_required",
                 errors=[
-                    {
-                        "field": "file",
-                        "in": "body",
-                        "code": "missing",
-                        "message": "multipart field 'file' is required",
-                    }
+                    field_error(
+                        "file", "missing", "multipart field 'file' is required", **{"in": "body"}
+                    )
                 ],
             )
         return await upload.read()
@@ -294,7 +280,7 @@ async def area_workforce(
 async def import_returns(request: Request, session: SessionDep, principal: AdminKey) -> Response:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type not in ("text/csv", "application/octet-stream"):
-        raise UnsupportedMediaType("Send the file as text/csv.", code="unsupported_media_type")
+        raise UnsupportedMediaType("Send the file as text/csv.")
     row = await imports.accept(session, request.stream(), principal=principal)
     body = json.loads(ImportRead.model_validate(row).model_dump_json())
     return JSONResponse(body, status_code=202, headers={"Location": f"/v1/imports/{row.id}"})

@@ -9,12 +9,13 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.api.areas.errors import AreaNotFound, AreaTypeNotSupported
 from services.api.organisations import service as organisations
+from services.api.organisations.errors import OrganisationNotFound
 from services.domain.projections import runs as projection_runs
+from services.domain.returns import errors, rules
 from services.domain.returns import importer as returns_import
-from services.domain.returns import rules
 from shared.db.base import utcnow
-from shared.errors import Conflict, NotFound, Unprocessable
 from shared.models import (
     AreaType,
     KeyScope,
@@ -57,15 +58,14 @@ async def organisation_for_returns(
     """The organisation whose returns this key may post and read; 404 for any other."""
     organisation = await organisations_repo.get(session, organisation_id=organisation_id)
     if organisation is None or not can_submit(principal, organisation):
-        raise NotFound("No such organisation.", code="organisation_not_found")
+        raise OrganisationNotFound("No such organisation.")
     return organisation
 
 
 def _raise_problems(validation: Validation) -> None:
     if validation.total:
-        raise Unprocessable(
+        raise errors.ReturnInvalid(
             f"The return has {validation.total} error(s); nothing was stored.",
-            code="return_invalid",
             errors=[problem.as_dict() for problem in validation.problems],
             error_count=validation.total,
             errors_truncated=validation.total > len(validation.problems),
@@ -76,7 +76,7 @@ def _check_date(organisation: Organisation, as_at: date, validation: Validation)
     if as_at > utcnow().date():
         validation.add(
             Problem(
-                code="as_at_in_future",
+                code=errors.AsAtInFuture.code,
                 message=f"as_at {as_at} is in the future.",
                 column="as_at",
                 value=as_at.isoformat(),
@@ -85,7 +85,7 @@ def _check_date(organisation: Organisation, as_at: date, validation: Validation)
     if organisation.opened_on is not None and as_at < organisation.opened_on:
         validation.add(
             Problem(
-                code="as_at_before_organisation_opened",
+                code=errors.AsAtBeforeOrganisationOpened.code,
                 message=f"as_at {as_at} is before the organisation opened "
                 f"({organisation.opened_on}).",
                 column="as_at",
@@ -135,9 +135,8 @@ async def submit(
             row_of=row_of,
         )
     except (IntegrityError, OperationalError) as exc:
-        raise Conflict(
-            "Another return for this organisation and date was stored at the same time; retry.",
-            code="concurrent_submission",
+        raise errors.ConcurrentSubmission(
+            "Another return for this organisation and date was stored at the same time; retry."
         ) from exc
     finally:
         if savepoint is not None:
@@ -186,7 +185,7 @@ async def submit(
 async def read_return(session: AsyncSession, *, return_id: uuid.UUID) -> ReturnRead:
     workforce_return = await repo.get_return(session, return_id=return_id)
     if workforce_return is None:
-        raise NotFound("No such return.", code="return_not_found")
+        raise errors.ReturnNotFound("No such return.")
     return _to_read(
         workforce_return,
         await repo.lines_of(session, return_id=return_id),
@@ -215,12 +214,12 @@ async def get_visible_return(
 ) -> WorkforceReturn:
     workforce_return = await repo.get_return(session, return_id=return_id)
     if workforce_return is None:
-        raise NotFound("No such return.", code="return_not_found")
+        raise errors.ReturnNotFound("No such return.")
     organisation = await organisations_repo.get(
         session, organisation_id=workforce_return.organisation_id
     )
     if organisation is None or not can_submit(principal, organisation):
-        raise NotFound("No such return.", code="return_not_found")
+        raise errors.ReturnNotFound("No such return.")
     return workforce_return
 
 
@@ -293,19 +292,17 @@ async def area_workforce(
     """Latest returns in an area (LAD, ICB or England) by role, with completeness."""
     area = await organisations_repo.get_area(session, code=area_code)
     if area is None:
-        raise NotFound(f"No area {area_code}.", code="area_not_found")
+        raise AreaNotFound(f"No area {area_code}.")
     if principal.organisation_id is not None:
-        raise NotFound(f"No area {area_code}.", code="area_not_found")
+        raise AreaNotFound(f"No area {area_code}.")
     area_filter = organisations_repo.in_area(area)
     if area_filter is None:
-        raise Unprocessable(
-            "Workforce is aggregated for LADs, ICBs and England.",
-            code="area_type_not_supported",
-            errors=[{"field": "code", "code": "area_type_not_supported", "message": area.type}],
+        raise AreaTypeNotSupported(
+            f"Workforce is aggregated for LADs, ICBs and England, not {area.type}.", field="code"
         )
     ics = area.code if area.type == AreaType.icb else area.parent_code
     if principal.ics_code is not None and ics != principal.ics_code:
-        raise NotFound(f"No area {area_code}.", code="area_not_found")
+        raise AreaNotFound(f"No area {area_code}.")
     aggregates = await repo.aggregate_latest(session, organisation_filter=area_filter, on=on)
     registered = await repo.count_registered(session, organisation_filter=area_filter, on=on)
     reporting = await repo.count_reporting(

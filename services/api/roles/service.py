@@ -21,7 +21,9 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.errors import Conflict, Forbidden, NotFound, PreconditionFailed
+from services.api.errors import EtagMismatch
+from services.api.roles import errors
+from shared.errors import InsufficientScope
 from shared.models import KeyScope, Role
 from shared.repositories import audit
 from shared.repositories import roles as roles_repo
@@ -37,30 +39,24 @@ RESOURCE_TYPE = "role"
 def ensure_catalogue_admin(principal: Principal) -> None:
     """Only global admin keys write the national catalogue."""
     if not principal.has(KeyScope.admin):
-        raise Forbidden(
-            f"This needs a key with the '{KeyScope.admin}' scope.", code="insufficient_scope"
-        )
+        raise InsufficientScope(f"This needs a key with the '{KeyScope.admin}' scope.")
     if not principal.is_global:
-        raise Forbidden(
-            "The role catalogue is shared by every ICS; only a global admin key may change it.",
-            code="catalogue_admin_only",
+        raise errors.CatalogueAdminOnly(
+            "The role catalogue is shared by every ICS; only a global admin key may change it."
         )
 
 
-def _not_found(code: str) -> NotFound:
-    return NotFound(f"No role with code '{code}'.", code="role_not_found")
+def _not_found(code: str) -> errors.RoleNotFound:
+    return errors.RoleNotFound(f"No role with code '{code}'.")
 
 
-def _stale() -> PreconditionFailed:
-    return PreconditionFailed(
-        "The role changed since you read it; read it again and retry.", code="etag_mismatch"
-    )
+def _stale() -> EtagMismatch:
+    return EtagMismatch("The role changed since you read it; read it again and retry.")
 
 
-def _changed_concurrently(code: str) -> Conflict:
-    return Conflict(
-        f"The role '{code}' was changed by another request at the same time; retry.",
-        code="role_changed_concurrently",
+def _changed_concurrently(code: str) -> errors.RoleChangedConcurrently:
+    return errors.RoleChangedConcurrently(
+        f"The role '{code}' was changed by another request at the same time; retry."
     )
 
 
@@ -119,7 +115,7 @@ def _snapshot(role: Role) -> dict[str, Any]:
 async def create_role(session: AsyncSession, data: RoleCreate, *, principal: Principal) -> Role:
     """Add a role to the catalogue; a code already in use is 409 `role_code_taken`."""
     ensure_catalogue_admin(principal)
-    taken = Conflict(f"The role code '{data.code}' is already in use.", code="role_code_taken")
+    taken = errors.RoleCodeTaken(f"The role code '{data.code}' is already in use.")
     if await roles_repo.get(session, code=data.code) is not None:
         raise taken
     try:
@@ -181,11 +177,10 @@ async def update_role(
     return role
 
 
-def _in_use(code: str, usage: dict[str, int]) -> Conflict:
+def _in_use(code: str, usage: dict[str, int]) -> errors.RoleInUse:
     where = ", ".join(f"{table} ({count})" for table, count in usage.items()) or "another table"
-    return Conflict(
+    return errors.RoleInUse(
         f"The role '{code}' is still used by {where}; remove those references first.",
-        code="role_in_use",
         usage=usage,
     )
 

@@ -8,9 +8,9 @@ from services.api.deps import AdminKey, ReadKey, SessionDep
 from services.api.http import etag_of, not_modified, require_if_match
 from services.api.scenarios import service
 from shared.models import Scenario
+from shared.schemas.scenario_parameters import BASELINE_PARAMETERS, ScenarioParametersDocument
 from shared.schemas.scenarios import (
     ScenarioCreate,
-    ScenarioParametersDocument,
     ScenarioRead,
     ScenarioUpdate,
     ScenarioVersionRead,
@@ -22,7 +22,7 @@ router = APIRouter(prefix="/v1/scenarios", tags=["scenarios"])
 PARAMETERS_SCHEMA: dict[str, Any] = {
     **ScenarioParametersDocument.model_json_schema(),
     "$id": "https://oneworkforce.nhs.example/schemas/scenario-parameters.json",
-    "default": service.BASELINE_PARAMETERS,
+    "default": BASELINE_PARAMETERS,
 }
 
 

@@ -7,19 +7,14 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.projector.model.params import (
-    ParameterError,
-    ScenarioParameters,
-    validate_parameters,
-)
-from shared.errors import Conflict, Forbidden, NotFound, Unprocessable
+from services.api.areas.errors import UnknownIcs
+from services.api.scenarios import errors
 from shared.models import BASELINE, AreaType, Scenario, ScenarioVersion
 from shared.repositories import areas, audit, roles
 from shared.repositories import scenarios as repo
 from shared.schemas.keys import Principal
+from shared.schemas.scenario_parameters import BASELINE_PARAMETERS, ParameterError, parse_parameters
 from shared.schemas.scenarios import ScenarioCreate, ScenarioRead, ScenarioUpdate
-
-BASELINE_PARAMETERS: dict[str, Any] = ScenarioParameters().to_dict()
 
 
 def changed_levers(parameters: dict[str, Any]) -> list[str]:
@@ -37,19 +32,14 @@ async def _resolve(
     merged = {**base, **changes}
     problems: list[dict[str, Any]] = []
     try:
-        parsed = ScenarioParameters.from_dict(merged)
+        parsed = parse_parameters(merged, known_role_codes=await roles.all_codes(session))
     except ParameterError as exc:
         problems = [
             {"field": f"parameters.{p.path}", "code": "invalid_parameter", "message": p.message}
             for p in exc.problems
         ]
     else:
-        known = await roles.all_codes(session)
-        problems = [
-            {"field": f"parameters.{p.path}", "code": "invalid_parameter", "message": p.message}
-            for p in validate_parameters(parsed, known_role_codes=known)
-        ]
-        merged = parsed.to_dict()
+        merged = parsed.model_dump(mode="json")
     for lever in changed_levers(merged):
         if lever not in rationale and lever in changes:
             problems.append(
@@ -60,10 +50,8 @@ async def _resolve(
                 }
             )
     if problems:
-        raise Unprocessable(
-            f"The scenario has {len(problems)} problem(s).",
-            code="invalid_scenario",
-            errors=problems,
+        raise errors.InvalidScenario(
+            f"The scenario has {len(problems)} problem(s).", errors=problems
         )
     return merged
 
@@ -81,7 +69,7 @@ async def get_visible(session: AsyncSession, *, principal: Principal, name: str)
         await ensure_baseline(session)
     scenario = await repo.get_by_name(session, name=name)
     if scenario is None or not _visible(principal, scenario):
-        raise NotFound(f"No scenario {name!r}.", code="scenario_not_found")
+        raise errors.ScenarioNotFound(f"No scenario {name!r}.")
     return scenario
 
 
@@ -121,20 +109,14 @@ async def create(
     ics_code = data.ics_code
     if not principal.is_global:
         if ics_code not in (None, principal.ics_code):
-            raise Forbidden(
-                "An ICS admin creates scenarios for its own ICS.", code="scenario_out_of_scope"
-            )
+            raise errors.ScenarioOutOfScope("An ICS admin creates scenarios for its own ICS.")
         ics_code = principal.ics_code
     if ics_code is not None:
         area = await areas.get(session, code=ics_code)
         if area is None or area.type != AreaType.icb:
-            raise Unprocessable(
-                f"{ics_code} is not an ICB.",
-                code="unknown_ics",
-                errors=[{"field": "ics_code", "code": "unknown_ics", "message": "not an ICB"}],
-            )
+            raise UnknownIcs(f"{ics_code} is not an ICB.", field="ics_code")
     if data.name == BASELINE or await repo.get_by_name(session, name=data.name) is not None:
-        raise Conflict(f"A scenario named {data.name!r} exists.", code="scenario_name_taken")
+        raise errors.ScenarioNameTaken(f"A scenario named {data.name!r} exists.")
     rationale = {k: v.model_dump() for k, v in data.rationale.items()}
     parameters = await _resolve(session, BASELINE_PARAMETERS, data.parameters, rationale)
     scenario = Scenario(
@@ -164,9 +146,9 @@ async def update(
 ) -> ScenarioRead:
     """A new version; earlier versions stay readable and runs keep the version they used."""
     if scenario.name == BASELINE:
-        raise Conflict("The baseline scenario cannot be changed.", code="baseline_immutable")
+        raise errors.BaselineImmutable("The baseline scenario cannot be changed.")
     if not principal.is_global and scenario.ics_code != principal.ics_code:
-        raise Forbidden("This scenario belongs to another ICS.", code="scenario_out_of_scope")
+        raise errors.ScenarioOutOfScope("This scenario belongs to another ICS.")
     current = await repo.get_version(session, scenario_id=scenario.id, version=scenario.version)
     assert current is not None
     rationale = {

@@ -27,6 +27,7 @@ from shared.jobs import (
 from shared.models import BASELINE, ENGLAND_CODE, ProjectionRun, RunStatus, Scenario
 from shared.repositories import audit, outbox, scenarios
 from shared.repositories import projections as repo
+from shared.schemas.scenario_parameters import BASELINE_PARAMETERS
 
 log = logging.getLogger("oneworkforce.projections")
 
@@ -42,12 +43,7 @@ def settings_of(session: AsyncSession) -> Settings:
 
 
 async def baseline(session: AsyncSession) -> Scenario:
-    # The model's defaults are the baseline's parameters; imported here so callers need not.
-    from services.projector.model.params import ScenarioParameters
-
-    scenario, _ = await scenarios.ensure_baseline(
-        session, parameters=ScenarioParameters().to_dict()
-    )
+    scenario, _ = await scenarios.ensure_baseline(session, parameters=BASELINE_PARAMETERS)
     return scenario
 
 

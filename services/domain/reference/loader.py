@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.domain.reference import errors
 from services.domain.reference.population_csv import (
     MAX_YEAR,
     MIN_YEAR,
@@ -21,7 +22,6 @@ from services.domain.reference.population_csv import (
 )
 from shared.db.base import utcnow
 from shared.db.session import transaction
-from shared.errors import Conflict, Unprocessable
 from shared.models import AreaType, PopulationDataset
 from shared.reference import files
 from shared.reference.bands import AgeGroup
@@ -271,24 +271,21 @@ async def load_reference(
 def check_dataset_name(name: str) -> None:
     """Dataset names are short slugs; the bundled one belongs to `load-reference`."""
     if not DATASET_NAME.match(name):
-        raise Unprocessable(
-            "A dataset name is 1-100 lower-case letters, digits, '.', '_' or '-'.",
-            code="bad_dataset_name",
-            errors=[{"field": "name", "code": "bad_dataset_name", "message": repr(name)}],
+        raise errors.BadDatasetName(
+            f"A dataset name is 1-100 lower-case letters, digits, '.', '_' or '-', not {name!r}.",
+            field="name",
         )
     if name == files.BUNDLED_DATASET_NAME:
-        raise Conflict(
+        raise errors.DatasetNameReserved(
             f"'{name}' is the bundled ONS dataset, managed by `oneworkforce load-reference`; "
-            "choose another name.",
-            code="dataset_name_reserved",
+            "choose another name."
         )
 
 
-def _exists(dataset: PopulationDataset) -> Conflict:
-    return Conflict(
+def _exists(dataset: PopulationDataset) -> errors.DatasetExists:
+    return errors.DatasetExists(
         f"A population dataset named '{dataset.name}' already exists ({dataset.row_count} rows, "
-        f"loaded {dataset.loaded_at:%Y-%m-%d %H:%M} UTC). Pass --replace to replace it.",
-        code="dataset_exists",
+        f"loaded {dataset.loaded_at:%Y-%m-%d %H:%M} UTC). Pass --replace to replace it."
     )
 
 
@@ -307,26 +304,20 @@ async def load_population_file(
     started = time.perf_counter()
     check_dataset_name(name)
     if not MIN_YEAR <= base_year <= MAX_YEAR:
-        raise Unprocessable(
-            f"The base year must be between {MIN_YEAR} and {MAX_YEAR}.",
-            code="bad_base_year",
-            errors=[{"field": "base_year", "code": "bad_base_year", "message": str(base_year)}],
+        raise errors.BadBaseYear(
+            f"The base year must be between {MIN_YEAR} and {MAX_YEAR}, not {base_year}.",
+            field="base_year",
         )
     if not source.strip():
-        raise Unprocessable(
-            "Say where the figures come from.",
-            code="source_required",
-            errors=[{"field": "source", "code": "source_required", "message": "empty"}],
-        )
+        raise errors.SourceRequired("Say where the figures come from.", field="source")
     async with transaction(sessionmaker) as session:
         existing = await population_repo.get_dataset_by_name(session, name=name)
         if existing is not None and not replace:
             raise _exists(existing)
         known_areas = await areas_repo.all_codes(session)
     if not known_areas:
-        raise Conflict(
-            "No areas are loaded yet: run `oneworkforce load-reference` first.",
-            code="reference_data_missing",
+        raise errors.ReferenceDataMissing(
+            "No areas are loaded yet: run `oneworkforce load-reference` first."
         )
 
     rows = parse_population_csv(path, known_areas=known_areas, progress=progress)

@@ -19,7 +19,7 @@ from typing import Any, NoReturn
 import numpy as np
 import numpy.typing as npt
 
-from shared.errors import Unprocessable
+from services.domain.reference.errors import InvalidPopulationFile
 from shared.reference.bands import AGE_BANDS, SEXES
 from shared.reference.files import open_csv_text
 
@@ -94,10 +94,9 @@ class _Problems:
 
     def fail(self, path: Path) -> NoReturn:
         shown = "" if self.count <= len(self.errors) else f" (the first {len(self.errors)} listed)"
-        raise Unprocessable(
+        raise InvalidPopulationFile(
             f"{path.name} has {self.count} problem{'s' if self.count != 1 else ''}{shown}; "
             "nothing was loaded.",
-            code="invalid_population_file",
             errors=self.errors,
             error_count=self.count,
         )
@@ -132,7 +131,7 @@ _PERSONS_MESSAGES = {
 def parse_population_csv(
     path: Path, *, known_areas: Container[str], progress: ProgressFn | None = None
 ) -> PopulationRows:
-    """Read a long-form population file, or raise Unprocessable listing every problem."""
+    """Read a long-form population file, or raise InvalidPopulationFile listing every problem."""
     problems = _Problems()
     area_codes: list[str] = []
     area_lookup: dict[str, int] = {}

@@ -19,20 +19,17 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.domain.projections import runs as projection_runs
 from services.domain.returns import rules
 from shared.db.base import utcnow
-from shared.db.session import transaction
-from shared.errors import Unprocessable
-from shared.models import ImportStatus, ReturnSource, ReturnStatus
-from shared.models.return_staging import LINE_COLUMNS
-from shared.repositories import audit, imports
+from shared.errors import CsvEmpty, CsvHeaderMismatch, CsvMalformed, CsvNotUtf8, DomainError
+from shared.models import ReturnSource, ReturnStatus
+from shared.repositories import audit
 from shared.repositories import returns as repo
 from shared.repositories.return_rules import Problem, Validation
+from shared.vocab.return_lines import BULK_COLUMNS
 
-BULK_COLUMNS: tuple[str, ...] = ("organisation_code", "as_at", *LINE_COLUMNS)
 COPY_COLUMNS = ["import_id", "line_no", *BULK_COLUMNS]
 SQLITE_BATCH = 5000
 
@@ -53,16 +50,15 @@ class ImportOutcome:
         return self.error_count == 0
 
 
-def _header_error(header: list[str]) -> Unprocessable:
+def _header_error(header: list[str]) -> CsvHeaderMismatch:
     expected = ",".join(BULK_COLUMNS)
-    return Unprocessable(
+    return CsvHeaderMismatch(
         f"The header must be exactly: {expected}.",
-        code="csv_header_mismatch",
         errors=[
             {
                 "row": 1,
                 "column": None,
-                "code": "csv_header_mismatch",
+                "code": CsvHeaderMismatch.code,
                 "message": f"got {','.join(header)}",
             }
         ],
@@ -74,7 +70,7 @@ def _check_header(line: bytes) -> None:
     try:
         decoded = line.decode("utf-8").removeprefix("\ufeff").strip("\r\n")
     except UnicodeDecodeError as exc:
-        raise Unprocessable("The CSV is not UTF-8.", code="csv_not_utf8") from exc
+        raise CsvNotUtf8("The CSV is not UTF-8.") from exc
     header = [name.strip() for name in next(csv.reader([decoded]))]
     if header != list(BULK_COLUMNS):
         raise _header_error(header)
@@ -114,7 +110,7 @@ async def _numbered_lines(
     if not header_seen:
         if buffer:
             _check_header(buffer)
-        raise Unprocessable("The CSV has no lines.", code="csv_empty")
+        raise CsvEmpty("The CSV has no lines.")
     stripped = buffer.rstrip(b"\r\n")
     if stripped:
         yield b"%s%d,%s\n" % (prefix, line_no + 1, stripped)
@@ -132,15 +128,14 @@ async def _stage_postgres(
         await repo.copy_csv_into_staging(
             session, chunks=_numbered_lines(chunks, import_id, progress), columns=COPY_COLUMNS
         )
-    except Unprocessable:
+    except DomainError:
         raise
     except Exception as exc:  # asyncpg reports malformed lines with their COPY line number
         message = str(getattr(exc, "orig", exc)).splitlines()[0]
-        code = "csv_not_utf8" if "encoding" in message.lower() else "csv_malformed"
-        raise Unprocessable(
+        error = CsvNotUtf8 if "encoding" in message.lower() else CsvMalformed
+        raise error(
             f"The CSV could not be read: {message}",
-            code=code,
-            errors=[{"row": None, "column": None, "code": code, "message": message}],
+            errors=[{"row": None, "column": None, "code": error.code, "message": message}],
         ) from exc
 
 
@@ -196,7 +191,7 @@ async def _stage_sqlite(
         try:
             pending += decoder.decode(chunk)
         except UnicodeDecodeError as exc:
-            raise Unprocessable("The CSV is not UTF-8.", code="csv_not_utf8") from exc
+            raise CsvNotUtf8("The CSV is not UTF-8.") from exc
         cut = pending.rfind("\n")
         if cut >= 0:
             complete, pending = pending[: cut + 1], pending[cut + 1 :]
@@ -204,11 +199,10 @@ async def _stage_sqlite(
     if pending.strip():
         await take(pending)
     if not header_seen:
-        raise Unprocessable("The CSV has no lines.", code="csv_empty")
+        raise CsvEmpty("The CSV has no lines.")
     if problems:
-        raise Unprocessable(
+        raise CsvMalformed(
             f"{len(problems)} line(s) of the CSV could not be read.",
-            code="csv_malformed",
             errors=problems[:1000],
             error_count=len(problems),
         )
@@ -437,80 +431,6 @@ async def store_staged(
     await repo.set_warning_counts(session, import_id=source.import_id)
     timings["warnings_s"] = _lap(started)
     return Stored(return_ids=return_ids, versions=versions, warnings=warnings, moved=moved)
-
-
-class _Rejected(Exception):
-    def __init__(self, outcome: ImportOutcome) -> None:
-        self.outcome = outcome
-
-
-async def process(
-    sessionmaker: async_sessionmaker[AsyncSession], *, import_id: uuid.UUID
-) -> ImportStatus:
-    """Validate and load a staged import; safe to run again (a finished import is left alone)."""
-    async with transaction(sessionmaker) as session:
-        row = await imports.get(session, import_id=import_id, lock=True)
-        if row is None:
-            return ImportStatus.failed
-        if row.status in (ImportStatus.succeeded, ImportStatus.failed):
-            return row.status
-        await imports.update(session, row, status=ImportStatus.running, started_at=utcnow())
-        ics_code, key_id, stage_timings = row.ics_code, row.submitted_by_key_id, dict(row.timings)
-    try:
-        async with transaction(sessionmaker) as session:
-            outcome = await validate_and_load(
-                session,
-                import_id=import_id,
-                ics_code=ics_code,
-                key_id=key_id,
-                actor="import",
-            )
-            if not outcome.ok:
-                raise _Rejected(outcome)
-            await projection_runs.import_accepted(session, import_id=import_id)
-            row = await imports.get(session, import_id=import_id)
-            assert row is not None
-            await imports.update(
-                session,
-                row,
-                status=ImportStatus.succeeded,
-                finished_at=utcnow(),
-                return_count=outcome.return_count,
-                timings={**stage_timings, **outcome.timings},
-            )
-            return ImportStatus.succeeded
-    except Exception as exc:
-        if isinstance(exc, _Rejected):
-            rejected = exc
-        else:
-            # An unexpected failure: record it so the import does not read as running forever.
-            async with transaction(sessionmaker) as session:
-                row = await imports.get(session, import_id=import_id)
-                if row is not None:
-                    await imports.update(
-                        session,
-                        row,
-                        status=ImportStatus.failed,
-                        finished_at=utcnow(),
-                        error_count=1,
-                        errors=[{"code": "import_failed", "message": type(exc).__name__}],
-                    )
-            raise
-
-        async with transaction(sessionmaker) as session:
-            await repo.delete_staged(session, import_id=import_id)
-            row = await imports.get(session, import_id=import_id)
-            assert row is not None
-            await imports.update(
-                session,
-                row,
-                status=ImportStatus.failed,
-                finished_at=utcnow(),
-                error_count=rejected.outcome.error_count,
-                errors=[problem.as_dict() for problem in rejected.outcome.problems],
-                timings={**stage_timings, **rejected.outcome.timings},
-            )
-        return ImportStatus.failed
 
 
 def _lap(started: float) -> float:

@@ -15,15 +15,12 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.repositories.return_rules import (
-    AGE_COLUMNS,
-    DECIMAL_COLUMNS,
-    INT_COLUMNS,
-    OPTIONAL_COLUMNS,
     Dialect,
     Rule,
     Validation,
 )
 from shared.repositories.return_rules import format_number as fmt
+from shared.vocab.return_lines import AGE_COLUMNS, DECIMAL_COLUMNS, INT_COLUMNS, OPTIONAL_COLUMNS
 
 # FTE in post above this multiple of the headcount is an error (overtime aside, 1.2 is generous).
 MAX_FTE_PER_HEAD = 1.2

@@ -15,11 +15,12 @@ from numpy.typing import NDArray
 
 from services.projector.model.inputs import FloatArray, IntArray, ProjectionInputs, find_cells
 from services.projector.model.params import (
-    CUSTOM_DRIVER,
-    DRIVERS,
-    N_POPULATION_AGE_BANDS,
     ScenarioParameters,
 )
+from shared.schemas.scenario_parameters import (
+    N_POPULATION_AGE_BANDS,
+)
+from shared.vocab.drivers import CUSTOM_DRIVER, POPULATION_DRIVERS
 
 # Five-year band index of ages 15-19; 0-17 takes 3/5 of it (ages 15, 16, 17) and 18-64 the
 # other 2/5, assuming persons are spread evenly over single years within the band.
@@ -121,6 +122,12 @@ class DemandPlan:
     substitutions: tuple[SubstitutionRule, ...]
     demography: bool
     productivity: bool
+    # Prevalence uncertainty of the dementia driver: persons with dementia by sex-band at
+    # central rates, (12, A, T) for the principal (and variant) population, and the sd of
+    # each band's log rate (12,); None when the inputs give no interval.
+    dementia_parts_principal: FloatArray | None = None
+    dementia_parts_variant: FloatArray | None = None
+    dementia_sd_log: FloatArray | None = None
 
 
 def prepare_demand(
@@ -135,9 +142,9 @@ def prepare_demand(
     horizon = inputs.horizon_years
     roles = inputs.role_codes
     # Driver kinds: the seven standard drivers, then one per role with custom weights.
-    kind_names: list[str] = list(DRIVERS)
+    kind_names: list[str] = list(POPULATION_DRIVERS)
     role_kind = np.zeros(len(roles), dtype=np.int64)
-    kind_weights = [driver_weights(d, inputs.dementia_prevalence) for d in DRIVERS]
+    kind_weights = [driver_weights(d, inputs.dementia_prevalence) for d in POPULATION_DRIVERS]
     for r, code in enumerate(roles):
         driver = params.driver_for(code)
         if driver == CUSTOM_DRIVER:
@@ -148,7 +155,7 @@ def prepare_demand(
             kind_names.append(f"custom:{code}")
             role_kind[r] = len(kind_names) - 1
         else:
-            role_kind[r] = DRIVERS.index(driver)
+            role_kind[r] = POPULATION_DRIVERS.index(driver)
     weights = np.stack(kind_weights)
     driver_principal = driver_values(inputs.population, weights)
     driver_variant = (
@@ -156,6 +163,7 @@ def prepare_demand(
         if inputs.population_variant is not None
         else None
     )
+    dementia_parts = _dementia_parts(inputs)
 
     # One key per (role, area) present: both the driver and productivity depend on nothing else.
     pair = inputs.cell_role * inputs.n_areas + inputs.cell_area
@@ -213,7 +221,64 @@ def prepare_demand(
         substitutions=tuple(rules),
         demography=demography,
         productivity=productivity,
+        **dementia_parts,
     )
+
+
+def _dementia_parts(inputs: ProjectionInputs) -> dict[str, FloatArray | None]:
+    """Persons with dementia by sex and band 65-69 .. 90+ at central rates, (12, A, T)."""
+    sd_log = inputs.dementia_prevalence_sd_log
+    if sd_log is None or not np.any(sd_log > 0):
+        return {}
+
+    def parts(population: FloatArray) -> FloatArray:
+        persons = population[:, :, :, _BAND_65_69:] * inputs.dementia_prevalence[None, None]
+        return np.ascontiguousarray(persons.reshape(*persons.shape[:2], -1).transpose(2, 0, 1))
+
+    return {
+        "dementia_parts_principal": parts(inputs.population),
+        "dementia_parts_variant": (
+            parts(inputs.population_variant) if inputs.population_variant is not None else None
+        ),
+        "dementia_sd_log": np.asarray(sd_log, dtype=np.float64).reshape(-1),
+    }
+
+
+def _drawn_drivers(
+    plan: DemandPlan, prevalence_z: FloatArray | None
+) -> tuple[FloatArray, FloatArray | None]:
+    """Drivers per run (n, D, A, T) with each run's dementia prevalence, or the central
+    drivers (1, D, A, T) when no run moves the prevalence."""
+    principal = plan.driver_principal[None]
+    variant = plan.driver_variant[None] if plan.driver_variant is not None else None
+    if (
+        prevalence_z is None
+        or plan.dementia_sd_log is None
+        or plan.dementia_parts_principal is None
+        or not np.any(prevalence_z != 0.0)
+    ):
+        return principal, variant
+    # Every band's rate moves by the same number of its own log-scale sds (fully correlated
+    # bands): the level of prevalence cancels in a growth ratio, its age profile does not.
+    factor = np.exp(prevalence_z[:, None] * plan.dementia_sd_log[None, :])  # (n, 12)
+    kind = POPULATION_DRIVERS.index("dementia_65_plus")
+    n_runs = prevalence_z.shape[0]
+    central = (prevalence_z == 0.0)[:, None, None]  # run 0 keeps the central driver exactly
+    principal = np.repeat(principal, n_runs, axis=0)
+    principal[:, kind] = np.where(
+        central,
+        plan.driver_principal[kind][None],
+        np.einsum("nb,bat->nat", factor, plan.dementia_parts_principal),
+    )
+    if variant is not None and plan.driver_variant is not None:
+        variant = np.repeat(variant, n_runs, axis=0)
+        if plan.dementia_parts_variant is not None:
+            variant[:, kind] = np.where(
+                central,
+                plan.driver_variant[kind][None],
+                np.einsum("nb,bat->nat", factor, plan.dementia_parts_variant),
+            )
+    return principal, variant
 
 
 def driver_growth_by_run(
@@ -221,24 +286,27 @@ def driver_growth_by_run(
     *,
     variant_weight: FloatArray,
     growth_exponent: FloatArray,
+    prevalence_z: FloatArray | None = None,
 ) -> FloatArray:
     """Driver growth ratio per run, kind, area and year: (n, D, A, T).
 
     With a variant population the driver is interpolated between principal and variant by
     variant_weight (0 = principal); otherwise the principal log growth is scaled by
-    growth_exponent (1 = principal). Runs at central values get the principal ratio exactly.
+    growth_exponent (1 = principal). prevalence_z moves the dementia prevalence of each run
+    within its interval. Runs at central values get the principal ratio exactly.
     """
     n_runs = variant_weight.shape[0]
-    principal_ratio = growth_ratio(plan.driver_principal)
     if not plan.demography:
-        return np.ones((n_runs, *principal_ratio.shape))
-    if plan.driver_variant is not None:
+        return np.ones((n_runs, *plan.driver_principal.shape))
+    principal, variant = _drawn_drivers(plan, prevalence_z)
+    principal_ratio = growth_ratio(principal)
+    if variant is not None:
         weight = variant_weight[:, None, None, None]
-        mixed = plan.driver_principal + weight * (plan.driver_variant - plan.driver_principal)
+        mixed = principal + weight * (variant - principal)
         interpolated = growth_ratio(np.maximum(mixed, 0.0))
         return np.where(weight == 0.0, principal_ratio, interpolated)
     exponent = growth_exponent[:, None, None, None]
-    scaled = principal_ratio[None] ** exponent
+    scaled = principal_ratio**exponent
     return np.where(exponent == 1.0, principal_ratio, scaled)
 
 

@@ -31,7 +31,6 @@ from services.projector.model.inputs import (
     validate_inputs,
 )
 from services.projector.model.params import (
-    ParameterError,
     ScenarioParameters,
     validate_parameters,
 )
@@ -41,17 +40,13 @@ from services.projector.model.uncertainty import (
     draw_runs,
     run_percentiles,
 )
-
-MODEL_VERSION = "1.0.0"
-
-MEASURES: tuple[str, ...] = (
-    "demand_fte",
-    "supply_fte",
-    "gap_fte",
-    "gap_after_sharing_fte",
-    "shortfall_fte",
-    "shortfall_after_sharing_fte",
+from shared.schemas.scenario_parameters import (
+    ParameterError,
 )
+from shared.vocab.measures import MEASURES
+
+MODEL_VERSION = "1.1.0"
+
 
 # Elements of one (runs x cells) working array: 2**16 float64 = 512 KiB, so the dozen or so
 # arrays a year step touches stay in the L2 cache.
@@ -365,6 +360,7 @@ def _simulate(
         plans.demand,
         variant_weight=draws.population_variant_weight,
         growth_exponent=draws.population_growth_exponent,
+        prevalence_z=draws.dementia_prevalence_z,
     )
     productivity = demand_model.productivity_factor_by_run(
         plans.demand, draws.productivity_shift, years - 1

@@ -17,9 +17,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from services.projector.model.params import (
+    ScenarioParameters,
+)
+from shared.schemas.scenario_parameters import (
     N_POPULATION_AGE_BANDS,
     N_WORKFORCE_AGE_BANDS,
-    ScenarioParameters,
 )
 
 FloatArray = NDArray[np.float64]
@@ -40,7 +42,7 @@ _CELL_FLOAT_FIELDS: tuple[str, ...] = (
     "headcount",
     "starters_12m",
     "leavers_12m",
-    "leavers_to_other_health_care_12m",
+    "leavers_to_health_care_12m",
     "sickness_days_12m",
     "agency_fte",
     "bank_fte",
@@ -50,6 +52,25 @@ _CELL_INT_FIELDS: tuple[str, ...] = ("cell_org", "cell_role", "cell_area", "cell
 
 def _default_prevalence() -> FloatArray:
     return np.array(CFAS2_DEMENTIA_PREVALENCE, dtype=np.float64)
+
+
+def prevalence_sd_log(lower: FloatArray, upper: FloatArray, level: float = 0.95) -> FloatArray:
+    """sd of log prevalence from an interval taken as symmetric on the log scale (the CFAS II
+    intervals are wider above the rate than below it); 0 where a limit is not positive."""
+    from statistics import NormalDist
+
+    z = NormalDist().inv_cdf(0.5 + level / 2.0)
+    lower = np.asarray(lower, dtype=np.float64)
+    upper = np.asarray(upper, dtype=np.float64)
+    valid = (lower > 0) & (upper > lower)
+    sd = np.zeros(np.broadcast(lower, upper).shape)
+    np.divide(
+        np.log(np.where(valid, upper, 1.0)) - np.log(np.where(valid, lower, 1.0)),
+        2.0 * z,
+        out=sd,
+        where=valid,
+    )
+    return sd
 
 
 @dataclass(frozen=True, eq=False)
@@ -89,12 +110,14 @@ class ProjectionInputs:
     leavers_12m: FloatArray
     sickness_days_12m: FloatArray
     population: FloatArray
-    leavers_to_other_health_care_12m: FloatArray | None = None
+    leavers_to_health_care_12m: FloatArray | None = None
     agency_fte: FloatArray | None = None
     bank_fte: FloatArray | None = None
     cell_footprint: IntArray | None = None
     population_variant: FloatArray | None = None
     dementia_prevalence: FloatArray = field(default_factory=_default_prevalence)
+    # (2, 6) sd of log prevalence, from the source's 95% interval; None = no uncertainty.
+    dementia_prevalence_sd_log: FloatArray | None = None
     agreements: tuple[SharingAgreement, ...] = ()
 
     def __post_init__(self) -> None:
@@ -120,6 +143,12 @@ class ProjectionInputs:
         object.__setattr__(
             self, "dementia_prevalence", np.asarray(self.dementia_prevalence, dtype=np.float64)
         )
+        if self.dementia_prevalence_sd_log is not None:
+            object.__setattr__(
+                self,
+                "dementia_prevalence_sd_log",
+                np.asarray(self.dementia_prevalence_sd_log, dtype=np.float64),
+            )
 
     # The defaults are filled in __post_init__; these accessors give mypy the narrowed types.
     @property
@@ -239,10 +268,18 @@ def validate_inputs(inputs: ProjectionInputs) -> list[InputProblem]:
         add("population_variant", f"must have the shape of population {population_shape}")
     if inputs.dementia_prevalence.shape != (2, 6):
         add("dementia_prevalence", "must have shape (2, 6): sex x age band 65-69 .. 90+")
+    sd_log = inputs.dementia_prevalence_sd_log
+    if sd_log is not None and sd_log.shape != (2, 6):
+        add("dementia_prevalence_sd_log", "must have shape (2, 6): sex x age band 65-69 .. 90+")
     if problems:
         return problems
 
-    for name in ("population", "population_variant", "dementia_prevalence"):
+    for name in (
+        "population",
+        "population_variant",
+        "dementia_prevalence",
+        "dementia_prevalence_sd_log",
+    ):
         value = getattr(inputs, name)
         if value is not None and (not np.all(np.isfinite(value)) or np.any(value < 0)):
             add(name, "must be finite and non-negative")
@@ -303,10 +340,10 @@ def observed_share_to_other_health_care(inputs: ProjectionInputs) -> dict[str, f
     This is the evidence for a cross-sector flow's share_of_leavers (an upper bound: not all
     of them join the target role). Roles without reported leavers are left out.
     """
-    assert inputs.leavers_to_other_health_care_12m is not None
+    assert inputs.leavers_to_health_care_12m is not None
     leavers = np.bincount(inputs.cell_role, inputs.leavers_12m, minlength=inputs.n_roles)
     onward = np.bincount(
-        inputs.cell_role, inputs.leavers_to_other_health_care_12m, minlength=inputs.n_roles
+        inputs.cell_role, inputs.leavers_to_health_care_12m, minlength=inputs.n_roles
     )
     return {
         code: float(min(1.0, onward[r] / leavers[r]))

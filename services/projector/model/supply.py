@@ -23,9 +23,11 @@ import numpy as np
 
 from services.projector.model.inputs import FloatArray, IntArray, ProjectionInputs
 from services.projector.model.params import (
-    N_WORKFORCE_AGE_BANDS,
     Intake,
     ScenarioParameters,
+)
+from shared.schemas.scenario_parameters import (
+    N_WORKFORCE_AGE_BANDS,
 )
 
 # Share of each workforce age band that moves to the next band in a year: ten-year bands

@@ -18,7 +18,13 @@ from services.projector.model.params import UncertaintyParameters
 
 PERCENTILES: tuple[float, ...] = (10.0, 50.0, 90.0)
 # Order of the standard normal draws of each run; append only, never reorder.
-DRAWN_PARAMETERS: tuple[str, ...] = ("leaving", "joining", "productivity", "population")
+DRAWN_PARAMETERS: tuple[str, ...] = (
+    "leaving",
+    "joining",
+    "productivity",
+    "population",
+    "dementia_prevalence",
+)
 
 
 @dataclass(frozen=True, eq=False)
@@ -31,13 +37,16 @@ class RunDraws:
     productivity_shift: FloatArray  # added to every role's productivity growth per year
     population_variant_weight: FloatArray  # 0 = principal population, 1 = the variant
     population_growth_exponent: FloatArray  # scales log driver growth when no variant
+    dementia_prevalence_z: FloatArray  # standard normal: prevalence at its log-scale interval
 
     def __len__(self) -> int:
         return int(self.run_index.shape[0])
 
 
 def standard_normals(seed: int, runs: IntArray) -> FloatArray:
-    """(n, 4) standard normals; zeros for run 0. Depends only on (seed, run index)."""
+    """(n, len(DRAWN_PARAMETERS)) standard normals; zeros for run 0. Depends only on (seed,
+    run index): appending a parameter keeps the earlier ones' values, since a generator's
+    first k normals do not depend on how many are drawn after them."""
     out = np.zeros((runs.shape[0], len(DRAWN_PARAMETERS)))
     for row, run in enumerate(runs.tolist()):
         if run == 0:
@@ -66,6 +75,7 @@ def draw_runs(seed: int, start: int, stop: int, uncertainty: UncertaintyParamete
         productivity_shift=uncertainty.productivity_growth_sd * z[:, 2],
         population_variant_weight=variant_sd * z[:, 3],
         population_growth_exponent=np.exp(uncertainty.population_growth_sd_log * z[:, 3]),
+        dementia_prevalence_z=z[:, 4],
     )
 
 
@@ -78,6 +88,7 @@ def central_runs(n_runs: int = 1) -> RunDraws:
         productivity_shift=np.zeros(n_runs),
         population_variant_weight=np.zeros(n_runs),
         population_growth_exponent=np.ones(n_runs),
+        dementia_prevalence_z=np.zeros(n_runs),
     )
 
 

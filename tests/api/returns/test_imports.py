@@ -24,7 +24,7 @@ BULK = ("organisation_code", "as_at")
 
 
 def bulk_csv(rows: list[tuple[str, str, dict[str, Any]]]) -> bytes:
-    from services.domain.returns.importer import BULK_COLUMNS
+    from shared.vocab.return_lines import BULK_COLUMNS
 
     out = [",".join(BULK_COLUMNS)]
     for code, as_at, values in rows:

@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.projector.model.params import ScenarioParameters
 from shared.models import Scenario
-from shared.schemas.scenarios import ScenarioParametersDocument
+from shared.schemas.scenario_parameters import ScenarioParametersDocument
 from tests.factories import ICB_A, ICB_B, ensure_small_geography
 from tests.helpers import KeyFactory, assert_problem
 

@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 
 from services.projector.model.demand import project_demand_fte
 from services.projector.model.engine import (
-    MEASURES,
     MODEL_VERSION,
     Aggregation,
     AggregationLevel,
@@ -25,12 +24,15 @@ from services.projector.model.params import (
     ByRole,
     CrossSectorFlow,
     Intake,
-    ParameterError,
     ScenarioParameters,
     Substitution,
     UncertaintyParameters,
 )
 from services.projector.model.supply import project_supply
+from shared.schemas.scenario_parameters import (
+    ParameterError,
+)
+from shared.vocab.measures import MEASURES
 from tests.projector.model.factories import synthetic_icbs
 
 SCENARIO = ScenarioParameters(

@@ -3,6 +3,7 @@ sickness absence; paired comparisons of one seed share their draws."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 import numpy as np
@@ -13,8 +14,13 @@ from hypothesis import strategies as st
 from services.projector.model import compare as compare_model
 from services.projector.model.engine import ProjectionOutputs
 from services.projector.model.explain import EXPLAIN_COLUMNS, between, net_effects
-from services.projector.model.inputs import FloatArray, IntArray, ProjectionInputs
-from services.projector.model.params import Intake, ScenarioParameters
+from services.projector.model.inputs import (
+    FloatArray,
+    IntArray,
+    ProjectionInputs,
+    prevalence_sd_log,
+)
+from services.projector.model.params import Intake, ScenarioParameters, UncertaintyParameters
 from tests.projector.model.factories import synthetic_icbs
 from tests.projector.model.test_engine import LEVELS, SCENARIO, run
 
@@ -158,3 +164,50 @@ def test_paired_draws_of_one_seed_show_an_intake_in_every_draw(
         - runs[0].level("england").supply_fte.p10[0, -1]
     )
     assert SCENARIO is not None
+
+
+def test_dementia_prevalence_interval_spreads_only_dementia_driven_roles(
+    synthetic: tuple[ProjectionInputs, IntArray],
+) -> None:
+    """CFAS II's 95% intervals enter the Monte Carlo: roles driven by dementia get a wider
+    demand range, other roles none, and the principal does not move."""
+    inputs, area_icb = synthetic
+    lower = np.array(
+        [[0.009, 0.016, 0.045, 0.073, 0.145, 0.284], [0.006, 0.02, 0.038, 0.082, 0.09, 0.106]]
+    )
+    upper = np.array(
+        [[0.036, 0.039, 0.084, 0.123, 0.222, 0.423], [0.023, 0.044, 0.07, 0.137, 0.18, 0.264]]
+    )
+    with_interval = dataclasses.replace(
+        inputs, dementia_prevalence_sd_log=prevalence_sd_log(lower, upper)
+    )
+    params = ScenarioParameters(
+        default_demand_driver="population_65_plus",
+        demand_driver_by_role={"role1": "dementia_65_plus"},
+        # Only the prevalence is uncertain, so any spread comes from it.
+        uncertainty=UncertaintyParameters(
+            leaving_multiplier_sd_log=0.0,
+            joining_multiplier_sd_log=0.0,
+            productivity_growth_sd=0.0,
+            population_growth_sd_log=0.0,
+        ),
+    )
+    keep = frozenset({"england_role"})
+    plain = run(
+        inputs, area_icb, params, iterations=40, seed=3, keep_iterations=keep, explain=False
+    )
+    drawn = run(
+        with_interval, area_icb, params, iterations=40, seed=3, keep_iterations=keep, explain=False
+    )
+    roles = list(inputs.role_codes)
+    dementia, other = roles.index("role1"), roles.index("role0")
+    plain_demand = plain.level("england_role").demand_fte
+    drawn_demand = drawn.level("england_role").demand_fte
+    np.testing.assert_allclose(drawn_demand.principal, plain_demand.principal, rtol=1e-12)
+    # Without the interval no parameter is uncertain: every run is the principal.
+    np.testing.assert_allclose(plain_demand.p90, plain_demand.p10, rtol=1e-12)
+    spread = drawn_demand.p90[dementia, 1:] - drawn_demand.p10[dementia, 1:]
+    assert np.all(spread > 0.0)
+    np.testing.assert_allclose(drawn_demand.p90[other], drawn_demand.p10[other], rtol=1e-12)
+    # The base year is the returns: no spread there.
+    assert drawn_demand.p90[dementia, 0] == pytest.approx(drawn_demand.p10[dementia, 0])

@@ -11,10 +11,15 @@ from services.projector.model.params import (
     CrossSectorFlow,
     CustomDriverWeights,
     Intake,
-    ParameterError,
     ScenarioParameters,
     Substitution,
     validate_parameters,
+)
+from shared.schemas.scenario_parameters import (
+    BASELINE_PARAMETERS,
+    ParameterError,
+    ScenarioParametersDocument,
+    parse_parameters,
 )
 
 
@@ -129,3 +134,21 @@ def test_unknown_role_codes_reported_against_the_catalogue() -> None:
     assert "substitutions[0].to_role" in paths  # pharmacist
     assert "cross_sector_flows[0].from_role" in paths  # care_worker
     assert "custom_driver_weights.midwife" in paths
+
+
+def test_the_contract_and_the_dataclasses_agree_on_the_baseline() -> None:
+    assert ScenarioParameters.from_dict({}) == ScenarioParameters()
+    assert ScenarioParameters().to_dict() == BASELINE_PARAMETERS
+    assert set(ScenarioParametersDocument.model_fields) == set(BASELINE_PARAMETERS)
+
+
+def test_unknown_role_codes_are_located_in_overrides_and_keys() -> None:
+    with pytest.raises(ParameterError) as error:
+        parse_parameters(
+            {"recruitment_change": {"by_role": {"astronaut": 0.1}}, "joiner_age_mix": [1] * 6},
+            known_role_codes={"nurse"},
+        )
+    assert {p.path for p in error.value.problems} == {
+        "recruitment_change.by_role.astronaut",
+        "joiner_age_mix",
+    }

@@ -9,10 +9,6 @@ from hypothesis import strategies as st
 
 from services.projector.model.inputs import FloatArray, ProjectionInputs
 from services.projector.model.params import (
-    DEFAULT_INTERNATIONAL_AGE_MIX,
-    DEFAULT_JOINER_AGE_MIX,
-    DEFAULT_NEWLY_QUALIFIED_AGE_MIX,
-    DEFAULT_RETIREMENT_HAZARD,
     ByRole,
     CrossSectorFlow,
     Intake,
@@ -23,6 +19,12 @@ from services.projector.model.supply import (
     cohort_reference,
     prepare_supply,
     project_supply,
+)
+from shared.schemas.scenario_parameters import (
+    DEFAULT_INTERNATIONAL_AGE_MIX,
+    DEFAULT_JOINER_AGE_MIX,
+    DEFAULT_NEWLY_QUALIFIED_AGE_MIX,
+    DEFAULT_RETIREMENT_HAZARD,
 )
 from tests.projector.model.factories import cell_inputs, flat_population
 

@@ -1,0 +1,110 @@
+"""Errors of projection runs and their results."""
+
+from __future__ import annotations
+
+from shared.errors import Conflict, NotFound, Unprocessable
+
+
+class ProjectionNotFound(NotFound):
+    """No projection run with this id, or no finished run for this area, is visible."""
+
+    code = "projection_not_found"
+    fix = "Check the run id (GET /v1/projections lists runs), or request a run for the area."
+
+
+class ExplanationNotFound(NotFound):
+    """The run has no explanation for this area and role."""
+
+    code = "explanation_not_found"
+    fix = "Ask for an area and role the run covers."
+
+
+class InvalidScope(Unprocessable):
+    """A run's scope must be an ICB or England."""
+
+    code = "invalid_scope"
+    fix = "Send an ICB's E54 code or E92000001."
+
+
+class NoPopulation(Unprocessable):
+    """The population projections are not loaded."""
+
+    code = "no_population"
+    fix = "Load them with `oneworkforce load-reference`."
+
+
+class NoReturns(Unprocessable):
+    """There are no workforce returns in the run's scope."""
+
+    code = "no_returns"
+    fix = "Submit workforce returns for the scope's organisations first."
+
+
+class BaseYearOutOfRange(Unprocessable):
+    """base_year is outside the years of the population data."""
+
+    code = "base_year_out_of_range"
+    fix = "Choose a base_year within the population dataset's years."
+
+
+class HorizonBeyondPopulation(Unprocessable):
+    """The horizon reaches past the last year of the population data."""
+
+    code = "horizon_beyond_population"
+    fix = "Choose a shorter horizon (the detail gives the most allowed)."
+
+
+class ExplanationByYearUnavailable(Conflict):
+    """The run was computed before explanations were kept for every year."""
+
+    code = "explanation_by_year_unavailable"
+    fix = "Request the run again to explain other years or sectors."
+
+
+class RunNotFinished(Conflict):
+    """The run has not succeeded, so it has no results to compare."""
+
+    code = "run_not_finished"
+    fix = "Wait until the run's status is succeeded (poll GET /v1/projections/{id})."
+
+
+class DrawsNotAvailable(Conflict):
+    """A run was computed before draws were kept for comparison."""
+
+    code = "draws_not_available"
+    fix = "Request the run again."
+
+
+class RunsNotComparable(Unprocessable):
+    """Only runs of the same scope, base year and horizon can be compared."""
+
+    code = "runs_not_comparable"
+    fix = "Compare a scenario run with the baseline run of the same scope and years."
+
+
+class RunsNotPaired(Unprocessable):
+    """The runs' seed or iterations differ, so their draws do not pair up."""
+
+    code = "runs_not_paired"
+    fix = "Request the scenario run with the baseline's seed and iterations."
+
+
+class UnknownGroup(Unprocessable):
+    """The group (role or sector) is not in these runs."""
+
+    code = "unknown_group"
+    fix = "Use a role code or sector that the runs cover."
+
+
+class YearOutOfRange(Unprocessable):
+    """A year is outside the run's years, or the range is empty."""
+
+    code = "year_out_of_range"
+    fix = "Choose years within the run's base year and horizon, `from` before `to`."
+
+
+class RoleAndSector(Unprocessable):
+    """Give a role or a sector, not both."""
+
+    code = "role_and_sector"
+    fix = "Send role or sector."

@@ -1,0 +1,463 @@
+"""Running a staged bulk import as a job, and recovering it when its worker dies.
+
+An import is claimed (queued -> running, attempt n), loaded in one transaction while a
+heartbeat records that the worker is alive, and ends `succeeded` or `failed` with its reason.
+Whatever happens, a finished import leaves no staging rows:
+
+- bad lines fail it at once, with every problem by row and column;
+- a lost database connection (a restart, a failover) puts it back in the queue as attempt n+1,
+  up to JOB_MAX_TRIES, then fails it; these state changes are retried with backoff, so they
+  survive the database coming back a little later;
+- any other error fails it at once with the error as its reason;
+- a worker killed mid-load stops beating: the reaper re-queues the import (or fails it after
+  the last attempt) once it has been silent for RUN_HEARTBEAT_TIMEOUT_S.
+
+Each attempt commits only if it is still the import's current one, so an attempt the reaper
+gave up on can never load the file a second time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from functools import partial
+from typing import TypeVar
+
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.domain.projections import runs as projection_runs
+from services.domain.returns.importer import ImportOutcome, validate_and_load
+from shared.config import Settings
+from shared.db.base import utcnow
+from shared.db.session import transaction
+from shared.jobs import ImportReturnsPayload, JobName, import_returns_job_id
+from shared.models import ImportStatus, ReturnImport
+from shared.repositories import imports, outbox
+from shared.repositories import returns as returns_repo
+
+log = logging.getLogger("oneworkforce.imports")
+
+T = TypeVar("T")
+
+# Sends committed outbox rows now; None leaves them to the relay's timer.
+SendPending = Callable[[list[uuid.UUID]], Awaitable[object]]
+
+
+class _Rejected(Exception):
+    def __init__(self, outcome: ImportOutcome) -> None:
+        self.outcome = outcome
+
+
+class _Superseded(Exception):
+    """This attempt is no longer the import's current one: roll back and leave it."""
+
+
+def is_transient(exc: BaseException) -> bool:
+    """An error that another try may not meet: the database (or the network to it) went away."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    if isinstance(exc, OperationalError | InterfaceError):
+        return True
+    return isinstance(exc, OSError | TimeoutError)
+
+
+def reason_of(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")[:500]
+
+
+async def with_backoff(
+    work: Callable[[], Awaitable[T]], *, deadline_s: float, first_delay_s: float = 0.2
+) -> T:
+    """Run `work`, retrying transient database errors with exponential backoff until the
+    deadline; other errors, and the last transient one, are raised."""
+    loop = asyncio.get_running_loop()
+    give_up_at = loop.time() + max(deadline_s, first_delay_s)
+    delay = first_delay_s
+    while True:
+        try:
+            return await work()
+        except Exception as exc:
+            if not is_transient(exc) or loop.time() + delay > give_up_at:
+                raise
+            log.warning(
+                "database unavailable; retrying",
+                extra={"error": reason_of(exc), "retry_in_s": round(delay, 2)},
+            )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+def heartbeat_interval(settings: Settings) -> float:
+    return max(0.05, min(5.0, settings.run_heartbeat_timeout_s / 4))
+
+
+class _Heartbeat:
+    """Beats on its own connection while the load's transaction is open.
+
+    Not on SQLite: the load holds its single write lock, so a beat could only wait; there the
+    reaper asks the in-process runner which jobs it is running instead.
+    """
+
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        *,
+        import_id: uuid.UUID,
+        attempt: int,
+        interval_s: float,
+    ) -> None:
+        self._sessionmaker = sessionmaker
+        self._import_id = import_id
+        self._attempt = attempt
+        self._interval_s = interval_s
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.lost = False
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._beat(), name=f"import-heartbeat-{self._import_id}")
+
+    async def _beat(self) -> None:
+        while not self._stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), timeout=self._interval_s)
+            if self._stop.is_set():
+                return
+            try:
+                async with transaction(self._sessionmaker) as session:
+                    alive = await imports.beat(
+                        session, import_id=self._import_id, attempt=self._attempt
+                    )
+            except Exception as exc:  # the next beat may get through; the reaper decides
+                log.warning(
+                    "import heartbeat failed",
+                    extra={"import_id": str(self._import_id), "error": reason_of(exc)},
+                )
+                continue
+            if not alive:
+                self.lost = True
+                return
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self._task is not None:
+            with contextlib.suppress(Exception):
+                await self._task
+
+
+async def _claim(
+    sessionmaker: async_sessionmaker[AsyncSession], import_id: uuid.UUID, attempt: int
+) -> ReturnImport | ImportStatus:
+    """Mark the import running on this attempt; or say why this attempt has nothing to do."""
+    async with transaction(sessionmaker) as session:
+        row = await imports.get(session, import_id=import_id, lock=True)
+        if row is None:
+            return ImportStatus.failed
+        if row.status in (ImportStatus.succeeded, ImportStatus.failed):
+            return row.status
+        if attempt <= row.attempts:
+            # This attempt already ran (or is running) or a newer one owns the import: each
+            # attempt claims it once, and the reaper's re-queue is the next attempt.
+            return row.status
+        now = utcnow()
+        await imports.update(
+            session,
+            row,
+            status=ImportStatus.running,
+            attempts=attempt,
+            started_at=row.started_at or now,
+            heartbeat_at=now,
+        )
+        return row
+
+
+async def _load(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    claimed: ReturnImport,
+    attempt: int,
+    heartbeat: _Heartbeat | None,
+) -> list[uuid.UUID]:
+    """Load in one transaction; returns the outbox rows it committed (a recompute)."""
+    async with transaction(sessionmaker) as session:
+        outcome = await validate_and_load(
+            session,
+            import_id=claimed.id,
+            ics_code=claimed.ics_code,
+            key_id=claimed.submitted_by_key_id,
+            actor="import",
+        )
+        if not outcome.ok:
+            raise _Rejected(outcome)
+        await projection_runs.import_accepted(session, import_id=claimed.id)
+        if heartbeat is not None:
+            await heartbeat.stop()
+        row = await imports.get(session, import_id=claimed.id, lock=True)
+        if row is None or row.status != ImportStatus.running or row.attempts != attempt:
+            raise _Superseded
+        await imports.update(
+            session,
+            row,
+            status=ImportStatus.succeeded,
+            finished_at=utcnow(),
+            heartbeat_at=utcnow(),
+            return_count=outcome.return_count,
+            timings={**claimed.timings, **outcome.timings},
+        )
+        return outbox.take_pending(session)
+
+
+async def _finish_failed(
+    session: AsyncSession,
+    row: ReturnImport,
+    *,
+    errors: list[dict[str, object]],
+    error_count: int | None = None,
+    timings: dict[str, float] | None = None,
+) -> None:
+    """Fail the import and drop its staging rows, in the caller's transaction."""
+    await returns_repo.delete_staged(session, import_id=row.id)
+    await imports.update(
+        session,
+        row,
+        status=ImportStatus.failed,
+        finished_at=utcnow(),
+        error_count=len(errors) if error_count is None else error_count,
+        errors=errors,
+        timings=row.timings if timings is None else timings,
+    )
+
+
+async def _record_rejection(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    import_id: uuid.UUID,
+    attempt: int,
+    outcome: ImportOutcome,
+    timings: dict[str, float],
+) -> None:
+    async with transaction(sessionmaker) as session:
+        row = await imports.get(session, import_id=import_id, lock=True)
+        if row is None or row.status != ImportStatus.running or row.attempts != attempt:
+            return
+        await _finish_failed(
+            session,
+            row,
+            errors=[problem.as_dict() for problem in outcome.problems],
+            error_count=outcome.error_count,
+            timings={**timings, **outcome.timings},
+        )
+
+
+def _retry_delay_s(attempt: int) -> float:
+    return float(min(30, 2**attempt))
+
+
+async def requeue(session: AsyncSession, row: ReturnImport, *, defer_s: float = 0.0) -> str:
+    """Put the import back in the queue as its next attempt; returns the new job's id."""
+    attempt = row.attempts + 1
+    job_id = import_returns_job_id(row.id, attempt)
+    await imports.update(session, row, status=ImportStatus.queued, heartbeat_at=None)
+    await outbox.add(
+        session,
+        job_name=JobName.import_returns,
+        job_id=job_id,
+        payload=ImportReturnsPayload(import_id=row.id, attempt=attempt).model_dump(mode="json"),
+        defer_s=defer_s,
+    )
+    return job_id
+
+
+async def _record_error(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    import_id: uuid.UUID,
+    attempt: int,
+    exc: BaseException,
+    settings: Settings,
+) -> list[uuid.UUID]:
+    """After an unexpected error: another attempt if the database went away, else failed."""
+    reason = reason_of(exc)
+    async with transaction(sessionmaker) as session:
+        row = await imports.get(session, import_id=import_id, lock=True)
+        if row is None or row.status != ImportStatus.running or row.attempts != attempt:
+            return []
+        if is_transient(exc) and attempt < settings.job_max_tries:
+            await requeue(session, row, defer_s=_retry_delay_s(attempt))
+            log.warning(
+                "import interrupted; queued again",
+                extra={"import_id": str(import_id), "attempt": attempt, "error": reason},
+            )
+            return outbox.take_pending(session)
+        log.error(
+            "import failed",
+            extra={"import_id": str(import_id), "attempt": attempt, "error": reason},
+        )
+        await _finish_failed(
+            session,
+            row,
+            errors=[
+                {
+                    "row": None,
+                    "column": None,
+                    "code": "import_failed",
+                    "message": f"the import could not be completed (attempt {attempt}): {reason}",
+                }
+            ],
+        )
+    return []
+
+
+async def process(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    *,
+    import_id: uuid.UUID,
+    settings: Settings,
+    attempt: int = 1,
+    send_pending: SendPending | None = None,
+) -> ImportStatus:
+    """Validate and load a staged import; safe to run again (a finished import is left alone)."""
+    deadline_s = max(5.0, settings.run_heartbeat_timeout_s)
+    claimed = await with_backoff(
+        partial(_claim, sessionmaker, import_id, attempt), deadline_s=deadline_s
+    )
+    if not isinstance(claimed, ReturnImport):
+        return claimed
+    heartbeat: _Heartbeat | None = None
+    if not settings.is_sqlite:
+        heartbeat = _Heartbeat(
+            sessionmaker,
+            import_id=import_id,
+            attempt=attempt,
+            interval_s=heartbeat_interval(settings),
+        )
+        heartbeat.start()
+    pending: list[uuid.UUID] = []
+    try:
+        try:
+            pending = await _load(sessionmaker, claimed, attempt, heartbeat)
+        finally:
+            if heartbeat is not None:
+                await heartbeat.stop()
+        status = ImportStatus.succeeded
+    except _Superseded:
+        log.warning("import attempt superseded", extra={"import_id": str(import_id)})
+        return ImportStatus.running
+    except _Rejected as rejected:
+        await with_backoff(
+            partial(
+                _record_rejection,
+                sessionmaker,
+                import_id,
+                attempt,
+                rejected.outcome,
+                dict(claimed.timings),
+            ),
+            deadline_s=deadline_s,
+        )
+        status = ImportStatus.failed
+    except Exception as exc:
+        # Recorded with backoff, so a database that is restarting gets time to come back; if it
+        # does not, the heartbeat has stopped and the reaper finishes the job later.
+        pending = await with_backoff(
+            partial(_record_error, sessionmaker, import_id, attempt, exc, settings),
+            deadline_s=deadline_s,
+        )
+        status = ImportStatus.queued if pending else ImportStatus.failed
+    if pending and send_pending is not None:
+        try:
+            await send_pending(pending)
+        except Exception:
+            log.exception("sending follow-up jobs failed; the relay will retry")
+    return status
+
+
+# ---------------------------------------------------------------------------------------------
+# The reaper
+
+
+async def reap(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    *,
+    settings: Settings,
+    discard: Callable[[list[str]], Awaitable[None]] | None = None,
+    running_here: Callable[[str], bool] | None = None,
+    send_pending: SendPending | None = None,
+) -> dict[str, int]:
+    """Re-queue imports whose worker stopped beating, or fail them after the last attempt.
+
+    `running_here` names the jobs this process is running (the in-process runner), which are
+    alive even when they could not beat (SQLite's single writer).
+    """
+    cutoff = utcnow() - timedelta(seconds=settings.run_heartbeat_timeout_s)
+    counts = {"requeued": 0, "failed": 0}
+    abandoned: list[str] = []
+    async with transaction(sessionmaker) as session:
+        for row in await imports.stuck(session, heartbeat_before=cutoff):
+            current_job = import_returns_job_id(row.id, row.attempts)
+            if running_here is not None and running_here(current_job):
+                continue
+            abandoned.append(current_job)
+            if row.attempts >= settings.job_max_tries:
+                await _finish_failed(
+                    session,
+                    row,
+                    errors=[
+                        {
+                            "row": None,
+                            "column": None,
+                            "code": "import_abandoned",
+                            "message": (
+                                f"the worker stopped responding on every attempt ({row.attempts})"
+                            ),
+                        }
+                    ],
+                )
+                counts["failed"] += 1
+                continue
+            await requeue(session, row)
+            counts["requeued"] += 1
+        pending = outbox.take_pending(session)
+    if counts["requeued"] or counts["failed"]:
+        log.warning("reaped stuck imports", extra=counts)
+    if abandoned and discard is not None:
+        try:
+            await discard(abandoned)
+        except Exception:
+            log.exception("could not discard abandoned import jobs; they expire with their timeout")
+    if pending and send_pending is not None:
+        try:
+            await send_pending(pending)
+        except Exception:
+            log.exception("sending re-queued imports failed; the relay will retry")
+    return counts
+
+
+def reaper_interval_s(settings: Settings) -> float:
+    return max(1.0, min(60.0, settings.run_heartbeat_timeout_s / 2))
+
+
+async def reap_forever(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    *,
+    settings: Settings,
+    discard: Callable[[list[str]], Awaitable[None]] | None = None,
+    running_here: Callable[[str], bool] | None = None,
+    send_pending: SendPending | None = None,
+) -> None:
+    """The API's import reaper timer (the arq worker runs the same pass as a cron job)."""
+    while True:
+        await asyncio.sleep(reaper_interval_s(settings))
+        try:
+            await reap(
+                sessionmaker,
+                settings=settings,
+                discard=discard,
+                running_here=running_here,
+                send_pending=send_pending,
+            )
+        except Exception as exc:
+            log.warning("import reaper pass failed", extra={"error": reason_of(exc)})

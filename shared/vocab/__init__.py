@@ -1,0 +1,1 @@
+"""Vocabularies both services use: one module each, one name per thing."""
