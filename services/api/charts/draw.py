@@ -8,6 +8,7 @@ Lines are drawn point for point (no path simplification) and tagged with ids suc
 from __future__ import annotations
 
 import io
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -124,8 +125,14 @@ def _figure(
 
 
 def _frame(fig: Figure, text: ChartText) -> None:
+    text = ChartText(
+        title=textwrap.shorten(text.title, 100, placeholder="..."),
+        subtitle=text.subtitle,
+        source=text.source,
+        notes=text.notes,
+    )
     fig.suptitle(
-        f"{text.title}\n{text.subtitle}", fontsize=11, x=0.01, y=0.995, ha="left", va="top"
+        f"{text.title}\n{text.subtitle}", fontsize=10, x=0.01, y=0.995, ha="left", va="top"
     )
     footer = "  ".join([*text.notes, f"Source: {text.source}"])
     fig.text(0.01, 0.005, footer, fontsize=7.5, color=MUTED, ha="left", va="bottom", wrap=True)
@@ -202,7 +209,7 @@ def waterfall_chart(
 ) -> bytes:
     """A waterfall: the starting gap, each contribution up or down, the final gap."""
     with rc_context(_RC):
-        fig = _figure(8.0, 5.2, bottom=1.25)
+        fig = _figure(8.0, 5.4, bottom=1.25, top=1.0)
         ax = fig.subplots()
         labels = [start.label, *(s.label for s in steps), end.label]
         bottoms: list[float] = [0.0]
@@ -245,7 +252,9 @@ def waterfall_chart(
             ],
             fontsize=7.5,
             frameon=False,
-            loc="upper left",
+            loc="lower left",
+            bbox_to_anchor=(0, 1.0),
+            ncols=3,
         )
         _frame(fig, text)
         return _render(fig, fmt)

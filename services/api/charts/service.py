@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.api.charts import draw
+from services.api.charts.errors import ResultsNotFound
 from services.api.projections import service as projections
-from shared.errors import Conflict, NotFound
+from services.api.projections.errors import RunNotFinished
 from shared.models import ALL_ROLES, ProjectionResult, ProjectionRun, RunStatus
 from shared.repositories import areas as areas_repo
 from shared.repositories import projections as projections_repo
@@ -47,10 +48,7 @@ async def finished_run(
     """A run this key may read that has results (409 while it is still computing)."""
     run = await projections.visible_run(session, principal=principal, run_id=run_id)
     if run.status != RunStatus.succeeded:
-        raise Conflict(
-            f"The run is {run.status}; charts are drawn once it has succeeded.",
-            code="run_not_finished",
-        )
+        raise RunNotFinished(f"The run is {run.status}; charts are drawn once it has succeeded.")
     return run
 
 
@@ -127,9 +125,7 @@ async def fan_data(
         )
     series = series_from_rows(rows, measures)
     if not series:
-        raise NotFound(
-            "The run has no results for this area, role and years.", code="results_not_found"
-        )
+        raise ResultsNotFound("The run has no results for this area, role and years.")
     return FanData(
         run=run,
         area_code=area_code,

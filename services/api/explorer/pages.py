@@ -15,7 +15,8 @@ from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 
-from services.api.explorer.sessions import ExplorerSession, SignInRequired
+from services.api.explorer.errors import SignInRequired
+from services.api.explorer.sessions import ExplorerSession
 from shared.errors import DomainError
 
 HERE = Path(__file__).parent

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.api.charts import draw
 from services.api.charts import service as charts
+from services.api.explorer.errors import AreaNotInRun
 from services.api.explorer.exports import Table
 from services.api.projections import comparison as comparison_service
 from services.api.projections import service as projections
@@ -145,7 +146,7 @@ async def load(
     areas = await _area_choices(session, principal=principal, run=run)
     area_code = (area or "").upper() or areas[0].value
     if area_code not in {a.value for a in areas}:
-        raise DomainError("That area is not in this run.", code="area_not_found", status=404)
+        raise AreaNotInRun("That area is not in this run.")
     first, last = run.base_year, run.base_year + run.horizon
     start = min(max(year_from or first, first), last - 1)
     end = max(min(year_to or last, last), start + 1)

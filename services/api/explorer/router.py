@@ -19,12 +19,13 @@ from services.api.charts import draw
 from services.api.deps import SessionDep, SettingsDep
 from services.api.explorer import agreements as agreements_view
 from services.api.explorer import exports, overview, projection, sessions, upload, views
+from services.api.explorer.errors import FormDamaged, PageItemNotFound, UploadFileRequired
 from services.api.explorer.pages import ExplorerRoute, render
 from services.api.explorer.sessions import ExplorerSession
 from services.api.projections import service as projections_service
 from services.api.returns import service as returns_service
 from shared.db.base import utcnow
-from shared.errors import DomainError, NotFound, Unauthorized
+from shared.errors import Unauthorized
 from shared.models import ENGLAND_CODE
 from shared.repositories import audit
 
@@ -232,7 +233,7 @@ async def area_table(
 ) -> Response:
     builder = _AREA_TABLES.get(name)
     if builder is None:
-        raise NotFound(f"There is no table named {name!r}.", code="table_not_found")
+        raise PageItemNotFound(f"There is no table named {name!r}.")
     data = await _overview(request, session, explorer, code)
     return table_response(builder(data), format, data.area.code)
 
@@ -393,7 +394,7 @@ async def projection_table(
 ) -> Response:
     builder = _PROJECTION_TABLES.get(name)
     if builder is None:
-        raise NotFound(f"There is no table named {name!r}.", code="table_not_found")
+        raise PageItemNotFound(f"There is no table named {name!r}.")
     view = await _projection(request, session, explorer, run_id, q)
     return table_response(builder(view), format, f"projection-{str(run_id)[:8]}")
 
@@ -410,11 +411,11 @@ async def projection_chart(
 ) -> Response:
     found = _PROJECTION_CHARTS.get(name)
     if found is None:
-        raise NotFound(f"There is no chart named {name!r}.", code="chart_not_found")
+        raise PageItemNotFound(f"There is no chart named {name!r}.")
     view = await _projection(request, session, explorer, run_id, q)
     drawer, available = found
     if not available(view):
-        raise NotFound("There is nothing to draw for this selection.", code="chart_empty")
+        raise PageItemNotFound("There is nothing to draw for this selection.")
     cache_key = ("chart", explorer.principal.key_id, name, format, *vars(q).values(), run_id)
     cached = _cache(request).get(cache_key)
     if isinstance(cached, bytes):
@@ -471,8 +472,8 @@ async def _upload_body(file: UploadFile | None, csv_b64: str | None) -> bytes:
         try:
             return base64.b64decode(csv_b64, validate=True)
         except binascii.Error as exc:
-            raise DomainError("The form was damaged; upload the file again.", status=400) from exc
-    raise DomainError("Choose the CSV file to upload.", code="file_required", status=422)
+            raise FormDamaged("The form was damaged; upload the file again.") from exc
+    raise UploadFileRequired("Choose the CSV file to upload.")
 
 
 @router.post("/returns/check")

@@ -18,10 +18,10 @@ from datetime import timedelta
 from fastapi import Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.api.explorer.errors import CsrfRejected, SignInRequired
 from services.api.keys import service as keys
 from shared.config import Settings
 from shared.db.base import utcnow
-from shared.errors import DomainError, Forbidden
 from shared.models import KeyScope, WebSession
 from shared.repositories import web_sessions
 from shared.schemas.keys import Principal
@@ -44,16 +44,6 @@ class ExplorerSession:
     principal: Principal
     csrf_token: str
     session_id: uuid.UUID
-
-
-class SignInRequired(DomainError):
-    """No live session: pages redirect to the sign-in form."""
-
-    status, code, title = 401, "sign_in_required", "Sign in required"
-
-
-class CsrfRejected(Forbidden):
-    code = "csrf_token_invalid"
 
 
 def cookie_secure(settings: Settings, request: Request) -> bool:

@@ -14,9 +14,10 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.api.explorer.errors import SubmitKeyRequired
 from services.api.returns import csv_format
 from services.api.returns import service as returns
-from shared.errors import DomainError, Unprocessable
+from shared.errors import Unprocessable
 from shared.models import Organisation, ReturnSource, Role
 from shared.repositories import returns as returns_repo
 from shared.repositories import roles as roles_repo
@@ -138,7 +139,7 @@ def _report_row(
             fix = f"Did you mean {' or '.join(repr(s) for s in suggestions)}? " + fix
     return ReportRow(
         row=row if isinstance(row, int) else None,
-        role_code=problem.get("role_code") or _role_of_row(rows, row),
+        role_code=_role_of_row(rows, row) or problem.get("role_code"),
         column=problem.get("column") or problem.get("field"),
         value=None if value is None else str(value),
         problem=str(problem.get("message", code)),
@@ -159,6 +160,9 @@ async def check(
     catalogue = {role.code: role for role in await roles_repo.all_roles(session)}
     hint = delimiter_hint(body)
     rows: list[dict[str, str | int | None]] = []
+    # A failed check leaves staged rows behind in the transaction: roll them back, so the
+    # page's own commit stores nothing, exactly as the API's dry run.
+    savepoint = await session.begin_nested()
     try:
         rows = csv_format.parse(body, csv_format.TEMPLATE_COLUMNS)
         result = await returns.submit(
@@ -171,6 +175,7 @@ async def check(
             dry_run=True,
         )
     except Unprocessable as exc:
+        await savepoint.rollback()
         problems = [_report_row(p, rows, catalogue) for p in (exc.errors or [])]
         count = exc.extra.get("error_count", len(problems))
         return Report(
@@ -183,6 +188,7 @@ async def check(
             hints=[hint] if hint else [],
             line_count=len(rows),
         )
+    await savepoint.rollback()
     assert isinstance(result, DryRunResult)
     return Report(
         as_at=as_at,
@@ -232,11 +238,9 @@ async def submit(
 async def organisation_of(session: AsyncSession, *, principal: Principal) -> Organisation:
     """The organisation a submit key posts returns for."""
     if principal.organisation_id is None:
-        raise DomainError(
+        raise SubmitKeyRequired(
             "Returns are uploaded with a submit key bound to one organisation. Sign in with "
-            "your organisation's key.",
-            code="submit_key_required",
-            status=403,
+            "your organisation's key."
         )
     return await returns.organisation_for_returns(
         session, principal=principal, organisation_id=principal.organisation_id
