@@ -251,6 +251,69 @@ def demo(
         console.print(f"Demo data already present for {ics} ({organisations} organisations).")
 
 
+@app.command("track-record")
+def track_record_command(
+    area: Annotated[str, typer.Option(help="An ICB code (E54...)")],
+    roles: Annotated[
+        str | None, typer.Option(help="Comma-separated role codes (default: every role)")
+    ] = None,
+    iterations: Annotated[int, typer.Option(min=0, max=500, help="Monte Carlo draws")] = 100,
+    seed: Annotated[int, typer.Option(min=0, help="Random seed")] = 1,
+    by_role: Annotated[bool, typer.Option("--by-role", help="Also list every role")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the whole report as JSON")] = False,
+) -> None:
+    """How past baseline projections matched the returns posted later (error, bias, coverage)."""
+    from services.domain import track_record
+    from shared.schemas.track_record import TrackRecordRead
+
+    role_list = [part.strip() for part in roles.split(",") if part.strip()] if roles else None
+
+    async def work(sessionmaker: async_sessionmaker[AsyncSession]) -> TrackRecordRead:
+        async with sessionmaker() as session:
+            record = await track_record.track_record(
+                session, area_code=area, roles=role_list, iterations=iterations, seed=seed
+            )
+            return TrackRecordRead.model_validate(record)
+
+    try:
+        report = _with_database(work)
+    except DomainError as exc:
+        err.print(f"[red]{exc.message}[/red] ({exc.code})")
+        raise typer.Exit(1) from exc
+    if as_json:
+        typer.echo(report.model_dump_json(indent=2))
+        return
+    table = Table(
+        title=f"Track record of the baseline for {report.area_code} "
+        f"(return years {', '.join(map(str, report.return_years))}; {report.iterations} draws)"
+    )
+    for column in ("level", "group", "measure", "n", "MAPE %", "bias FTE", "bias %", "in p10-p90"):
+        table.add_column(
+            column, justify="left" if column in ("level", "group", "measure") else "right"
+        )
+    for row in report.summaries:
+        if row.level == "role" and not by_role:
+            continue
+        table.add_row(
+            row.level,
+            row.group,
+            row.measure,
+            str(row.comparisons),
+            "-" if row.mape is None else f"{row.mape:.1f}",
+            f"{row.mean_signed_error:+.1f}",
+            "-"
+            if row.mean_signed_percentage_error is None
+            else f"{row.mean_signed_percentage_error:+.1f}",
+            f"{row.coverage_p10_p90:.0%}",
+        )
+    console.print(table)
+    for measure, share in report.coverage_by_measure.items():
+        console.print(
+            f"  {measure}: {share:.0%} of role-level actuals inside p10-p90 "
+            f"(about {report.expected_coverage:.0%} expected)"
+        )
+
+
 @app.command()
 def project(
     scope: Annotated[str, typer.Option(help="An ICB code (E54...) or E92000001 for England")],

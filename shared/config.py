@@ -22,8 +22,13 @@ class Settings(BaseSettings):
     require_services: bool = False
 
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    max_body_bytes: int = 10 * 1024 * 1024
+    max_body_bytes: int = 2 * 1024 * 1024
     max_upload_bytes: int = 512 * 1024 * 1024
+    max_csv_line_bytes: int = 64 * 1024
+
+    rate_limit_enabled: bool = True
+    rate_limit_per_key: str = "1200/minute"
+    rate_limit_per_address: str = "120/minute"
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = True
@@ -55,6 +60,14 @@ class Settings(BaseSettings):
             return "postgresql+asyncpg://" + value.removeprefix("postgresql://")
         if value.startswith("sqlite://") and not value.startswith("sqlite+aiosqlite://"):
             return "sqlite+aiosqlite://" + value.removeprefix("sqlite://")
+        return value
+
+    @field_validator("rate_limit_per_key", "rate_limit_per_address")
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        from limits import parse
+
+        parse(value)  # "100/minute", "10 per second": refuse a typo at start-up
         return value
 
     @field_validator("redis_url")

@@ -244,6 +244,48 @@ class CsvHeaderMismatch(Unprocessable):
     fix = "Use exactly the header in expected_header, in that order."
 
 
+class ControlCharacter(Unprocessable):
+    """A text value (path, query, JSON or CSV) holds a control character such as NUL."""
+
+    code = "control_character"
+    fix = "Remove control characters; only tab, line feed and carriage return are allowed."
+
+
+class NumberOutOfRange(Unprocessable):
+    """A number is not finite (NaN, Infinity) or is outside the documented range."""
+
+    code = "number_out_of_range"
+    fix = "Send a finite number within the range the API reference gives for the field."
+
+
+class CsvLineTooLong(Unprocessable):
+    """A CSV line is longer than the line limit (often a file without line breaks)."""
+
+    code = "csv_line_too_long"
+    fix = "Check the file's line endings; each line must be shorter than the limit given."
+
+
+class AlreadyExists(Conflict):
+    """Something with the same unique name or code was created at the same moment."""
+
+    code = "already_exists"
+    fix = "Read the existing resource, or choose another name or code."
+
+
+class RateLimited(TooManyRequests):
+    """This key, or this client address without a key, sent too many requests."""
+
+    code = "rate_limited"
+    fix = "Wait for the number of seconds in Retry-After, then retry."
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    """The database cannot be reached for a moment (for example while it restarts)."""
+
+    code = "database_unavailable"
+    fix = "Retry after the number of seconds in Retry-After."
+
+
 class FieldErrors:
     """Every broken field rule of one request, so one answer reports them all.
 

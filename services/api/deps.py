@@ -11,6 +11,7 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.api.cache import KeyCache
+from services.api.gate import ANY_KEY, requires_scope
 from services.api.keys import service as keys
 from services.domain.queue import OutboxRelay
 from shared.config import Settings
@@ -55,9 +56,14 @@ def get_settings_dep(request: Request) -> Settings:
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 
 
+@requires_scope(ANY_KEY)
 async def get_principal(request: Request) -> Principal:
-    """The caller's key. Recently seen keys come from a short-lived cache, so a read that
-    needs nothing else from the database costs no database round trip for authentication."""
+    """The caller's key. The access gate has usually authenticated it before the body was
+    read; recently seen keys come from a short-lived cache, so a read that needs nothing else
+    from the database costs no database round trip for authentication."""
+    authenticated = request.scope.get("state", {}).get("principal")
+    if isinstance(authenticated, Principal):
+        return authenticated
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -76,6 +82,7 @@ CurrentKey = Annotated[Principal, Depends(get_principal)]
 
 
 def require(scope: KeyScope) -> Callable[[Principal], Coroutine[Any, Any, Principal]]:
+    @requires_scope(scope)
     async def check(principal: CurrentKey) -> Principal:
         if not principal.has(scope):
             raise InsufficientScope(f"This needs a key with the '{scope}' scope.")

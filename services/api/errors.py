@@ -8,14 +8,21 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.context import request_id_var
+from shared.db import faults
 from shared.errors import (
     TITLES,
+    AlreadyExists,
     Conflict,
+    ControlCharacter,
+    DatabaseUnavailable,
     DomainError,
     InternalError,
+    NumberOutOfRange,
     PreconditionFailed,
     PreconditionRequired,
     Unprocessable,
@@ -124,17 +131,59 @@ def validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     return errors
 
 
-async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, DomainError)
+# How long a client should wait before retrying when the database is unavailable.
+RETRY_AFTER_UNAVAILABLE_S = 5
+
+
+def problem_for(exc: DomainError, *, instance: str | None = None) -> JSONResponse:
+    """The problem+json answer for a domain error."""
     return problem(
         exc.status,
         code=exc.code,
         detail=exc.detail,
         errors=exc.errors,
         headers=exc.headers,
-        instance=request.url.path,
+        instance=instance,
         **exc.extra,
     )
+
+
+def unavailable_response() -> JSONResponse:
+    return problem_for(
+        DatabaseUnavailable(
+            "The database is unavailable for a moment. Retry after the time given.",
+            headers={"Retry-After": str(RETRY_AFTER_UNAVAILABLE_S)},
+        )
+    )
+
+
+async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DomainError)
+    return problem_for(exc, instance=request.url.path)
+
+
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    """Database failures that are not the server's fault get their own answer, not a 500."""
+    if faults.is_unavailable(exc):
+        log.warning(
+            "database unavailable",
+            extra={"path": request.url.path, "error": type(exc).__name__},
+        )
+        return unavailable_response()
+    if faults.is_unique_violation(exc):
+        # Two requests raced to create the same thing; the loser is told it exists.
+        return problem_for(AlreadyExists(), instance=request.url.path)
+    if faults.is_bad_character(exc):
+        return problem_for(
+            ControlCharacter("A text value holds a character that cannot be stored."),
+            instance=request.url.path,
+        )
+    if faults.is_out_of_range(exc):
+        return problem_for(
+            NumberOutOfRange("A number is outside the range that can be stored."),
+            instance=request.url.path,
+        )
+    return await _unhandled(request, exc)
 
 
 async def _request_validation(request: Request, exc: Exception) -> JSONResponse:
@@ -166,10 +215,12 @@ async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
         exc_info=(type(exc), exc, exc.__traceback__),
         extra={"path": request.url.path, "method": request.method},
     )
+    # The request may have been left half read: close the connection, and say so.
     return problem(
         500,
         code=InternalError.code,
         detail="An unexpected error occurred. Quote the request id when reporting it.",
+        headers={"Connection": "close"},
         instance=request.url.path,
     )
 
@@ -178,4 +229,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(RequestValidationError, _request_validation)
     app.add_exception_handler(StarletteHTTPException, _http_exception)
+    app.add_exception_handler(DBAPIError, _database_error)
+    app.add_exception_handler(PoolTimeout, _database_error)
+    app.add_exception_handler(OSError, _database_error)
     app.add_exception_handler(Exception, _unhandled)

@@ -21,12 +21,14 @@ from services.api.errors import install_error_handlers
 from services.api.explorer.pages import STATIC_DIR as EXPLORER_STATIC
 from services.api.explorer.router import root_router as explorer_root_router
 from services.api.explorer.router import router as explorer_router
+from services.api.gate import AccessGate
 from services.api.health.router import router as health_router
 from services.api.keys.router import router as keys_router
-from services.api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from services.api.middleware import RequestContextMiddleware
 from services.api.organisations.router import router as organisations_router
 from services.api.projections.router import hot_router as projections_hot_router
 from services.api.projections.router import router as projections_router
+from services.api.ratelimit import RateLimiter
 from services.api.returns.router import router as returns_router
 from services.api.roles.router import router as roles_router
 from services.api.scenarios.router import router as scenarios_router
@@ -123,9 +125,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     # Added innermost first: the request-id middleware wraps everything else.
     app.add_middleware(
-        BodySizeLimitMiddleware,
+        AccessGate,
         max_body_bytes=settings.max_body_bytes,
         max_upload_bytes=settings.max_upload_bytes,
+        limiter=RateLimiter(settings),
     )
     if settings.cors_origins:
         app.add_middleware(

@@ -91,6 +91,7 @@ class LoadedInputs:
     params: ScenarioParameters
     lad_codes: list[str]
     fingerprint_parts: dict[str, Any]
+    organisation_ids: list[uuid.UUID] = field(default_factory=list)  # cell_org indexes these
 
 
 @dataclass
@@ -273,7 +274,13 @@ async def load_inputs(session: AsyncSession, run: ProjectionRun, ics_code: str) 
         "base_year": run.base_year,
         "horizon": run.horizon,
     }
-    return LoadedInputs(inputs=inputs, params=params, lad_codes=lad_codes, fingerprint_parts=parts)
+    return LoadedInputs(
+        inputs=inputs,
+        params=params,
+        lad_codes=lad_codes,
+        fingerprint_parts=parts,
+        organisation_ids=org_ids,
+    )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -394,6 +394,7 @@ class InputLine:
     return_id: uuid.UUID
     return_version: int
     line: ReturnLine
+    as_at: date | None = None
 
 
 async def latest_return_year(session: AsyncSession, *, ics_code: str | None) -> int | None:
@@ -442,6 +443,7 @@ async def input_lines(session: AsyncSession, *, ics_code: str, on: date) -> list
             WorkforceReturn.id,
             WorkforceReturn.version,
             ReturnLine,
+            WorkforceReturn.as_at,
         )
         .join(WorkforceReturn, WorkforceReturn.organisation_id == Organisation.id)
         .join(
@@ -461,9 +463,21 @@ async def input_lines(session: AsyncSession, *, ics_code: str, on: date) -> list
             return_id=row[3],
             return_version=row[4],
             line=row[5],
+            as_at=row[6],
         )
         for row in (await session.execute(query)).all()
     ]
+
+
+async def return_years(session: AsyncSession, *, ics_code: str) -> list[int]:
+    """Years in which organisations of an ICS have current returns, ascending."""
+    query = (
+        select(WorkforceReturn.as_at)
+        .join(Organisation, Organisation.id == WorkforceReturn.organisation_id)
+        .where(WorkforceReturn.status == ReturnStatus.current, Organisation.ics_code == ics_code)
+        .distinct()
+    )
+    return sorted({row[0].year for row in (await session.execute(query)).all()})
 
 
 async def role_drivers(session: AsyncSession, *, codes: Sequence[str]) -> dict[str, str]:

@@ -99,22 +99,21 @@ async def test_malformed_json_is_a_problem(client: httpx.AsyncClient, make_key: 
     assert_problem(response, 422, "validation_failed")
 
 
-async def test_body_over_the_limit_is_413(database_url: str, db: object) -> None:
+async def test_body_over_the_limit_is_413(
+    database_url: str, db: object, make_key: KeyFactory
+) -> None:
     app = create_app(settings_for(database_url, max_body_bytes=1024))
+    admin = await make_key("admin")
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
-            declared = await http.post("/v1/keys", content=b"x" * 2048)
+            declared = await http.post("/v1/keys", content=b"x" * 2048, headers=admin)
 
             async def chunks() -> AsyncIterator[bytes]:
                 for _ in range(4):
                     yield b"y" * 512
 
-            streamed = await http.post(
-                "/v1/keys",
-                content=chunks(),
-                headers={"Authorization": "Bearer owf_00000000_aaaaaaaaaaaaaaaaaaaaaaaa"},
-            )
+            streamed = await http.post("/v1/keys", content=chunks(), headers=admin)
     assert_problem(declared, 413, "payload_too_large")
     assert_problem(streamed, 413, "payload_too_large")
 

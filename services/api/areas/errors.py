@@ -31,3 +31,10 @@ class AreaTypeNotSupported(Unprocessable):
 
     code = "area_type_not_supported"
     fix = "Ask for a local authority district, an ICB or England."
+
+
+class UnknownIndicator(Unprocessable):
+    """No need indicator by this name; `known_indicators` lists those there are."""
+
+    code = "unknown_indicator"
+    fix = "Send one of the indicators listed in known_indicators."

@@ -7,14 +7,15 @@ from collections import defaultdict
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.api.areas import service as areas_service
+from services.api.areas.errors import UnknownIndicator
 from services.domain.needs import INDICATORS, known_indicators
-from shared.errors import Unprocessable
+from shared.errors import FieldError, ValidationFailed, field_error
 from shared.repositories import population as population_repo
 from shared.schemas.areas import AreaNeeds, AreaRead, NeedCell, NeedTotal
 
 
-def _problem(field: str, code: str, message: str) -> dict[str, str]:
-    return {"field": field, "in": "query", "code": code, "message": message}
+def _problem(field: str, code: str, message: str) -> FieldError:
+    return field_error(field, code, message, **{"in": "query"})
 
 
 async def area_needs(
@@ -29,16 +30,14 @@ async def area_needs(
 ) -> AreaNeeds:
     """Persons with the indicator's need = population x rate, per year, sex and band."""
     area = await areas_service.get_area(session, code=code)
-    problems = []
     chosen = INDICATORS.get(indicator)
     if chosen is None:
-        problems.append(
-            _problem(
-                "indicator",
-                "unknown_indicator",
-                f"unknown indicator {indicator!r}; known: {', '.join(known_indicators())}",
-            )
+        raise UnknownIndicator(
+            f"Unknown indicator {indicator!r}; known: {', '.join(known_indicators())}.",
+            field="indicator",
+            known_indicators=known_indicators(),
         )
+    problems: list[FieldError] = []
     dataset = await population_repo.get_dataset_by_name(session, name=dataset_name)
     if dataset is None:
         problems.append(
@@ -59,13 +58,7 @@ async def area_needs(
     if start is not None and end is not None and start > end:
         problems.append(_problem("year_from", "bad_year_range", "year_from is after year_to"))
     if problems:
-        raise Unprocessable(
-            "The request has invalid fields.",
-            code=problems[0]["code"],
-            errors=problems,
-            known_indicators=known_indicators(),
-        )
-    assert chosen is not None
+        raise ValidationFailed("The needs request has invalid parameters.", errors=problems)
     assert dataset is not None
     assert start is not None
     assert end is not None

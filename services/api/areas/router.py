@@ -6,8 +6,10 @@ from fastapi import APIRouter, Query, Request, Response
 
 from services.api.areas import needs as needs_service
 from services.api.areas import service
+from services.api.areas.errors import AreaNotFound
 from services.api.deps import ReadKey, SessionDep
 from services.api.http import PageDep, csv_response, etag_of, not_modified, wants_csv
+from services.domain import track_record
 from services.domain.needs import known_indicators
 from shared.models import AreaType
 from shared.reference.bands import AGE_BANDS, AgeGroup
@@ -21,6 +23,7 @@ from shared.schemas.areas import (
     Sex,
 )
 from shared.schemas.common import Page
+from shared.schemas.track_record import TrackRecordRead
 
 router = APIRouter(tags=["areas"])
 
@@ -238,6 +241,43 @@ async def area_needs(
         ),
         filename=f"needs-{result.area.code}-{result.indicator}.csv",
     )
+
+
+@router.get(
+    "/v1/areas/{code}/track-record",
+    response_model=TrackRecordRead,
+    summary="How past baseline projections for an ICB matched the returns posted later",
+    description=(
+        "Reruns the baseline from each earlier year with returns and compares each later "
+        "year's FTE in post and vacant FTE with the returns posted for it, by role, sector "
+        "and all roles: error, MAPE, bias (mean signed error) and p10-p90 coverage. Computed "
+        "on request (the model runs once per pair of years)."
+    ),
+)
+async def area_track_record(
+    code: str,
+    session: SessionDep,
+    principal: ReadKey,
+    roles: Annotated[
+        str | None,
+        Query(max_length=2000, description="Comma-separated role codes (default: every role)"),
+    ] = None,
+    iterations: Annotated[int, Query(ge=0, le=500, description="Monte Carlo draws")] = 100,
+    seed: Annotated[int, Query(ge=0, le=2**31 - 1)] = 1,
+) -> TrackRecordRead:
+    area = await service.get_area(session, code=code)
+    icb = area.code if area.type == AreaType.icb else area.parent_code
+    if principal.organisation_id is not None or (
+        principal.ics_code is not None and principal.ics_code != icb
+    ):
+        raise AreaNotFound("No such area.")
+    role_list = (
+        [part.strip() for part in roles.split(",") if part.strip()] or None if roles else None
+    )
+    record = await track_record.track_record(
+        session, area_code=area.code, roles=role_list, iterations=iterations, seed=seed
+    )
+    return TrackRecordRead.model_validate(record)
 
 
 @router.get(

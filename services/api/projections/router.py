@@ -12,12 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.api.cache import BodyCache
 from services.api.deps import AdminKey, ReadKey, SessionDep, get_principal
+from services.api.gate import requires_scope
 from services.api.http import PageDep, csv_response, etag_of, not_modified, wants_csv
 from services.api.projections import comparison as comparison_service
 from services.api.projections import service
 from services.api.projections.errors import ProjectionNotFound
 from shared.errors import ValidationFailed
-from shared.models import ENGLAND_CODE
+from shared.models import ENGLAND_CODE, KeyScope
 from shared.repositories import projections as repo
 from shared.schemas.common import Page
 from shared.schemas.projections import (
@@ -279,6 +280,7 @@ hot_router = APIRouter(tags=["projections"])
     summary="The newest succeeded projection covering an area, with its results there",
     openapi_extra={"parameters": _LATEST_PARAMETERS},
 )
+@requires_scope(KeyScope.read)
 async def latest_projection(code: str, request: Request) -> Response:
     """The integrations' hot path, kept thin: the key, the area and the latest run come from
     short-lived caches and a finished run's body is served as stored bytes, so a repeat read

@@ -14,6 +14,7 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 
 from services.api import idempotency
 from services.api.deps import AdminKey, ReadKey, SessionDep, SubmitKey
+from services.api.gate import upload_route
 from services.api.http import PageDep, csv_response, etag_of, not_modified, wants_csv
 from services.api.returns import csv_format, imports, service
 from services.domain.returns import errors
@@ -122,6 +123,7 @@ async def _multipart_file(request: Request, body: bytes) -> bytes:
     openapi_extra=_BODY_DOC,
     summary="Submit a workforce return (JSON, CSV or multipart CSV)",
 )
+@upload_route
 async def submit_return(
     organisation_id: uuid.UUID,
     request: Request,
@@ -277,6 +279,7 @@ async def area_workforce(
     },
     summary="Bulk-load many organisations' returns from one CSV (admin); poll the import",
 )
+@upload_route
 async def import_returns(request: Request, session: SessionDep, principal: AdminKey) -> Response:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type not in ("text/csv", "application/octet-stream"):

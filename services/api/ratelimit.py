@@ -1,0 +1,72 @@
+"""Rate limits per API key and, for requests without a valid key, per client address.
+
+Counts live in Redis in full mode (shared by every API process) and in memory in the embedded
+mode, through the `limits` library's sliding-window counters. A limit that is hit is answered
+429 with `Retry-After`. If Redis cannot be reached the request is let through (and logged):
+losing the limiter must not take the API down with it.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+
+from fastapi.responses import JSONResponse
+from limits import RateLimitItem, parse
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.strategies import SlidingWindowCounterRateLimiter
+
+from services.api.errors import problem_for
+from shared.config import Settings
+from shared.errors import RateLimited
+
+log = logging.getLogger("oneworkforce.api")
+
+KEY_PREFIX = "oneworkforce:ratelimit"
+
+
+def _storage(settings: Settings) -> Storage:
+    if settings.redis_url:
+        uri = "async+" + settings.redis_url
+        return RedisStorage(uri, implementation="redispy", key_prefix=KEY_PREFIX)
+    return MemoryStorage()
+
+
+class RateLimiter:
+    """Checks and counts one request against the caller's limit."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.enabled = settings.rate_limit_enabled
+        self.per_key: RateLimitItem = parse(settings.rate_limit_per_key)
+        self.per_address: RateLimitItem = parse(settings.rate_limit_per_address)
+        self.storage = _storage(settings)
+        self.strategy = SlidingWindowCounterRateLimiter(self.storage)
+
+    async def hit_key(self, key_id: str) -> JSONResponse | None:
+        """None when the key is within its limit, else the 429 answer."""
+        return await self._hit(self.per_key, "key", key_id)
+
+    async def hit_address(self, address: str) -> JSONResponse | None:
+        """None when the address is within the limit for requests without a valid key."""
+        return await self._hit(self.per_address, "address", address)
+
+    async def _hit(self, limit: RateLimitItem, kind: str, identity: str) -> JSONResponse | None:
+        if not self.enabled:
+            return None
+        try:
+            if await self.strategy.hit(limit, kind, identity):
+                return None
+            stats = await self.strategy.get_window_stats(limit, kind, identity)
+        except Exception as exc:
+            log.warning("rate limiter unavailable; request let through: %s", type(exc).__name__)
+            return None
+        retry_after = max(1, math.ceil(stats.reset_time - time.time()))
+        return problem_for(
+            RateLimited(
+                f"Too many requests for this {kind}: the limit is {limit}. "
+                f"Retry after {retry_after} s.",
+                headers={"Retry-After": str(retry_after)},
+                limit=str(limit),
+            )
+        )
