@@ -6,12 +6,13 @@ STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 OWF    := $(BIN)/oneworkforce
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test lint typecheck pytest migrate bench bench-ingest bench-projection fuzz openapi clean
+.PHONY: help setup run test lint typecheck pytest migrate bench bench-ingest bench-projection bench-explorer fuzz openapi clean
 
 help:
 	@echo "make run        set up, migrate, load reference and demo data, serve on 127.0.0.1:8000"
 	@echo "make test       set up and run ruff, mypy --strict and pytest (what CI runs)"
 	@echo "make lint | typecheck | pytest | migrate | bench | fuzz | openapi | clean"
+	@echo "make bench-explorer   time each Explorer page on the demo against the JSON reads"
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -49,6 +50,9 @@ bench-ingest: setup
 
 bench-projection: setup
 	$(BIN)/python -m bench.projection
+
+bench-explorer: setup
+	$(BIN)/python -m bench.explorer_pages --rounds 9
 
 # Property-based fuzzing of every operation against a live server on a throwaway database:
 # any 5xx fails. Uses the demo data so most operations find something to work on.

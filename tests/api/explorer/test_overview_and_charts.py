@@ -158,3 +158,109 @@ async def test_chart_resources_are_drawn_from_the_run_numbers(
     assert_problem(no_role, 404, "results_not_found")
     anonymous = await client.get(f"/v1/projections/{a.run_id}/chart.svg")
     assert anonymous.status_code == 401
+
+
+async def test_projection_pages_tables_and_charts_follow_the_key(
+    client: httpx.AsyncClient,
+    app: FastAPI,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    make_key: KeyFactory,
+    reference: ReferenceLoadSummary,
+) -> None:
+    a, b = await two_ics(client, app, sessionmaker, make_key)
+    reader = await make_key("read", ics_code=a.code, name="lead-a")
+    await sign_in(client, reader)
+    latest = await client.get(f"/explorer/projections?area={a.code}")
+    assert latest.status_code == 303
+    assert latest.headers["location"] == f"/explorer/projections/{a.run_id}?area={a.code}"
+    page = await client.get(latest.headers["location"])
+    assert page.status_code == 200
+    html = page.text
+    for heading in ("Demand, supply and gap", "What changes the gap", "Gap by local authority",
+                    "Scenario against baseline"):  # fmt: skip
+        assert heading in html
+    assert f'src="/explorer/projections/{a.run_id}/charts/projection?area={a.code}"' in html
+    # Every chart as SVG and PNG, every table as CSV and xlsx.
+    base = f"/explorer/projections/{a.run_id}"
+    for name in ("projection", "explanation", "gap-by-lad"):
+        svg = await client.get(f"{base}/charts/{name}?area={a.code}&format=svg")
+        assert svg.status_code == 200, name
+        assert svg.headers["content-type"] == "image/svg+xml"
+        png = await client.get(f"{base}/charts/{name}?area={a.code}&format=png")
+        assert png.content[:4] == b"\x89PNG", name
+        table = await client.get(f"{base}/tables/{name}?area={a.code}&format=csv")
+        assert table.status_code == 200, name
+        xlsx = await client.get(f"{base}/tables/{name}?area={a.code}&format=xlsx")
+        assert xlsx.content[:2] == b"PK", name
+    # The explanation between two chosen years is the API's.
+    explained = await client.get(f"{base}/tables/explanation?area={a.code}&from=2026&to=2028")
+    api = (
+        await client.get(
+            f"/v1/projections/{a.run_id}/explain",
+            params={"area": a.code, "from": 2026, "to": 2028},
+            headers=reader,
+        )
+    ).json()
+    assert f"Total change,{round(api['total_change_fte'], 1)}" in explained.text
+    # A sector: principal projection only, said in the table.
+    sector = await client.get(f"{base}?area={a.code}&sector=health")
+    assert sector.status_code == 200
+    assert "not the sum of its roles&#39; ranges" in sector.text
+    sector_csv = await client.get(f"{base}/tables/projection?area={a.code}&sector=health")
+    assert sector_csv.text.splitlines()[1].endswith(",,,")  # no percentiles for a sector
+    # Nothing of another ICS's run, page, table or chart; nothing outside the run.
+    for path in (
+        f"/explorer/projections/{b.run_id}",
+        f"/explorer/projections/{b.run_id}/tables/projection?format=csv",
+        f"/explorer/projections/{b.run_id}/charts/projection?format=png",
+        f"{base}?area={b.code}",
+    ):
+        response = await client.get(path)
+        assert response.status_code == 404, path
+    runs = await client.get("/explorer/projections")
+    assert str(a.run_id)[:8] in runs.text
+    assert str(b.run_id)[:8] not in runs.text
+    missing = await client.get(f"{base}/charts/nothing")
+    assert missing.status_code == 404
+
+
+async def test_agreements_page_shows_only_the_keys_ics(
+    client: httpx.AsyncClient,
+    app: FastAPI,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    make_key: KeyFactory,
+    reference: ReferenceLoadSummary,
+) -> None:
+    a, b = await two_ics(client, app, sessionmaker, make_key)
+    created = await client.post(
+        "/v1/agreements",
+        json={
+            "title": "Alpha winter mutual aid",
+            "ics_code": a.code,
+            "mode": "crisis",
+            "start_date": "2025-01-01",
+            "end_date": "2030-12-31",
+            "parties": [{"organisation_id": str(i)} for i in a.organisation_ids],
+            "scope": [
+                {
+                    "role_code": "expl-nurse",
+                    "lending_organisation_id": str(a.organisation_ids[0]),
+                    "fte_cap": 5,
+                }
+            ],
+        },
+        headers=a.admin,
+    )
+    assert created.status_code == 201, created.text
+    await sign_in(client, await make_key("read", ics_code=a.code, name="lead-a"))
+    own = await client.get("/explorer/agreements")
+    assert own.status_code == 200
+    assert "Alpha winter mutual aid" in own.text
+    assert "draft" in own.text
+    assert a.organisation_names[0] in own.text
+    client.cookies.clear()
+    await sign_in(client, await make_key("read", ics_code=b.code, name="lead-b"))
+    other = await client.get("/explorer/agreements")
+    assert other.status_code == 200
+    assert "Alpha winter mutual aid" not in other.text
+    assert "no staff-sharing agreements you may see" in other.text
