@@ -11,7 +11,8 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.domain.reference.loader import ReferenceLoadSummary
-from tests.api.explorer.helpers import sign_in, two_ics
+from tests.api.explorer.helpers import ics_with_run, sign_in, two_ics
+from tests.factories import ICB_A, LAD_A1
 from tests.helpers import KeyFactory, assert_problem
 
 _PATH = re.compile(r'<g id="principal-(\w+)">\s*<path d="([^"]+)"')
@@ -264,3 +265,61 @@ async def test_agreements_page_shows_only_the_keys_ics(
     assert other.status_code == 200
     assert "Alpha winter mutual aid" not in other.text
     assert "no staff-sharing agreements you may see" in other.text
+
+
+async def test_a_scenario_is_compared_with_the_baseline(
+    client: httpx.AsyncClient,
+    app: FastAPI,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    make_key: KeyFactory,
+    reference: ReferenceLoadSummary,
+) -> None:
+    a = await ics_with_run(
+        client, app, sessionmaker, make_key, code=ICB_A, lad=LAD_A1, label="Alpha"
+    )
+    scenario = await client.post(
+        "/v1/scenarios",
+        json={
+            "name": "recruit-more",
+            "title": "Recruit a fifth more",
+            "ics_code": a.code,
+            "parameters": {"recruitment_change": {"default": 0.2}},
+            "rationale": {
+                "recruitment_change": {"rationale": "Recruitment drive", "source": "ICS plan"}
+            },
+        },
+        headers=a.admin,
+    )
+    assert scenario.status_code == 201, scenario.text
+    requested = await client.post(
+        "/v1/projections",
+        json={"scope": a.code, "scenario": "recruit-more", "horizon": 5, "iterations": 20,
+              "seed": 3},
+        headers=a.admin,
+    )  # fmt: skip
+    assert requested.status_code == 202, requested.text
+    await app.state.sender.join()
+    other = requested.json()["id"]
+    await sign_in(client, await make_key("read", ics_code=a.code))
+    page = await client.get(f"/explorer/projections/{a.run_id}?area={a.code}")
+    assert page.status_code == 200
+    assert f'<option value="{other}" selected>recruit-more v1' in page.text
+    assert f"/explorer/projections/{a.run_id}/charts/comparison?area={a.code}" in page.text
+    table = await client.get(
+        f"/explorer/projections/{a.run_id}/tables/comparison?area={a.code}&format=csv"
+    )
+    api = (
+        await client.get(
+            "/v1/projections/compare",
+            params={"base": a.run_id, "other": other, "area": a.code, "measure": "gap_fte",
+                    "group": "all"},
+            headers=a.admin,
+        )
+    ).json()  # fmt: skip
+    last = max(api["rows"], key=lambda r: r["year"])
+    assert f"{last['year']},{round(last['base_principal'], 1)}," in table.text
+    chart = await client.get(
+        f"/explorer/projections/{a.run_id}/charts/comparison?area={a.code}&format=svg"
+    )
+    assert chart.status_code == 200
+    assert "Scenario 'recruit-more' against 'baseline'" in chart.text
