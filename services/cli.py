@@ -443,16 +443,32 @@ async def _print_key_hint() -> None:
 @app.command()
 def worker(
     burst: Annotated[bool, typer.Option(help="Stop when the queue is empty")] = False,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check", help="Exit 0 if a worker here is alive, 1 if not (for healthchecks)"
+        ),
+    ] = False,
 ) -> None:
-    """Run a projector worker (arq on Redis; needs REDIS_URL)."""
-    from arq.worker import run_worker
+    """Run a projector worker (arq on Redis; needs REDIS_URL). It rides out Redis outages."""
+    from arq.worker import get_kwargs
 
+    from services.projector.resilient import ResilientWorker, check_health, health_file
     from services.projector.worker import WorkerSettings
 
-    if not get_settings().redis_url:
+    settings = get_settings()
+    if check:
+        healthy, detail = check_health(settings)
+        (console if healthy else err).print(detail, markup=False)
+        raise typer.Exit(code=0 if healthy else 1)
+    if not settings.redis_url:
         err.print("[red]REDIS_URL is not set.[/red] Without Redis the API runs the projector.")
         raise typer.Exit(code=2)
-    run_worker(WorkerSettings, burst=burst)  # type: ignore[arg-type]
+    ResilientWorker(
+        **get_kwargs(WorkerSettings),  # type: ignore[arg-type]
+        burst=burst,
+        health_path=health_file(settings),
+    ).run()
 
 
 @app.command("import-returns")

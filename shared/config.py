@@ -44,6 +44,11 @@ class Settings(BaseSettings):
     recompute_delay_s: float = 30.0
     load_demo_data: bool = True
     latest_cache_s: float = 2.0
+    # Delivery: work still queued this long after its job was sent, with no job in the queue,
+    # is sent again (a Redis that lost its data, an embedded projector that restarted).
+    queue_reconcile_after_s: float = 60.0
+    # Where a worker marks that its loop is turning (empty: the system temp directory).
+    worker_health_file: str = ""
 
     # The Explorer's browser sessions: how long one lasts after signing in, and whether its
     # cookie is marked Secure (None: when the request came over HTTPS).

@@ -236,6 +236,15 @@ class CsvMalformed(Unprocessable):
     code = "csv_malformed"
     fix = "Check the quoting on the reported row; quote fields containing commas or newlines."
 
+    @classmethod
+    def for_lines(cls, problems: list[dict[str, Any]]) -> CsvMalformed:
+        """Every unreadable line counted, the first thousand listed."""
+        return cls(
+            f"{len(problems)} line(s) of the CSV could not be read.",
+            errors=problems[:1000],
+            error_count=len(problems),
+        )
+
 
 class CsvHeaderMismatch(Unprocessable):
     """The CSV header is not the one this operation expects; `expected_header` lists it."""
@@ -318,9 +327,9 @@ class FieldErrors:
     def __bool__(self) -> bool:
         return bool(self.errors)
 
-    def raise_if_any(self, detail: str) -> None:
+    def raise_if_any(self, detail: str, **extra: Any) -> None:
         if self._first is not None:
-            raise self._first(detail, errors=self.errors)
+            raise self._first(detail, errors=self.errors, **extra)
 
 
 def generic_error(status: int) -> type[DomainError]:

@@ -26,6 +26,7 @@ from shared.db.base import Base
 from shared.db.session import make_engine, make_sessionmaker, transaction
 from shared.models import KeyScope
 from shared.schemas.keys import ApiKeyCreate
+from tests import contract
 from tests.helpers import KeyFactory, settings_for
 
 ENV = Settings(_env_file=None)
@@ -44,6 +45,7 @@ KEEP_TABLES = frozenset(
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    contract.install()
     if not ENV.require_services:
         return
     missing = []
@@ -55,6 +57,17 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(
             "REQUIRE_SERVICES=1 but these are not configured: " + ", ".join(missing)
         )
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run when the API answered a status its document does not declare."""
+    missing = contract.check_observed()
+    if missing:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        lines = ["answers not declared in docs/openapi.json:", *missing]
+        if reporter is not None:
+            reporter.write_line("\n".join(lines), red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def _backends() -> list[str]:

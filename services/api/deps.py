@@ -27,14 +27,9 @@ log = logging.getLogger("oneworkforce.api")
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One transaction per request: commit before the response, then send queued jobs."""
     sessionmaker = request.app.state.sessionmaker
-    async with sessionmaker() as session:
-        try:
-            yield session
-            await session.commit()
-        except BaseException:
-            await session.rollback()
-            raise
-        pending = outbox.take_pending(session)
+    async with transaction(sessionmaker) as session:
+        yield session
+    pending = outbox.take_pending(session)
     if pending:
         relay: OutboxRelay = request.app.state.relay
         try:

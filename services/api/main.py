@@ -13,16 +13,20 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
+from services.api import openapi
 from services.api.agreements.router import router as agreements_router
 from services.api.areas.router import router as areas_router
 from services.api.cache import BodyCache, KeyCache, TtlCache
 from services.api.charts.router import router as charts_router
+from services.api.docs.router import ASSETS_PATH, assets
+from services.api.docs.router import router as docs_router
 from services.api.errors import install_error_handlers
 from services.api.explorer.pages import STATIC_DIR as EXPLORER_STATIC
 from services.api.explorer.router import root_router as explorer_root_router
 from services.api.explorer.router import router as explorer_router
 from services.api.gate import AccessGate
 from services.api.health.router import router as health_router
+from services.api.insights.router import router as insights_router
 from services.api.keys.router import router as keys_router
 from services.api.middleware import RequestContextMiddleware
 from services.api.organisations.router import router as organisations_router
@@ -68,7 +72,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.engine = make_engine(settings.database_url)
     app.state.sessionmaker = make_sessionmaker(app.state.engine, settings=settings)
     app.state.sender = _make_sender(settings, app)
-    app.state.relay = OutboxRelay(app.state.sessionmaker, app.state.sender)
+    app.state.relay = OutboxRelay(app.state.sessionmaker, app.state.sender, settings=settings)
     relay_task = asyncio.create_task(app.state.relay.run_forever(settings.outbox_relay_interval_s))
     sender = app.state.sender
     reaper_task = asyncio.create_task(
@@ -113,7 +117,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=version("oneworkforce"),
         description=API_DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        generate_unique_id_function=openapi.operation_id,
     )
+    openapi.install(app)
     app.state.settings = settings
     app.state.key_cache = KeyCache()
     app.state.body_cache = BodyCache()
@@ -149,12 +157,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestContextMiddleware)
     app.include_router(projections_hot_router)
     app.include_router(health_router)
+    app.include_router(docs_router)
+    app.mount(ASSETS_PATH, assets(), name="docs-assets")
     app.include_router(keys_router)
     app.include_router(organisations_router)
     app.include_router(returns_router)
     app.include_router(roles_router)
     app.include_router(agreements_router)
     app.include_router(scenarios_router)
+    app.include_router(insights_router)
     app.include_router(areas_router)
     app.include_router(projections_router)
     app.include_router(charts_router)

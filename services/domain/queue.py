@@ -1,4 +1,12 @@
-"""Sending jobs: the outbox relay and the two senders (arq on Redis, or in-process)."""
+"""Sending jobs: the outbox relay, the reconciler and the two senders (arq on Redis, or
+in-process).
+
+Delivery survives losing Redis. An outbox row is marked sent only once the queue holds its job
+(or has already run it); a send that fails leaves the row for the relay's timer. A Redis that
+dies after accepting a job (a non-persistent one restarts empty) loses it silently, so the
+reconciler compares what the database says is waiting (queued runs, parts and imports) with
+what the queue holds, and sends again any job missing for longer than QUEUE_RECONCILE_AFTER_S.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +14,15 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from shared.config import Settings
+from shared.db.base import utcnow
 from shared.db.session import transaction
-from shared.repositories import outbox
+from shared.repositories import outbox, queued_work
 
 log = logging.getLogger("oneworkforce.queue")
 
@@ -25,7 +36,34 @@ class JobSender(Protocol):
 
     async def ping(self) -> None: ...
 
+    async def holds(self, job_ids: list[str]) -> set[str]:
+        """Which of these jobs the queue holds: waiting (deferred too) or running."""
+        ...
+
+    async def discard(self, job_ids: list[str]) -> None:
+        """Forget these jobs (and any kept result), so the same ids can be sent again."""
+        ...
+
     async def close(self) -> None: ...
+
+
+def redis_settings(url: str) -> Any:
+    """arq's connection settings for this URL; a command on a pooled connection that Redis
+    closed (it restarted) is tried again on a fresh connection instead of failing."""
+    from arq.connections import RedisSettings
+    from redis.asyncio.retry import Retry
+    from redis.backoff import ExponentialBackoff
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    settings = RedisSettings.from_dsn(url)
+    settings.retry_on_error = [RedisConnectionError, RedisTimeoutError]
+    settings.retry = Retry(ExponentialBackoff(cap=1.0, base=0.1), retries=2)
+    return settings
+
+
+class NotQueued(Exception):
+    """The queue answered but holds neither the job nor its result."""
 
 
 class ArqSender:
@@ -39,9 +77,8 @@ class ArqSender:
     async def _get_pool(self) -> Any:
         if self._pool is None:
             from arq import create_pool
-            from arq.connections import RedisSettings
 
-            settings = RedisSettings.from_dsn(self._redis_url)
+            settings = redis_settings(self._redis_url)
             settings.conn_retries = 1
             settings.conn_timeout = 2
             self._pool = await create_pool(settings, default_queue_name=self._queue_name)
@@ -51,16 +88,45 @@ class ArqSender:
         self, *, job_name: str, job_id: str, payload: dict[str, Any], defer_s: float = 0.0
     ) -> None:
         pool = await self._get_pool()
-        await pool.enqueue_job(
+        job = await pool.enqueue_job(
             job_name,
             _job_id=job_id,
             _queue_name=self._queue_name,
             _defer_by=defer_s or None,
             **payload,
         )
+        if job is not None:
+            return
+        # arq dropped it as a duplicate: fine if the job is queued, running or has run.
+        if await self.holds([job_id]) or await self._has_result(job_id):
+            return
+        raise NotQueued(f"the queue did not keep job {job_id}")
+
+    async def holds(self, job_ids: list[str]) -> set[str]:
+        from arq.constants import in_progress_key_prefix, job_key_prefix
+
+        if not job_ids:
+            return set()
+        pool = await self._get_pool()
+        async with pool.pipeline(transaction=False) as pipe:
+            for job_id in job_ids:
+                pipe.exists(job_key_prefix + job_id, in_progress_key_prefix + job_id)
+                pipe.zscore(self._queue_name, job_id)
+            answers = await pipe.execute()
+        return {
+            job_id
+            for job_id, keys, score in zip(job_ids, answers[::2], answers[1::2], strict=True)
+            if keys or score is not None
+        }
+
+    async def _has_result(self, job_id: str) -> bool:
+        from arq.constants import result_key_prefix
+
+        pool = await self._get_pool()
+        return bool(await pool.exists(result_key_prefix + job_id))
 
     async def discard(self, job_ids: list[str]) -> None:
-        """Drop jobs whose worker died (see discard_arq_jobs)."""
+        """Drop jobs whose worker died, or that were lost (see discard_arq_jobs)."""
         await discard_arq_jobs(await self._get_pool(), self._queue_name, job_ids)
 
     async def ping(self) -> None:
@@ -76,9 +142,16 @@ class ArqSender:
 class OutboxRelay:
     """Moves committed outbox rows to the queue: right after a commit, and on a timer."""
 
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], sender: JobSender) -> None:
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        sender: JobSender,
+        *,
+        settings: Settings | None = None,
+    ) -> None:
         self._sessionmaker = sessionmaker
         self._sender = sender
+        self._settings = settings
 
     async def send(
         self, ids: Sequence[uuid.UUID] | None = None, *, older_than_s: float | None = None
@@ -102,18 +175,66 @@ class OutboxRelay:
                         extra={"job_id": row.job_id, "error": f"{type(exc).__name__}: {exc}"},
                     )
                     await outbox.mark_failed(session, message_id=row.id, error=repr(exc))
+                    if _unreachable(exc):
+                        break  # the queue is down: the rest wait for the next pass
                 else:
                     await outbox.mark_sent(session, message_id=row.id)
                     sent += 1
         return sent
 
+    async def reconcile(self, *, after_s: float) -> int:
+        """Send again the jobs of work still waiting `after_s` after its job was sent, that
+        the queue no longer holds; returns how many."""
+        async with transaction(self._sessionmaker) as session:
+            expected = await queued_work.expected_job_ids(session)
+            cutoff = utcnow() - timedelta(seconds=after_s)
+            rows = await outbox.sent_before(session, job_ids=expected, cutoff=cutoff)
+            if not rows:
+                return 0
+            held = await self._sender.holds([row.job_id for row in rows])
+            lost = [row for row in rows if row.job_id not in held]
+            if not lost:
+                return 0
+            # A result kept from an attempt that ended without starting the work would make
+            # the queue drop the job again as a duplicate.
+            await self._sender.discard([row.job_id for row in lost])
+            await outbox.mark_unsent(
+                session,
+                message_ids=[row.id for row in lost],
+                note=f"the queue no longer held this job {after_s:.0f}s after it was sent",
+            )
+        log.warning(
+            "queue lost jobs; sending them again",
+            extra={"jobs": len(lost), "job_ids": [row.job_id for row in lost][:20]},
+        )
+        await self.send([row.id for row in lost])
+        return len(lost)
+
     async def run_forever(self, interval_s: float) -> None:
+        """Send what is unsent on a timer; reconcile with the queue at the same pace."""
         while True:
             await asyncio.sleep(interval_s)
             try:
                 await self.send(older_than_s=interval_s / 2)
             except Exception:
                 log.exception("outbox relay pass failed")
+            if self._settings is None:
+                continue
+            try:
+                await self.reconcile(after_s=self._settings.queue_reconcile_after_s)
+            except Exception as exc:
+                log.warning(
+                    "queue reconcile pass failed",
+                    extra={"error": f"{type(exc).__name__}: {exc}"},
+                )
+
+
+def _unreachable(exc: BaseException) -> bool:
+    """A connection failure (as opposed to a refused job): later rows would fail the same way."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    return isinstance(exc, RedisConnectionError | RedisTimeoutError | OSError | TimeoutError)
 
 
 async def discard_arq_jobs(redis: Any, queue_name: str, job_ids: Sequence[str]) -> None:

@@ -121,3 +121,10 @@ async def reap_imports(ctx: WorkerContext) -> dict[str, int]:
     return await import_jobs.reap(
         ctx["sessionmaker"], settings=settings, discard=discard, send_pending=_send_pending(ctx)
     )
+
+
+async def reconcile_queue(ctx: WorkerContext) -> dict[str, int]:
+    """Cron: send again the jobs of waiting work that the queue lost (a Redis restart)."""
+    settings = ctx["settings"]
+    relay = OutboxRelay(ctx["sessionmaker"], ctx["sender"], settings=settings)
+    return {"resent": await relay.reconcile(after_s=settings.queue_reconcile_after_s)}

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.domain.insights.unpaid_care import unpaid_care_hours
 from services.projector.model.engine import (
     MODEL_VERSION,
     Aggregation,
@@ -34,6 +35,7 @@ from services.projector.model.engine import (
 )
 from services.projector.model.explain import EXPLAIN_COLUMNS
 from services.projector.model.inputs import (
+    CELL_FIGURES,
     FloatArray,
     InputError,
     ProjectionInputs,
@@ -152,31 +154,11 @@ async def load_inputs(session: AsyncSession, run: ProjectionRun, ics_code: str) 
 
     n = len(lines)
     by_age = np.zeros((n, 6))
-    values: dict[str, FloatArray] = {
-        name: np.zeros(n)
-        for name in (
-            "fte_in_post",
-            "vacant_fte",
-            "headcount",
-            "starters_12m",
-            "leavers_12m",
-            "leavers_to_health_care_12m",
-            "sickness_days_12m",
-            "agency_fte",
-            "bank_fte",
-        )
-    }
+    values: dict[str, FloatArray] = {name: np.zeros(n) for name in CELL_FIGURES}
     for c, item in enumerate(lines):
         line = item.line
-        values["fte_in_post"][c] = line.fte_in_post
-        values["vacant_fte"][c] = line.vacant_fte
-        values["headcount"][c] = line.headcount
-        values["starters_12m"][c] = line.starters_12m
-        values["leavers_12m"][c] = line.leavers_12m
-        values["leavers_to_health_care_12m"][c] = line.leavers_to_health_care_12m or 0
-        values["sickness_days_12m"][c] = line.sickness_days_12m
-        values["agency_fte"][c] = line.agency_fte
-        values["bank_fte"][c] = line.bank_fte
+        for name in CELL_FIGURES:
+            values[name][c] = getattr(line, name) or 0
         by_age[c] = [*(getattr(line, band) for band in _WORKFORCE_BANDS), line.age_65_plus]
 
     dataset = await population_repo.get_dataset_by_name(session, name=POPULATION_DATASET)
@@ -258,6 +240,7 @@ async def load_inputs(session: AsyncSession, run: ProjectionRun, ics_code: str) 
         headcount_by_age=by_age,
         population=population,
         agreements=tuple(agreements),
+        unpaid_care_hours_per_week=unpaid_care_hours(lad_codes),
         **values,
         **prevalence_kwargs,
     )

@@ -9,11 +9,12 @@ from arq import cron, func
 from arq.connections import RedisSettings
 
 from services.domain.queue import ArqSender
+from services.domain.queue import redis_settings as queue_redis_settings
 from services.domain.returns.import_jobs import reaper_interval_s
 from services.projector import jobs
 from services.projector.context import WorkerContext
 from services.projector.registry import JOBS
-from shared.config import get_settings
+from shared.config import Settings, get_settings
 from shared.db.session import make_engine, make_sessionmaker
 from shared.logging import configure_logging
 
@@ -42,9 +43,14 @@ async def shutdown(ctx: dict[str, Any]) -> None:
         await typed["engine"].dispose()
 
 
+def reconcile_interval_s(settings: Settings) -> float:
+    return max(1.0, min(60.0, settings.queue_reconcile_after_s / 2))
+
+
 def redis_settings() -> RedisSettings:
     url = get_settings().redis_url or "redis://127.0.0.1:6379/0"
-    return RedisSettings.from_dsn(url)
+    settings: RedisSettings = queue_redis_settings(url)
+    return settings
 
 
 class WorkerSettings:
@@ -64,6 +70,13 @@ class WorkerSettings:
         cron(
             cast(Any, jobs.reap_imports),
             second=set(range(0, 60, int(reaper_interval_s(get_settings())))),
+            run_at_startup=True,
+            unique=True,
+        ),
+        # Work the queue lost (a Redis that restarted empty) is sent again.
+        cron(
+            cast(Any, jobs.reconcile_queue),
+            second=set(range(0, 60, int(reconcile_interval_s(get_settings())))),
             run_at_startup=True,
             unique=True,
         ),

@@ -20,6 +20,10 @@ DEMENTIA_PREVALENCE_FILE = "prevalence_dementia_cfas2_by_age_sex.csv.gz"
 # Shipped for the demo data; nothing here reads them.
 NHS_HCHS_STAFF_FILE = "nhs_hchs_fte_by_org_staffgroup_2017_2018.csv.gz"
 SECTOR_FIGURES_FILE = "sector_figures.csv.gz"
+# Census 2021, read in memory by the equality and unpaid-care views.
+CENSUS_ETHNIC_GROUP_FILE = "census2021_ethnic_group_by_lad.csv.gz"
+CENSUS_UNPAID_CARE_FILE = "census2021_unpaid_care_by_lad.csv.gz"
+ROLE_EQUIVALENCES_FILE = "role_equivalences.json"
 
 BUNDLED_DATASET_NAME = "ons-snpp-2018"
 BUNDLED_DATASET_BASE_YEAR = 2018

@@ -83,3 +83,15 @@ async def list_areas(
     ).scalar_one()
     query = select(Area).where(*conditions).order_by(Area.code).offset(offset).limit(limit)
     return (await session.execute(query)).scalars().all(), int(total)
+
+
+async def lad_codes_in(session: AsyncSession, *, area: Area) -> list[str]:
+    """The LADs that make up an area: itself, an ICB's LADs, or every LAD for England."""
+    if area.type == AreaType.lad:
+        return [area.code]
+    query = select(Area.code).where(Area.type == AreaType.lad).order_by(Area.code)
+    if area.type == AreaType.icb:
+        query = query.where(Area.parent_code == area.code)
+    elif area.type != AreaType.country:
+        return []
+    return list((await session.execute(query)).scalars().all())

@@ -75,3 +75,35 @@ async def mark_failed(session: AsyncSession, *, message_id: uuid.UUID, error: st
 
 def stale_cutoff(seconds: float) -> datetime:
     return utcnow() - timedelta(seconds=seconds)
+
+
+async def sent_before(
+    session: AsyncSession, *, job_ids: Sequence[str], cutoff: datetime
+) -> Sequence[OutboxMessage]:
+    """These jobs' rows that were sent before the cut-off, locked for one reconciler."""
+    if not job_ids:
+        return []
+    query = (
+        select(OutboxMessage)
+        .where(
+            OutboxMessage.job_id.in_(list(job_ids)),
+            OutboxMessage.sent_at.is_not(None),
+            OutboxMessage.sent_at < cutoff,
+        )
+        .order_by(OutboxMessage.created_at)
+        .with_for_update(skip_locked=True)
+    )
+    return (await session.execute(query)).scalars().all()
+
+
+async def mark_unsent(
+    session: AsyncSession, *, message_ids: Sequence[uuid.UUID], note: str
+) -> None:
+    """The queue lost these jobs: the relay sends them again."""
+    if not message_ids:
+        return
+    await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_(list(message_ids)))
+        .values(sent_at=None, last_error=note[:2000])
+    )

@@ -28,6 +28,7 @@ from shared.models import (
     WorkforceReturn,
 )
 from shared.repositories import bulk
+from shared.repositories import returns as returns_repo
 
 RESULT_COLUMNS: tuple[str, ...] = (
     "run_id",
@@ -421,20 +422,7 @@ async def ics_with_returns(session: AsyncSession, *, on: date) -> list[str]:
 
 async def input_lines(session: AsyncSession, *, ics_code: str, on: date) -> list[InputLine]:
     """Lines of each organisation's latest current return at or before `on`, in one ICS."""
-    latest = (
-        select(
-            WorkforceReturn.organisation_id,
-            func.max(WorkforceReturn.as_at).label("as_at"),
-        )
-        .join(Organisation, Organisation.id == WorkforceReturn.organisation_id)
-        .where(
-            WorkforceReturn.status == ReturnStatus.current,
-            WorkforceReturn.as_at <= on,
-            Organisation.ics_code == ics_code,
-        )
-        .group_by(WorkforceReturn.organisation_id)
-        .subquery()
-    )
+    latest = returns_repo.latest_dates(organisation_filter=Organisation.ics_code == ics_code, on=on)
     query = (
         select(
             Organisation.id,

@@ -12,6 +12,7 @@ from sqlalchemy import delete, func, insert, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import Subquery
 
 from shared.db.base import utcnow
 from shared.models import (
@@ -430,6 +431,25 @@ async def delete_staged(session: AsyncSession, *, import_id: uuid.UUID) -> None:
     await session.execute(delete(return_staging).where(return_staging.c.import_id == import_id))
 
 
+def latest_dates(*, organisation_filter: Any, on: date) -> Subquery:
+    """Each organisation's latest current return date at or before `on` (organisation_id,
+    as_at), for organisations matching the filter."""
+    return (
+        select(
+            WorkforceReturn.organisation_id,
+            func.max(WorkforceReturn.as_at).label("as_at"),
+        )
+        .join(Organisation, Organisation.id == WorkforceReturn.organisation_id)
+        .where(
+            WorkforceReturn.status == ReturnStatus.current,
+            WorkforceReturn.as_at <= on,
+            organisation_filter,
+        )
+        .group_by(WorkforceReturn.organisation_id)
+        .subquery()
+    )
+
+
 @dataclass(frozen=True)
 class WorkforceAggregate:
     role_code: str
@@ -448,20 +468,7 @@ async def aggregate_latest(
     session: AsyncSession, *, organisation_filter: Any, on: date
 ) -> list[WorkforceAggregate]:
     """Sum by role over each organisation's latest current return at or before `on`."""
-    latest = (
-        select(
-            WorkforceReturn.organisation_id,
-            func.max(WorkforceReturn.as_at).label("as_at"),
-        )
-        .join(Organisation, Organisation.id == WorkforceReturn.organisation_id)
-        .where(
-            WorkforceReturn.status == ReturnStatus.current,
-            WorkforceReturn.as_at <= on,
-            organisation_filter,
-        )
-        .group_by(WorkforceReturn.organisation_id)
-        .subquery()
-    )
+    latest = latest_dates(organisation_filter=organisation_filter, on=on)
     query = (
         select(
             ReturnLine.role_code,

@@ -184,6 +184,45 @@ class CrossSectorFlowDocument(_Move):
     share_of_leavers: Rate
 
 
+class PayGapChangeDocument(_Strict):
+    """A change in the hourly pay gap between an NHS role and its social care equivalent (GBP
+    an hour, NHS pay minus care pay): -0.62 when care pay rises by 62p. It scales the
+    cross_sector_flows set from care_role to nhs_role through pay_gap_flow_elasticity, and the
+    care role keeps the leavers who no longer go."""
+
+    nhs_role: RoleCode
+    care_role: RoleCode
+    gap_change_per_hour: Number = Field(
+        ge=-100.0, le=100.0, description="GBP an hour; negative narrows the gap"
+    )
+
+
+# Hours a week in one FTE, for turning unpaid care hours into paid FTE.
+HOURS_PER_FTE_WEEK = 37.5
+DEFAULT_UNPAID_CARE_ROLES: tuple[str, ...] = (
+    "care-worker",
+    "senior-care-worker",
+    "personal-assistant",
+    "reablement-worker",
+)
+
+
+class UnpaidCareShiftDocument(_Strict):
+    """A share of the unpaid care hours given in each area (Census 2021) taken over by paid
+    care (negative: unpaid carers take on more). Hours become FTE at 37.5 hours a week and add
+    to the demand for `roles` in that area, in proportion to their base demand, phased in
+    linearly. Unpaid care is never counted as paid supply."""
+
+    share_of_hours: Number = Field(
+        0.0, ge=-1.0, le=1.0, description="Fraction of unpaid care hours moving to paid care"
+    )
+    roles: list[RoleCode] = Field(
+        default=list(DEFAULT_UNPAID_CARE_ROLES),
+        description="Paid roles that take the hours over",
+    )
+    phase_in_years: Years = 0
+
+
 class UncertaintyDocument(_Strict):
     """Spread of the uncertain parameters drawn in runs 1..N (run 0 uses central values)."""
 
@@ -215,6 +254,16 @@ class ScenarioParametersDocument(_Strict):
     international_recruitment: list[IntakeDocument] = Field(default_factory=list)
     training_pipeline: list[IntakeDocument] = Field(default_factory=list)
     cross_sector_flows: list[CrossSectorFlowDocument] = Field(default_factory=list)
+    pay_gap_changes: list[PayGapChangeDocument] = Field(default_factory=list)
+    pay_gap_flow_elasticity: Number = Field(
+        0.0,
+        ge=0.0,
+        le=10.0,
+        description="Relative change in a cross-sector flow's share of leavers per GBP 1 an hour "
+        "change in the pay gap (0 = pay has no effect, the default; give its source in the "
+        "scenario's rationale)",
+    )
+    unpaid_care_shift: UnpaidCareShiftDocument = Field(default_factory=UnpaidCareShiftDocument)
     agency_conversion: ShareLever = Field(default_factory=ShareLever)
     working_days_per_year: Number = Field(225.0, gt=0.0, le=366.0)
     fte_per_head_when_unknown: Number = Field(0.88, gt=0.0, le=1.5)

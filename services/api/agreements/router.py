@@ -8,9 +8,49 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response, status
 
 from services.api.agreements import fhir, service
+from services.api.agreements.errors import (
+    AgreementAlreadyActive,
+    AgreementAlreadySuspended,
+    AgreementExpired,
+    AgreementNotActive,
+    AgreementNotFound,
+    AgreementNotFullySigned,
+    AgreementNotStarted,
+    AgreementNotSuspended,
+    AgreementSuspended,
+    AgreementTerminated,
+    CapExceeded,
+    DeploymentAlreadyEnded,
+    DeploymentNotFound,
+    DeploymentOutsideAgreementDates,
+    DeploymentSameOrganisation,
+    DuplicateParty,
+    DuplicateScope,
+    EndedOnBeforeStart,
+    EndedOnNotEarly,
+    IcsNotFound,
+    IcsOutOfScope,
+    IcsRequired,
+    InvalidDateRange,
+    LenderNotParty,
+    NotYourOrganisation,
+    OrganisationNotParty,
+    OrganisationRequired,
+    PartyAlreadySigned,
+    PartyOutsideIcs,
+    RoleNotInScope,
+    ScopeRequired,
+    TermsConflictWithDeployments,
+    TooFewParties,
+)
 from services.api.deps import AdminKey, ReadKey, SessionDep, SubmitKey
+from services.api.errors import EtagMismatch, IfMatchRequired
 from services.api.http import PageDep, not_modified, require_if_match
+from services.api.openapi import NOT_MODIFIED, raises
+from services.api.organisations.errors import OrganisationNotFound, UnknownOrganisation
+from services.api.roles.errors import UnknownRole
 from shared.db.base import utcnow
+from shared.errors import InsufficientScope
 from shared.models import Agreement, AgreementMode, DeploymentStatus
 from shared.schemas import agreements as schemas
 from shared.schemas.agreements import AgreementState
@@ -54,6 +94,20 @@ def _agreement(response: Response, agreement: Agreement, *, today: date) -> sche
     response_model=schemas.Agreement,
     status_code=status.HTTP_201_CREATED,
     summary="Create a draft staff-sharing agreement (ICS admin)",
+    responses=raises(
+        IcsOutOfScope,
+        IcsRequired,
+        IcsNotFound,
+        InvalidDateRange,
+        TooFewParties,
+        DuplicateParty,
+        PartyOutsideIcs,
+        UnknownOrganisation,
+        UnknownRole,
+        ScopeRequired,
+        LenderNotParty,
+        DuplicateScope,
+    ),
 )
 async def create_agreement(
     body: schemas.AgreementCreate,
@@ -108,6 +162,7 @@ async def list_agreements(
     "/v1/organisations/{organisation_id}/agreements",
     response_model=Page[schemas.Agreement],
     summary="The agreements an organisation is party to",
+    responses=raises(OrganisationNotFound),
 )
 async def organisation_agreements(
     organisation_id: uuid.UUID,
@@ -140,7 +195,11 @@ async def organisation_agreements(
     "/v1/agreements/{agreement_id}",
     response_model=schemas.Agreement,
     summary="An agreement with its parties, signatures and scope",
-    responses={304: {"description": "Not modified (If-None-Match)"}},
+    responses={
+        304: {"description": "Not modified (If-None-Match)"},
+        **NOT_MODIFIED,
+        **raises(AgreementNotFound),
+    },
 )
 async def get_agreement(
     agreement_id: uuid.UUID,
@@ -161,6 +220,29 @@ async def get_agreement(
     "/v1/agreements/{agreement_id}",
     response_model=schemas.Agreement,
     summary="Change an agreement (If-Match); new terms need every party to sign again",
+    responses=raises(
+        AgreementNotFound,
+        InsufficientScope,
+        IfMatchRequired,
+        EtagMismatch,
+        AgreementNotActive,
+        AgreementAlreadyActive,
+        AgreementSuspended,
+        AgreementExpired,
+        AgreementTerminated,
+        TermsConflictWithDeployments,
+        IcsRequired,
+        IcsNotFound,
+        InvalidDateRange,
+        TooFewParties,
+        DuplicateParty,
+        PartyOutsideIcs,
+        UnknownOrganisation,
+        UnknownRole,
+        ScopeRequired,
+        LenderNotParty,
+        DuplicateScope,
+    ),
 )
 async def update_agreement(
     agreement_id: uuid.UUID,
@@ -186,6 +268,23 @@ async def update_agreement(
     "/v1/agreements/{agreement_id}/sign",
     response_model=schemas.Agreement,
     summary="Sign for a party (its own submit key, or an ICS admin on its behalf)",
+    responses=raises(
+        AgreementNotFound,
+        InsufficientScope,
+        NotYourOrganisation,
+        IfMatchRequired,
+        EtagMismatch,
+        AgreementNotActive,
+        AgreementAlreadyActive,
+        AgreementSuspended,
+        AgreementExpired,
+        AgreementTerminated,
+        PartyAlreadySigned,
+        AgreementNotFullySigned,
+        AgreementNotStarted,
+        OrganisationRequired,
+        OrganisationNotParty,
+    ),
 )
 async def sign(
     agreement_id: uuid.UUID,
@@ -211,6 +310,19 @@ async def sign(
     "/v1/agreements/{agreement_id}/activate",
     response_model=schemas.Agreement,
     summary="Put a fully signed agreement in force once its start date has come",
+    responses=raises(
+        AgreementNotFound,
+        InsufficientScope,
+        IfMatchRequired,
+        EtagMismatch,
+        AgreementNotActive,
+        AgreementAlreadyActive,
+        AgreementSuspended,
+        AgreementExpired,
+        AgreementTerminated,
+        AgreementNotFullySigned,
+        AgreementNotStarted,
+    ),
 )
 async def activate(
     agreement_id: uuid.UUID,
@@ -234,6 +346,18 @@ async def activate(
     "/v1/agreements/{agreement_id}/suspend",
     response_model=schemas.Agreement,
     summary="Suspend an active agreement: no new deployments until resumed",
+    responses=raises(
+        AgreementNotFound,
+        InsufficientScope,
+        IfMatchRequired,
+        EtagMismatch,
+        AgreementNotActive,
+        AgreementAlreadyActive,
+        AgreementSuspended,
+        AgreementExpired,
+        AgreementTerminated,
+        AgreementAlreadySuspended,
+    ),
 )
 async def suspend(
     agreement_id: uuid.UUID,
@@ -259,6 +383,18 @@ async def suspend(
     "/v1/agreements/{agreement_id}/resume",
     response_model=schemas.Agreement,
     summary="Resume a suspended agreement",
+    responses=raises(
+        AgreementNotFound,
+        InsufficientScope,
+        IfMatchRequired,
+        EtagMismatch,
+        AgreementNotActive,
+        AgreementAlreadyActive,
+        AgreementSuspended,
+        AgreementExpired,
+        AgreementTerminated,
+        AgreementNotSuspended,
+    ),
 )
 async def resume(
     agreement_id: uuid.UUID,
@@ -282,6 +418,17 @@ async def resume(
     "/v1/agreements/{agreement_id}/terminate",
     response_model=schemas.Agreement,
     summary="Terminate an agreement for good; running deployments end today",
+    responses=raises(
+        AgreementNotFound,
+        InsufficientScope,
+        IfMatchRequired,
+        EtagMismatch,
+        AgreementNotActive,
+        AgreementAlreadyActive,
+        AgreementSuspended,
+        AgreementExpired,
+        AgreementTerminated,
+    ),
 )
 async def terminate(
     agreement_id: uuid.UUID,
@@ -311,7 +458,9 @@ async def terminate(
         200: {
             "description": "One OrganizationAffiliation for each pair of parties",
             "content": {fhir.FHIR_JSON: {"schema": {"type": "object"}}},
-        }
+        },
+        **NOT_MODIFIED,
+        **raises(AgreementNotFound),
     },
 )
 async def agreement_fhir(
@@ -340,6 +489,17 @@ async def agreement_fhir(
     response_model=schemas.Deployment,
     status_code=status.HTTP_201_CREATED,
     summary="Deploy staff from one party to another under an active agreement, within the cap",
+    responses=raises(
+        AgreementNotFound,
+        InsufficientScope,
+        AgreementNotActive,
+        InvalidDateRange,
+        DeploymentSameOrganisation,
+        OrganisationNotParty,
+        DeploymentOutsideAgreementDates,
+        RoleNotInScope,
+        CapExceeded,
+    ),
 )
 async def create_deployment(
     agreement_id: uuid.UUID,
@@ -360,6 +520,7 @@ async def create_deployment(
     "/v1/agreements/{agreement_id}/deployments",
     response_model=Page[schemas.Deployment],
     summary="Deployments under an agreement",
+    responses=raises(AgreementNotFound),
 )
 async def list_deployments(
     agreement_id: uuid.UUID,
@@ -391,6 +552,7 @@ async def list_deployments(
     "/v1/agreements/{agreement_id}/deployments/{deployment_id}",
     response_model=schemas.Deployment,
     summary="One deployment",
+    responses=raises(AgreementNotFound, DeploymentNotFound),
 )
 async def get_deployment(
     agreement_id: uuid.UUID,
@@ -409,6 +571,14 @@ async def get_deployment(
     "/v1/agreements/{agreement_id}/deployments/{deployment_id}/end",
     response_model=schemas.Deployment,
     summary="End a deployment early",
+    responses=raises(
+        AgreementNotFound,
+        DeploymentNotFound,
+        InsufficientScope,
+        DeploymentAlreadyEnded,
+        EndedOnNotEarly,
+        EndedOnBeforeStart,
+    ),
 )
 async def end_deployment(
     agreement_id: uuid.UUID,

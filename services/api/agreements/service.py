@@ -16,6 +16,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
@@ -484,26 +485,24 @@ async def create_agreement(
     return agreement
 
 
-async def update_agreement(
-    session: AsyncSession,
-    *,
-    agreement_id: uuid.UUID,
-    body: schemas.AgreementUpdate,
-    principal: Principal,
-    today: date,
-    precondition: Precondition,
-) -> Agreement:
-    """Change an agreement. New parties, scope, dates or mode clear every signature, and an
-    agreement in force goes back to `pending_resign` until every party signs again."""
-    agreement = await _load(
-        session, agreement_id=agreement_id, principal=principal, lock="update", manage=True
-    )
-    precondition(etag(agreement, today=today))
-    state = _require_state(agreement, today=today, allowed=_CHANGEABLE, action="change")
+@dataclass(frozen=True)
+class TermsPlan:
+    """What a change to an agreement does to its terms, decided before anything is written."""
+
+    start_date: date
+    end_date: date
+    parties: list[schemas.PartyIn]
+    scope: list[schemas.ScopeIn]
+    party_set_changed: bool
+    scope_changed: bool
+    # Terms that change (mode, dates, parties, scope): any of them clears every signature.
+    changed_terms: tuple[str, ...]
+
+
+def plan_terms_change(agreement: Agreement, body: schemas.AgreementUpdate) -> TermsPlan:
+    """The agreement's terms after the change, and which of them differ (pure)."""
     start_date = body.start_date if body.start_date is not None else agreement.start_date
     end_date = body.end_date if body.end_date is not None else agreement.end_date
-    _check_dates(start_date, end_date)
-
     current_parties = [
         schemas.PartyIn(
             organisation_id=p.organisation_id,
@@ -522,12 +521,6 @@ async def update_agreement(
     ]
     parties = body.parties if body.parties is not None else current_parties
     scope = body.scope if body.scope is not None else current_scope
-    organisations: dict[uuid.UUID, Organisation] = {}
-    if body.parties is not None or body.scope is not None:
-        organisations = await _check_terms(
-            session, ics_code=agreement.ics_code, parties=parties, scope=scope
-        )
-
     party_set_changed = {p.organisation_id for p in parties} != {
         p.organisation_id for p in current_parties
     }
@@ -535,27 +528,58 @@ async def update_agreement(
     scope_changed = scope_key != {
         (e.role_code, e.lending_organisation_id, e.fte_cap) for e in current_scope
     }
-    changed: list[str] = []
-    if body.mode is not None and body.mode != agreement.mode:
-        changed.append("mode")
-    if start_date != agreement.start_date:
-        changed.append("start_date")
-    if end_date != agreement.end_date:
-        changed.append("end_date")
-    if party_set_changed:
-        changed.append("parties")
-    if scope_changed:
-        changed.append("scope")
-    terms_changed = bool(changed)
+    changes = (
+        ("mode", body.mode is not None and body.mode != agreement.mode),
+        ("start_date", start_date != agreement.start_date),
+        ("end_date", end_date != agreement.end_date),
+        ("parties", party_set_changed),
+        ("scope", scope_changed),
+    )
+    return TermsPlan(
+        start_date=start_date,
+        end_date=end_date,
+        parties=list(parties),
+        scope=list(scope),
+        party_set_changed=party_set_changed,
+        scope_changed=scope_changed,
+        changed_terms=tuple(name for name, differs in changes if differs),
+    )
 
+
+async def update_agreement(
+    session: AsyncSession,
+    *,
+    agreement_id: uuid.UUID,
+    body: schemas.AgreementUpdate,
+    principal: Principal,
+    today: date,
+    precondition: Precondition,
+) -> Agreement:
+    """Change an agreement. New parties, scope, dates or mode clear every signature, and an
+    agreement in force goes back to `pending_resign` until every party signs again."""
+    agreement = await _load(
+        session, agreement_id=agreement_id, principal=principal, lock="update", manage=True
+    )
+    precondition(etag(agreement, today=today))
+    state = _require_state(agreement, today=today, allowed=_CHANGEABLE, action="change")
+    plan = plan_terms_change(agreement, body)
+    _check_dates(plan.start_date, plan.end_date)
+    parties, scope = plan.parties, plan.scope
+    organisations: dict[uuid.UUID, Organisation] = {}
+    if body.parties is not None or body.scope is not None:
+        organisations = await _check_terms(
+            session, ics_code=agreement.ics_code, parties=parties, scope=scope
+        )
+    changed = list(plan.changed_terms)
+    terms_changed = bool(changed)
     if terms_changed:
         current = await repo.current_deployments(session, agreement_id=agreement.id, today=today)
         conflicts = _deployment_conflicts(
             current,
             party_ids={p.organisation_id for p in parties},
             caps={(e.role_code, e.lending_organisation_id): e.fte_cap for e in scope},
-            start_date=start_date,
-            end_date=end_date,
+            start_date=plan.start_date,
+            end_date=plan.end_date,
             today=today,
         )
         if conflicts:
@@ -576,9 +600,9 @@ async def update_agreement(
                 changed.append(f"governance.{name}")
     if body.mode is not None:
         agreement.mode = body.mode
-    agreement.start_date, agreement.end_date = start_date, end_date
+    agreement.start_date, agreement.end_date = plan.start_date, plan.end_date
 
-    if party_set_changed:
+    if plan.party_set_changed:
         await repo.replace_parties(
             session,
             agreement,
@@ -603,7 +627,7 @@ async def update_agreement(
                 party.signatory_name, party.signatory_role = new.signatory_name, new.signatory_role
                 if "signatories" not in changed:
                     changed.append("signatories")
-    if scope_changed:
+    if plan.scope_changed:
         await repo.replace_scope(
             session,
             agreement,

@@ -6,11 +6,13 @@ from fastapi import APIRouter, Query, Request, Response
 
 from services.api.areas import needs as needs_service
 from services.api.areas import service
-from services.api.areas.errors import AreaNotFound
+from services.api.areas.errors import AreaNotFound, PopulationNotFound, UnknownIndicator
 from services.api.deps import ReadKey, SessionDep
 from services.api.http import PageDep, csv_response, etag_of, not_modified, wants_csv
+from services.api.openapi import raises
 from services.domain import track_record
 from services.domain.needs import known_indicators
+from shared.errors import ValidationFailed
 from shared.models import AreaType
 from shared.reference.bands import AGE_BANDS, AgeGroup
 from shared.reference.files import BUNDLED_DATASET_NAME
@@ -83,7 +85,7 @@ async def list_areas(
 @router.get(
     "/v1/areas/{code}",
     response_model=AreaDetail,
-    responses=_NOT_MODIFIED,
+    responses={**_NOT_MODIFIED, **raises(AreaNotFound)},
     summary="One area, with its parent and children (an ICB lists its LADs)",
 )
 async def get_area(
@@ -98,7 +100,10 @@ async def get_area(
 @router.get(
     "/v1/areas/{code}/population",
     response_model=AreaPopulation,
-    responses=_CSV_OR_NOT_MODIFIED,
+    responses={
+        **_CSV_OR_NOT_MODIFIED,
+        **raises(AreaNotFound, PopulationNotFound, ValidationFailed),
+    },
     summary="Population per year for an area: an age group or a five-year band, by sex",
     description=(
         "Persons per year from a population dataset (default: the bundled ONS 2018-based "
@@ -187,7 +192,10 @@ NEEDS_HEADER = (
 @router.get(
     "/v1/areas/{code}/needs",
     response_model=AreaNeeds,
-    responses={200: {"content": {"text/csv": {}}}},
+    responses={
+        200: {"content": {"text/csv": {}}},
+        **raises(AreaNotFound, UnknownIndicator, ValidationFailed),
+    },
     summary="Numbers of people with a need (e.g. dementia 65+) by year, sex and age band",
     description=(
         "Persons = population x prevalence rate for each year, sex and five-year band, with "
@@ -247,6 +255,7 @@ async def area_needs(
     "/v1/areas/{code}/track-record",
     response_model=TrackRecordRead,
     summary="How past baseline projections for an ICB matched the returns posted later",
+    responses=raises(AreaNotFound),
     description=(
         "Reruns the baseline from each earlier year with returns and compares each later "
         "year's FTE in post and vacant FTE with the returns posted for it, by role, sector "

@@ -8,7 +8,9 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
+from services.api.errors import problem
 from services.api.health.errors import NotReady
+from services.api.openapi import raises
 
 router = APIRouter(tags=["health"])
 
@@ -21,7 +23,7 @@ async def healthz() -> dict[str, str]:
 @router.get(
     "/readyz",
     summary="The database (and Redis, when configured) answer",
-    responses={503: {"description": "A dependency is unreachable"}},
+    responses={503: {"description": "A dependency is unreachable"}, **raises(NotReady)},
 )
 async def readyz(request: Request) -> Response:
     checks: dict[str, Any] = {}
@@ -41,7 +43,8 @@ async def readyz(request: Request) -> Response:
             checks["redis"] = f"unreachable: {type(exc).__name__}"
     if all(value == "ok" for value in checks.values()):
         return JSONResponse({"status": "ready", "checks": checks})
-    raise NotReady("A dependency is unreachable.", checks=checks)
+    # Answered, not raised: the failed checks' tracebacks are not kept alive past the request.
+    return problem(503, code=NotReady.code, detail="A dependency is unreachable.", checks=checks)
 
 
 @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)

@@ -4,8 +4,19 @@ import uuid
 
 from fastapi import APIRouter, Request, Response, status
 
+from services.api.areas.errors import UnknownIcs
 from services.api.deps import AdminKey, CurrentKey, SessionDep
 from services.api.keys import service
+from services.api.keys.errors import (
+    AdminKeyBinding,
+    KeyAlreadyRevoked,
+    KeyBindingConflict,
+    KeyNotFound,
+    KeyOutOfScope,
+    SubmitKeyNeedsOrganisation,
+)
+from services.api.openapi import raises
+from services.api.organisations.errors import UnknownOrganisation
 from shared.schemas.keys import ApiKeyCreate, ApiKeyCreated, ApiKeyRead, WhoAmI
 
 router = APIRouter(prefix="/v1/keys", tags=["keys"])
@@ -33,6 +44,14 @@ async def list_keys(session: SessionDep, principal: AdminKey) -> list[ApiKeyRead
     response_model=ApiKeyCreated,
     status_code=status.HTTP_201_CREATED,
     summary="Create an API key (admin); the secret is returned once",
+    responses=raises(
+        KeyOutOfScope,
+        KeyBindingConflict,
+        SubmitKeyNeedsOrganisation,
+        AdminKeyBinding,
+        UnknownIcs,
+        UnknownOrganisation,
+    ),
 )
 async def create_key(body: ApiKeyCreate, session: SessionDep, principal: AdminKey) -> ApiKeyCreated:
     key, secret = await service.create_key_as(session, body, principal=principal)
@@ -42,7 +61,10 @@ async def create_key(body: ApiKeyCreate, session: SessionDep, principal: AdminKe
 
 
 @router.delete(
-    "/{key_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Revoke an API key (admin)"
+    "/{key_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Revoke an API key (admin)",
+    responses=raises(KeyNotFound, KeyAlreadyRevoked),
 )
 async def revoke_key(
     key_id: uuid.UUID, session: SessionDep, principal: AdminKey, request: Request

@@ -7,7 +7,18 @@ from fastapi import APIRouter, Query, Request, Response, status
 
 from services.api.deps import AdminKey, ReadKey, SessionDep
 from services.api.http import PageDep, etag_of, not_modified
+from services.api.openapi import NOT_MODIFIED, raises
 from services.api.organisations import service
+from services.api.organisations.errors import (
+    CqcLocationIdTaken,
+    FieldNotNullable,
+    OdsCodeTaken,
+    OrganisationInUse,
+    OrganisationNotFound,
+    OrganisationOutOfScope,
+    UnknownLad,
+)
+from shared.errors import InsufficientScope
 from shared.models import OrganisationKind, OrganisationSector
 from shared.schemas.common import Page
 from shared.schemas.organisations import OrganisationCreate, OrganisationRead, OrganisationUpdate
@@ -54,6 +65,7 @@ async def list_organisations(
     response_model=OrganisationRead,
     status_code=status.HTTP_201_CREATED,
     summary="Register an organisation (admin)",
+    responses=raises(OrganisationOutOfScope, UnknownLad, OdsCodeTaken, CqcLocationIdTaken),
 )
 async def create_organisation(
     body: OrganisationCreate, session: SessionDep, principal: AdminKey, response: Response
@@ -66,7 +78,12 @@ async def create_organisation(
     return organisation
 
 
-@router.get("/{organisation_id}", response_model=OrganisationRead, summary="One organisation")
+@router.get(
+    "/{organisation_id}",
+    response_model=OrganisationRead,
+    summary="One organisation",
+    responses={**NOT_MODIFIED, **raises(OrganisationNotFound)},
+)
 async def get_organisation(
     organisation_id: uuid.UUID,
     session: SessionDep,
@@ -84,7 +101,20 @@ async def get_organisation(
     return organisation
 
 
-@router.patch("/{organisation_id}", response_model=OrganisationRead, summary="Update (admin)")
+@router.patch(
+    "/{organisation_id}",
+    response_model=OrganisationRead,
+    summary="Update (admin)",
+    responses=raises(
+        OrganisationNotFound,
+        InsufficientScope,
+        FieldNotNullable,
+        OrganisationOutOfScope,
+        UnknownLad,
+        OdsCodeTaken,
+        CqcLocationIdTaken,
+    ),
+)
 async def update_organisation(
     organisation_id: uuid.UUID,
     body: OrganisationUpdate,
@@ -105,6 +135,7 @@ async def update_organisation(
     "/{organisation_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Delete an organisation with no returns (admin)",
+    responses=raises(OrganisationNotFound, InsufficientScope, OrganisationInUse),
 )
 async def delete_organisation(
     organisation_id: uuid.UUID, session: SessionDep, principal: AdminKey

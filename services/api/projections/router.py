@@ -10,13 +10,32 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.api.areas.errors import AreaNotFound
 from services.api.cache import BodyCache
 from services.api.deps import AdminKey, ReadKey, SessionDep, get_principal
 from services.api.gate import requires_scope
 from services.api.http import PageDep, csv_response, etag_of, not_modified, wants_csv
+from services.api.openapi import raises
 from services.api.projections import comparison as comparison_service
 from services.api.projections import service
-from services.api.projections.errors import ProjectionNotFound
+from services.api.projections.errors import (
+    BaseYearOutOfRange,
+    DrawsNotAvailable,
+    ExplanationByYearUnavailable,
+    ExplanationNotFound,
+    HorizonBeyondPopulation,
+    InvalidScope,
+    NoPopulation,
+    NoReturns,
+    ProjectionNotFound,
+    RoleAndSector,
+    RunNotFinished,
+    RunsNotComparable,
+    RunsNotPaired,
+    UnknownGroup,
+    YearOutOfRange,
+)
+from services.api.scenarios.errors import UnknownScenario
 from shared.errors import ValidationFailed
 from shared.models import ENGLAND_CODE, KeyScope
 from shared.repositories import projections as repo
@@ -41,6 +60,15 @@ RESULT_HEADER = ("area_code", "role_code", "measure", "year", "principal", "p10"
     status_code=202,
     response_model=ProjectionRunRead,
     summary="Request a projection run (admin); poll the Location until it has finished",
+    responses=raises(
+        AreaNotFound,
+        InvalidScope,
+        UnknownScenario,
+        NoPopulation,
+        NoReturns,
+        BaseYearOutOfRange,
+        HorizonBeyondPopulation,
+    ),
 )
 async def create_projection(
     data: ProjectionCreate, session: SessionDep, principal: AdminKey
@@ -99,7 +127,18 @@ XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.s
 @router.get(
     "/v1/projections/compare",
     response_model=ProjectionComparison,
-    responses={200: {"content": {"text/csv": {}, XLSX_MEDIA_TYPE: {}}}},
+    responses={
+        200: {"content": {"text/csv": {}, XLSX_MEDIA_TYPE: {}}},
+        **raises(
+            ProjectionNotFound,
+            RunNotFinished,
+            RunsNotComparable,
+            RunsNotPaired,
+            AreaNotFound,
+            DrawsNotAvailable,
+            UnknownGroup,
+        ),
+    },
     summary="Paired comparison of two runs (other - base) by area, role or sector and year",
 )
 async def compare_projections(
@@ -153,7 +192,12 @@ async def compare_projections(
     return comparison
 
 
-@router.get("/v1/projections/{run_id}", response_model=ProjectionRunRead, summary="A run's status")
+@router.get(
+    "/v1/projections/{run_id}",
+    response_model=ProjectionRunRead,
+    summary="A run's status",
+    responses=raises(ProjectionNotFound),
+)
 async def get_projection(
     run_id: uuid.UUID, session: SessionDep, principal: ReadKey
 ) -> ProjectionRunRead:
@@ -164,7 +208,7 @@ async def get_projection(
 @router.get(
     "/v1/projections/{run_id}/results",
     response_model=Page[ProjectionResultRead],
-    responses={200: {"content": {"text/csv": {}}}},
+    responses={200: {"content": {"text/csv": {}}}, **raises(ProjectionNotFound, ValidationFailed)},
     summary="A run's results in FTE: principal and p10/p50/p90 by area, role, measure and year",
 )
 async def get_results(
@@ -220,6 +264,13 @@ async def get_results(
     "/v1/projections/{run_id}/explain",
     response_model=ProjectionExplainRead,
     summary="What changed the gap after sharing between two years (FTE by component)",
+    responses=raises(
+        ProjectionNotFound,
+        ExplanationNotFound,
+        ExplanationByYearUnavailable,
+        YearOutOfRange,
+        RoleAndSector,
+    ),
 )
 async def get_explain(
     run_id: uuid.UUID,
@@ -276,7 +327,10 @@ hot_router = APIRouter(tags=["projections"])
 @hot_router.get(
     "/v1/areas/{code}/projections/latest",
     response_model=LatestProjection,
-    responses={304: {"description": "Not modified"}},
+    responses={
+        304: {"description": "Not modified"},
+        **raises(AreaNotFound, ProjectionNotFound, ValidationFailed),
+    },
     summary="The newest succeeded projection covering an area, with its results there",
     openapi_extra={"parameters": _LATEST_PARAMETERS},
 )

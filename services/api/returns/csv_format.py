@@ -87,11 +87,7 @@ def parse(body: bytes, expected: tuple[str, ...]) -> list[dict[str, str | int | 
             {"row": reader.line_num, "column": None, "code": CsvMalformed.code, "message": str(exc)}
         )
     if problems:
-        raise CsvMalformed(
-            f"{len(problems)} line(s) of the CSV could not be read.",
-            errors=problems[:1000],
-            error_count=len(problems),
-        )
+        raise CsvMalformed.for_lines(problems)
     if not rows:
         raise CsvEmpty(
             "The CSV has a header but no lines.",

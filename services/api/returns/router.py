@@ -13,13 +13,37 @@ from pydantic import ValidationError
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from services.api import idempotency
+from services.api.areas.errors import AreaNotFound, AreaTypeNotSupported
 from services.api.deps import AdminKey, ReadKey, SessionDep, SubmitKey
+from services.api.errors import (
+    IdempotencyKeyInProgress,
+    IdempotencyKeyInvalid,
+    IdempotencyKeyReused,
+)
 from services.api.gate import upload_route
 from services.api.http import PageDep, csv_response, etag_of, not_modified, wants_csv
+from services.api.openapi import NOT_MODIFIED, raises, schema_ref
+from services.api.organisations.errors import OrganisationNotFound
 from services.api.returns import csv_format, imports, service
 from services.domain.returns import errors
+from services.domain.returns.errors import (
+    AsAtRequired,
+    ConcurrentSubmission,
+    FileRequired,
+    ImportNotFound,
+    MultipartMalformed,
+    ReturnInvalid,
+    ReturnNotFound,
+)
 from shared.db.base import utcnow
-from shared.errors import UnsupportedMediaType, field_error
+from shared.errors import (
+    CsvEmpty,
+    CsvHeaderMismatch,
+    CsvMalformed,
+    CsvNotUtf8,
+    UnsupportedMediaType,
+    field_error,
+)
 from shared.models import ReturnSource
 from shared.repositories import returns as returns_repo
 from shared.schemas.common import Page
@@ -39,7 +63,7 @@ _BODY_DOC = {
     "requestBody": {
         "required": True,
         "content": {
-            "application/json": {"schema": ReturnCreate.model_json_schema()},
+            "application/json": {"schema": schema_ref(ReturnCreate)},
             "text/csv": {
                 "schema": {"type": "string"},
                 "example": csv_format.template(),
@@ -119,7 +143,25 @@ async def _multipart_file(request: Request, body: bytes) -> bytes:
     "/v1/organisations/{organisation_id}/returns",
     status_code=201,
     response_model=ReturnRead,
-    responses={200: {"model": DryRunResult, "description": "dry run: valid, nothing stored"}},
+    responses={
+        200: {"model": DryRunResult, "description": "dry run: valid, nothing stored"},
+        **raises(
+            OrganisationNotFound,
+            ReturnInvalid,
+            AsAtRequired,
+            ConcurrentSubmission,
+            UnsupportedMediaType,
+            MultipartMalformed,
+            FileRequired,
+            CsvNotUtf8,
+            CsvEmpty,
+            CsvMalformed,
+            CsvHeaderMismatch,
+            IdempotencyKeyInvalid,
+            IdempotencyKeyReused,
+            IdempotencyKeyInProgress,
+        ),
+    },
     openapi_extra=_BODY_DOC,
     summary="Submit a workforce return (JSON, CSV or multipart CSV)",
 )
@@ -188,6 +230,7 @@ async def template(principal: ReadKey) -> Response:
     "/v1/organisations/{organisation_id}/returns",
     response_model=Page[ReturnSummary],
     summary="An organisation's returns (current; all versions with history=true)",
+    responses=raises(OrganisationNotFound),
 )
 async def list_returns(
     organisation_id: uuid.UUID,
@@ -216,7 +259,12 @@ async def list_returns(
     )
 
 
-@router.get("/v1/returns/{return_id}", response_model=ReturnRead, summary="One return version")
+@router.get(
+    "/v1/returns/{return_id}",
+    response_model=ReturnRead,
+    summary="One return version",
+    responses={**NOT_MODIFIED, **raises(ReturnNotFound)},
+)
 async def get_return(
     return_id: uuid.UUID,
     session: SessionDep,
@@ -236,6 +284,7 @@ async def get_return(
     "/v1/returns/{return_id}/diff",
     response_model=ReturnDiff,
     summary="Changes against the previous version for the same organisation and date",
+    responses=raises(ReturnNotFound),
 )
 async def diff_return(
     return_id: uuid.UUID, session: SessionDep, principal: SubmitKey
@@ -246,7 +295,7 @@ async def diff_return(
 @router.get(
     "/v1/areas/{code}/workforce",
     response_model=AreaWorkforce,
-    responses={200: {"content": {"text/csv": {}}}},
+    responses={200: {"content": {"text/csv": {}}}, **raises(AreaNotFound, AreaTypeNotSupported)},
     summary="The workforce of an area (LAD, ICB, England) from each organisation's latest return",
 )
 async def area_workforce(
@@ -278,6 +327,7 @@ async def area_workforce(
         }
     },
     summary="Bulk-load many organisations' returns from one CSV (admin); poll the import",
+    responses=raises(UnsupportedMediaType, CsvNotUtf8, CsvEmpty, CsvMalformed, CsvHeaderMismatch),
 )
 @upload_route
 async def import_returns(request: Request, session: SessionDep, principal: AdminKey) -> Response:
@@ -289,7 +339,12 @@ async def import_returns(request: Request, session: SessionDep, principal: Admin
     return JSONResponse(body, status_code=202, headers={"Location": f"/v1/imports/{row.id}"})
 
 
-@router.get("/v1/imports/{import_id}", response_model=ImportRead, summary="A bulk import's status")
+@router.get(
+    "/v1/imports/{import_id}",
+    response_model=ImportRead,
+    summary="A bulk import's status",
+    responses=raises(ImportNotFound),
+)
 async def get_import(import_id: uuid.UUID, session: SessionDep, principal: AdminKey) -> ImportRead:
     row = await imports.get_visible(session, principal=principal, import_id=import_id)
     return ImportRead.model_validate(row)

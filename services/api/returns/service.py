@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.api.areas.errors import AreaNotFound, AreaTypeNotSupported
+from services.api.areas.access import workforce_area
 from services.api.organisations import service as organisations
 from services.api.organisations.errors import OrganisationNotFound
 from services.domain.projections import runs as projection_runs
@@ -17,7 +17,6 @@ from services.domain.returns import errors, rules
 from services.domain.returns import importer as returns_import
 from shared.db.base import utcnow
 from shared.models import (
-    AreaType,
     KeyScope,
     Organisation,
     ReturnSource,
@@ -290,19 +289,7 @@ async def area_workforce(
     session: AsyncSession, *, principal: Principal, area_code: str, on: date
 ) -> AreaWorkforce:
     """Latest returns in an area (LAD, ICB or England) by role, with completeness."""
-    area = await organisations_repo.get_area(session, code=area_code)
-    if area is None:
-        raise AreaNotFound(f"No area {area_code}.")
-    if principal.organisation_id is not None:
-        raise AreaNotFound(f"No area {area_code}.")
-    area_filter = organisations_repo.in_area(area)
-    if area_filter is None:
-        raise AreaTypeNotSupported(
-            f"Workforce is aggregated for LADs, ICBs and England, not {area.type}.", field="code"
-        )
-    ics = area.code if area.type == AreaType.icb else area.parent_code
-    if principal.ics_code is not None and ics != principal.ics_code:
-        raise AreaNotFound(f"No area {area_code}.")
+    area, area_filter = await workforce_area(session, principal=principal, area_code=area_code)
     aggregates = await repo.aggregate_latest(session, organisation_filter=area_filter, on=on)
     registered = await repo.count_registered(session, organisation_filter=area_filter, on=on)
     reporting = await repo.count_reporting(

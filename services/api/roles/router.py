@@ -6,8 +6,17 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 
 from services.api.deps import AdminKey, ReadKey, SessionDep
+from services.api.errors import EtagMismatch
 from services.api.http import PageDep, etag_of, not_modified, require_if_match
+from services.api.openapi import raises
 from services.api.roles import service
+from services.api.roles.errors import (
+    CatalogueAdminOnly,
+    RoleChangedConcurrently,
+    RoleCodeTaken,
+    RoleInUse,
+    RoleNotFound,
+)
 from shared.models import DemandDriver, RegistrationBody, Role, RoleSector
 from shared.schemas.common import Page
 from shared.schemas.keys import Principal
@@ -115,7 +124,11 @@ async def list_roles(
     "/v1/roles/{code}",
     response_model=RoleRead,
     summary="One role",
-    responses={**_NOT_MODIFIED, 404: {"description": "No such role (`role_not_found`)"}},
+    responses={
+        **_NOT_MODIFIED,
+        404: {"description": "No such role (`role_not_found`)"},
+        **raises(RoleNotFound),
+    },
 )
 async def get_role(
     code: str, request: Request, response: Response, session: SessionDep, _principal: ReadKey
@@ -134,7 +147,11 @@ async def get_role(
     response_model=RoleRead,
     status_code=status.HTTP_201_CREATED,
     summary="Add a role to the catalogue (global admin)",
-    responses={**_WRITE_ERRORS, 409: {"description": "Code in use (`role_code_taken`)"}},
+    responses={
+        **_WRITE_ERRORS,
+        409: {"description": "Code in use (`role_code_taken`)"},
+        **raises(CatalogueAdminOnly, RoleCodeTaken),
+    },
 )
 async def create_role(
     body: RoleCreate, response: Response, session: SessionDep, principal: CatalogueAdmin
@@ -158,6 +175,7 @@ async def create_role(
         **_WRITE_ERRORS,
         404: {"description": "No such role (`role_not_found`)"},
         412: {"description": "If-Match names an older version (`etag_mismatch`)"},
+        **raises(RoleNotFound, CatalogueAdminOnly, EtagMismatch, RoleChangedConcurrently),
     },
 )
 async def update_role(
@@ -185,6 +203,7 @@ async def update_role(
         404: {"description": "No such role (`role_not_found`)"},
         409: {"description": "Still referenced (`role_in_use`, with `usage` per table)"},
         412: {"description": "If-Match names an older version (`etag_mismatch`)"},
+        **raises(RoleNotFound, CatalogueAdminOnly, EtagMismatch, RoleInUse),
     },
 )
 async def delete_role(

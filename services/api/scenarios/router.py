@@ -4,9 +4,19 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response, status
 
+from services.api.areas.errors import UnknownIcs
 from services.api.deps import AdminKey, ReadKey, SessionDep
+from services.api.errors import EtagMismatch, IfMatchRequired
 from services.api.http import etag_of, not_modified, require_if_match
+from services.api.openapi import NOT_MODIFIED, raises
 from services.api.scenarios import service
+from services.api.scenarios.errors import (
+    BaselineImmutable,
+    InvalidScenario,
+    ScenarioNameTaken,
+    ScenarioNotFound,
+    ScenarioOutOfScope,
+)
 from shared.models import Scenario
 from shared.schemas.scenario_parameters import BASELINE_PARAMETERS, ScenarioParametersDocument
 from shared.schemas.scenarios import (
@@ -49,6 +59,7 @@ async def parameters_schema(principal: ReadKey) -> dict[str, Any]:
     response_model=ScenarioRead,
     status_code=status.HTTP_201_CREATED,
     summary="Create a scenario (admin); changed levers need a rationale and a source",
+    responses=raises(ScenarioOutOfScope, UnknownIcs, ScenarioNameTaken, InvalidScenario),
 )
 async def create_scenario(
     body: ScenarioCreate, session: SessionDep, principal: AdminKey, response: Response
@@ -59,7 +70,12 @@ async def create_scenario(
     return created
 
 
-@router.get("/{name}", response_model=ScenarioRead, summary="A scenario's current version")
+@router.get(
+    "/{name}",
+    response_model=ScenarioRead,
+    summary="A scenario's current version",
+    responses={**NOT_MODIFIED, **raises(ScenarioNotFound)},
+)
 async def get_scenario(
     name: str, session: SessionDep, principal: ReadKey, request: Request, response: Response
 ) -> ScenarioRead | Response:
@@ -75,6 +91,14 @@ async def get_scenario(
     "/{name}",
     response_model=ScenarioRead,
     summary="Change a scenario (admin, If-Match): makes a new version",
+    responses=raises(
+        ScenarioNotFound,
+        BaselineImmutable,
+        ScenarioOutOfScope,
+        InvalidScenario,
+        IfMatchRequired,
+        EtagMismatch,
+    ),
 )
 async def update_scenario(
     name: str,
@@ -95,6 +119,7 @@ async def update_scenario(
     "/{name}/versions",
     response_model=list[ScenarioVersionRead],
     summary="Every version of a scenario",
+    responses=raises(ScenarioNotFound),
 )
 async def list_versions(
     name: str, session: SessionDep, principal: ReadKey

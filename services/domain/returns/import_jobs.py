@@ -27,7 +27,7 @@ from datetime import timedelta
 from functools import partial
 from typing import TypeVar
 
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, PendingRollbackError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.domain.projections import runs as projection_runs
@@ -57,12 +57,35 @@ class _Superseded(Exception):
     """This attempt is no longer the import's current one: roll back and leave it."""
 
 
+# SQLSTATEs of a server going away or not yet back: connection exceptions (class 08), admin or
+# crash shutdown and "cannot connect now" (57P01-57P03), too many connections (53300).
+_TRANSIENT_SQLSTATES = ("08", "57P01", "57P02", "57P03", "53300")
+
+
 def is_transient(exc: BaseException) -> bool:
-    """An error that another try may not meet: the database (or the network to it) went away."""
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-        return True
-    if isinstance(exc, OperationalError | InterfaceError):
-        return True
+    """An error that another try may not meet: the database (or the network to it) went away.
+
+    The error raised may be a consequence (a statement on a connection that died meanwhile), so
+    the causes count too.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if _transient_itself(current):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _transient_itself(exc: BaseException) -> bool:
+    if isinstance(exc, PendingRollbackError):
+        return True  # only raised once the connection under a transaction was invalidated
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError):
+            return True
+        sqlstate = str(getattr(exc.orig, "sqlstate", None) or "")
+        return sqlstate.startswith(_TRANSIENT_SQLSTATES)
     return isinstance(exc, OSError | TimeoutError)
 
 

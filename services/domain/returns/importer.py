@@ -201,11 +201,7 @@ async def _stage_sqlite(
     if not header_seen:
         raise CsvEmpty("The CSV has no lines.")
     if problems:
-        raise CsvMalformed(
-            f"{len(problems)} line(s) of the CSV could not be read.",
-            errors=problems[:1000],
-            error_count=len(problems),
-        )
+        raise CsvMalformed.for_lines(problems)
     if progress is not None:
         progress(len(batch))
     await flush()

@@ -18,6 +18,7 @@ from services.projector.model.params import (
     ScenarioParameters,
 )
 from shared.schemas.scenario_parameters import (
+    HOURS_PER_FTE_WEEK,
     N_POPULATION_AGE_BANDS,
 )
 from shared.vocab.drivers import CUSTOM_DRIVER, POPULATION_DRIVERS
@@ -181,6 +182,7 @@ def prepare_demand(
             1.0 - reduction[None, :] * prevention_phase[:, None]
         )
         base_level = base[None, :] * role_level[:, inputs.cell_role]
+        base_level += unpaid_care_uplift(inputs, params, base)
         productivity_growth = params.productivity_growth_per_year.for_roles(roles)
     else:
         base_level = np.broadcast_to(base, (horizon + 1, inputs.n_cells)).copy()
@@ -223,6 +225,36 @@ def prepare_demand(
         productivity=productivity,
         **dementia_parts,
     )
+
+
+def unpaid_care_uplift(
+    inputs: ProjectionInputs, params: ScenarioParameters, base: FloatArray
+) -> FloatArray:
+    """Paid demand (T, C) FTE from unpaid care hours taken over by paid care: in each area,
+    share x unpaid hours a week / 37.5 FTE, spread over the lever's roles' cells in proportion
+    to their base demand and phased in. Zero when the lever is off or the hours are unknown."""
+    horizon = inputs.horizon_years
+    uplift = np.zeros((horizon + 1, inputs.n_cells))
+    shift = params.unpaid_care_shift
+    hours = inputs.unpaid_care_hours_per_week
+    if shift.share_of_hours == 0.0 or hours is None:
+        return uplift
+    role_index = [i for i, code in enumerate(inputs.role_codes) if code in set(shift.roles)]
+    targeted = np.isin(inputs.cell_role, role_index)
+    weight = np.where(targeted, base, 0.0)
+    area_base = np.bincount(inputs.cell_area, weights=weight, minlength=inputs.n_areas)
+    extra_fte = shift.share_of_hours * hours / HOURS_PER_FTE_WEEK  # (A,)
+    cell_share = np.divide(
+        weight,
+        area_base[inputs.cell_area],
+        out=np.zeros(inputs.n_cells),
+        where=area_base[inputs.cell_area] > 0,
+    )
+    cell_extra = extra_fte[inputs.cell_area] * cell_share  # (C,)
+    uplift += phase_in(horizon, shift.phase_in_years)[:, None] * cell_extra[None, :]
+    # Demand cannot fall below zero however much unpaid care is given back.
+    np.maximum(uplift, -base[None, :], out=uplift)
+    return uplift
 
 
 def _dementia_parts(inputs: ProjectionInputs) -> dict[str, FloatArray | None]:

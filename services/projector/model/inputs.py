@@ -36,7 +36,8 @@ CFAS2_DEMENTIA_PREVALENCE: tuple[tuple[float, ...], tuple[float, ...]] = (
     (0.012, 0.030, 0.052, 0.106, 0.128, 0.171),
 )
 
-_CELL_FLOAT_FIELDS: tuple[str, ...] = (
+# A cell's figures from its return line (FTE, persons, days), each a (C,) array.
+CELL_FIGURES: tuple[str, ...] = (
     "fte_in_post",
     "vacant_fte",
     "headcount",
@@ -119,6 +120,8 @@ class ProjectionInputs:
     # (2, 6) sd of log prevalence, from the source's 95% interval; None = no uncertainty.
     dementia_prevalence_sd_log: FloatArray | None = None
     agreements: tuple[SharingAgreement, ...] = ()
+    # Unpaid care hours a week given in each area (Census 2021), for the unpaid-care lever.
+    unpaid_care_hours_per_week: FloatArray | None = None
 
     def __post_init__(self) -> None:
         n_cells = len(np.asarray(self.cell_org))
@@ -127,7 +130,7 @@ class ProjectionInputs:
             if value is None:
                 value = np.zeros(n_cells, dtype=np.int64)
             object.__setattr__(self, name, np.asarray(value, dtype=np.int64))
-        for name in _CELL_FLOAT_FIELDS:
+        for name in CELL_FIGURES:
             value = getattr(self, name)
             if value is None:
                 value = np.zeros(n_cells, dtype=np.float64)
@@ -193,7 +196,7 @@ class ProjectionInputs:
         if index.dtype == np.bool_:
             index = np.flatnonzero(index)
         changes: dict[str, object] = {}
-        for name in (*_CELL_INT_FIELDS, *_CELL_FLOAT_FIELDS, "headcount_by_age"):
+        for name in (*_CELL_INT_FIELDS, *CELL_FIGURES, "headcount_by_age"):
             changes[name] = np.asarray(getattr(self, name))[index]
         kept_orgs = set(np.unique(self.cell_org[index]).tolist())
         agreements = []
@@ -242,14 +245,24 @@ class InputError(ValueError):
 
 
 def validate_inputs(inputs: ProjectionInputs) -> list[InputProblem]:
-    """Shape, index and sign problems that would make the projection meaningless."""
+    """Shape, index and sign problems that would make the projection meaningless: shapes
+    first, then values, then how cells and agreements fit together (each stage only when the
+    one before found nothing, so a problem is reported where it starts)."""
+    for stage in (_shape_problems, _value_problems, _consistency_problems):
+        problems = stage(inputs)
+        if problems:
+            return problems
+    return []
+
+
+def _shape_problems(inputs: ProjectionInputs) -> list[InputProblem]:
     problems: list[InputProblem] = []
 
     def add(path: str, message: str) -> None:
         problems.append(InputProblem(path, message))
 
     n_cells = inputs.n_cells
-    for name in (*_CELL_INT_FIELDS, *_CELL_FLOAT_FIELDS):
+    for name in (*_CELL_INT_FIELDS, *CELL_FIGURES):
         value = np.asarray(getattr(inputs, name))
         if value.shape != (n_cells,):
             add(name, f"must have shape ({n_cells},), got {value.shape}")
@@ -262,6 +275,10 @@ def validate_inputs(inputs: ProjectionInputs) -> list[InputProblem]:
         or population_shape[1] < 1
     ):
         add("population", f"must have shape (areas, years, 2, {N_POPULATION_AGE_BANDS})")
+    if inputs.unpaid_care_hours_per_week is not None and (
+        np.shape(inputs.unpaid_care_hours_per_week) != (inputs.n_areas,)
+    ):
+        add("unpaid_care_hours_per_week", f"must have one value per area ({inputs.n_areas})")
     if inputs.population_variant is not None and (
         inputs.population_variant.shape != population_shape
     ):
@@ -271,8 +288,14 @@ def validate_inputs(inputs: ProjectionInputs) -> list[InputProblem]:
     sd_log = inputs.dementia_prevalence_sd_log
     if sd_log is not None and sd_log.shape != (2, 6):
         add("dementia_prevalence_sd_log", "must have shape (2, 6): sex x age band 65-69 .. 90+")
-    if problems:
-        return problems
+    return problems
+
+
+def _value_problems(inputs: ProjectionInputs) -> list[InputProblem]:
+    problems: list[InputProblem] = []
+
+    def add(path: str, message: str) -> None:
+        problems.append(InputProblem(path, message))
 
     for name in (
         "population",
@@ -294,7 +317,7 @@ def validate_inputs(inputs: ProjectionInputs) -> list[InputProblem]:
         bad = np.flatnonzero(getattr(inputs, name) < 0)
         if bad.size:
             add(name, f"must be non-negative at cells {bad[:5].tolist()}")
-    for name in (*_CELL_FLOAT_FIELDS, "headcount_by_age"):
+    for name in (*CELL_FIGURES, "headcount_by_age"):
         value = getattr(inputs, name)
         bad_rows = ~np.isfinite(value) | (value < 0)
         if bad_rows.ndim > 1:
@@ -302,9 +325,16 @@ def validate_inputs(inputs: ProjectionInputs) -> list[InputProblem]:
         bad = np.flatnonzero(bad_rows)
         if bad.size:
             add(name, f"must be finite and non-negative at cells {bad[:5].tolist()}")
-    if problems:
-        return problems
+    return problems
 
+
+def _consistency_problems(inputs: ProjectionInputs) -> list[InputProblem]:
+    problems: list[InputProblem] = []
+
+    def add(path: str, message: str) -> None:
+        problems.append(InputProblem(path, message))
+
+    n_cells = inputs.n_cells
     pair = inputs.cell_org * max(inputs.n_roles, 1) + inputs.cell_role
     if np.unique(pair).size != n_cells:
         add("cell_org", "each organisation may have at most one cell per role")
@@ -399,6 +429,6 @@ def ensure_substitution_cells(
             [inputs.headcount_by_age, np.zeros((n_new, N_WORKFORCE_AGE_BANDS))]
         ),
     }
-    for name in _CELL_FLOAT_FIELDS:
+    for name in CELL_FIGURES:
         changes[name] = np.concatenate([getattr(inputs, name), np.zeros(n_new)])
     return replace(inputs, **changes)  # type: ignore[arg-type]

@@ -22,6 +22,7 @@ from shared.schemas.scenario_parameters import (
     DEFAULT_JOINER_AGE_MIX,
     DEFAULT_NEWLY_QUALIFIED_AGE_MIX,
     DEFAULT_RETIREMENT_HAZARD,
+    DEFAULT_UNPAID_CARE_ROLES,
     DEFAULT_WORKFORCE_AGE_MIX,
     ParameterError,
     ParameterProblem,
@@ -104,6 +105,24 @@ class CrossSectorFlow:
 
 
 @dataclass(frozen=True)
+class PayGapChange:
+    """A change in the hourly pay gap (GBP, NHS minus care) between equivalent roles."""
+
+    nhs_role: str
+    care_role: str
+    gap_change_per_hour: float
+
+
+@dataclass(frozen=True)
+class UnpaidCareShift:
+    """A share of unpaid care hours taken over by paid care in `roles` (negative: given back)."""
+
+    share_of_hours: float = 0.0
+    roles: tuple[str, ...] = DEFAULT_UNPAID_CARE_ROLES
+    phase_in_years: int = 0
+
+
+@dataclass(frozen=True)
 class UncertaintyParameters:
     """Spread of the uncertain parameters drawn in runs 1..N (run 0 uses central values)."""
 
@@ -136,6 +155,9 @@ class ScenarioParameters:
     international_recruitment: tuple[Intake, ...] = ()
     training_pipeline: tuple[Intake, ...] = ()
     cross_sector_flows: tuple[CrossSectorFlow, ...] = ()
+    pay_gap_changes: tuple[PayGapChange, ...] = ()
+    pay_gap_flow_elasticity: float = 0.0
+    unpaid_care_shift: UnpaidCareShift = field(default_factory=UnpaidCareShift)
     agency_conversion: ByRole = field(default_factory=ByRole)
     working_days_per_year: float = 225.0
     fte_per_head_when_unknown: float = 0.88
@@ -154,6 +176,16 @@ class ScenarioParameters:
         if role_code in self.custom_driver_weights and role_code not in self.demand_driver_by_role:
             return CUSTOM_DRIVER
         return self.demand_driver_by_role.get(role_code, self.default_demand_driver)
+
+    def flow_multiplier(self, from_role: str, to_role: str) -> float:
+        """How much the pay-gap changes scale the cross-sector flow from_role -> to_role:
+        1 + elasticity x (sum of the gap changes between the pair), never below 0."""
+        change = sum(
+            c.gap_change_per_hour
+            for c in self.pay_gap_changes
+            if (c.care_role, c.nhs_role) == (from_role, to_role)
+        )
+        return max(0.0, 1.0 + self.pay_gap_flow_elasticity * change)
 
     def retirement_hazard_for(self, role_code: str) -> tuple[float, ...]:
         return self.retirement_hazard_by_role.get(role_code, self.retirement_hazard)
@@ -202,6 +234,13 @@ class ScenarioParameters:
             training_pipeline=intakes(doc.training_pipeline),
             cross_sector_flows=tuple(
                 CrossSectorFlow(**f.model_dump()) for f in doc.cross_sector_flows
+            ),
+            pay_gap_changes=tuple(PayGapChange(**c.model_dump()) for c in doc.pay_gap_changes),
+            pay_gap_flow_elasticity=doc.pay_gap_flow_elasticity,
+            unpaid_care_shift=UnpaidCareShift(
+                share_of_hours=doc.unpaid_care_shift.share_of_hours,
+                roles=tuple(doc.unpaid_care_shift.roles),
+                phase_in_years=doc.unpaid_care_shift.phase_in_years,
             ),
             agency_conversion=by_role(doc.agency_conversion),
             working_days_per_year=doc.working_days_per_year,

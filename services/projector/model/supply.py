@@ -211,6 +211,7 @@ def prepare_supply(
     implied_retirement = _safe_divide((cell_hazard * headcount_by_age).sum(axis=1), headcount, 0.0)
     excess = _safe_divide(observed_rate - implied_retirement, 1.0 - implied_retirement, 0.0)
     nonretirement = np.clip(np.where(headcount > 0, excess, observed_rate), 0.0, 1.0)
+    nonretirement = _pay_gap_retention(inputs, params, nonretirement)
 
     fte_per_head = _safe_divide(inputs.fte_in_post, headcount, params.fte_per_head_when_unknown)
     sickness_rate = np.clip(
@@ -315,6 +316,25 @@ def switch_supply(
     )
 
 
+def _pay_gap_retention(
+    inputs: ProjectionInputs, params: ScenarioParameters, nonretirement: FloatArray
+) -> FloatArray:
+    """A narrower pay gap keeps in the care role the leavers who no longer go to the NHS
+    role: its leaving rate falls by share x (1 - multiplier) of itself (and rises when the gap
+    widens), for each cross-sector flow the pay-gap changes scale."""
+    if not params.pay_gap_changes or params.pay_gap_flow_elasticity == 0.0:
+        return nonretirement
+    code_index = {code: i for i, code in enumerate(inputs.role_codes)}
+    factor = np.ones(len(inputs.role_codes))
+    for flow in params.cross_sector_flows:
+        if flow.from_role not in code_index:
+            continue
+        multiplier = params.flow_multiplier(flow.from_role, flow.to_role)
+        factor[code_index[flow.from_role]] *= 1.0 - flow.share_of_leavers * (1.0 - multiplier)
+    adjusted: FloatArray = np.clip(nonretirement * factor[inputs.cell_role], 0.0, 1.0)
+    return adjusted
+
+
 def _cross_flow_rules(
     inputs: ProjectionInputs, params: ScenarioParameters
 ) -> tuple[CrossFlowRule, ...]:
@@ -323,7 +343,8 @@ def _cross_flow_rules(
     for flow in params.cross_sector_flows:
         if flow.from_role not in code_index or flow.to_role not in code_index:
             continue
-        if flow.share_of_leavers <= 0.0:
+        share = flow.share_of_leavers * params.flow_multiplier(flow.from_role, flow.to_role)
+        if share <= 0.0:
             continue
         sources = np.flatnonzero(inputs.cell_role == code_index[flow.from_role])
         targets = np.flatnonzero(inputs.cell_role == code_index[flow.to_role])
@@ -352,7 +373,7 @@ def _cross_flow_rules(
                 target_cells=targets.astype(np.int64),
                 target_group=position[served].astype(np.int64),
                 target_weight=weight,
-                share=flow.share_of_leavers,
+                share=share,
             )
         )
     return tuple(rules)
