@@ -10,7 +10,11 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from services.api.charts import draw, service
+from services.api.charts.errors import ResultsNotFound
 from services.api.deps import ReadKey, SessionDep
+from services.api.openapi import raises
+from services.api.projections.errors import ProjectionNotFound, RunNotFinished
+from shared.errors import ValidationFailed
 from shared.vocab.measures import Measure
 
 router = APIRouter(prefix="/v1/projections", tags=["projections"])
@@ -28,8 +32,7 @@ _DESCRIPTION = (
 def _responses(media_type: str) -> dict[int | str, dict[str, Any]]:
     return {
         200: {"content": {media_type: {"schema": {"type": "string", "format": "binary"}}}},
-        404: {"description": "No such run for this key, or no results for the area and role"},
-        409: {"description": "The run has not succeeded yet"},
+        **raises(ProjectionNotFound, ResultsNotFound, RunNotFinished, ValidationFailed),
     }
 
 

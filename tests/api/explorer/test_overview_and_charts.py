@@ -273,6 +273,7 @@ async def test_a_scenario_is_compared_with_the_baseline(
     sessionmaker: async_sessionmaker[AsyncSession],
     make_key: KeyFactory,
     reference: ReferenceLoadSummary,
+    seeded_roles: list[str],
 ) -> None:
     a = await ics_with_run(
         client, app, sessionmaker, make_key, code=ICB_A, lad=LAD_A1, label="Alpha"
