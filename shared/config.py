@@ -54,6 +54,17 @@ class Settings(BaseSettings):
     # cookie is marked Secure (None: when the request came over HTTPS).
     explorer_session_ttl_s: int = Field(default=3600, ge=60, le=86400)
     explorer_cookie_secure: bool | None = None
+    # Webhooks. Addresses that resolve to loopback, private, link-local (cloud metadata) or
+    # other non-public networks are refused unless allowed (local development and tests);
+    # plain http:// URLs likewise.
+    webhook_allow_private_addresses: bool = False
+    webhook_allow_http: bool = False
+    webhook_max_attempts: int = Field(default=8, ge=1, le=20)
+    webhook_retry_base_s: float = Field(default=10.0, gt=0)  # 10 s, 20 s, 40 s ... per attempt
+    webhook_retry_max_s: float = Field(default=3600.0, gt=0)
+    webhook_timeout_s: float = Field(default=10.0, gt=0)
+    webhook_secret_grace_s: float = Field(default=86400.0, ge=0)  # old secret after rotation
+    webhook_disable_after_s: float = Field(default=86400.0, gt=0)  # failing this long: disabled
 
     @field_validator("database_url")
     @classmethod

@@ -63,3 +63,12 @@ def combine_projection_job_id(run_id: uuid.UUID, attempt: int = 1) -> str:
 
 def import_returns_job_id(import_id: uuid.UUID, attempt: int = 1) -> str:
     return f"import_returns:{import_id}:{attempt}"
+
+
+class DeliverWebhookPayload(JobPayload):
+    delivery_id: uuid.UUID
+
+
+def deliver_webhook_job_id(delivery_id: uuid.UUID, redelivery: int = 0) -> str:
+    # A redelivery is a new job: arq keeps the earlier one's result under the old id.
+    return f"deliver_webhook:{delivery_id}:{redelivery}"

@@ -115,9 +115,27 @@ def _field_path(loc: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(parts) or "body"
 
 
+def _invalid_json(err: dict[str, Any], body: Any) -> dict[str, Any]:
+    """A body that is not JSON: where it breaks (line and column, as editors count them)."""
+    loc = err.get("loc", ())
+    position = loc[-1] if loc and isinstance(loc[-1], int) else None
+    reason = str((err.get("ctx") or {}).get("error") or err.get("msg") or "invalid JSON")
+    message = f"The body is not valid JSON: {reason}"
+    if position is not None and isinstance(body, str | bytes):
+        text = body if isinstance(body, str) else body.decode("utf-8", errors="replace")
+        before = text[:position]
+        line = before.count("\n") + 1
+        column = position - (before.rfind("\n") + 1) + 1
+        message += f" at line {line}, column {column}"
+    return {"field": "body", "in": "body", "code": "json_invalid", "message": message + "."}
+
+
 def validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     errors = []
     for err in exc.errors():
+        if err.get("type") == "json_invalid":
+            errors.append(_invalid_json(err, exc.body))
+            continue
         loc = tuple(err.get("loc", ()))
         source = str(loc[0]) if loc else "body"
         errors.append(

@@ -239,26 +239,31 @@ class AccessGate:
         if declared is not None and declared.isdigit() and int(declared) > limit:
             await self._refuse(scope, receive, send, _too_large(limit))
             return
+        scan = _JsonControlScan() if _is_json(content_type) else None
         received = 0
-        exceeded = False
+        refusal: Any = None
         response_started = False
 
         async def limited_receive() -> Message:
-            nonlocal received, exceeded
-            if exceeded:
+            nonlocal received, refusal
+            if refusal is not None:
                 return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
-                received += len(message.get("body", b""))
+                chunk = message.get("body", b"")
+                received += len(chunk)
                 if received > limit:
-                    # Tell the app the client went away; the gate answers 413 instead.
-                    exceeded = True
+                    refusal = _too_large(limit)
+                elif scan is not None and scan.finds(chunk):
+                    refusal = _control_in_json()
+                if refusal is not None:
+                    # Tell the app the client went away; the gate answers instead.
                     return {"type": "http.disconnect"}
             return message
 
         async def guarded_send(message: Message) -> None:
             nonlocal response_started
-            if exceeded:
+            if refusal is not None:
                 return
             if message["type"] == "http.response.start":
                 response_started = True
@@ -267,10 +272,46 @@ class AccessGate:
         try:
             await self.app(scope, limited_receive, guarded_send)
         except Exception:
-            if not exceeded:
+            if refusal is None:
                 raise
-        if exceeded and not response_started:
-            await _too_large(limit)(scope, receive, send)
+        if refusal is not None and not response_started:
+            await refusal(scope, receive, send)
+
+
+def _is_json(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip()
+    return media == "application/json" or media.endswith("+json")
+
+
+class _JsonControlScan:
+    """Finds a JSON escape of a control character (\\u0000 and the like) in a streamed body.
+
+    Raw control characters are already invalid JSON; escaped ones would reach the database.
+    Tab, line feed and carriage return stay allowed. The last bytes of each chunk are kept so
+    an escape split across two chunks is still seen."""
+
+    PATTERN = re.compile(rb"(?<!\\)(?:\\\\)*\\u00(?:0[0-8bBcCeEfF]|1[0-9a-fA-F]|7[fF])")
+    KEEP = 32
+
+    def __init__(self) -> None:
+        self.tail = b""
+
+    def finds(self, chunk: bytes) -> bool:
+        window = self.tail + chunk
+        self.tail = window[-self.KEEP :]
+        return self.PATTERN.search(window) is not None
+
+
+def _control_in_json() -> Any:
+    return problem_for(
+        ControlCharacter(
+            "A text value in the JSON body holds a control character (such as \\u0000).",
+            errors=[
+                field_error("body", ControlCharacter.code, "control characters are not allowed")
+                | {"in": "body"}
+            ],
+        )
+    )
 
 
 def _too_large(limit: int) -> Any:

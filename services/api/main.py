@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import version
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -16,6 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from services.api import openapi
 from services.api.agreements.router import router as agreements_router
 from services.api.areas.router import router as areas_router
+from services.api.audit.router import router as audit_router
 from services.api.cache import BodyCache, KeyCache, TtlCache
 from services.api.charts.router import router as charts_router
 from services.api.docs.router import ASSETS_PATH, assets
@@ -28,14 +30,21 @@ from services.api.gate import AccessGate
 from services.api.health.router import router as health_router
 from services.api.insights.router import router as insights_router
 from services.api.keys.router import router as keys_router
-from services.api.middleware import RequestContextMiddleware
+from services.api.links import add_links
+from services.api.middleware import (
+    AcceptMiddleware,
+    GZipMiddleware,
+    RequestContextMiddleware,
+)
 from services.api.organisations.router import router as organisations_router
+from services.api.projections.fastpath import LatestNotModifiedMiddleware
 from services.api.projections.router import hot_router as projections_hot_router
 from services.api.projections.router import router as projections_router
 from services.api.ratelimit import RateLimiter
 from services.api.returns.router import router as returns_router
 from services.api.roles.router import router as roles_router
 from services.api.scenarios.router import router as scenarios_router
+from services.api.webhooks.router import router as webhooks_router
 from services.domain.projections import runs as projection_runs
 from services.domain.queue import ArqSender, JobSender, OutboxRelay
 from services.domain.returns import import_jobs
@@ -107,6 +116,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                 await task
         await app.state.sender.close()
         await app.state.engine.dispose()
+        await app.state.rate_limiter.close()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -130,13 +140,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.latest_cache = TtlCache(ttl_s=settings.latest_cache_s)
     # Explorer: a page's data and drawn charts, reused by its images and downloads.
     app.state.explorer_cache = TtlCache(ttl_s=120.0, max_entries=300)
+    plain_openapi = app.openapi
+
+    def openapi_with_links() -> dict[str, Any]:
+        return add_links(plain_openapi())
+
+    app.openapi = openapi_with_links  # type: ignore[method-assign]
+    app.state.rate_limiter = RateLimiter(settings)
     install_error_handlers(app)
     # Added innermost first: the request-id middleware wraps everything else.
     app.add_middleware(
         AccessGate,
         max_body_bytes=settings.max_body_bytes,
         max_upload_bytes=settings.max_upload_bytes,
-        limiter=RateLimiter(settings),
+        limiter=app.state.rate_limiter,
     )
     if settings.cors_origins:
         app.add_middleware(
@@ -152,14 +169,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "Idempotency-Key",
                 "X-Request-ID",
             ],
-            expose_headers=["ETag", "Location", "X-Request-ID", "X-Total-Count", "Link"],
+            expose_headers=[
+                "Content-Disposition",
+                "ETag",
+                "Idempotency-Replayed",
+                "Link",
+                "Location",
+                "Retry-After",
+                "X-Request-ID",
+                "X-Total-Count",
+            ],
         )
+    app.add_middleware(AcceptMiddleware)
+    app.add_middleware(GZipMiddleware)
+    # Polling integrations' 304s, answered from the caches before everything below.
+    app.add_middleware(LatestNotModifiedMiddleware)
     app.add_middleware(RequestContextMiddleware)
     app.include_router(projections_hot_router)
     app.include_router(health_router)
     app.include_router(docs_router)
     app.mount(ASSETS_PATH, assets(), name="docs-assets")
     app.include_router(keys_router)
+    app.include_router(audit_router)
     app.include_router(organisations_router)
     app.include_router(returns_router)
     app.include_router(roles_router)
@@ -173,4 +204,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(explorer_root_router)
     app.include_router(explorer_router)
     app.mount("/explorer/static", StaticFiles(directory=EXPLORER_STATIC), name="explorer-static")
+    app.include_router(webhooks_router)
     return app

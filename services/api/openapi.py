@@ -3,7 +3,8 @@
 - every error an operation can answer is declared, as `application/problem+json` with the
   `Problem` schema, and its description lists the stable codes (each linking to its page);
   routers declare the domain error classes they raise with `raises(...)`, and the errors
-  every authenticated operation can meet (401, 403 scope, 422 malformed, 413 body) are added
+  every authenticated operation can meet (401, 403 scope, 422 malformed or control
+  characters, 413 body, 429 rate limit, 503 database unavailable) are added
   here once;
 - the bearer security scheme, so Swagger UI's Authorize button works;
 - operation ids are the handlers' names (`submit_return`, `list_roles`);
@@ -28,9 +29,12 @@ from services.api.errors import PROBLEM_JSON, problem_type
 from services.api.keys.errors import KeyRevoked, MissingCredentials
 from shared.errors import (
     TITLES,
+    ControlCharacter,
+    DatabaseUnavailable,
     DomainError,
     InsufficientScope,
     PayloadTooLarge,
+    RateLimited,
     Unauthorized,
     ValidationFailed,
 )
@@ -181,11 +185,11 @@ def build(app: FastAPI) -> dict[str, Any]:
         route = routes.get((path, method))
         if path.startswith("/v1/"):
             operation["security"] = [{SECURITY_SCHEME: []}]
-            _add(operation, *_AUTH_ERRORS)
+            _add(operation, *_AUTH_ERRORS, RateLimited, DatabaseUnavailable)
             if route is not None and _depends_on_scope(route):
                 _add(operation, InsufficientScope)
         if operation.get("parameters") or operation.get("requestBody"):
-            _add(operation, ValidationFailed)
+            _add(operation, ValidationFailed, ControlCharacter)
         if operation.get("requestBody"):
             _add(operation, PayloadTooLarge)
         _finish_errors(operation)

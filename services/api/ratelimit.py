@@ -11,11 +11,13 @@ from __future__ import annotations
 import logging
 import math
 import time
+from typing import Any
 
 from fastapi.responses import JSONResponse
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
+from redis.asyncio import ConnectionPool
 
 from services.api.errors import problem_for
 from shared.config import Settings
@@ -26,13 +28,6 @@ log = logging.getLogger("oneworkforce.api")
 KEY_PREFIX = "oneworkforce:ratelimit"
 
 
-def _storage(settings: Settings) -> Storage:
-    if settings.redis_url:
-        uri = "async+" + settings.redis_url
-        return RedisStorage(uri, implementation="redispy", key_prefix=KEY_PREFIX)
-    return MemoryStorage()
-
-
 class RateLimiter:
     """Checks and counts one request against the caller's limit."""
 
@@ -40,8 +35,25 @@ class RateLimiter:
         self.enabled = settings.rate_limit_enabled
         self.per_key: RateLimitItem = parse(settings.rate_limit_per_key)
         self.per_address: RateLimitItem = parse(settings.rate_limit_per_address)
-        self.storage = _storage(settings)
+        self._pool: ConnectionPool | None = None
+        self.storage: Storage
+        if settings.redis_url:
+            # Our own pool, so the API can close its connections when it stops.
+            self._pool = ConnectionPool.from_url(settings.redis_url)
+            options: dict[str, Any] = {"connection_pool": self._pool}
+            self.storage = RedisStorage(
+                "async+" + settings.redis_url,
+                implementation="redispy",
+                key_prefix=KEY_PREFIX,
+                **options,
+            )
+        else:
+            self.storage = MemoryStorage()
         self.strategy = SlidingWindowCounterRateLimiter(self.storage)
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.disconnect()
 
     async def hit_key(self, key_id: str) -> JSONResponse | None:
         """None when the key is within its limit, else the 429 answer."""

@@ -12,6 +12,7 @@ from arq import Retry
 from services.domain.projections import runs as projection_runs
 from services.domain.queue import OutboxRelay, discard_arq_jobs
 from services.domain.returns import import_jobs
+from services.domain.webhooks import delivery as webhook_delivery
 from services.projector import pipeline
 from services.projector.context import WorkerContext
 from shared.db.session import transaction
@@ -99,6 +100,20 @@ async def combine_projection(
     """England's results from its finished ICB parts."""
     work = pipeline.combine_projection(_env(ctx), run_id=uuid.UUID(run_id), attempt=attempt)
     return {"run_id": run_id, "outcome": await _with_retry(ctx, run_id, work)}
+
+
+async def deliver_webhook(ctx: WorkerContext, *, delivery_id: str) -> dict[str, Any]:
+    """POST one signed webhook; a failed attempt is retried with exponential backoff."""
+    try:
+        outcome = await webhook_delivery.deliver(
+            ctx["sessionmaker"],
+            ctx["settings"],
+            delivery_id=uuid.UUID(delivery_id),
+            job_try=ctx.get("job_try", 1),
+        )
+    except webhook_delivery.RetryLater as later:
+        raise Retry(defer=later.defer_s) from later
+    return {"delivery_id": delivery_id, "outcome": outcome}
 
 
 async def reap_projections(ctx: WorkerContext) -> dict[str, int]:

@@ -24,6 +24,8 @@ import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.domain.insights.unpaid_care import unpaid_care_hours
+from services.domain.webhooks import events as webhook_events
+from services.domain.webhooks.events import EventType
 from services.projector.model.engine import (
     MODEL_VERSION,
     Aggregation,
@@ -514,6 +516,23 @@ async def _fail_run(env: JobEnv, run_id: uuid.UUID, message: str) -> None:
             finished_at=utcnow(),
             error=message[:2000],
         )
+        run = await repo.get_run(session, run_id=run_id)
+        if run is not None:
+            await webhook_events.projection_event(
+                session, EventType.projection_failed, run, status="failed", error=message[:2000]
+            )
+    await _send_after(env, session)
+
+
+async def _send_after(env: JobEnv, session: AsyncSession) -> None:
+    """Send the outbox rows a committed transaction wrote (webhooks); the relay's timer
+    sends them otherwise."""
+    pending = outbox.take_pending(session)
+    if pending and env.send_pending is not None:
+        try:
+            await env.send_pending(pending)
+        except Exception:
+            log.exception("sending follow-up jobs failed; the relay will retry")
 
 
 async def run_projection(env: JobEnv, *, run_id: uuid.UUID, attempt: int) -> str:
@@ -611,6 +630,10 @@ async def run_projection(env: JobEnv, *, run_id: uuid.UUID, attempt: int) -> str
                 "rows": len(rows),
             },
         )
+        await webhook_events.projection_event(
+            session, EventType.projection_succeeded, current, status="succeeded"
+        )
+    await _send_after(env, session)
     return "succeeded"
 
 
@@ -819,4 +842,8 @@ async def combine_projection(env: JobEnv, *, run_id: uuid.UUID, attempt: int) ->
             fingerprint_parts=fingerprint_parts,
             timings={"combine_s": round(time.perf_counter() - started, 3), "parts": len(parts)},
         )
+        await webhook_events.projection_event(
+            session, EventType.projection_succeeded, current, status="succeeded"
+        )
+    await _send_after(env, session)
     return "succeeded"

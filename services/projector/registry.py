@@ -26,4 +26,6 @@ JOBS: tuple[JobSpec, ...] = (
     JobSpec(JobName.run_projection, jobs.run_projection, max_tries=3, timeout_s=3600),
     JobSpec(JobName.project_ics, jobs.project_ics, max_tries=3, timeout_s=3600),
     JobSpec(JobName.combine_projection, jobs.combine_projection, max_tries=3, timeout_s=600),
+    # Attempts are counted against WEBHOOK_MAX_ATTEMPTS (at most 20) by the job itself.
+    JobSpec(JobName.deliver_webhook, jobs.deliver_webhook, max_tries=20, timeout_s=120),
 )

@@ -31,6 +31,12 @@ from shared.models.return_staging import return_staging
 from shared.models.role import RegistrationBody, Role, RoleSector
 from shared.models.scenario import BASELINE, Scenario, ScenarioVersion
 from shared.models.web_session import WebSession
+from shared.models.webhook import (
+    DeliveryStatus,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookSubscription,
+)
 from shared.models.workforce_return import (
     IdempotencyRecord,
     ImportStatus,
@@ -57,6 +63,7 @@ __all__ = [
     "Area",
     "AreaType",
     "AuditEvent",
+    "DeliveryStatus",
     "DemandDriver",
     "Deployment",
     "DeploymentStatus",
@@ -89,6 +96,9 @@ __all__ = [
     "Scenario",
     "ScenarioVersion",
     "WebSession",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookSubscription",
     "WorkforceReturn",
     "return_staging",
 ]

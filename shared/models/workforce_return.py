@@ -9,6 +9,7 @@ from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstra
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.db.base import Base, JSONType, UUIDPrimaryKey, utcnow
+from shared.vocab.return_lines import MAXIMUMS, OPTIONAL_COLUMNS
 
 
 class ReturnStatus(StrEnum):
@@ -48,6 +49,13 @@ class WorkforceReturn(UUIDPrimaryKey, Base):
     import_id: Mapped[uuid.UUID | None] = mapped_column(default=None, index=True)
 
 
+RETURN_LINE_RANGE_CHECK = " AND ".join(
+    f"COALESCE({column}, 0) <= {int(maximum)}"
+    if column in OPTIONAL_COLUMNS
+    else f"{column} <= {int(maximum)}"
+    for column, maximum in MAXIMUMS.items()
+)
+
 # The business rules a stored line always meets, enforced by the database itself (the same
 # rules as shared/repositories/return_rules.py, which explains failures line by line).
 RETURN_LINE_CHECKS: dict[str, str] = {
@@ -68,6 +76,9 @@ RETURN_LINE_CHECKS: dict[str, str] = {
     "leavers_split_within_leavers": (
         "leavers_to_health_care_12m IS NULL OR leavers_to_health_care_12m <= leavers_12m"
     ),
+    # The documented maximums (shared/vocab/return_lines.py). NaN and Infinity fail them too:
+    # PostgreSQL orders NaN above every number.
+    "within_range": RETURN_LINE_RANGE_CHECK,
 }
 
 

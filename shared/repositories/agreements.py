@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date
 from typing import Literal
 
-from sqlalchemy import ColumnElement, and_, exists, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, exists, false, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -52,22 +52,35 @@ async def _take_sqlite_write_lock(session: AsyncSession, *, agreement_id: uuid.U
 
 
 async def get_agreement(
-    session: AsyncSession, *, agreement_id: uuid.UUID, lock: Lock | None = None
+    session: AsyncSession,
+    *,
+    agreement_id: uuid.UUID,
+    lock: Lock | None = None,
+    visible_to: tuple[str | None, tuple[uuid.UUID, ...]] | None = None,
 ) -> Agreement | None:
     """An agreement with its parties (and their organisations) and scope.
 
     `lock="update"` for changes to the agreement; `lock="share"` for deployments, which must see
     a status that cannot change until they commit but may run beside each other.
+    `visible_to=(ics_code, party organisation ids)` keeps only an agreement of that ICS or with
+    one of those parties (None: any agreement).
     """
-    query = (
-        select(Agreement)
-        .where(Agreement.id == agreement_id)
-        .options(
-            selectinload(Agreement.parties).selectinload(AgreementParty.organisation),
-            selectinload(Agreement.scope),
-        )
-        .execution_options(populate_existing=True)
-    )
+    query = select(Agreement).where(Agreement.id == agreement_id)
+    if visible_to is not None:
+        ics_code, party_ids = visible_to
+        seen_by = [Agreement.ics_code == ics_code] if ics_code is not None else []
+        if party_ids:
+            seen_by.append(
+                exists().where(
+                    AgreementParty.agreement_id == Agreement.id,
+                    AgreementParty.organisation_id.in_(party_ids),
+                )
+            )
+        query = query.where(or_(*seen_by) if seen_by else false())
+    query = query.options(
+        selectinload(Agreement.parties).selectinload(AgreementParty.organisation),
+        selectinload(Agreement.scope),
+    ).execution_options(populate_existing=True)
     if lock is not None:
         if _is_sqlite(session):
             await _take_sqlite_write_lock(session, agreement_id=agreement_id)

@@ -1,12 +1,15 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.context import request_id_var
-from shared.models import AuditEvent
+from shared.models import ApiKey, AuditEvent, Organisation
 
 
 async def record(
@@ -31,3 +34,49 @@ async def record(
     session.add(event)
     await session.flush()
     return event
+
+
+async def list_events(
+    session: AsyncSession,
+    *,
+    ics_code: str | None,
+    key_id: uuid.UUID | None = None,
+    actor: str | None = None,
+    action: str | None = None,
+    resource_type: str | None = None,
+    resource_id: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    offset: int,
+    limit: int,
+) -> tuple[Sequence[AuditEvent], int]:
+    """Events newest first, filtered, with the total; `ics_code` keeps only events made by
+    keys of that ICS: keys bound to it and keys of its organisations."""
+    query = select(AuditEvent)
+    if ics_code is not None:
+        query = (
+            query.join(ApiKey, ApiKey.id == AuditEvent.key_id)
+            .outerjoin(Organisation, Organisation.id == ApiKey.organisation_id)
+            .where(or_(ApiKey.ics_code == ics_code, Organisation.ics_code == ics_code))
+        )
+    conditions = {
+        AuditEvent.key_id: key_id,
+        AuditEvent.actor: actor,
+        AuditEvent.action: action,
+        AuditEvent.resource_type: resource_type,
+        AuditEvent.resource_id: resource_id,
+    }
+    for column, value in conditions.items():
+        if value is not None:
+            query = query.where(column == value)
+    if since is not None:
+        query = query.where(AuditEvent.at >= since)
+    if until is not None:
+        query = query.where(AuditEvent.at < until)
+    total = (await session.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
+    rows = (
+        await session.execute(
+            query.order_by(AuditEvent.at.desc(), AuditEvent.id).offset(offset).limit(limit)
+        )
+    ).scalars()
+    return rows.all(), int(total)

@@ -3,13 +3,28 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Select, Table, and_, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    Select,
+    Table,
+    and_,
+    delete,
+    func,
+    insert,
+    literal,
+    literal_column,
+    or_,
+    select,
+    text,
+    tuple_,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import defer
 
 from shared.models import (
     Area,
@@ -122,6 +137,8 @@ async def list_runs(
     )
     query = (
         select(ProjectionRun)
+        # A run's fingerprint inputs (every return id) are read through their own endpoint.
+        .options(defer(ProjectionRun.fingerprint_parts))
         .where(*conditions)
         .order_by(ProjectionRun.queued_at.desc(), ProjectionRun.id)
         .offset(offset)
@@ -146,6 +163,18 @@ async def latest_succeeded(
     )
     row = (await session.execute(query)).first()
     return None if row is None else (row[0], row[1], bool(row[2]))
+
+
+async def fresh_succeeded_runs(
+    session: AsyncSession, *, ics_codes: Sequence[str]
+) -> Sequence[ProjectionRun]:
+    """Succeeded runs of these ICSs not yet stale (those a mark_stale would make stale)."""
+    query = select(ProjectionRun).where(
+        ProjectionRun.ics_code.in_(list(ics_codes)),
+        ProjectionRun.status == RunStatus.succeeded,
+        ProjectionRun.stale.is_(False),
+    )
+    return (await session.execute(query)).scalars().all()
 
 
 async def mark_stale(session: AsyncSession, *, ics_codes: Sequence[str]) -> int:
@@ -317,61 +346,168 @@ async def draws_of(
     return await session.get(ProjectionDraws, (run_id, area_code))
 
 
-def results_query(
-    *,
-    run_id: uuid.UUID,
-    area_codes: Sequence[str] | None,
-    role_code: str | None,
-    year_from: int | None,
-    year_to: int | None,
-    measure: str | None,
-) -> Select[ProjectionResult]:
-    query = select(ProjectionResult).where(ProjectionResult.run_id == run_id)
-    if area_codes is not None:
-        query = query.where(ProjectionResult.area_code.in_(list(area_codes)))
-    if role_code is not None:
-        query = query.where(ProjectionResult.role_code == role_code)
-    if year_from is not None:
-        query = query.where(ProjectionResult.year >= year_from)
-    if year_to is not None:
-        query = query.where(ProjectionResult.year <= year_to)
-    if measure is not None:
-        query = query.where(ProjectionResult.measure == measure)
-    return query
+# What every representation of results shows, in order: rows carry the role's name and sector
+# so portals need not re-join the catalogue, and figures are FTE rounded to 2 decimals.
+RESULT_EXPORT_COLUMNS: tuple[str, ...] = (
+    "area_code",
+    "role_code",
+    "role_name",
+    "sector",
+    "measure",
+    "year",
+    "principal",
+    "p10",
+    "p50",
+    "p90",
+)
+ALL_ROLES_NAME = "All roles"
+# Positions of the ordering key (area, role, measure, year) in a result row.
+RESULT_KEY_POSITIONS = (0, 1, 4, 5)
+
+
+def rounded(column: Any, places: int = 2) -> Any:
+    """A figure rounded in SQL on PostgreSQL and SQLite alike, in floating point (a NUMERIC
+    round trip costs seconds over an England run's rows)."""
+    scale = 10**places
+    return func.round(column * scale) / scale
+
+
+@dataclass(frozen=True)
+class ResultFilter:
+    """Which of a run's results to read (None: no condition)."""
+
+    run_id: uuid.UUID
+    area_codes: Sequence[str] | None = None
+    role_codes: Sequence[str] | None = None
+    sector: str | None = None
+    year_from: int | None = None
+    year_to: int | None = None
+    measures: Sequence[str] | None = None
+
+
+def results_query(selection: ResultFilter) -> Select[Any]:
+    """Result rows (RESULT_EXPORT_COLUMNS) in key order: area, role, measure, year."""
+    result = ProjectionResult
+    query = (
+        select(
+            result.area_code,
+            result.role_code,
+            func.coalesce(Role.name, literal(ALL_ROLES_NAME)).label("role_name"),
+            Role.sector.label("sector"),
+            result.measure,
+            result.year,
+            rounded(result.principal).label("principal"),
+            rounded(result.p10).label("p10"),
+            rounded(result.p50).label("p50"),
+            rounded(result.p90).label("p90"),
+        )
+        .select_from(result)
+        .outerjoin(Role, Role.code == result.role_code)
+        .where(result.run_id == selection.run_id)
+    )
+    if selection.area_codes is not None:
+        query = query.where(result.area_code.in_(list(selection.area_codes)))
+    if selection.role_codes is not None:
+        query = query.where(result.role_code.in_(list(selection.role_codes)))
+    if selection.sector is not None:
+        query = query.where(Role.sector == selection.sector)
+    if selection.year_from is not None:
+        query = query.where(result.year >= selection.year_from)
+    if selection.year_to is not None:
+        query = query.where(result.year <= selection.year_to)
+    if selection.measures is not None:
+        query = query.where(result.measure.in_(list(selection.measures)))
+    return query.order_by(result.area_code, result.role_code, result.measure, result.year)
+
+
+async def count_results(session: AsyncSession, selection: ResultFilter) -> int:
+    query = results_query(selection).order_by(None).with_only_columns(func.count())
+    return int((await session.execute(query)).scalar_one())
 
 
 async def list_results(
-    session: AsyncSession,
-    *,
-    run_id: uuid.UUID,
-    area_codes: Sequence[str] | None,
-    role_code: str | None = None,
-    year_from: int | None = None,
-    year_to: int | None = None,
-    measure: str | None = None,
-    offset: int = 0,
-    limit: int | None = None,
-) -> tuple[Sequence[ProjectionResult], int]:
-    query = results_query(
-        run_id=run_id,
-        area_codes=area_codes,
-        role_code=role_code,
-        year_from=year_from,
-        year_to=year_to,
-        measure=measure,
-    )
-    total = int(
-        (await session.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
-    )
-    ordered = query.order_by(
-        ProjectionResult.area_code,
-        ProjectionResult.role_code,
-        ProjectionResult.measure,
-        ProjectionResult.year,
-    ).offset(offset)
+    session: AsyncSession, selection: ResultFilter, *, offset: int = 0, limit: int | None = None
+) -> list[tuple[Any, ...]]:
+    """A page of result rows (RESULT_EXPORT_COLUMNS order)."""
+    query = results_query(selection).offset(offset)
     if limit is not None:
-        ordered = ordered.limit(limit)
-    return (await session.execute(ordered)).scalars().all(), total
+        query = query.limit(limit)
+    connection = await session.connection()
+    return [tuple(row) for row in (await connection.execute(query)).all()]
+
+
+async def results_after(
+    session: AsyncSession,
+    selection: ResultFilter,
+    *,
+    after: Sequence[Any] | None,
+    limit: int,
+) -> list[tuple[Any, ...]]:
+    """The next `limit` rows after the key `after` (area, role, measure, year): keyset paging,
+    so each chunk is a short read that seeks the primary key instead of skipping rows."""
+    query = results_query(selection)
+    if after is not None:
+        result = ProjectionResult
+        query = query.where(
+            tuple_(result.area_code, result.role_code, result.measure, result.year)
+            > tuple_(*(literal(value) for value in after))
+        )
+    connection = await session.connection()
+    return [tuple(row) for row in (await connection.execute(query.limit(limit))).all()]
+
+
+async def _read_in_key_order(session: AsyncSession) -> None:
+    """Walk the primary key instead of sorting: the export's first bytes leave at once, and
+    the plan does not depend on the table's statistics being fresh after a run's writes."""
+    await session.execute(text("SET LOCAL enable_sort = off"))
+
+
+async def stream_results(
+    session: AsyncSession, selection: ResultFilter, *, chunk_rows: int
+) -> AsyncIterator[list[tuple[Any, ...]]]:
+    """All selected rows through a server-side cursor (PostgreSQL), `chunk_rows` at a time."""
+    await _read_in_key_order(session)
+    connection = await session.connection()
+    query = results_query(selection).execution_options(yield_per=chunk_rows)
+    streamed = await connection.stream(query)
+    async for partition in streamed.partitions(chunk_rows):
+        yield [tuple(row) for row in partition]
+
+
+async def copy_results(
+    session: AsyncSession,
+    selection: ResultFilter,
+    *,
+    output: Callable[[bytes], Awaitable[None]],
+    as_json: bool = False,
+) -> None:
+    """The selected rows straight from PostgreSQL's COPY, the database formatting the text:
+    CSV with a header, or (`as_json`) one compact JSON object per line. The chunks pass through
+    untouched; an error in `output`, such as the client going away, cancels the COPY."""
+    await _read_in_key_order(session)
+    connection = await session.connection()
+    query: Select[Any] = results_query(selection)
+    options: dict[str, Any] = {"format": "csv", "header": True}
+    if as_json:
+        rows = query.order_by(None).subquery("result_row")
+        query = (
+            select(func.row_to_json(literal_column("result_row")))
+            .select_from(rows)
+            .order_by(rows.c.area_code, rows.c.role_code, rows.c.measure, rows.c.year)
+        )
+        # CSV with a quote and a delimiter that JSON text never holds raw: one line per object,
+        # written as is (COPY's text format would double every backslash).
+        options = {"format": "csv", "quote": "\x01", "delimiter": "\x02"}
+    compiled = query.compile(
+        dialect=connection.dialect, compile_kwargs={"render_postcompile": True}
+    )
+    params = compiled.params
+    args = [params[name] for name in (compiled.positiontup or [])]
+    raw = await connection.get_raw_connection()
+    driver = raw.driver_connection
+    await driver.copy_from_query(  # type: ignore[union-attr]
+        str(compiled), *args, output=output, **options
+    )
 
 
 async def explain_rows(

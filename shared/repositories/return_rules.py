@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.vocab.return_lines import (
     AGE_COLUMNS,
+    BULK_COLUMNS,
     DECIMAL_COLUMNS,
     INT_COLUMNS,
     OPTIONAL_COLUMNS,
@@ -48,6 +49,21 @@ class Problem:
         return data
 
 
+_COLUMN_ORDER = {column: position for position, column in enumerate(BULK_COLUMNS)}
+
+
+def in_row_order(problems: Sequence[Problem]) -> list[Problem]:
+    """Problems by line, then by column as a line lays them out (whole-return problems first);
+    the order rules found them in breaks ties."""
+    return sorted(
+        problems,
+        key=lambda p: (
+            -1 if p.row is None else p.row,
+            _COLUMN_ORDER.get(p.column or "", -1 if p.column is None else len(_COLUMN_ORDER)),
+        ),
+    )
+
+
 class Dialect:
     """The few SQL expressions that differ between PostgreSQL and SQLite."""
 
@@ -57,18 +73,28 @@ class Dialect:
     def blank(self, col: str) -> str:
         return f"COALESCE({col}, '') = ''"
 
+    # PostgreSQL: at most this many digits before the point, so every value that passes can
+    # be cast (to integer or double precision) without an error; longer ones are out of range.
+    MAX_DIGITS = 9
+
     def is_int(self, col: str) -> str:
         if self.pg:
-            return f"({col} ~ '^[0-9]+$')"
+            return f"({col} ~ '^[0-9]{{1,{self.MAX_DIGITS}}}$')"
         return f"({col} <> '' AND {col} NOT GLOB '*[^0-9]*')"
 
     def is_decimal(self, col: str) -> str:
         if self.pg:
-            return f"({col} ~ '^[0-9]+(\\.[0-9]+)?$')"
+            return f"({col} ~ '^[0-9]{{1,{self.MAX_DIGITS}}}(\\.[0-9]+)?$')"
         return (
             f"({col} <> '' AND {col} NOT GLOB '*[^0-9.]*' AND {col} NOT GLOB '*.*.*'"
             f" AND {col} NOT GLOB '.*' AND {col} NOT GLOB '*.')"
         )
+
+    def too_long(self, col: str) -> str:
+        """A number with more digits than MAX_DIGITS (PostgreSQL; SQLite casts any of them)."""
+        if self.pg:
+            return f"({col} ~ '^[0-9]{{{self.MAX_DIGITS + 1},}}(\\.[0-9]+)?$')"
+        return "(1 = 0)"
 
     def is_negative(self, col: str) -> str:
         if self.pg:
@@ -94,7 +120,8 @@ class Dialect:
         """PostgreSQL: one regular expression that a line with well-typed numbers matches."""
         parts = []
         for col in (*INT_COLUMNS, *DECIMAL_COLUMNS):
-            part = "[0-9]+" if col in INT_COLUMNS else "[0-9]+(\\.[0-9]+)?"
+            digits = f"[0-9]{{1,{self.MAX_DIGITS}}}"
+            part = digits if col in INT_COLUMNS else digits + "(\\.[0-9]+)?"
             parts.append(f"({part})?" if col in OPTIONAL_COLUMNS else part)
         return "^" + "\\|".join(parts) + "$"
 
@@ -171,6 +198,9 @@ class Validation:
         self.total += 1
         if len(self.problems) < MAX_REPORTED:
             self.problems.append(problem)
+
+    def in_row_order(self) -> list[Problem]:
+        return in_row_order(self.problems)
 
     async def _fetch(self, sql: str, **params: Any) -> Sequence[Any]:
         if ":import_id" in sql:

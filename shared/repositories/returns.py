@@ -21,6 +21,7 @@ from shared.models import (
     ReturnLine,
     ReturnStatus,
     ReturnWarning,
+    Role,
     WorkforceReturn,
     return_staging,
 )
@@ -453,6 +454,8 @@ def latest_dates(*, organisation_filter: Any, on: date) -> Subquery:
 @dataclass(frozen=True)
 class WorkforceAggregate:
     role_code: str
+    role_name: str
+    sector: str | None
     organisations: int
     headcount: int
     fte_in_post: float
@@ -465,13 +468,16 @@ class WorkforceAggregate:
 
 
 async def aggregate_latest(
-    session: AsyncSession, *, organisation_filter: Any, on: date
+    session: AsyncSession, *, organisation_filter: Any, on: date, sector: str | None = None
 ) -> list[WorkforceAggregate]:
-    """Sum by role over each organisation's latest current return at or before `on`."""
+    """Sum by role (with its name and sector, optionally one sector's roles only) over each
+    organisation's latest current return at or before `on`."""
     latest = latest_dates(organisation_filter=organisation_filter, on=on)
     query = (
         select(
             ReturnLine.role_code,
+            func.max(Role.name),
+            func.max(Role.sector),
             func.count(func.distinct(WorkforceReturn.organisation_id)),
             func.sum(ReturnLine.headcount),
             func.sum(ReturnLine.fte_in_post),
@@ -488,23 +494,28 @@ async def aggregate_latest(
             (latest.c.organisation_id == WorkforceReturn.organisation_id)
             & (latest.c.as_at == WorkforceReturn.as_at),
         )
+        .outerjoin(Role, Role.code == ReturnLine.role_code)
         .where(WorkforceReturn.status == ReturnStatus.current)
         .group_by(ReturnLine.role_code)
         .order_by(ReturnLine.role_code)
     )
+    if sector is not None:
+        query = query.where(Role.sector == sector)
     rows = (await session.execute(query)).all()
     return [
         WorkforceAggregate(
             role_code=row[0],
-            organisations=int(row[1]),
-            headcount=int(row[2] or 0),
-            fte_in_post=float(row[3] or 0),
-            vacant_fte=float(row[4] or 0),
-            starters_12m=int(row[5] or 0),
-            leavers_12m=int(row[6] or 0),
-            sickness_days_12m=float(row[7] or 0),
-            agency_fte=float(row[8] or 0),
-            bank_fte=float(row[9] or 0),
+            role_name=str(row[1] or row[0]),
+            sector=None if row[2] is None else str(row[2]),
+            organisations=int(row[3]),
+            headcount=int(row[4] or 0),
+            fte_in_post=float(row[5] or 0),
+            vacant_fte=float(row[6] or 0),
+            starters_12m=int(row[7] or 0),
+            leavers_12m=int(row[8] or 0),
+            sickness_days_12m=float(row[9] or 0),
+            agency_fte=float(row[10] or 0),
+            bank_fte=float(row[11] or 0),
         )
         for row in rows
     ]
@@ -537,3 +548,16 @@ async def count_reporting(
     if since is not None:
         query = query.where(WorkforceReturn.as_at > since)
     return int((await session.execute(query)).scalar_one())
+
+
+async def version_id(
+    session: AsyncSession, *, organisation_id: uuid.UUID, as_at: date, version: int
+) -> uuid.UUID | None:
+    """The id of one version of an organisation's return for a date."""
+    query = select(WorkforceReturn.id).where(
+        WorkforceReturn.organisation_id == organisation_id,
+        WorkforceReturn.as_at == as_at,
+        WorkforceReturn.version == version,
+    )
+    found: uuid.UUID | None = (await session.execute(query)).scalar_one_or_none()
+    return found

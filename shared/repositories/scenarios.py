@@ -39,9 +39,12 @@ async def list_versions(
     return (await session.execute(query)).scalars().all()
 
 
-async def list_visible(session: AsyncSession, *, ics_code: str | None) -> Sequence[Scenario]:
+async def list_visible(
+    session: AsyncSession, *, every_ics: bool, ics_code: str | None
+) -> Sequence[Scenario]:
+    """Scenarios of every ICS (`every_ics`), else the national ones and those of `ics_code`."""
     query = select(Scenario).order_by(Scenario.name)
-    if ics_code is not None:
+    if not every_ics:
         query = query.where(or_(Scenario.ics_code.is_(None), Scenario.ics_code == ics_code))
     return (await session.execute(query)).scalars().all()
 

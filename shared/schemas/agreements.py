@@ -33,7 +33,7 @@ class AgreementState(StrEnum):
 class Governance(BaseModel):
     """Governance notes: how risk is shared, indemnity, who stays the employer, anything else."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     risk_share: str | None = Field(default=None, max_length=NOTE_MAX_CHARS)
     indemnity: str | None = Field(default=None, max_length=NOTE_MAX_CHARS)
@@ -42,7 +42,7 @@ class Governance(BaseModel):
 
 
 class PartyIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     organisation_id: uuid.UUID
     signatory_name: str | None = Field(default=None, min_length=1, max_length=200)
@@ -50,7 +50,7 @@ class PartyIn(BaseModel):
 
 
 class ScopeIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     role_code: str = Field(min_length=1, max_length=64)
     lending_organisation_id: uuid.UUID
@@ -60,7 +60,7 @@ class ScopeIn(BaseModel):
 
 
 class AgreementCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     title: str = Field(min_length=1, max_length=300)
     ics_code: str | None = Field(
@@ -82,7 +82,7 @@ _NOT_NULLABLE = ("title", "mode", "start_date", "end_date", "governance", "parti
 class AgreementUpdate(BaseModel):
     """Fields to change; `parties` and `scope` replace the whole list."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     title: str | None = Field(default=None, min_length=1, max_length=300)
     mode: AgreementMode | None = None
@@ -143,7 +143,7 @@ class Agreement(BaseModel):
 
 
 class SignRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     organisation_id: uuid.UUID | None = Field(
         default=None,
@@ -155,19 +155,19 @@ class SignRequest(BaseModel):
 
 
 class SuspendRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     reason: str | None = Field(default=None, max_length=NOTE_MAX_CHARS)
 
 
 class TerminateRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     reason: str = Field(min_length=1, max_length=NOTE_MAX_CHARS)
 
 
 class DeploymentCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     from_organisation_id: uuid.UUID = Field(description="The lending party")
     to_organisation_id: uuid.UUID = Field(description="The receiving party")
@@ -179,7 +179,7 @@ class DeploymentCreate(BaseModel):
 
 
 class DeploymentEnd(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     ended_on: date = Field(
         description="Last day of the deployment; before its planned end date. The day before "

@@ -65,14 +65,28 @@ class PopulationYear(BaseModel):
     male: int | None = Field(description="Males; none when sex=F")
 
 
+class PopulationSeries(BaseModel):
+    """Persons per year for one age group or band."""
+
+    age_group: AgeGroup | None = Field(description="The age group, unless a band was asked for")
+    age_band: str | None = Field(description="The five-year band, if one was asked for")
+    method: str = Field(description="How the figures were made from the dataset's bands")
+    years: list[PopulationYear]
+
+
 class AreaPopulation(BaseModel):
     area: AreaRef
     dataset: str
-    age_group: AgeGroup | None = Field(description="The age group, unless one band was asked for")
-    age_band: str | None = Field(description="The five-year band asked for, if any")
+    age_group: AgeGroup | None = Field(description="The (first) age group, unless a band was")
+    age_band: str | None = Field(description="The (first) five-year band asked for, if any")
     sex: Sex
     method: str = Field(description="How the figures were made from the dataset's bands")
-    years: list[PopulationYear]
+    years: list[PopulationYear] = Field(description="Persons per year (whole people)")
+    series: list[PopulationSeries] = Field(
+        default_factory=list,
+        description="One entry per group and band asked for (repeat `group` or `age_band`), "
+        "in the order asked; the first is also given at the top level",
+    )
 
 
 class NeedCell(BaseModel):

@@ -12,7 +12,7 @@ CQC_PATTERN = r"^1-[0-9]{6,12}$"
 
 
 class OrganisationCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     name: str = Field(min_length=1, max_length=300)
     kind: OrganisationKind
@@ -24,7 +24,7 @@ class OrganisationCreate(BaseModel):
 
 
 class OrganisationUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     name: str | None = Field(default=None, min_length=1, max_length=300)
     kind: OrganisationKind | None = None

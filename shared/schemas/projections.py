@@ -6,11 +6,11 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 
 class ProjectionCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     scenario: str = Field(default="baseline", min_length=1, max_length=64)
     scope: str = Field(min_length=9, max_length=9, description="An ICB code or E92000001")
@@ -48,21 +48,45 @@ class ProjectionRunRead(BaseModel):
     heartbeat_at: datetime | None
     timings: dict[str, float]
     model_version: str | None
+    fingerprint: str | None = Field(
+        description="SHA-256 of every input the run read; its parts are at links.fingerprint"
+    )
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def links(self) -> dict[str, str]:
+        """Where the run's status, results, explanation and fingerprint inputs are read."""
+        base = f"/v1/projections/{self.id}"
+        return {
+            "self": base,
+            "results": f"{base}/results",
+            "export": f"{base}/export",
+            "explain": f"{base}/explain",
+            "fingerprint": f"{base}/fingerprint",
+        }
+
+
+class ProjectionFingerprintRead(BaseModel):
+    """The inputs a run read (dataset, scenario version, each return id and version...)."""
+
+    run_id: uuid.UUID
     fingerprint: str | None
-    fingerprint_parts: dict[str, Any]
+    parts: dict[str, Any]
 
 
 class ProjectionResultRead(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    """One measure for one area, role and year, in FTE rounded to 2 decimals."""
 
     area_code: str
-    role_code: str
+    role_code: str = Field(description="A catalogue role code, or 'all' for the total")
+    role_name: str
+    sector: str | None = Field(description="The role's sector; none for 'all'")
     measure: str
     year: int
-    principal: float
-    p10: float
-    p50: float
-    p90: float
+    principal: float = Field(description="The central projection (FTE)")
+    p10: float = Field(description="10th percentile of the Monte Carlo runs (FTE)")
+    p50: float = Field(description="Median of the Monte Carlo runs (FTE)")
+    p90: float = Field(description="90th percentile of the Monte Carlo runs (FTE)")
 
 
 class ProjectionExplainRead(BaseModel):

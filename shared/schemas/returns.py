@@ -2,42 +2,48 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt
 
 from shared.models.workforce_return import ImportStatus, ReturnSource, ReturnStatus
+from shared.vocab.return_lines import MAX_FTE, MAX_HOURLY_PAY, MAX_PERSONS, MAX_SICKNESS_DAYS
 
 Number = StrictInt | StrictFloat
+# Finite (the models refuse NaN and Infinity) and within the documented maximum.
+Persons = Annotated[Number, Field(le=MAX_PERSONS)]
+Fte = Annotated[Number, Field(le=MAX_FTE)]
+Days = Annotated[Number, Field(le=MAX_SICKNESS_DAYS)]
+Pay = Annotated[Number, Field(le=MAX_HOURLY_PAY)]
 
 
 class ReturnLineIn(BaseModel):
     """One role's figures. Headcounts are people; FTE are full-time equivalents; 12m = the last
     12 months. Rules (FTE vs headcount, age bands, leavers...) are checked after parsing."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     role_code: str = Field(min_length=1, max_length=64)
-    headcount: Number
-    fte_in_post: Number
-    vacant_fte: Number
-    starters_12m: Number
-    leavers_12m: Number
-    leavers_to_health_care_12m: Number | None = None
-    sickness_days_12m: Number
-    agency_fte: Number
-    bank_fte: Number
-    age_under_25: Number
-    age_25_34: Number
-    age_35_44: Number
-    age_45_54: Number
-    age_55_64: Number
-    age_65_plus: Number
-    mean_hourly_pay: Number | None = None
+    headcount: Persons
+    fte_in_post: Fte
+    vacant_fte: Fte
+    starters_12m: Persons
+    leavers_12m: Persons
+    leavers_to_health_care_12m: Persons | None = None
+    sickness_days_12m: Days
+    agency_fte: Fte
+    bank_fte: Fte
+    age_under_25: Persons
+    age_25_34: Persons
+    age_35_44: Persons
+    age_45_54: Persons
+    age_55_64: Persons
+    age_65_plus: Persons
+    mean_hourly_pay: Pay | None = None
 
 
 class ReturnCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     as_at: date
     lines: list[ReturnLineIn] = Field(min_length=1, max_length=5000)
@@ -125,11 +131,15 @@ class ReturnDiff(BaseModel):
 
 
 class WorkforceByRole(BaseModel):
-    role_code: str
+    """One role's workforce in an area; FTE rounded to 2 decimals, rates to 4."""
+
+    role_code: str = Field(description="A catalogue role code, or 'all' for the total")
+    role_name: str
+    sector: str | None = Field(description="The role's sector; none for 'all'")
     organisations: int
-    headcount: int
-    fte_in_post: float
-    vacant_fte: float
+    headcount: int = Field(description="People")
+    fte_in_post: float = Field(description="Full-time equivalents in post")
+    vacant_fte: float = Field(description="Vacant posts, FTE")
     vacancy_rate: float | None = Field(description="vacant FTE / (FTE in post + vacant FTE)")
     turnover_rate: float | None = Field(description="leavers (12m) / headcount")
     sickness_rate: float | None = Field(

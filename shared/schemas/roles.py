@@ -154,7 +154,7 @@ _DEMAND_DRIVER_HELP = (
 class RoleCreate(BaseModel):
     """A new role for the catalogue."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     code: RoleCode
     name: Name

@@ -24,6 +24,22 @@ DECIMAL_COLUMNS: tuple[str, ...] = (
     "bank_fte",
     "mean_hourly_pay",
 )
+# The largest value each figure may take (persons, FTE, days, pounds an hour). A return
+# beyond these is an input error (number_out_of_range), in JSON and CSV alike; numbers must
+# also be finite (no NaN or Infinity).
+MAX_PERSONS = 1_000_000
+MAX_FTE = 1_000_000.0
+MAX_SICKNESS_DAYS = 366_000_000.0
+MAX_HOURLY_PAY = 1_000.0
+MAXIMUMS: dict[str, float] = {
+    **dict.fromkeys(INT_COLUMNS, MAX_PERSONS),
+    "fte_in_post": MAX_FTE,
+    "vacant_fte": MAX_FTE,
+    "agency_fte": MAX_FTE,
+    "bank_fte": MAX_FTE,
+    "sickness_days_12m": MAX_SICKNESS_DAYS,
+    "mean_hourly_pay": MAX_HOURLY_PAY,
+}
 OPTIONAL_COLUMNS = frozenset({"leavers_to_health_care_12m", "mean_hourly_pay"})
 AGE_COLUMNS: tuple[str, ...] = INT_COLUMNS[4:]
 

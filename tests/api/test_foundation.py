@@ -139,8 +139,21 @@ async def test_cors_allows_configured_origins_only(database_url: str) -> None:
             refused = await http.options(
                 "/v1/keys", headers={"Origin": "https://evil.example", **headers}
             )
+            actual = await http.get("/healthz", headers={"Origin": "https://portal.example"})
     assert allowed.headers["access-control-allow-origin"] == "https://portal.example"
     assert "access-control-allow-origin" not in refused.headers
+    # What a portal's script may read from a response.
+    exposed = {
+        name.strip().lower() for name in actual.headers["access-control-expose-headers"].split(",")
+    }
+    assert {
+        "content-disposition",
+        "idempotency-replayed",
+        "link",
+        "x-total-count",
+        "etag",
+        "retry-after",
+    } <= exposed
 
 
 async def test_openapi_document_is_served(client: httpx.AsyncClient) -> None:

@@ -26,7 +26,10 @@ from services.api.agreements import errors
 from services.api.http import PageParams, etag_of
 from services.api.organisations import service as organisations
 from services.api.organisations.errors import UnknownOrganisation
+from services.api.organisations.service import can_see as can_see_organisation
 from services.api.roles.errors import UnknownRole
+from services.domain.webhooks import events as webhook_events
+from services.domain.webhooks.events import EventType
 from shared.db.base import utcnow
 from shared.errors import DomainError, FieldErrors, InsufficientScope
 from shared.models import (
@@ -189,7 +192,15 @@ async def _load(
     lock: repo.Lock | None = None,
     manage: bool = False,
 ) -> Agreement:
-    agreement = await repo.get_agreement(session, agreement_id=agreement_id, lock=lock)
+    # What the key may not read is filtered in the query itself, so another ICS's agreement
+    # costs the same one query as an id that does not exist, and is answered the same.
+    visible_ics, parties = _visibility(principal)
+    agreement = await repo.get_agreement(
+        session,
+        agreement_id=agreement_id,
+        lock=lock,
+        visible_to=None if principal.is_global else (visible_ics, tuple(parties)),
+    )
     if agreement is None or not can_read(principal, agreement):
         raise errors.AgreementNotFound("No such agreement.")
     if manage and not can_manage(principal, agreement):
@@ -230,7 +241,7 @@ async def list_agreements(
     if organisation_id is not None:
         parties.append(organisation_id)
     if visible_ics is not None and ics_code is not None and ics_code != visible_ics:
-        return Page(items=[], total=0, page=page.page, limit=page.limit)
+        return page.result([], 0)
     rows, total = await repo.list_agreements(
         session,
         today=today,
@@ -243,12 +254,7 @@ async def list_agreements(
         offset=page.offset,
         limit=page.limit,
     )
-    return Page(
-        items=[to_schema(row, today=today) for row in rows],
-        total=total,
-        page=page.page,
-        limit=page.limit,
-    )
+    return page.result([to_schema(row, today=today) for row in rows], total)
 
 
 async def visible_organisation(
@@ -292,6 +298,7 @@ def _check_dates(start_date: date, end_date: date) -> None:
 async def _check_terms(
     session: AsyncSession,
     *,
+    principal: Principal,
     ics_code: str,
     parties: Sequence[schemas.PartyIn],
     scope: Sequence[schemas.ScopeIn],
@@ -308,7 +315,8 @@ async def _check_terms(
         organisation = organisations.get(party.organisation_id)
         if party.organisation_id in seen:
             problems.add(errors.DuplicateParty, field, "organisation listed twice")
-        elif organisation is None:
+        elif organisation is None or not can_see_organisation(principal, organisation):
+            # An organisation the key may not see is answered as one that does not exist.
             problems.add(UnknownOrganisation, field, "no such organisation")
         elif organisation.ics_code != ics_code:
             problems.add(
@@ -413,6 +421,56 @@ async def _audit(
         resource_id=str(resource.id),
         detail=detail,
     )
+    event = _WEBHOOK_EVENTS.get(action)
+    if event is not None:
+        await _webhook(session, event, resource)
+
+
+# Audited actions that are also webhook events.
+_WEBHOOK_EVENTS: dict[str, EventType] = {
+    "agreement.activate": EventType.agreement_activated,
+    "agreement.suspend": EventType.agreement_suspended,
+    "agreement.terminate": EventType.agreement_terminated,
+    "deployment.create": EventType.deployment_created,
+    "deployment.end": EventType.deployment_ended,
+}
+
+
+async def _webhook(
+    session: AsyncSession, event: EventType, resource: Agreement | Deployment
+) -> None:
+    """Heard by the agreement's ICS and its parties, who may all read the agreement."""
+    if isinstance(resource, Agreement):
+        agreement: Agreement | None = resource
+        data: dict[str, Any] = {
+            "agreement_id": resource.id,
+            "title": resource.title,
+            "status": str(resource.status),
+            "links": {"agreement": f"/v1/agreements/{resource.id}"},
+        }
+    else:
+        agreement = await repo.get_agreement(session, agreement_id=resource.agreement_id)
+        data = {
+            "deployment_id": resource.id,
+            "agreement_id": resource.agreement_id,
+            "from_organisation_id": resource.from_organisation_id,
+            "to_organisation_id": resource.to_organisation_id,
+            "role_code": resource.role_code,
+            "fte": resource.fte,
+            "start_date": resource.start_date.isoformat(),
+            "end_date": resource.end_date.isoformat(),
+            "status": str(resource.status),
+            "links": {
+                "deployment": f"/v1/agreements/{resource.agreement_id}/deployments/{resource.id}"
+            },
+        }
+    if agreement is None:
+        return
+    audience = webhook_events.Audience(
+        ics_code=agreement.ics_code,
+        organisation_ids=tuple(party.organisation_id for party in agreement.parties),
+    )
+    await webhook_events.emit(session, event, audience=audience, data=data)
 
 
 async def _changed(session: AsyncSession, agreement: Agreement) -> None:
@@ -436,7 +494,7 @@ async def create_agreement(
         raise errors.IcsNotFound("No such ICS (ICB code).", field="ics_code")
     _check_dates(body.start_date, body.end_date)
     organisations = await _check_terms(
-        session, ics_code=ics_code, parties=body.parties, scope=body.scope
+        session, principal=principal, ics_code=ics_code, parties=body.parties, scope=body.scope
     )
     agreement = Agreement(
         title=body.title,
@@ -568,7 +626,11 @@ async def update_agreement(
     organisations: dict[uuid.UUID, Organisation] = {}
     if body.parties is not None or body.scope is not None:
         organisations = await _check_terms(
-            session, ics_code=agreement.ics_code, parties=parties, scope=scope
+            session,
+            principal=principal,
+            ics_code=agreement.ics_code,
+            parties=parties,
+            scope=scope,
         )
     changed = list(plan.changed_terms)
     terms_changed = bool(changed)
@@ -1021,12 +1083,7 @@ async def list_deployments(
         offset=page.offset,
         limit=page.limit,
     )
-    return Page(
-        items=[deployment_to_schema(row, today=today) for row in rows],
-        total=total,
-        page=page.page,
-        limit=page.limit,
-    )
+    return page.result([deployment_to_schema(row, today=today) for row in rows], total)
 
 
 async def end_deployment(

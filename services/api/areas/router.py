@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
+from pydantic import StringConstraints
 
 from services.api.areas import needs as needs_service
 from services.api.areas import service
@@ -12,6 +13,7 @@ from services.api.http import PageDep, csv_response, etag_of, not_modified, want
 from services.api.openapi import raises
 from services.domain import track_record
 from services.domain.needs import known_indicators
+from services.domain.track_record import errors as track_record_errors
 from shared.errors import ValidationFailed
 from shared.models import AreaType
 from shared.reference.bands import AGE_BANDS, AgeGroup
@@ -22,6 +24,7 @@ from shared.schemas.areas import (
     AreaPopulation,
     AreaRead,
     PopulationDatasetRead,
+    PopulationSeries,
     Sex,
 )
 from shared.schemas.common import Page
@@ -126,51 +129,79 @@ async def area_population(
     year_to: Annotated[int | None, Query(description="Default: the dataset's last year")] = None,
     sex: Annotated[Sex, Query(description="F, M or all (with the female/male parts)")] = "all",
     age_band: Annotated[
-        str | None,
+        list[Annotated[str, StringConstraints(max_length=5)]] | None,
         Query(
-            max_length=5,
-            description=f"One five-year band: {', '.join(AGE_BANDS)} (send 90+ as 90%2B)",
+            max_length=20,
+            description=f"Five-year bands: {', '.join(AGE_BANDS)} (send 90+ as 90%2B); "
+            "repeat for several",
         ),
     ] = None,
-    group: Annotated[AgeGroup | None, Query(description="Named age group (default all)")] = None,
+    group: Annotated[
+        list[AgeGroup] | None,
+        Query(max_length=20, description="Named age groups (default all); repeat for several"),
+    ] = None,
     format: Annotated[Literal["json", "csv"] | None, Query(description="json or csv")] = None,
 ) -> AreaPopulation | Response:
-    query = await service.population_query(
-        session,
-        code=code,
-        dataset_name=dataset,
-        year_from=year_from,
-        year_to=year_to,
-        sex=sex,
-        age_band=age_band,
-        age_group=group,
-    )
+    # Groups first, then bands, each in the order asked; none asked means the whole population.
+    wanted: list[tuple[str | None, AgeGroup | None]] = [(None, g) for g in group or []]
+    wanted += [(band, None) for band in age_band or []]
+    if group and age_band:
+        # Both kinds at once is refused (conflicting_parameters), as for one of each.
+        wanted = [(age_band[0], group[0])]
+    queries = [
+        await service.population_query(
+            session,
+            code=code,
+            dataset_name=dataset,
+            year_from=year_from,
+            year_to=year_to,
+            sex=sex,
+            age_band=band,
+            age_group=age_group,
+        )
+        for band, age_group in (wanted or [(None, None)])
+    ]
     as_csv = wants_csv(request, format)
     representation = "csv" if as_csv else "json"
-    if cached := _cached(request, response, "population", representation, query.version()):
+    versions = [query.version() for query in queries]
+    if cached := _cached(request, response, "population", representation, versions):
         return cached
-    result = await service.area_population(session, query)
+    parts = [await service.area_population(session, query) for query in queries]
+    result = parts[0].model_copy(
+        update={
+            "series": [
+                PopulationSeries(
+                    age_group=part.age_group,
+                    age_band=part.age_band,
+                    method=part.method,
+                    years=part.years,
+                )
+                for part in parts
+            ]
+        }
+    )
     if not as_csv:
         return result
-    age = result.age_band or (result.age_group or AgeGroup.all).value
     rows = (
         (
-            result.area.code,
-            result.area.name,
-            result.dataset,
-            age,
-            result.sex,
+            part.area.code,
+            part.area.name,
+            part.dataset,
+            part.age_band or (part.age_group or AgeGroup.all).value,
+            part.sex,
             year.year,
             year.persons,
             year.female,
             year.male,
         )
-        for year in result.years
+        for part in parts
+        for year in part.years
     )
+    ages = "+".join(part.age_band or (part.age_group or AgeGroup.all).value for part in parts)
     return csv_response(
         CSV_HEADER,
         rows,
-        filename=f"population-{result.area.code}-{result.dataset}-{age}.csv",
+        filename=f"population-{result.area.code}-{result.dataset}-{ages}.csv",
         headers={"ETag": response.headers["ETag"], "Vary": "Accept"},
     )
 
@@ -255,7 +286,13 @@ async def area_needs(
     "/v1/areas/{code}/track-record",
     response_model=TrackRecordRead,
     summary="How past baseline projections for an ICB matched the returns posted later",
-    responses=raises(AreaNotFound),
+    responses=raises(
+        AreaNotFound,
+        track_record_errors.NotAnIcb,
+        track_record_errors.UnknownTrackRecordRole,
+        track_record_errors.NoLaterReturns,
+        track_record_errors.PopulationNotLoaded,
+    ),
     description=(
         "Reruns the baseline from each earlier year with returns and compares each later "
         "year's FTE in post and vacant FTE with the returns posted for it, by role, sector "

@@ -50,12 +50,7 @@ async def list_areas(
         offset=page.offset,
         limit=page.limit,
     )
-    return Page[AreaRead](
-        items=[AreaRead.model_validate(item) for item in items],
-        total=total,
-        page=page.page,
-        limit=page.limit,
-    )
+    return page.result([AreaRead.model_validate(item) for item in items], total)
 
 
 async def get_area(session: AsyncSession, *, code: str) -> Area:
@@ -85,12 +80,7 @@ async def list_datasets(session: AsyncSession, *, page: PageParams) -> Page[Popu
     items, total = await population_repo.list_datasets(
         session, offset=page.offset, limit=page.limit
     )
-    return Page[PopulationDatasetRead](
-        items=[PopulationDatasetRead.model_validate(item) for item in items],
-        total=total,
-        page=page.page,
-        limit=page.limit,
-    )
+    return page.result([PopulationDatasetRead.model_validate(item) for item in items], total)
 
 
 @dataclass(frozen=True)

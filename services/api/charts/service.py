@@ -14,7 +14,7 @@ from services.api.charts import draw
 from services.api.charts.errors import ResultsNotFound
 from services.api.projections import service as projections
 from services.api.projections.errors import RunNotFinished
-from shared.models import ALL_ROLES, ProjectionResult, ProjectionRun, RunStatus
+from shared.models import ALL_ROLES, ProjectionRun, RunStatus
 from shared.repositories import areas as areas_repo
 from shared.repositories import projections as projections_repo
 from shared.repositories import roles as roles_repo
@@ -30,6 +30,40 @@ MEASURE_LABELS = {
 }
 DEFAULT_MEASURES = ("demand_fte", "supply_fte", "gap_fte")
 POPULATION_SOURCE = "ONS 2018-based subnational population projections (OGL v3.0)"
+
+
+@dataclass(frozen=True)
+class ResultPoint:
+    """One result row: an area, role, measure and year in FTE."""
+
+    area_code: str
+    role_code: str
+    measure: str
+    year: int
+    principal: float
+    p10: float
+    p50: float
+    p90: float
+
+
+async def read_results(
+    session: AsyncSession, selection: projections_repo.ResultFilter
+) -> list[ResultPoint]:
+    """A run's result rows as the results endpoint reads them (rounded in the same way)."""
+    column = {name: i for i, name in enumerate(projections_repo.RESULT_EXPORT_COLUMNS)}
+    return [
+        ResultPoint(
+            area_code=row[column["area_code"]],
+            role_code=row[column["role_code"]],
+            measure=row[column["measure"]],
+            year=int(row[column["year"]]),
+            principal=float(row[column["principal"]]),
+            p10=float(row[column["p10"]]),
+            p50=float(row[column["p50"]]),
+            p90=float(row[column["p90"]]),
+        )
+        for row in await projections_repo.list_results(session, selection)
+    ]
 
 
 @dataclass(frozen=True)
@@ -64,10 +98,8 @@ async def role_name(session: AsyncSession, code: str) -> str:
     return role.name if role is not None else code
 
 
-def series_from_rows(
-    rows: Sequence[ProjectionResult], measures: Sequence[str]
-) -> list[draw.Series]:
-    by_measure: dict[str, list[ProjectionResult]] = defaultdict(list)
+def series_from_rows(rows: Sequence[ResultPoint], measures: Sequence[str]) -> list[draw.Series]:
+    by_measure: dict[str, list[ResultPoint]] = defaultdict(list)
     for row in rows:
         by_measure[row.measure].append(row)
     series = []
@@ -113,15 +145,17 @@ async def fan_data(
     )
     areas = projections.restrict(area_code, allowed)
     role_code = role or ALL_ROLES
-    rows: Sequence[ProjectionResult] = []
+    rows: list[ResultPoint] = []
     if areas:
-        rows, _ = await projections_repo.list_results(
+        rows = await read_results(
             session,
-            run_id=run.id,
-            area_codes=areas,
-            role_code=role_code,
-            year_from=year_from,
-            year_to=year_to,
+            projections_repo.ResultFilter(
+                run_id=run.id,
+                area_codes=areas,
+                role_codes=[role_code],
+                year_from=year_from,
+                year_to=year_to,
+            ),
         )
     series = series_from_rows(rows, measures)
     if not series:

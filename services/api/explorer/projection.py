@@ -18,7 +18,7 @@ from services.api.explorer.exports import Table
 from services.api.projections import comparison as comparison_service
 from services.api.projections import service as projections
 from shared.errors import DomainError
-from shared.models import ALL_ROLES, Area, AreaType, ProjectionResult, ProjectionRun, RunStatus
+from shared.models import ALL_ROLES, Area, AreaType, ProjectionRun, RunStatus
 from shared.repositories import areas as areas_repo
 from shared.repositories import projections as projections_repo
 from shared.repositories import roles as roles_repo
@@ -112,7 +112,9 @@ async def _area_choices(
     return choices
 
 
-def _sum_principal(rows: Sequence[ProjectionResult], measures: Sequence[str]) -> list[draw.Series]:
+def _sum_principal(
+    rows: Sequence[charts.ResultPoint], measures: Sequence[str]
+) -> list[draw.Series]:
     totals: dict[str, dict[int, float]] = defaultdict(lambda: defaultdict(float))
     for row in rows:
         totals[row.measure][row.year] += row.principal
@@ -154,8 +156,8 @@ async def load(
     sector = sector or None
     if role and sector:
         sector = None
-    rows, _ = await projections_repo.list_results(
-        session, run_id=run.id, area_codes=[area_code], role_code=None
+    rows = await charts.read_results(
+        session, projections_repo.ResultFilter(run_id=run.id, area_codes=[area_code])
     )
     catalogue = {r.code: r for r in await roles_repo.all_roles(session)}
     role_codes = sorted({r.role_code for r in rows if r.role_code != ALL_ROLES})
@@ -257,14 +259,16 @@ async def _lad_gaps(
     names = {lad.code: lad.name for lad in lads if lad.type == AreaType.lad}
     if not names:
         return []
-    rows, _ = await projections_repo.list_results(
+    rows = await charts.read_results(
         session,
-        run_id=run.id,
-        area_codes=list(names),
-        role_code=ALL_ROLES,
-        year_from=year,
-        year_to=year,
-        measure="gap_fte",
+        projections_repo.ResultFilter(
+            run_id=run.id,
+            area_codes=list(names),
+            role_codes=[ALL_ROLES],
+            year_from=year,
+            year_to=year,
+            measures=["gap_fte"],
+        ),
     )
     ranked = [(r.area_code, names[r.area_code], r.principal, r.p10, r.p90) for r in rows]
     return sorted(ranked, key=lambda item: -item[2])

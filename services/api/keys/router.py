@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request, Response, status
 
 from services.api.areas.errors import UnknownIcs
 from services.api.deps import AdminKey, CurrentKey, SessionDep
+from services.api.http import PageDep
 from services.api.keys import service
 from services.api.keys.errors import (
     AdminKeyBinding,
@@ -17,6 +18,7 @@ from services.api.keys.errors import (
 )
 from services.api.openapi import raises
 from services.api.organisations.errors import UnknownOrganisation
+from shared.schemas.common import Page
 from shared.schemas.keys import ApiKeyCreate, ApiKeyCreated, ApiKeyRead, WhoAmI
 
 router = APIRouter(prefix="/v1/keys", tags=["keys"])
@@ -33,10 +35,13 @@ async def whoami(principal: CurrentKey) -> WhoAmI:
     )
 
 
-@router.get("", response_model=list[ApiKeyRead], summary="List API keys (admin)")
-async def list_keys(session: SessionDep, principal: AdminKey) -> list[ApiKeyRead]:
+@router.get("", response_model=Page[ApiKeyRead], summary="List API keys (admin)")
+async def list_keys(session: SessionDep, principal: AdminKey, page: PageDep) -> Page[ApiKeyRead]:
     keys = await service.list_keys(session, principal=principal)
-    return [ApiKeyRead.model_validate(key) for key in keys]
+    return page.result(
+        [ApiKeyRead.model_validate(key) for key in keys[page.offset : page.offset + page.limit]],
+        len(keys),
+    )
 
 
 @router.post(

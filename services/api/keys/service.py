@@ -130,8 +130,17 @@ async def create_key(
     return key, token
 
 
+async def home_ics(session: AsyncSession, key: ApiKey) -> str | None:
+    """The ICS a key belongs to: its own binding, or its organisation's ICS."""
+    if key.ics_code is not None or key.organisation_id is None:
+        return key.ics_code
+    organisation = await organisations.get(session, organisation_id=key.organisation_id)
+    return None if organisation is None else organisation.ics_code
+
+
 def can_manage(principal: Principal, *, ics_code: str | None) -> bool:
-    """Global admins manage every key; an ICS admin manages keys bound to its own ICS."""
+    """Global admins manage every key; an ICS admin manages the keys of its own ICS: those
+    bound to the ICS and those of its partner organisations."""
     if not principal.has(KeyScope.admin):
         return False
     return principal.is_global or (ics_code is not None and ics_code == principal.ics_code)
@@ -140,16 +149,24 @@ def can_manage(principal: Principal, *, ics_code: str | None) -> bool:
 async def create_key_as(
     session: AsyncSession, data: ApiKeyCreate, *, principal: Principal
 ) -> tuple[ApiKey, str]:
-    if not principal.is_global and (data.ics_code != principal.ics_code or data.organisation_id):
-        raise errors.KeyOutOfScope("An ICS admin key may only create keys bound to its own ICS.")
+    if not principal.is_global:
+        if data.organisation_id is not None:
+            # A partner organisation of another ICS does not exist for this admin.
+            organisation = await organisations.get(session, organisation_id=data.organisation_id)
+            if organisation is None or organisation.ics_code != principal.ics_code:
+                raise UnknownOrganisation("No such organisation.", field="organisation_id")
+        elif data.ics_code != principal.ics_code:
+            raise errors.KeyOutOfScope(
+                "An ICS admin key may only create keys bound to its own ICS or to one of its "
+                "partner organisations."
+            )
     return await create_key(session, data, actor=principal.actor, actor_key_id=principal.key_id)
 
 
 async def list_keys(session: AsyncSession, *, principal: Principal) -> Sequence[ApiKey]:
-    keys = await api_keys.list_keys(session)
     if principal.is_global:
-        return keys
-    return [key for key in keys if key.ics_code == principal.ics_code]
+        return await api_keys.list_keys(session)
+    return await api_keys.list_keys(session, ics_code=principal.ics_code)
 
 
 async def revoke_key(
@@ -161,7 +178,9 @@ async def revoke_key(
     principal: Principal | None = None,
 ) -> ApiKey:
     key = await api_keys.get(session, key_id=key_id)
-    if key is None or (principal is not None and not can_manage(principal, ics_code=key.ics_code)):
+    if key is None or (
+        principal is not None and not can_manage(principal, ics_code=await home_ics(session, key))
+    ):
         raise errors.KeyNotFound("No such API key.")
     if key.revoked_at is not None:
         raise errors.KeyAlreadyRevoked("The API key is already revoked.")

@@ -52,12 +52,7 @@ async def list_organisations(
         offset=page.offset,
         limit=page.limit,
     )
-    return Page[OrganisationRead](
-        items=[OrganisationRead.model_validate(o) for o in items],
-        total=total,
-        page=page.page,
-        limit=page.limit,
-    )
+    return page.result([OrganisationRead.model_validate(o) for o in items], total)
 
 
 @router.post(

@@ -62,10 +62,18 @@ class ExplanationByYearUnavailable(Conflict):
 
 
 class RunNotFinished(Conflict):
-    """The run has not succeeded, so it has no results to compare."""
+    """The run is still queued or running (or, comparing, has not succeeded), so it has no
+    results to read or compare yet; the problem gives its status and progress."""
 
     code = "run_not_finished"
     fix = "Wait until the run's status is succeeded (poll GET /v1/projections/{id})."
+
+
+class RunNotSucceeded(Conflict):
+    """The run failed or was cancelled, so it has no results; the problem gives its error."""
+
+    code = "run_not_succeeded"
+    fix = "Request the run again (POST /v1/projections), after fixing what its error names."
 
 
 class DrawsNotAvailable(Conflict):

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
-from typing import cast
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, cast
 
+import anyio
 import numpy as np
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.api.areas.errors import AreaNotFound
 from services.api.cache import TtlCache
 from services.api.projections import errors
+from services.api.roles.errors import UnknownRole
 from services.api.scenarios.errors import UnknownScenario
 from services.domain.projections import runs as projection_runs
 from services.projector.model import explain as explain_model
-from shared.errors import FieldErrors
+from shared.errors import FieldErrors, ValidationFailed
 from shared.models import (
     ALL_ROLES,
     BASELINE,
@@ -23,11 +26,13 @@ from shared.models import (
     AreaType,
     ProjectionExplain,
     ProjectionRun,
+    RunStatus,
     Scenario,
 )
 from shared.reference import files as reference_files
 from shared.repositories import population as population_repo
 from shared.repositories import projections as repo
+from shared.repositories import roles as roles_repo
 from shared.repositories import scenarios
 from shared.schemas.keys import Principal
 from shared.schemas.projections import (
@@ -148,6 +153,204 @@ def restrict(area: str | None, allowed: list[str] | None) -> list[str] | None:
     return [area]
 
 
+# Seconds a client should wait before asking again about a run that is still computing.
+RETRY_AFTER_S = 5
+
+
+def require_succeeded(run: ProjectionRun) -> ProjectionRun:
+    """A run whose results can be read: 409 with its status (and progress) otherwise."""
+    if run.status == RunStatus.succeeded:
+        return run
+    if run.status in (RunStatus.queued, RunStatus.running):
+        raise errors.RunNotFinished(
+            f"The run is {run.status}; its results are ready when it has succeeded.",
+            headers={"Retry-After": str(RETRY_AFTER_S), "Location": f"/v1/projections/{run.id}"},
+            run_status=str(run.status),
+            progress=run.progress,
+        )
+    raise errors.RunNotSucceeded(
+        f"The run {run.status} and has no results" + (f": {run.error}" if run.error else "."),
+        run_status=str(run.status),
+        progress=run.progress,
+        error=run.error,
+    )
+
+
+async def finished_run(
+    session: AsyncSession, *, principal: Principal, run_id: uuid.UUID
+) -> ProjectionRun:
+    """A visible run that has succeeded (404 if not visible, 409 if not finished)."""
+    return require_succeeded(await visible_run(session, principal=principal, run_id=run_id))
+
+
+def _unknown(field: str, code: str, message: str) -> dict[str, str]:
+    return {"field": field, "in": "query", "code": code, "message": message}
+
+
+async def check_roles(session: AsyncSession, *, roles: Sequence[str] | None) -> None:
+    """422 naming every role code in a filter that is not in the catalogue ('all' is)."""
+    if not roles:
+        return
+    wanted = [code for code in roles if code != ALL_ROLES]
+    known = await roles_repo.existing_codes(session, codes=wanted) if wanted else set()
+    missing = [code for code in wanted if code not in known]
+    if missing:
+        raise UnknownRole(
+            "The filter names roles that are not in the catalogue.",
+            errors=[_unknown("role", "unknown_role", f"no role {code!r}") for code in missing],
+        )
+
+
+async def result_selection(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    run: ProjectionRun,
+    area: str | None,
+    roles: Sequence[str] | None,
+    sector: str | None,
+    measures: Sequence[str] | None,
+    year_from: int | None,
+    year_to: int | None,
+) -> repo.ResultFilter | None:
+    """The checked filter for a run's results; None when the key may see none of them."""
+    await check_roles(session, roles=roles)
+    if year_from is not None and year_to is not None and year_from > year_to:
+        raise ValidationFailed(
+            "year_from is after year_to.",
+            errors=[_unknown("year_from", "bad_year_range", f"{year_from} > {year_to}")],
+        )
+    allowed = await allowed_areas(session, principal=principal, run=run)
+    areas = restrict(area, allowed)
+    if areas == []:
+        return None
+    return repo.ResultFilter(
+        run_id=run.id,
+        area_codes=areas,
+        role_codes=list(roles) if roles else None,
+        sector=sector,
+        year_from=year_from,
+        year_to=year_to,
+        measures=list(measures) if measures else None,
+    )
+
+
+@asynccontextmanager
+async def export_session(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> AsyncIterator[AsyncSession]:
+    """A session for a streamed export, closed (its transaction rolled back and the connection
+    returned) even when the client disconnects and the task is being cancelled."""
+    session = sessionmaker()
+    try:
+        yield session
+    finally:
+        with anyio.CancelScope(shield=True):
+            await session.close()
+
+
+EXPORT_CHUNK_ROWS = 5000
+
+
+async def result_chunks(
+    sessionmaker: async_sessionmaker[AsyncSession], selection: repo.ResultFilter | None
+) -> AsyncGenerator[list[tuple[Any, ...]], None]:
+    """Every selected result row, a chunk at a time, with bounded memory.
+
+    PostgreSQL: one server-side cursor in one read transaction. SQLite: keyset chunks, each a
+    short read of its own, so a slow client never holds the database file. A succeeded run's
+    rows never change, so the chunks add up to one consistent result either way.
+    """
+    if selection is None:
+        return
+    async with export_session(sessionmaker) as session:
+        if session.get_bind().dialect.name == "postgresql":
+            async for chunk in repo.stream_results(
+                session, selection, chunk_rows=EXPORT_CHUNK_ROWS
+            ):
+                yield chunk
+            return
+    after: Sequence[Any] | None = None
+    while True:
+        async with export_session(sessionmaker) as session:
+            rows = await repo.results_after(
+                session, selection, after=after, limit=EXPORT_CHUNK_ROWS
+            )
+        if not rows:
+            return
+        yield rows
+        if len(rows) < EXPORT_CHUNK_ROWS:
+            return
+        after = [rows[-1][i] for i in repo.RESULT_KEY_POSITIONS]
+
+
+Write = Callable[[bytes], Awaitable[None]]
+
+
+class _JsonArrayFromLines:
+    """Turns COPY's one-object-per-line output into one JSON array, chunk by chunk."""
+
+    def __init__(self, write: Write) -> None:
+        self.write = write
+        self.rows = False
+        self.newline_held = False
+
+    async def feed(self, chunk: bytes) -> None:
+        if not chunk:
+            return
+        prefix = b",\n" if self.newline_held else (b"" if self.rows else b"[")
+        self.rows = True
+        self.newline_held = chunk.endswith(b"\n")
+        body = chunk[:-1] if self.newline_held else chunk
+        await self.write(prefix + body.replace(b"\n", b",\n"))
+
+    async def close(self) -> None:
+        await self.write(b"]\n" if self.rows else b"[]\n")
+
+
+def copy_producer(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    selection: repo.ResultFilter | None,
+    fmt: str,
+) -> Callable[[Write], Awaitable[None]] | None:
+    """On PostgreSQL, CSV, NDJSON or a JSON array written by COPY (as fast as `psql \\copy`);
+    None elsewhere, or for other formats."""
+    bind = sessionmaker.kw.get("bind")
+    if (
+        selection is None
+        or bind is None
+        or bind.dialect.name != "postgresql"
+        or fmt not in ("csv", "ndjson", "json")
+    ):
+        return None
+
+    async def produce(write: Write) -> None:
+        async with export_session(sessionmaker) as session:
+            if fmt == "csv":
+
+                async def crlf(chunk: bytes) -> None:
+                    # COPY ends lines with LF; the API's CSV uses CRLF (RFC 4180) everywhere.
+                    await write(bytes(chunk).replace(b"\n", b"\r\n"))
+
+                await repo.copy_results(session, selection, output=crlf)
+            elif fmt == "ndjson":
+
+                async def lines(chunk: bytes) -> None:
+                    await write(bytes(chunk))
+
+                await repo.copy_results(session, selection, output=lines, as_json=True)
+            else:
+                array = _JsonArrayFromLines(write)
+
+                async def objects(chunk: bytes) -> None:
+                    await array.feed(bytes(chunk))
+
+                await repo.copy_results(session, selection, output=objects, as_json=True)
+                await array.close()
+
+    return produce
+
+
 async def explain(
     session: AsyncSession,
     *,
@@ -161,7 +364,8 @@ async def explain(
 ) -> ProjectionExplainRead:
     """What moved the gap after sharing between two years, for an area and a role, a sector
     or all roles; with net effects and the base-year gap split."""
-    run = await visible_run(session, principal=principal, run_id=run_id)
+    run = await finished_run(session, principal=principal, run_id=run_id)
+    await check_roles(session, roles=[role] if role else None)
     first_year, last_year = run.base_year, run.base_year + run.horizon
     start = first_year if year_from is None else year_from
     end = last_year if year_to is None else year_to

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 
+from services.domain.returns.lines import CONTROL_CHARACTERS, control_character
 from shared.errors import CsvEmpty, CsvHeaderMismatch, CsvMalformed, CsvNotUtf8
 from shared.vocab.return_lines import LINE_COLUMNS
 
@@ -51,7 +52,11 @@ def check_header(header: list[str], expected: tuple[str, ...]) -> None:
 
 def parse(body: bytes, expected: tuple[str, ...]) -> list[dict[str, str | int | None]]:
     """Rows as text keyed by column, numbered by their line in the file (header = line 1)."""
-    reader = csv.reader(io.StringIO(decode(body), newline=""))
+    text = decode(body)
+    found = CONTROL_CHARACTERS.search(text)
+    if found is not None:
+        raise control_character(text.count("\n", 0, found.start()) + 1)
+    reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = next(reader)
     except StopIteration:

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.domain.returns import importer as returns_import
 from services.domain.returns.errors import ImportNotFound
+from services.domain.returns.lines import DEFAULT_MAX_LINE_BYTES
 from shared.jobs import ImportReturnsPayload, JobName, import_returns_job_id
 from shared.models import ImportStatus, ReturnImport
 from shared.repositories import audit, imports, outbox
@@ -17,12 +18,18 @@ from shared.schemas.keys import Principal
 
 
 async def accept(
-    session: AsyncSession, chunks: AsyncIterator[bytes], *, principal: Principal
+    session: AsyncSession,
+    chunks: AsyncIterator[bytes],
+    *,
+    principal: Principal,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
 ) -> ReturnImport:
     """Stage the upload and queue its validation; nothing reaches the returns tables yet."""
     import_id = uuid.uuid4()
     started = time.perf_counter()
-    lines = await returns_import.stage(session, chunks, import_id=import_id)
+    lines = await returns_import.stage(
+        session, chunks, import_id=import_id, max_line_bytes=max_line_bytes
+    )
     row = await imports.add(
         session,
         ReturnImport(

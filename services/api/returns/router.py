@@ -4,12 +4,10 @@ import json
 import uuid
 from collections.abc import AsyncGenerator
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
-from pydantic import ValidationError
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from services.api import idempotency
@@ -20,11 +18,19 @@ from services.api.errors import (
     IdempotencyKeyInvalid,
     IdempotencyKeyReused,
 )
+from services.api.export import csv_bytes, xlsx_bytes
 from services.api.gate import upload_route
-from services.api.http import PageDep, csv_response, etag_of, not_modified, wants_csv
+from services.api.http import (
+    REVALIDATE,
+    XLSX_MEDIA_TYPE,
+    PageDep,
+    etag_of,
+    negotiate,
+    not_modified,
+)
 from services.api.openapi import NOT_MODIFIED, raises, schema_ref
 from services.api.organisations.errors import OrganisationNotFound
-from services.api.returns import csv_format, imports, service
+from services.api.returns import csv_format, imports, json_format, service
 from services.domain.returns import errors
 from services.domain.returns.errors import (
     AsAtRequired,
@@ -41,11 +47,14 @@ from shared.errors import (
     CsvHeaderMismatch,
     CsvMalformed,
     CsvNotUtf8,
+    NotAcceptable,
     UnsupportedMediaType,
+    ValidationFailed,
     field_error,
 )
-from shared.models import ReturnSource
+from shared.models import ReturnSource, RoleSector
 from shared.repositories import returns as returns_repo
+from shared.repositories.return_rules import Problem
 from shared.schemas.common import Page
 from shared.schemas.returns import (
     AreaWorkforce,
@@ -53,21 +62,29 @@ from shared.schemas.returns import (
     ImportRead,
     ReturnCreate,
     ReturnDiff,
+    ReturnLineRead,
     ReturnRead,
     ReturnSummary,
 )
 
 router = APIRouter(tags=["returns"])
 
+# A CSV file is declared as `application/octet-stream` (its bytes, as client generators send a
+# file); the server takes the same bytes as `text/csv` too.
+CSV_FILE_DOC = {
+    "schema": {"type": "string", "format": "binary"},
+    "example": csv_format.template(),
+}
+
 _BODY_DOC = {
     "requestBody": {
         "required": True,
+        "description": "A return as JSON; or its CSV file (the columns of "
+        "`GET /v1/returns/template.csv`) sent as `text/csv` or `application/octet-stream`, "
+        "or as the multipart field `file`, with the `as_at` query parameter.",
         "content": {
             "application/json": {"schema": schema_ref(ReturnCreate)},
-            "text/csv": {
-                "schema": {"type": "string"},
-                "example": csv_format.template(),
-            },
+            "application/octet-stream": CSV_FILE_DOC,
             "multipart/form-data": {
                 "schema": {
                     "type": "object",
@@ -82,25 +99,12 @@ _BODY_DOC = {
 
 async def _read_rows(
     request: Request, body: bytes, as_at: date | None
-) -> tuple[date, list[dict[str, str | int | None]], ReturnSource]:
+) -> tuple[date, list[dict[str, str | int | None]], ReturnSource, list[Problem]]:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "application/json":
-        try:
-            data = ReturnCreate.model_validate_json(body)
-        except ValidationError as exc:
-            raise RequestValidationError(
-                [{**err, "loc": ("body", *err["loc"])} for err in exc.errors()]
-            ) from exc
-        rows: list[dict[str, str | int | None]] = []
-        for index, line in enumerate(data.lines, start=1):
-            values = line.model_dump()
-            row: dict[str, str | int | None] = {
-                key: None if value is None else str(value) for key, value in values.items()
-            }
-            row["line_no"] = index
-            rows.append(row)
-        return data.as_at, rows, ReturnSource.json
-    if content_type in ("text/csv", "multipart/form-data"):
+        on, rows, problems = json_format.parse(body)
+        return on, rows, ReturnSource.json, problems
+    if content_type in ("text/csv", "application/octet-stream", "multipart/form-data"):
         if as_at is None:
             raise errors.AsAtRequired(
                 "A CSV return needs the as_at query parameter (YYYY-MM-DD).",
@@ -108,8 +112,11 @@ async def _read_rows(
             )
         if content_type == "multipart/form-data":
             body = await _multipart_file(request, body)
-        return as_at, csv_format.parse(body, csv_format.TEMPLATE_COLUMNS), ReturnSource.csv
-    raise UnsupportedMediaType("Send application/json, text/csv or multipart/form-data.")
+        rows = csv_format.parse(body, csv_format.TEMPLATE_COLUMNS)
+        return as_at, rows, ReturnSource.csv, []
+    raise UnsupportedMediaType(
+        "Send application/json, text/csv (or application/octet-stream) or multipart/form-data."
+    )
 
 
 async def _multipart_file(request: Request, body: bytes) -> bytes:
@@ -187,7 +194,7 @@ async def submit_return(
                 status_code=replay.status_code,
                 headers={"Idempotency-Replayed": "true", **_location(replay.body)},
             )
-    on, rows, source = await _read_rows(request, body, as_at)
+    on, rows, source, problems = await _read_rows(request, body, as_at)
     result = await service.submit(
         session,
         principal=principal,
@@ -196,6 +203,7 @@ async def submit_return(
         rows=rows,
         source_kind=source,
         dry_run=dry_run,
+        problems=problems,
     )
     status_code = 200 if isinstance(result, DryRunResult) else 201
     payload: dict[str, Any] = json.loads(result.model_dump_json())
@@ -251,19 +259,23 @@ async def list_returns(
         offset=page.offset,
         limit=page.limit,
     )
-    return Page[ReturnSummary](
-        items=[ReturnSummary.model_validate(item) for item in items],
-        total=total,
-        page=page.page,
-        limit=page.limit,
-    )
+    return page.result([ReturnSummary.model_validate(item) for item in items], total)
 
 
 @router.get(
     "/v1/returns/{return_id}",
     response_model=ReturnRead,
-    summary="One return version",
-    responses={**NOT_MODIFIED, **raises(ReturnNotFound)},
+    responses={
+        200: {
+            "content": {
+                "text/csv": {"schema": {"type": "string"}},
+                XLSX_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}},
+            }
+        },
+        **NOT_MODIFIED,
+        **raises(ReturnNotFound, NotAcceptable),
+    },
+    summary="One return version (JSON; its lines as CSV or xlsx)",
 )
 async def get_return(
     return_id: uuid.UUID,
@@ -271,13 +283,44 @@ async def get_return(
     principal: SubmitKey,
     request: Request,
     response: Response,
+    format: Annotated[Literal["json", "csv", "xlsx"] | None, Query()] = None,
+    bom: Annotated[bool, Query(description="CSV only: UTF-8 byte order mark for Excel")] = False,
 ) -> ReturnRead | Response:
+    fmt = negotiate(request, format, ("json", "csv", "xlsx"))
     visible = await service.get_visible_return(session, principal=principal, return_id=return_id)
-    etag = etag_of("return", visible.id, visible.status)
+    etag = etag_of("return", visible.id, visible.status, fmt, bom)
+    # xlsx zips carry a timestamp: the same content, not the same bytes.
+    etag = "W/" + etag if fmt == "xlsx" else etag
+    headers = {"ETag": etag, "Vary": "Accept", "Cache-Control": REVALIDATE}
     if (cached := not_modified(request, etag)) is not None:
+        cached.headers.update(headers)
         return cached
-    response.headers["ETag"] = etag
-    return await service.read_return(session, return_id=visible.id)
+    body = await service.read_return(session, return_id=visible.id)
+    if fmt == "json":
+        response.headers.update(headers)
+        return body
+    header = list(ReturnLineRead.model_fields)
+    rows = [list(line.model_dump().values()) for line in body.lines]
+    filename = f"return-{body.id}-v{body.version}"
+    if fmt == "csv":
+        headers["Content-Disposition"] = f'attachment; filename="{filename}.csv"'
+        return Response(
+            csv_bytes(header, rows, bom=bom), media_type="text/csv; charset=utf-8", headers=headers
+        )
+    about = [
+        ("Return", str(body.id)),
+        ("Organisation", str(body.organisation_id)),
+        ("As at", body.as_at.isoformat()),
+        ("Version", str(body.version)),
+        ("Status", str(body.status)),
+        ("Units", "headcount and age bands: people; *_fte: full-time equivalents; "
+                  "*_12m: the 12 months to as_at; mean_hourly_pay: GBP"),
+        ("Sources", f"Submitted by the organisation ({body.source}) at "
+                    f"{body.submitted_at.isoformat()}"),
+    ]  # fmt: skip
+    headers["Content-Disposition"] = f'attachment; filename="{filename}.xlsx"'
+    content = await xlsx_bytes({"Lines": (header, rows), "About": (("Item", "Value"), about)})
+    return Response(content, media_type=XLSX_MEDIA_TYPE, headers=headers)
 
 
 @router.get(
@@ -292,11 +335,43 @@ async def diff_return(
     return await service.diff(session, principal=principal, return_id=return_id)
 
 
+WORKFORCE_SOURCES = (
+    "Each organisation's latest current workforce return dated at or before as_at; role "
+    "names and sectors from the OneWorkforce role catalogue"
+)
+
+
+def _workforce_about(result: AreaWorkforce) -> list[tuple[str, str]]:
+    return [
+        ("Area", result.area_code),
+        ("As at", result.as_at.isoformat()),
+        ("Units", "headcount: people; *_fte: full-time equivalents (2 decimals); rates: "
+                  "fractions (4 decimals)"),
+        ("Sources", WORKFORCE_SOURCES),
+        ("Organisations registered", str(result.completeness.organisations_registered)),
+        ("Organisations reporting (12 months)", str(result.completeness.organisations_reporting)),
+    ]  # fmt: skip
+
+
 @router.get(
     "/v1/areas/{code}/workforce",
     response_model=AreaWorkforce,
-    responses={200: {"content": {"text/csv": {}}}, **raises(AreaNotFound, AreaTypeNotSupported)},
+    responses={
+        200: {
+            "content": {
+                "text/csv": {"schema": {"type": "string"}},
+                XLSX_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}},
+            }
+        },
+        **NOT_MODIFIED,
+        **raises(AreaNotFound, AreaTypeNotSupported, NotAcceptable, ValidationFailed),
+    },
     summary="The workforce of an area (LAD, ICB, England) from each organisation's latest return",
+    description=(
+        "By role, with each role's name and sector, and the total. JSON, CSV (`format=csv` or "
+        "`Accept: text/csv`; `bom=true` for Excel) or xlsx (with an About sheet stating units "
+        "and sources). The ETag is a hash of the exact bytes, so a 304 is exact."
+    ),
 )
 async def area_workforce(
     code: str,
@@ -304,16 +379,42 @@ async def area_workforce(
     principal: ReadKey,
     request: Request,
     as_at: Annotated[date | None, Query(description="Default: today")] = None,
-    format: Annotated[str | None, Query(pattern="^(json|csv)$")] = None,
-) -> AreaWorkforce | Response:
+    sector: Annotated[RoleSector | None, Query(description="Only roles of this sector")] = None,
+    format: Annotated[Literal["json", "csv", "xlsx"] | None, Query()] = None,
+    bom: Annotated[bool, Query(description="CSV only: UTF-8 byte order mark for Excel")] = False,
+) -> Response:
+    fmt = negotiate(request, format, ("json", "csv", "xlsx"))
     result = await service.area_workforce(
-        session, principal=principal, area_code=code, on=as_at or utcnow().date()
+        session,
+        principal=principal,
+        area_code=code,
+        on=as_at or utcnow().date(),
+        sector=sector,
     )
-    if wants_csv(request, format):
-        header = list(result.total.model_dump().keys())
-        rows = [list(r.model_dump().values()) for r in [*result.roles, result.total]]
-        return csv_response(header, rows, filename=f"workforce-{code}-{result.as_at}.csv")
-    return result
+    rows = [list(r.model_dump().values()) for r in [*result.roles, result.total]]
+    header = list(result.total.model_dump().keys())
+    filename = f"workforce-{result.area_code}-{result.as_at}"
+    headers = {"Vary": "Accept", "Cache-Control": REVALIDATE}
+    if fmt == "json":
+        content = result.model_dump_json().encode()
+        media_type = "application/json"
+    elif fmt == "csv":
+        content = csv_bytes(header, rows, bom=bom)
+        media_type = "text/csv; charset=utf-8"
+        headers["Content-Disposition"] = f'attachment; filename="{filename}.csv"'
+    else:
+        content = await xlsx_bytes(
+            {"Workforce": (header, rows), "About": (("Item", "Value"), _workforce_about(result))}
+        )
+        media_type = XLSX_MEDIA_TYPE
+        headers["Content-Disposition"] = f'attachment; filename="{filename}.xlsx"'
+    # A hash of the bytes (xlsx zips carry a timestamp, so they get a weak one).
+    etag = etag_of("workforce", content) if fmt != "xlsx" else "W/" + etag_of("workforce", rows)
+    headers["ETag"] = etag
+    if (cached := not_modified(request, etag)) is not None:
+        cached.headers.update(headers)
+        return cached
+    return Response(content, media_type=media_type, headers=headers)
 
 
 @router.post(
@@ -323,7 +424,10 @@ async def area_workforce(
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {"text/csv": {"schema": {"type": "string"}}},
+            "description": "The bulk CSV file, sent as `text/csv` or `application/octet-stream`.",
+            "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+            },
         }
     },
     summary="Bulk-load many organisations' returns from one CSV (admin); poll the import",
@@ -334,9 +438,19 @@ async def import_returns(request: Request, session: SessionDep, principal: Admin
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type not in ("text/csv", "application/octet-stream"):
         raise UnsupportedMediaType("Send the file as text/csv.")
-    row = await imports.accept(session, request.stream(), principal=principal)
+    row = await imports.accept(
+        session,
+        request.stream(),
+        principal=principal,
+        max_line_bytes=request.app.state.settings.max_csv_line_bytes,
+    )
     body = json.loads(ImportRead.model_validate(row).model_dump_json())
-    return JSONResponse(body, status_code=202, headers={"Location": f"/v1/imports/{row.id}"})
+    # A hint for pollers: a bulk load takes seconds per hundred thousand lines.
+    return JSONResponse(
+        body,
+        status_code=202,
+        headers={"Location": f"/v1/imports/{row.id}", "Retry-After": "2"},
+    )
 
 
 @router.get(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import date, timedelta
 from typing import Any
 
@@ -15,6 +16,7 @@ from services.api.organisations.errors import OrganisationNotFound
 from services.domain.projections import runs as projection_runs
 from services.domain.returns import errors, rules
 from services.domain.returns import importer as returns_import
+from services.domain.webhooks import events as webhook_events
 from shared.db.base import utcnow
 from shared.models import (
     KeyScope,
@@ -61,14 +63,26 @@ async def organisation_for_returns(
     return organisation
 
 
-def _raise_problems(validation: Validation) -> None:
+def _raise_problems(validation: Validation, source_kind: ReturnSource) -> None:
     if validation.total:
         raise errors.ReturnInvalid(
             f"The return has {validation.total} error(s); nothing was stored.",
-            errors=[problem.as_dict() for problem in validation.problems],
+            errors=[_entry(problem, source_kind) for problem in validation.in_row_order()],
             error_count=validation.total,
             errors_truncated=validation.total > len(validation.problems),
         )
+
+
+def _entry(problem: Problem, source_kind: ReturnSource) -> dict[str, Any]:
+    """One problem; a JSON return's also names its field (`lines.0.headcount`, `as_at`)."""
+    entry = problem.as_dict()
+    if source_kind == ReturnSource.json and problem.column is not None:
+        if problem.row is None:
+            entry["field"] = problem.column
+        else:
+            entry["field"] = f"lines.{problem.row - 1}.{problem.column}"
+        entry["in"] = "body"
+    return entry
 
 
 def _check_date(organisation: Organisation, as_at: date, validation: Validation) -> None:
@@ -102,20 +116,24 @@ async def submit(
     rows: list[dict[str, str | int | None]],
     source_kind: ReturnSource,
     dry_run: bool,
+    problems: Sequence[Problem] = (),
 ) -> ReturnRead | DryRunResult:
-    """Validate a return in full; store it as the next version unless anything is wrong."""
+    """Validate a return in full (with `problems` already found in its shape); store it as the
+    next version unless anything is wrong."""
     await repo.lock_organisation(session, organisation_id=organisation.id)
     import_id = uuid.uuid4()
     for row in rows:
         row["as_at"] = as_at.isoformat()
     await repo.stage_rows(session, import_id=import_id, rows=rows, organisation_id=organisation.id)
     validation = rules.validation(session, import_id, bulk=False)
+    for problem in problems:
+        validation.add(problem)
     _check_date(organisation, as_at, validation)
     if validation.total:
         # Already failing: report every other problem too, in the same answer.
         await validation.line_rules()
         await validation.duplicate_roles("s.organisation_id")
-        _raise_problems(validation)
+        _raise_problems(validation, source_kind)
     source = repo.StagedSource(import_id=import_id, bulk=False, dialect=validation.d)
     row_of = {str(row["role_code"]): int(row["line_no"] or 0) for row in rows}
     timings: dict[str, float] = {}
@@ -141,7 +159,7 @@ async def submit(
         if savepoint is not None:
             await savepoint.rollback()
     if stored is None:
-        _raise_problems(validation)
+        _raise_problems(validation, source_kind)
         raise AssertionError("a failed store reports its problems")
     return_id = stored.return_ids[(organisation.id, as_at)]
     if dry_run:
@@ -176,6 +194,22 @@ async def submit(
             "version": stored.versions[(organisation.id, as_at)],
             "lines": len(rows),
         },
+    )
+    version = stored.versions[(organisation.id, as_at)]
+    await webhook_events.return_events(
+        session,
+        return_id=return_id,
+        organisation_id=organisation.id,
+        ics_code=organisation.ics_code,
+        as_at=as_at,
+        version=version,
+        superseded_id=(
+            await repo.version_id(
+                session, organisation_id=organisation.id, as_at=as_at, version=version - 1
+            )
+            if version > 1
+            else None
+        ),
     )
     await projection_runs.returns_accepted(session, ics_codes=[organisation.ics_code])
     return await read_return(session, return_id=return_id)
@@ -259,8 +293,18 @@ async def diff(session: AsyncSession, *, principal: Principal, return_id: uuid.U
     )
 
 
+FTE_PLACES, RATE_PLACES = 2, 4
+ALL_ROLES_NAME = "All roles"
+
+
+def _ratio(numerator: float, denominator: float) -> float | None:
+    return round(numerator / denominator, RATE_PLACES) if denominator else None
+
+
 def _rates(
     role_code: str,
+    role_name: str,
+    sector: str | None,
     organisations_count: int,
     headcount: int,
     fte: float,
@@ -274,23 +318,32 @@ def _rates(
     staffing = fte + bank + agency
     return WorkforceByRole(
         role_code=role_code,
+        role_name=role_name,
+        sector=sector,
         organisations=organisations_count,
         headcount=headcount,
-        fte_in_post=fte,
-        vacant_fte=vacant,
-        vacancy_rate=vacant / posts if posts else None,
-        turnover_rate=leavers / headcount if headcount else None,
-        sickness_rate=(sickness_days / (headcount * WORKING_DAYS_PER_YEAR) if headcount else None),
-        agency_share=agency / staffing if staffing else None,
+        fte_in_post=round(fte, FTE_PLACES),
+        vacant_fte=round(vacant, FTE_PLACES),
+        vacancy_rate=_ratio(vacant, posts),
+        turnover_rate=_ratio(leavers, headcount),
+        sickness_rate=_ratio(sickness_days, headcount * WORKING_DAYS_PER_YEAR),
+        agency_share=_ratio(agency, staffing),
     )
 
 
 async def area_workforce(
-    session: AsyncSession, *, principal: Principal, area_code: str, on: date
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    area_code: str,
+    on: date,
+    sector: str | None = None,
 ) -> AreaWorkforce:
     """Latest returns in an area (LAD, ICB or England) by role, with completeness."""
     area, area_filter = await workforce_area(session, principal=principal, area_code=area_code)
-    aggregates = await repo.aggregate_latest(session, organisation_filter=area_filter, on=on)
+    aggregates = await repo.aggregate_latest(
+        session, organisation_filter=area_filter, on=on, sector=sector
+    )
     registered = await repo.count_registered(session, organisation_filter=area_filter, on=on)
     reporting = await repo.count_reporting(
         session, organisation_filter=area_filter, on=on, since=on - timedelta(days=365)
@@ -298,6 +351,8 @@ async def area_workforce(
     roles = [
         _rates(
             a.role_code,
+            a.role_name,
+            a.sector,
             a.organisations,
             a.headcount,
             a.fte_in_post,
@@ -313,6 +368,8 @@ async def area_workforce(
     reporting_any = await repo.count_reporting(session, organisation_filter=area_filter, on=on)
     total = _rates(
         "all",
+        ALL_ROLES_NAME,
+        None,
         reporting_any,
         sum(a.headcount for a in aggregates),
         sum(a.fte_in_post for a in aggregates),

@@ -112,12 +112,7 @@ async def list_roles(
         limit=page.limit,
     )
     response.headers["ETag"] = etag
-    return Page[RoleRead](
-        items=[RoleRead.model_validate(role) for role in items],
-        total=total,
-        page=page.page,
-        limit=page.limit,
-    )
+    return page.result([RoleRead.model_validate(role) for role in items], total)
 
 
 @router.get(

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request, Response, status
 from services.api.areas.errors import UnknownIcs
 from services.api.deps import AdminKey, ReadKey, SessionDep
 from services.api.errors import EtagMismatch, IfMatchRequired
-from services.api.http import etag_of, not_modified, require_if_match
+from services.api.http import PageDep, etag_of, not_modified, require_if_match
 from services.api.openapi import NOT_MODIFIED, raises
 from services.api.scenarios import service
 from services.api.scenarios.errors import (
@@ -18,6 +18,7 @@ from services.api.scenarios.errors import (
     ScenarioOutOfScope,
 )
 from shared.models import Scenario
+from shared.schemas.common import Page
 from shared.schemas.scenario_parameters import BASELINE_PARAMETERS, ScenarioParametersDocument
 from shared.schemas.scenarios import (
     ScenarioCreate,
@@ -40,9 +41,13 @@ def _etag(scenario: Scenario | ScenarioRead) -> str:
     return etag_of("scenario", scenario.id, scenario.version)
 
 
-@router.get("", response_model=list[ScenarioRead], summary="Scenarios this key can use")
-async def list_scenarios(session: SessionDep, principal: ReadKey) -> list[ScenarioRead]:
-    return await service.list_visible(session, principal=principal)
+@router.get("", response_model=Page[ScenarioRead], summary="Scenarios this key can use")
+async def list_scenarios(
+    session: SessionDep, principal: ReadKey, page: PageDep
+) -> Page[ScenarioRead]:
+    # A handful per ICS at most: paged after reading, for the same Page shape as every list.
+    found = await service.list_visible(session, principal=principal)
+    return page.result(found[page.offset : page.offset + page.limit], len(found))
 
 
 @router.get(
@@ -117,20 +122,24 @@ async def update_scenario(
 
 @router.get(
     "/{name}/versions",
-    response_model=list[ScenarioVersionRead],
-    summary="Every version of a scenario",
+    response_model=Page[ScenarioVersionRead],
+    summary="Every version of a scenario, oldest first",
     responses=raises(ScenarioNotFound),
 )
 async def list_versions(
-    name: str, session: SessionDep, principal: ReadKey
-) -> list[ScenarioVersionRead]:
+    name: str, session: SessionDep, principal: ReadKey, page: PageDep
+) -> Page[ScenarioVersionRead]:
     scenario = await service.get_visible(session, principal=principal, name=name)
-    return [
-        ScenarioVersionRead(
-            version=v.version,
-            parameters=dict(v.parameters),
-            rationale=dict(v.rationale),
-            created_at=v.created_at,
-        )
-        for v in await service.versions(session, scenario)
-    ]
+    versions = await service.versions(session, scenario)
+    return page.result(
+        [
+            ScenarioVersionRead(
+                version=v.version,
+                parameters=dict(v.parameters),
+                rationale=dict(v.rationale),
+                created_at=v.created_at,
+            )
+            for v in versions[page.offset : page.offset + page.limit]
+        ],
+        len(versions),
+    )

@@ -96,8 +96,9 @@ def _to_read(scenario: Scenario, current: ScenarioVersion) -> ScenarioRead:
 
 async def list_visible(session: AsyncSession, *, principal: Principal) -> list[ScenarioRead]:
     await ensure_baseline(session)
+    # The same rule as _visible: a key bound to an organisation sees the national scenarios.
     found = await repo.list_visible(
-        session, ics_code=None if principal.is_global else principal.ics_code
+        session, every_ics=principal.is_global, ics_code=principal.ics_code
     )
     return [await read(session, scenario) for scenario in found]
 

@@ -14,6 +14,8 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.domain.webhooks import events as webhook_events
+from services.domain.webhooks.events import EventType
 from shared.config import Settings, get_settings
 from shared.db.base import utcnow
 from shared.db.session import transaction
@@ -124,7 +126,12 @@ async def returns_accepted(session: AsyncSession, *, ics_codes: Sequence[str]) -
     codes = sorted(set(ics_codes))
     if not codes:
         return
+    becoming_stale = await repo.fresh_succeeded_runs(session, ics_codes=codes)
     await repo.mark_stale(session, ics_codes=codes)
+    for run in becoming_stale:
+        await webhook_events.projection_event(
+            session, EventType.projection_stale, run, status="succeeded", stale=True
+        )
     settings = settings_of(session)
     if not settings.auto_recompute:
         return

@@ -32,6 +32,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.domain.projections import runs as projection_runs
 from services.domain.returns.importer import ImportOutcome, validate_and_load
+from services.domain.webhooks import events as webhook_events
+from services.domain.webhooks.events import EventType
 from shared.config import Settings
 from shared.db.base import utcnow
 from shared.db.session import transaction
@@ -232,6 +234,15 @@ async def _load(
             return_count=outcome.return_count,
             timings={**claimed.timings, **outcome.timings},
         )
+        await webhook_events.import_event(
+            session,
+            EventType.import_succeeded,
+            import_id=row.id,
+            ics_code=row.ics_code,
+            status="succeeded",
+            return_count=outcome.return_count,
+            links={"import": f"/v1/imports/{row.id}"},
+        )
         return outbox.take_pending(session)
 
 
@@ -253,6 +264,15 @@ async def _finish_failed(
         error_count=len(errors) if error_count is None else error_count,
         errors=errors,
         timings=row.timings if timings is None else timings,
+    )
+    await webhook_events.import_event(
+        session,
+        EventType.import_failed,
+        import_id=row.id,
+        ics_code=row.ics_code,
+        status="failed",
+        error_count=len(errors) if error_count is None else error_count,
+        links={"import": f"/v1/imports/{row.id}"},
     )
 
 

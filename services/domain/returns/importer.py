@@ -8,9 +8,7 @@ one chunk of the file, and per-(organisation, date) bookkeeping, never the lines
 
 from __future__ import annotations
 
-import codecs
 import csv
-import io
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -22,6 +20,13 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.domain.returns import rules
+from services.domain.returns.lines import (
+    CONTROL_CHARACTERS,
+    DEFAULT_MAX_LINE_BYTES,
+    check_control_bytes,
+    control_character,
+    split_lines,
+)
 from shared.db.base import utcnow
 from shared.errors import CsvEmpty, CsvHeaderMismatch, CsvMalformed, CsvNotUtf8, DomainError
 from shared.models import ReturnSource, ReturnStatus
@@ -77,45 +82,31 @@ def _check_header(line: bytes) -> None:
 
 
 async def _numbered_lines(
-    chunks: AsyncIterator[bytes], import_id: uuid.UUID, progress: Progress | None
+    chunks: AsyncIterator[bytes],
+    import_id: uuid.UUID,
+    progress: Progress | None,
+    max_line_bytes: int,
 ) -> AsyncIterator[bytes]:
     """Re-chunk the upload into whole lines prefixed with the import id and line number."""
     prefix = str(import_id).encode() + b","
-    buffer = b""
     header_seen = False
-    line_no = 1
-    async for chunk in chunks:
-        buffer += chunk
+    async for first, lines in split_lines(chunks, max_line_bytes=max_line_bytes):
         if not header_seen:
-            end = buffer.find(b"\n")
-            if end < 0:
-                continue
-            _check_header(buffer[: end + 1])
-            buffer = buffer[end + 1 :]
+            _check_header(lines[0])
             header_seen = True
-        cut = buffer.rfind(b"\n")
-        if cut < 0:
-            continue
-        lines, buffer = buffer[:cut].split(b"\n"), buffer[cut + 1 :]
-        out = []
-        for raw in lines:
-            line_no += 1
-            stripped = raw.rstrip(b"\r")
-            if stripped:
-                out.append(b"%s%d,%s\n" % (prefix, line_no, stripped))
+            first, lines = first + 1, lines[1:]
+        check_control_bytes(lines, first)
+        out = [
+            b"%s%d,%s\n" % (prefix, line_no, stripped)
+            for line_no, raw in enumerate(lines, start=first)
+            if (stripped := raw.rstrip(b"\r"))
+        ]
         if progress is not None:
             progress(len(lines))
         if out:
             yield b"".join(out)
     if not header_seen:
-        if buffer:
-            _check_header(buffer)
         raise CsvEmpty("The CSV has no lines.")
-    stripped = buffer.rstrip(b"\r\n")
-    if stripped:
-        yield b"%s%d,%s\n" % (prefix, line_no + 1, stripped)
-        if progress is not None:
-            progress(1)
 
 
 async def _stage_postgres(
@@ -123,10 +114,13 @@ async def _stage_postgres(
     chunks: AsyncIterator[bytes],
     import_id: uuid.UUID,
     progress: Progress | None,
+    max_line_bytes: int,
 ) -> None:
     try:
         await repo.copy_csv_into_staging(
-            session, chunks=_numbered_lines(chunks, import_id, progress), columns=COPY_COLUMNS
+            session,
+            chunks=_numbered_lines(chunks, import_id, progress, max_line_bytes),
+            columns=COPY_COLUMNS,
         )
     except DomainError:
         raise
@@ -144,12 +138,9 @@ async def _stage_sqlite(
     chunks: AsyncIterator[bytes],
     import_id: uuid.UUID,
     progress: Progress | None,
+    max_line_bytes: int,
 ) -> None:
-    # Incremental, so a character split across two chunks decodes; utf-8-sig drops a BOM.
-    decoder = codecs.getincrementaldecoder("utf-8-sig")()
-    pending = ""
     header_seen = False
-    line_no = 1
     batch: list[dict[str, str | int | None]] = []
     problems: list[dict[str, Any]] = []
 
@@ -157,18 +148,28 @@ async def _stage_sqlite(
         await repo.stage_rows(session, import_id=import_id, rows=batch)
         batch.clear()
 
-    async def take(text: str) -> None:
-        """Parse whole lines (the chunk so far, or the file's unterminated last line)."""
-        nonlocal header_seen, line_no
-        for fields in csv.reader(io.StringIO(text, newline="")):
+    async for first, raw_lines in split_lines(chunks, max_line_bytes=max_line_bytes):
+        try:
+            text = b"\n".join(raw_lines).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise CsvNotUtf8("The CSV is not UTF-8.") from exc
+        if not header_seen:
+            text = text.removeprefix("\ufeff")
+        found = CONTROL_CHARACTERS.search(text)
+        if found is not None:
+            raise control_character(first + text.count("\n", 0, found.start()))
+        reader = csv.reader(text.split("\n"))
+        for fields in reader:
+            line_no = first + reader.line_num - 1
             if not header_seen:
                 if [name.strip() for name in fields] != list(BULK_COLUMNS):
                     raise _header_error(fields)
                 header_seen = True
                 continue
-            line_no += 1
-            if not fields:
+            if not fields or fields == [""] or fields == ["\r"]:
                 continue
+            if fields[-1].endswith("\r"):
+                fields[-1] = fields[-1][:-1]
             if len(fields) != len(BULK_COLUMNS):
                 problems.append(
                     {
@@ -186,18 +187,6 @@ async def _stage_sqlite(
                 await flush()
                 if progress is not None:
                     progress(SQLITE_BATCH)
-
-    async for chunk in chunks:
-        try:
-            pending += decoder.decode(chunk)
-        except UnicodeDecodeError as exc:
-            raise CsvNotUtf8("The CSV is not UTF-8.") from exc
-        cut = pending.rfind("\n")
-        if cut >= 0:
-            complete, pending = pending[: cut + 1], pending[cut + 1 :]
-            await take(complete)
-    if pending.strip():
-        await take(pending)
     if not header_seen:
         raise CsvEmpty("The CSV has no lines.")
     if problems:
@@ -213,12 +202,14 @@ async def stage(
     *,
     import_id: uuid.UUID,
     progress: Progress | None = None,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
 ) -> int:
-    """Stream a bulk CSV into staging; return the number of lines staged."""
+    """Stream a bulk CSV into staging; return the number of lines staged. A line longer than
+    `max_line_bytes`, or holding a control character, fails the upload as soon as it is read."""
     if repo.dialect_of(session).pg:
-        await _stage_postgres(session, chunks, import_id, progress)
+        await _stage_postgres(session, chunks, import_id, progress, max_line_bytes)
     else:
-        await _stage_sqlite(session, chunks, import_id, progress)
+        await _stage_sqlite(session, chunks, import_id, progress, max_line_bytes)
     await repo.analyze(session, "return_staging")
     return await repo.count_staged(session, import_id=import_id)
 
@@ -254,6 +245,10 @@ async def validate_and_load(
     await validation.rows_with_value(
         "as_at", future_dates, code="as_at_in_future", message="as_at {value} is in the future."
     )
+    if ics_code is not None:
+        # An ICS-bound import sees only its own ICS's organisations: another ICS's code is
+        # answered exactly as a code that does not exist.
+        organisations = {c: o for c, o in organisations.items() if o[1] == ics_code}
     codes = await validation.distinct_values("organisation_code")
     unknown = [code for code in codes if code not in organisations]
     await validation.rows_with_value(
@@ -262,14 +257,6 @@ async def validate_and_load(
         code="unknown_organisation",
         message="No organisation has ODS code or CQC location id {value!r}.",
     )
-    if ics_code is not None:
-        outside = [c for c in codes if c in organisations and organisations[c][1] != ics_code]
-        await validation.rows_with_value(
-            "organisation_code",
-            outside,
-            code="organisation_out_of_scope",
-            message="Organisation {value} is not in this key's ICS.",
-        )
     pairs = await repo.staged_organisations_and_dates(session, import_id=import_id)
     groups: list[tuple[uuid.UUID, date]] = []
     early: list[tuple[str, str]] = []
@@ -294,7 +281,7 @@ async def validate_and_load(
         # Already failing: report every other problem too, in the same answer.
         await validation.line_rules()
         await validation.duplicate_roles("s.organisation_code")
-        outcome.problems, outcome.error_count = validation.problems, validation.total
+        outcome.problems, outcome.error_count = validation.in_row_order(), validation.total
         return outcome
     source = repo.StagedSource(import_id=import_id, bulk=True, dialect=validation.d)
     stored = await store_staged(
@@ -307,7 +294,7 @@ async def validate_and_load(
         timings=outcome.timings,
     )
     if stored is None:
-        outcome.problems, outcome.error_count = validation.problems, validation.total
+        outcome.problems, outcome.error_count = validation.in_row_order(), validation.total
         return outcome
     await repo.delete_staged(session, import_id=import_id)
     await audit.record(

@@ -14,13 +14,20 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.errors import NumberOutOfRange
 from shared.repositories.return_rules import (
     Dialect,
     Rule,
     Validation,
 )
 from shared.repositories.return_rules import format_number as fmt
-from shared.vocab.return_lines import AGE_COLUMNS, DECIMAL_COLUMNS, INT_COLUMNS, OPTIONAL_COLUMNS
+from shared.vocab.return_lines import (
+    AGE_COLUMNS,
+    DECIMAL_COLUMNS,
+    INT_COLUMNS,
+    MAXIMUMS,
+    OPTIONAL_COLUMNS,
+)
 
 # FTE in post above this multiple of the headcount is an error (overtime aside, 1.2 is generous).
 MAX_FTE_PER_HEAD = 1.2
@@ -69,11 +76,31 @@ def type_rules(d: Dialect) -> list[Rule]:
             Rule(
                 code,
                 col,
-                f"(NOT {d.blank(c)} AND NOT {d.is_negative(c)} AND NOT {valid})",
+                f"(NOT {d.blank(c)} AND NOT {d.is_negative(c)} AND NOT {valid}"
+                f" AND NOT {d.too_long(c)})",
                 _msg(f"{col} must be {kind} (got {{value!r}})."),
             )
         )
+        rules.append(_out_of_range(col, d.too_long(c)))
     return rules
+
+
+def _out_of_range(column: str, predicate: str) -> Rule:
+    maximum = fmt(MAXIMUMS[column])
+    return Rule(
+        NumberOutOfRange.code,
+        column,
+        predicate,
+        _msg(f"{column} must be at most {maximum} (got {{value}})."),
+    )
+
+
+def range_rules(num: Callable[[str], str]) -> list[Rule]:
+    """Each figure within its documented maximum (NaN and Infinity never pass the forms)."""
+    return [
+        _out_of_range(col, f"{num(f's.{col}')} > {MAXIMUMS[col]!r}")
+        for col in (*INT_COLUMNS, *DECIMAL_COLUMNS)
+    ]
 
 
 def business_rules(
@@ -84,6 +111,7 @@ def business_rules(
     starters, leavers = whole("s.starters_12m"), whole("s.leavers_12m")
     ages = " + ".join(whole(f"s.{col}") for col in AGE_COLUMNS)
     return [
+        *range_rules(num),
         Rule(
             "fte_exceeds_headcount",
             "fte_in_post",

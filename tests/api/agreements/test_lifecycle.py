@@ -427,7 +427,7 @@ async def test_invalid_changes_are_refused_and_change_nothing(api: Api) -> None:
             },
         ),
         422,
-        "party_outside_ics",
+        "unknown_organisation",
     )
     assert_problem(
         await api.patch(agreement_id, {"end_date": (TODAY - timedelta(days=20)).isoformat()}),

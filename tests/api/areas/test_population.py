@@ -278,7 +278,7 @@ async def test_population_etag_and_304(
         ({"year_from": 2017}, ["year_from"]),
         ({"year_to": 2044}, ["year_to"]),
         ({"year_from": 2030, "year_to": 2020}, ["year_from"]),
-        ({"group": "over_100"}, ["group"]),
+        ({"group": "over_100"}, ["group.0"]),
         ({"age_band": "15-17"}, ["age_band"]),
         ({"age_band": "0-4", "group": "all"}, ["age_band"]),
         ({"sex": "X"}, ["sex"]),
@@ -382,3 +382,34 @@ async def test_a_dataset_without_published_0_17_estimates_15_17_as_three_fifths(
         )
     finally:
         await drop_population_dataset(sessionmaker, name)
+
+
+async def test_several_groups_and_bands_in_one_call(
+    client: httpx.AsyncClient, make_key: KeyFactory, reference: ReferenceLoadSummary
+) -> None:
+    reader = await make_key("read")
+    url = "/v1/areas/E54000008/population"
+    both = await client.get(
+        url,
+        params=[("group", "65_plus"), ("group", "0_17"), ("year_to", 2020)],
+        headers=reader,
+    )
+    assert both.status_code == 200, both.text
+    series = both.json()["series"]
+    assert [s["age_group"] for s in series] == ["65_plus", "0_17"]
+    one = await client.get(url, params={"group": "0_17", "year_to": 2020}, headers=reader)
+    assert series[1]["years"] == one.json()["years"]
+    assert both.json()["years"] == series[0]["years"]
+    assert all(isinstance(y["persons"], int) for y in series[0]["years"])
+    bands = await client.get(
+        url,
+        params=[("age_band", "85-89"), ("age_band", "90+"), ("format", "csv")],
+        headers=reader,
+    )
+    ages = {line.split(",")[3] for line in bands.text.splitlines()[1:]}
+    assert ages == {"85-89", "90+"}
+    assert_problem(
+        await client.get(url, params=[("group", "0_17"), ("age_band", "90+")], headers=reader),
+        422,
+        "validation_failed",
+    )

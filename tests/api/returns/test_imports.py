@@ -54,6 +54,7 @@ async def _run(
     )
     assert accepted.status_code == 202, accepted.text
     assert accepted.json()["status"] == "queued"
+    assert accepted.headers["retry-after"].isdigit()
     await app.state.sender.join()
     status = await client.get(accepted.headers["location"], headers=headers)
     result: dict[str, Any] = status.json()
@@ -151,7 +152,8 @@ async def test_bad_header_and_access(
     assert_problem(response, 403, "insufficient_scope")
     result = await _run(app, client, bulk_csv([("RXX", "2025-03-31", line())]), admin)
     assert result["status"] == "failed"
-    assert [e["code"] for e in result["errors"]] == ["organisation_out_of_scope"]
+    # Another ICS's organisation is answered as one that does not exist.
+    assert [e["code"] for e in result["errors"]] == ["unknown_organisation"]
     assert_problem(
         await client.get(f"/v1/imports/{result['id']}", headers=reader), 403, "insufficient_scope"
     )

@@ -483,10 +483,11 @@ async def test_area_aggregates_equal_hand_sums_and_completeness(
     assert care["organisations"] == 3
     assert care["headcount"] == 40 + 20 + 40
     assert care["fte_in_post"] == pytest.approx(32.5 + 18 + 32.5)
-    assert care["vacancy_rate"] == pytest.approx((4 + 2 + 4) / (83 + 10))
+    # Rates are rounded to 4 decimals, FTE to 2.
+    assert care["vacancy_rate"] == round((4 + 2 + 4) / (83 + 10), 4)
     assert care["turnover_rate"] == pytest.approx((8 + 5 + 8) / 100)
-    assert care["sickness_rate"] == pytest.approx((310 + 100 + 310) / (100 * 225))
-    assert care["agency_share"] == pytest.approx((1.5 + 0.5 + 1.5) / (83 + 5 + 3.5))
+    assert care["sickness_rate"] == round((310 + 100 + 310) / (100 * 225), 4)
+    assert care["agency_share"] == round((1.5 + 0.5 + 1.5) / (83 + 5 + 3.5), 4)
     assert ics["completeness"] == {
         "organisations_registered": 4,
         "organisations_reporting": 2,
@@ -502,8 +503,8 @@ async def test_area_aggregates_equal_hand_sums_and_completeness(
             await client.get(f"/v1/areas/{ICB_A}/workforce?as_at={AS_AT}&format=csv", headers=admin)
         ).text
     )
-    assert csv_text.splitlines()[0].startswith("role_code,organisations,headcount")
-    assert csv_text.splitlines()[1].startswith("care-worker,3,100")
+    assert csv_text.splitlines()[0].startswith("role_code,role_name,sector,organisations,headcount")
+    assert csv_text.splitlines()[1].startswith("care-worker,Care worker,social_care,3,100")
     own = await make_key("submit", organisation_id=org)
     assert_problem(
         await client.get(f"/v1/areas/{ICB_A}/workforce", headers=own), 404, "area_not_found"

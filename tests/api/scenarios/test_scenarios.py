@@ -35,7 +35,7 @@ def test_published_schema_matches_the_model() -> None:
 
 async def test_baseline_and_schema(client: httpx.AsyncClient, make_key: KeyFactory) -> None:
     reader = await make_key("read")
-    listed = (await client.get("/v1/scenarios", headers=reader)).json()
+    listed = (await client.get("/v1/scenarios", headers=reader)).json()["items"]
     assert [s["name"] for s in listed] == ["baseline"]
     assert listed[0]["changed"] == []
     baseline = await client.get("/v1/scenarios/baseline", headers=reader)
@@ -77,7 +77,7 @@ async def test_create_update_and_versions(
     assert updated.status_code == 200, updated.text
     assert updated.json()["version"] == 2
     assert updated.json()["changed"] == ["prevention_reduction", "productivity_growth_per_year"]
-    versions = (await client.get(f"{url}/versions", headers=admin)).json()
+    versions = (await client.get(f"{url}/versions", headers=admin)).json()["items"]
     assert [v["version"] for v in versions] == [1, 2]
     assert versions[0]["parameters"]["prevention_reduction"]["default"] == 0.0
     assert_problem(await client.put(url, json=change, headers=fresh), 412, "etag_mismatch")
@@ -181,9 +181,9 @@ async def test_keys_that_may_not(
         404,
         "scenario_not_found",
     )
-    assert [s["name"] for s in (await client.get("/v1/scenarios", headers=admin_b)).json()] == [
-        "baseline"
-    ]
+    assert [
+        s["name"] for s in (await client.get("/v1/scenarios", headers=admin_b)).json()["items"]
+    ] == ["baseline"]
     assert_problem(
         await client.post(
             "/v1/scenarios", json={**body, "name": "x-b", "ics_code": ICB_A}, headers=admin_b

@@ -1,0 +1,240 @@
+"""Webhook subscriptions, deliveries and attempts."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, false, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.db.base import utcnow
+from shared.models import (
+    DeliveryStatus,
+    Organisation,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookSubscription,
+)
+
+
+def readable_statement(
+    *, ics_code: str | None, organisation_id: uuid.UUID | None
+) -> Select[WebhookSubscription]:
+    """The subscriptions a key manages: all (global), its ICS's and its organisations', or
+    its organisation's."""
+    query = select(WebhookSubscription)
+    if organisation_id is not None:
+        return query.where(WebhookSubscription.organisation_id == organisation_id)
+    if ics_code is not None:
+        in_ics = select(Organisation.id).where(Organisation.ics_code == ics_code)
+        return query.where(
+            or_(
+                WebhookSubscription.ics_code == ics_code,
+                WebhookSubscription.organisation_id.in_(in_ics),
+            )
+        )
+    return query
+
+
+async def get(
+    session: AsyncSession,
+    *,
+    subscription_id: uuid.UUID,
+    ics_code: str | None,
+    organisation_id: uuid.UUID | None,
+    lock: bool = False,
+) -> WebhookSubscription | None:
+    query = readable_statement(ics_code=ics_code, organisation_id=organisation_id).where(
+        WebhookSubscription.id == subscription_id
+    )
+    if lock:
+        query = query.with_for_update()
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def list_page(
+    session: AsyncSession,
+    *,
+    ics_code: str | None,
+    organisation_id: uuid.UUID | None,
+    offset: int,
+    limit: int,
+) -> tuple[Sequence[WebhookSubscription], int]:
+    query = readable_statement(ics_code=ics_code, organisation_id=organisation_id)
+    total = (await session.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
+    rows = await session.execute(
+        query.order_by(WebhookSubscription.created_at, WebhookSubscription.id)
+        .offset(offset)
+        .limit(limit)
+    )
+    return rows.scalars().all(), int(total)
+
+
+async def add(session: AsyncSession, subscription: WebhookSubscription) -> WebhookSubscription:
+    session.add(subscription)
+    await session.flush()
+    return subscription
+
+
+async def delete(session: AsyncSession, subscription: WebhookSubscription) -> None:
+    await session.delete(subscription)
+    await session.flush()
+
+
+async def audience_subscriptions(
+    session: AsyncSession,
+    *,
+    ics_code: str | None,
+    organisation_ids: Sequence[uuid.UUID],
+    every_ics: bool = False,
+) -> Sequence[WebhookSubscription]:
+    """Enabled subscriptions whose owner may read an event about this ICS (or, every_ics,
+    about something every ICS may read) and these organisations."""
+    owner: ColumnElement[bool]
+    if every_ics:
+        owner = WebhookSubscription.ics_code.is_not(None)
+    elif ics_code is not None:
+        owner = WebhookSubscription.ics_code == ics_code
+    else:
+        owner = false()
+    if organisation_ids:
+        owner = or_(owner, WebhookSubscription.organisation_id.in_(list(organisation_ids)))
+    query = select(WebhookSubscription).where(WebhookSubscription.enabled.is_(True), owner)
+    return (await session.execute(query)).scalars().all()
+
+
+async def add_delivery(
+    session: AsyncSession, *, subscription_id: uuid.UUID, event_type: str, payload: dict[str, Any]
+) -> WebhookDelivery:
+    delivery = WebhookDelivery(
+        subscription_id=subscription_id, event_type=event_type, payload=payload
+    )
+    session.add(delivery)
+    await session.flush()
+    return delivery
+
+
+async def get_delivery(
+    session: AsyncSession, *, delivery_id: uuid.UUID, subscription_id: uuid.UUID | None = None
+) -> WebhookDelivery | None:
+    query = select(WebhookDelivery).where(WebhookDelivery.id == delivery_id)
+    if subscription_id is not None:
+        query = query.where(WebhookDelivery.subscription_id == subscription_id)
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def get_subscription(
+    session: AsyncSession, *, subscription_id: uuid.UUID
+) -> WebhookSubscription | None:
+    return await session.get(WebhookSubscription, subscription_id)
+
+
+async def list_deliveries(
+    session: AsyncSession,
+    *,
+    subscription_id: uuid.UUID,
+    status: str | None,
+    offset: int,
+    limit: int,
+) -> tuple[Sequence[WebhookDelivery], int]:
+    query = select(WebhookDelivery).where(WebhookDelivery.subscription_id == subscription_id)
+    if status is not None:
+        query = query.where(WebhookDelivery.status == status)
+    total = (await session.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
+    rows = await session.execute(
+        query.order_by(WebhookDelivery.created_at.desc(), WebhookDelivery.id)
+        .offset(offset)
+        .limit(limit)
+    )
+    return rows.scalars().all(), int(total)
+
+
+async def attempts_of(
+    session: AsyncSession, *, delivery_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[WebhookAttempt]]:
+    if not delivery_ids:
+        return {}
+    rows = await session.execute(
+        select(WebhookAttempt)
+        .where(WebhookAttempt.delivery_id.in_(list(delivery_ids)))
+        .order_by(WebhookAttempt.delivery_id, WebhookAttempt.attempt)
+    )
+    out: dict[uuid.UUID, list[WebhookAttempt]] = {}
+    for attempt in rows.scalars():
+        out.setdefault(attempt.delivery_id, []).append(attempt)
+    return out
+
+
+async def record_attempt(
+    session: AsyncSession,
+    *,
+    delivery_id: uuid.UUID,
+    attempt: int,
+    status_code: int | None,
+    latency_ms: float | None,
+    response_excerpt: str | None,
+    error: str | None,
+    outcome: DeliveryStatus,
+    at: datetime,
+) -> None:
+    session.add(
+        WebhookAttempt(
+            delivery_id=delivery_id,
+            attempt=attempt,
+            attempted_at=at,
+            status_code=status_code,
+            latency_ms=latency_ms,
+            response_excerpt=response_excerpt,
+            error=error,
+        )
+    )
+    await session.execute(
+        update(WebhookDelivery)
+        .where(WebhookDelivery.id == delivery_id)
+        .values(
+            attempts=attempt,
+            status=outcome,
+            last_status_code=status_code,
+            last_attempt_at=at,
+            delivered_at=at if outcome == DeliveryStatus.succeeded else None,
+        )
+    )
+
+
+async def mark_subscription_health(
+    session: AsyncSession,
+    *,
+    subscription_id: uuid.UUID,
+    succeeded: bool,
+    at: datetime,
+    disable_after_s: float,
+) -> bool:
+    """Track when a subscription started failing; disable it once that is too long ago.
+    Returns True when this call disabled it."""
+    subscription = await session.get(WebhookSubscription, subscription_id, with_for_update=True)
+    if subscription is None:
+        return False
+    if succeeded:
+        subscription.failing_since = None
+        return False
+    if subscription.failing_since is None:
+        subscription.failing_since = at
+        return False
+    failing_for = (at - subscription.failing_since).total_seconds()
+    if subscription.enabled and failing_for >= disable_after_s:
+        subscription.enabled = False
+        subscription.disabled_reason = (
+            f"Disabled at {at.isoformat()}: every delivery since "
+            f"{subscription.failing_since.isoformat()} failed ({failing_for / 3600:.1f} hours). "
+            "Fix the endpoint, then PATCH enabled=true and redeliver what it missed."
+        )
+        subscription.version += 1
+        return True
+    return False
+
+
+def now() -> datetime:
+    return utcnow()

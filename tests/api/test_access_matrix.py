@@ -1,0 +1,439 @@
+"""The access matrix, generated from the OpenAPI document: every operation, with every kind of
+key, against a target of its own, one in the same ICS and one in another ICS.
+
+MATRIX holds every cell's expected outcome in one table. An operation in the document without
+a row fails the test, so a new endpoint cannot ship without its access decided here.
+
+Kinds of key (columns, in order): global admin, ICS admin (ICS A), ICS read (ICS A),
+organisation submit (A1, in ICS A), organisation read (A1), revoked (was ICS admin of A), none.
+Targets (the three letters of each column): own (A1's, or ICS A's where the resource belongs to
+an ICS), same ICS (A2's; ICS A's again for ICS-owned resources), other ICS (B1's or ICS B's).
+
+Outcomes: Y served, 4 = 404 (what the key may not see does not exist for it), F = 403 (scope),
+U = 401; P = passed the access checks (anything but 401, 403 and 5xx): writes are sent without
+a body, so they prove the key and scope checks and are refused as bad input or carried out.
+Lists are also checked for contents: a list shows exactly the targets its read shows.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import date
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.api.main import create_app
+from shared.db.session import transaction
+from shared.models import ImportStatus, ProjectionRun, ReturnImport, RunStatus, Scenario
+from tests.api.returns.helpers import line
+from tests.factories import (
+    ICB_A,
+    ICB_B,
+    LAD_A1,
+    LAD_A2,
+    LAD_B1,
+    LAD_B2,
+    ensure_small_geography,
+    make_organisation,
+)
+from tests.helpers import KeyFactory, settings_for
+
+KINDS = ("global_admin", "ics_admin", "ics_read", "org_submit", "org_read", "revoked", "none")
+TARGETS = ("own", "same", "other")
+
+# One row per operation: seven groups (KINDS), three outcomes each (TARGETS).
+MATRIX: dict[str, str] = {
+    # Probes and the caller itself.
+    "GET /healthz": "YYY YYY YYY YYY YYY YYY YYY",
+    "GET /problems": "YYY YYY YYY YYY YYY YYY YYY",
+    "GET /problems/{code}": "YYY YYY YYY YYY YYY YYY YYY",
+    "GET /readyz": "YYY YYY YYY YYY YYY YYY YYY",
+    "GET /v1/keys/me": "YYY YYY YYY YYY YYY UUU UUU",
+    # Keys and the audit trail: admins, within their ICS (its keys and its partners' keys).
+    "GET /v1/keys": "YYY YYY FFF FFF FFF UUU UUU",
+    "POST /v1/keys": "PPP PPP FFF FFF FFF UUU UUU",
+    "DELETE /v1/keys/{key_id}": "PPP PPP FFF FFF FFF UUU UUU",
+    "GET /v1/audit": "YYY YYY FFF FFF FFF UUU UUU",
+    # Reference data any key may read.
+    "GET /v1/areas": "YYY YYY YYY YYY YYY UUU UUU",
+    "GET /v1/areas/{code}": "YYY YYY YYY YYY YYY UUU UUU",
+    "GET /v1/areas/{code}/population": "YYY YYY YYY YYY YYY UUU UUU",
+    "GET /v1/population-datasets": "YYY YYY YYY YYY YYY UUU UUU",
+    "GET /v1/roles": "YYY YYY YYY YYY YYY UUU UUU",
+    "GET /v1/roles/{code}": "YYY YYY YYY YYY YYY UUU UUU",
+    # The role catalogue is national: only global admins change it.
+    "GET /v1/fhir/CodeSystem/roles": "YYY YYY YYY YYY YYY UUU UUU",
+    "POST /v1/roles": "PPP FFF FFF FFF FFF UUU UUU",
+    "PATCH /v1/roles/{code}": "PPP FFF FFF FFF FFF UUU UUU",
+    "DELETE /v1/roles/{code}": "PPP FFF FFF FFF FFF UUU UUU",
+    "GET /v1/returns/template.csv": "YYY YYY YYY YYY YYY UUU UUU",
+    # Area figures: an ICS key reads its own ICS's areas; organisation keys none.
+    "GET /v1/areas/{code}/workforce": "YYY YY4 YY4 444 444 UUU UUU",
+    "GET /v1/areas/{code}/needs": "YYY YYY YYY YYY YYY UUU UUU",
+    "GET /v1/areas/{code}/projections/latest": "444 444 444 444 444 UUU UUU",
+    "GET /v1/areas/{code}/data-gaps": "YYY YY4 YY4 444 444 UUU UUU",
+    "GET /v1/areas/{code}/pay-parity": "YYY YY4 YY4 444 444 UUU UUU",
+    "GET /v1/areas/{code}/track-record": "YYY YY4 YY4 444 444 UUU UUU",
+    "GET /v1/areas/{code}/unpaid-care": "YYY YYY YYY YYY YYY UUU UUU",
+    "GET /v1/role-equivalences": "YYY YYY YYY YYY YYY UUU UUU",
+    # Organisations: an ICS key sees its ICS's, an organisation key its own.
+    "GET /v1/organisations": "YYY YYY YYY YYY YYY UUU UUU",
+    "POST /v1/organisations": "PPP PPP FFF FFF FFF UUU UUU",
+    "GET /v1/organisations/{organisation_id}": "YYY YY4 YY4 Y44 Y44 UUU UUU",
+    "PATCH /v1/organisations/{organisation_id}": "PPP PPP FFF FFF FFF UUU UUU",
+    "DELETE /v1/organisations/{organisation_id}": "PPP PPP FFF FFF FFF UUU UUU",
+    # Returns: submit keys of the organisation, admins of its ICS.
+    "GET /v1/organisations/{organisation_id}/returns": "YYY YY4 FFF Y44 FFF UUU UUU",
+    "POST /v1/organisations/{organisation_id}/returns": "PPP PPP FFF PPP FFF UUU UUU",
+    "GET /v1/returns/{return_id}": "YYY YY4 FFF Y44 FFF UUU UUU",
+    "GET /v1/returns/{return_id}/diff": "YYY YY4 FFF Y44 FFF UUU UUU",
+    "POST /v1/imports/returns": "PPP PPP FFF FFF FFF UUU UUU",
+    "GET /v1/imports/{import_id}": "YYY YY4 FFF FFF FFF UUU UUU",
+    # Agreements: an ICS key sees its ICS's, an organisation key those it is a party to.
+    "GET /v1/agreements": "YYY YYY YYY YYY YYY UUU UUU",
+    "POST /v1/agreements": "PPP PPP FFF FFF FFF UUU UUU",
+    "GET /v1/organisations/{organisation_id}/agreements": "YYY YY4 YY4 Y44 Y44 UUU UUU",
+    "GET /v1/agreements/{agreement_id}": "YYY YY4 YY4 Y44 Y44 UUU UUU",
+    "GET /v1/agreements/{agreement_id}/fhir": "YYY YY4 YY4 Y44 Y44 UUU UUU",
+    "PATCH /v1/agreements/{agreement_id}": "PPP PPP FFF FFF FFF UUU UUU",
+    "POST /v1/agreements/{agreement_id}/sign": "PPP PPP FFF PPP FFF UUU UUU",
+    "POST /v1/agreements/{agreement_id}/activate": "PPP PPP FFF FFF FFF UUU UUU",
+    "POST /v1/agreements/{agreement_id}/suspend": "PPP PPP FFF FFF FFF UUU UUU",
+    "POST /v1/agreements/{agreement_id}/resume": "PPP PPP FFF FFF FFF UUU UUU",
+    "POST /v1/agreements/{agreement_id}/terminate": "PPP PPP FFF FFF FFF UUU UUU",
+    "GET /v1/agreements/{agreement_id}/deployments": "YYY YY4 YY4 Y44 Y44 UUU UUU",
+    "POST /v1/agreements/{agreement_id}/deployments": "PPP PPP FFF FFF FFF UUU UUU",
+    # No deployment exists in this world: every key that passes the checks gets 404.
+    "GET /v1/agreements/{agreement_id}/deployments/{deployment_id}": (
+        "444 444 444 444 444 UUU UUU"
+    ),
+    "POST /v1/agreements/{agreement_id}/deployments/{deployment_id}/end": (
+        "PPP PPP FFF FFF FFF UUU UUU"
+    ),
+    # Scenarios: national ones for everyone, an ICS's own for its keys (and global keys).
+    "GET /v1/scenarios": "YYY YYY YYY YYY YYY UUU UUU",
+    "GET /v1/scenarios/schema": "YYY YYY YYY YYY YYY UUU UUU",
+    "POST /v1/scenarios": "PPP PPP FFF FFF FFF UUU UUU",
+    "GET /v1/scenarios/{name}": "YYY YY4 YY4 444 444 UUU UUU",
+    "PUT /v1/scenarios/{name}": "PPP PPP FFF FFF FFF UUU UUU",
+    "GET /v1/scenarios/{name}/versions": "YYY YY4 YY4 444 444 UUU UUU",
+    # Projection runs: an ICS key sees its ICS's runs and England's; organisation keys none.
+    "GET /v1/projections": "YYY YYY YYY YYY YYY UUU UUU",
+    "POST /v1/projections": "PPP PPP FFF FFF FFF UUU UUU",
+    "GET /v1/projections/compare": "PPP PPP PPP PPP PPP UUU UUU",
+    "GET /v1/projections/{run_id}": "YYY YY4 YY4 444 444 UUU UUU",
+    "GET /v1/projections/{run_id}/results": "YYY YY4 YY4 444 444 UUU UUU",
+    "GET /v1/projections/{run_id}/explain": "PP4 PP4 PP4 444 444 UUU UUU",
+}
+
+# A list and the read whose visibility it must match: (list, read, field naming the item).
+LISTS = [
+    ("GET /v1/organisations", "GET /v1/organisations/{organisation_id}", "organisation_id", "id"),
+    ("GET /v1/agreements", "GET /v1/agreements/{agreement_id}", "agreement_id", "id"),
+    ("GET /v1/scenarios", "GET /v1/scenarios/{name}", "name", "name"),
+    ("GET /v1/projections", "GET /v1/projections/{run_id}", "run_id", "id"),
+    (
+        "GET /v1/organisations/{organisation_id}/returns",
+        "GET /v1/returns/{return_id}",
+        "return_id",
+        "id",
+    ),
+]
+# Filters that must not widen a list: (list with a filter, read, parameter, field).
+FILTERED = [
+    ("GET /v1/agreements?ics_code=" + ICB_B, "GET /v1/agreements/{agreement_id}", "agreement_id"),
+    ("GET /v1/organisations?ics_code=" + ICB_B, "GET /v1/organisations/{organisation_id}", None),
+    ("GET /v1/projections?ics_code=" + ICB_B, "GET /v1/projections/{run_id}", "run_id"),
+]
+
+
+@pytest.fixture
+async def app(database_url: str, db: object) -> AsyncIterator[FastAPI]:
+    """The API without rate limits: the matrix sends hundreds of requests a minute."""
+    application = create_app(settings_for(database_url, rate_limit_enabled=False))
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """A client that sees a 500 as an answer (a mismatch), not as an exception."""
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        yield http
+
+
+def operations(document: dict[str, Any]) -> list[str]:
+    return [
+        f"{method.upper()} {path}"
+        for path, item in document["paths"].items()
+        for method in item
+        if method in ("get", "post", "put", "patch", "delete")
+    ]
+
+
+def test_every_operation_has_a_row(app_document: dict[str, Any]) -> None:
+    documented = set(operations(app_document))
+    assert sorted(documented - MATRIX.keys()) == [], "operations without an access row"
+    assert sorted(MATRIX.keys() - documented) == [], "rows for operations that do not exist"
+    for operation, row in MATRIX.items():
+        groups = row.split()
+        assert len(groups) == len(KINDS), operation
+        assert all(len(g) == len(TARGETS) and set(g) <= set("Y4FUP") for g in groups), operation
+
+
+@pytest.fixture(scope="module")
+def app_document() -> dict[str, Any]:
+    from shared.config import Settings
+
+    document: dict[str, Any] = create_app(Settings(_env_file=None)).openapi()
+    return document
+
+
+class World:
+    """Three organisations in ICS A (A1 the keys' own), two in ICS B, and one of everything."""
+
+    def __init__(self) -> None:
+        self.keys: dict[str, dict[str, str]] = {}
+        self.params: dict[str, dict[str, str]] = {}
+
+    def value(self, operation: str, name: str, target: str) -> str:
+        if name == "code":
+            if operation.startswith("GET /problems/"):
+                return "rate_limited"
+            if "/roles/" in operation:
+                return "care-worker"
+            return {"own": LAD_A1, "same": LAD_A2, "other": LAD_B1}[target]
+        if name == "deployment_id":
+            return str(uuid.UUID(int=7))
+        return self.params[name][target]
+
+
+async def _post(
+    client: httpx.AsyncClient, path: str, headers: dict[str, str], body: dict[str, Any]
+) -> dict[str, Any]:
+    response = await client.post(path, json=body, headers=headers)
+    assert response.status_code in (200, 201, 202), (path, response.text)
+    result: dict[str, Any] = response.json()
+    return result
+
+
+async def build_world(
+    client: httpx.AsyncClient,
+    make_key: KeyFactory,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> World:
+    world = World()
+    await ensure_small_geography(sessionmaker)
+    opened = date(2010, 1, 1)
+    a1 = await make_organisation(sessionmaker, name="A1", ods_code="AAA1", opened_on=opened)
+    a2 = await make_organisation(
+        sessionmaker, name="A2", ods_code="AAA2", home_lad_code=LAD_A2, opened_on=opened
+    )
+    a3 = await make_organisation(sessionmaker, name="A3", ods_code="AAA3", opened_on=opened)
+    b1 = await make_organisation(
+        sessionmaker, name="B1", ods_code="BBB1", home_lad_code=LAD_B1, ics_code=ICB_B,
+        opened_on=opened,
+    )  # fmt: skip
+    b2 = await make_organisation(
+        sessionmaker, name="B2", ods_code="BBB2", home_lad_code=LAD_B2, ics_code=ICB_B,
+        opened_on=opened,
+    )  # fmt: skip
+    k = world.keys
+    k["global_admin"] = await make_key("admin", name="global-admin")
+    k["ics_admin"] = await make_key("admin", ics_code=ICB_A, name="ics-admin")
+    k["ics_read"] = await make_key("read", ics_code=ICB_A, name="ics-read")
+    k["org_submit"] = await make_key("submit", organisation_id=a1.id, name="org-submit")
+    k["org_read"] = await make_key("read", organisation_id=a1.id, name="org-read")
+    k["revoked"] = await make_key("admin", ics_code=ICB_A, name="revoked")
+    k["none"] = {}
+    admin = k["global_admin"]
+    me = (await client.get("/v1/keys/me", headers=k["revoked"])).json()
+    assert (await client.delete(f"/v1/keys/{me['key_id']}", headers=admin)).status_code == 204
+
+    returns = {}
+    for target, organisation in (("own", a1), ("same", a2), ("other", b1)):
+        body = {"as_at": "2025-03-31", "lines": [line()]}
+        created = await _post(client, f"/v1/organisations/{organisation.id}/returns", admin, body)
+        returns[target] = created["id"]
+    agreements = {}
+    for target, ics, parties in (
+        ("own", ICB_A, (a1, a2)),
+        ("same", ICB_A, (a2, a3)),
+        ("other", ICB_B, (b1, b2)),
+    ):
+        body = {
+            "title": f"Agreement {target}",
+            "ics_code": ics,
+            "mode": "both",
+            "start_date": "2025-01-01",
+            "end_date": "2027-12-31",
+            "parties": [{"organisation_id": str(p.id)} for p in parties],
+            "scope": [
+                {"role_code": "care-worker", "lending_organisation_id": str(parties[0].id),
+                 "fte_cap": 2}
+            ],
+        }  # fmt: skip
+        agreements[target] = (await _post(client, "/v1/agreements", admin, body))["id"]
+    for name, ics in (("plan-a", ICB_A), ("plan-b", ICB_B)):
+        await _post(
+            client,
+            "/v1/scenarios",
+            admin,
+            {"name": name, "title": name, "ics_code": ics, "parameters": {}},
+        )
+    key_targets = {}
+    for target, binding in (
+        ("own", {"ics_code": ICB_A}),
+        ("same", {"organisation_id": str(a2.id)}),
+        ("other", {"ics_code": ICB_B}),
+    ):
+        body = {"name": f"target-{target}", "scope": "read", **binding}
+        key_targets[target] = (await _post(client, "/v1/keys", admin, body))["id"]
+    runs, imports = {}, {}
+    async with transaction(sessionmaker) as session:
+        scenario = (await session.execute(Scenario.__table__.select().limit(1))).first()
+        assert scenario is not None
+        for ics in (ICB_A, ICB_B):
+            run = ProjectionRun(
+                scenario_id=scenario.id,
+                scenario_name=scenario.name,
+                scenario_version=1,
+                scope=ics,
+                ics_code=ics,
+                base_year=2025,
+                horizon=2030,
+                iterations=10,
+                seed=1,
+                status=RunStatus.succeeded,
+                progress=1.0,
+            )
+            imported = ReturnImport(status=ImportStatus.failed, ics_code=ics)
+            session.add_all([run, imported])
+            await session.flush()
+            runs[ics], imports[ics] = str(run.id), str(imported.id)
+    world.params = {
+        "organisation_id": {"own": str(a1.id), "same": str(a2.id), "other": str(b1.id)},
+        "return_id": returns,
+        "agreement_id": agreements,
+        "name": {"own": "plan-a", "same": "plan-a", "other": "plan-b"},
+        "run_id": {"own": runs[ICB_A], "same": runs[ICB_A], "other": runs[ICB_B]},
+        "import_id": {"own": imports[ICB_A], "same": imports[ICB_A], "other": imports[ICB_B]},
+        "key_id": key_targets,
+    }
+    return world
+
+
+def _url(world: World, operation: str, target: str) -> tuple[str, str]:
+    method, path = operation.split(" ", 1)
+    while "{" in path:
+        start = path.index("{")
+        end = path.index("}", start)
+        name = path[start + 1 : end]
+        path = path[:start] + world.value(operation, name, target) + path[end + 1 :]
+    return method, path
+
+
+def _outcome(status: int) -> str:
+    if status >= 500:
+        return "5"
+    return {401: "U", 403: "F", 404: "4"}.get(status, "Y")
+
+
+def _agrees(expected: str, got: str) -> bool:
+    if expected == "P":
+        return got in ("Y", "4")
+    return expected == got
+
+
+async def test_access_matrix(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    make_key: KeyFactory,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    seeded_roles: list[str],
+) -> None:
+    world = await build_world(client, make_key, sessionmaker)
+    document = app.openapi()
+    ordered = sorted(operations(document), key=lambda op: op.split(" ", 1)[0] != "GET")
+    mismatches: list[str] = []
+    for operation in ordered:
+        groups = MATRIX[operation].split()
+        for kind, group in zip(KINDS, groups, strict=True):
+            for target, expected in zip(TARGETS, group, strict=True):
+                method, url = _url(world, operation, target)
+                response = await client.request(method, url, headers=world.keys[kind])
+                got = _outcome(response.status_code)
+                if not _agrees(expected, got):
+                    mismatches.append(
+                        f"{operation} [{kind}, {target}] expected {expected}, got "
+                        f"{response.status_code} {response.text[:120]}"
+                    )
+    assert not mismatches, f"{len(mismatches)} cells differ:\n" + "\n".join(mismatches)
+
+
+async def test_lists_show_exactly_what_their_reads_show(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    make_key: KeyFactory,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    seeded_roles: list[str],
+) -> None:
+    world = await build_world(client, make_key, sessionmaker)
+    problems: list[str] = []
+    for list_op, read_op, param, field in LISTS:
+        for kind in KINDS[:5]:
+            if MATRIX[list_op].split()[KINDS.index(kind)][0] != "Y":
+                continue
+            readable = {
+                world.params[param][target]
+                for target, outcome in zip(
+                    TARGETS, MATRIX[read_op].split()[KINDS.index(kind)], strict=True
+                )
+                if outcome == "Y"
+            }
+            every = set(world.params[param].values())
+            for target in TARGETS if "{" in list_op else ("own",):
+                method, url = _url(world, list_op, target)
+                response = await client.request(
+                    method, url + "?limit=500", headers=world.keys[kind]
+                )
+                if response.status_code != 200:
+                    continue
+                body = response.json()
+                items = body["items"] if isinstance(body, dict) else body
+                shown = {str(item[field]) for item in items} & every
+                if "{" in list_op:
+                    # A nested list (an organisation's returns) shows no more than the reads.
+                    if shown - readable:
+                        problems.append(f"{list_op} [{kind}, {target}] shows {shown - readable}")
+                elif shown != readable:
+                    problems.append(
+                        f"{list_op} [{kind}] shows {sorted(shown)}, its read shows "
+                        f"{sorted(readable)}"
+                    )
+    for filtered_op, read_op, filter_param in FILTERED:
+        for kind in KINDS[:5]:
+            method, url = filtered_op.split(" ", 1)
+            response = await client.request(method, url, headers=world.keys[kind])
+            assert response.status_code in (200, 422), (filtered_op, kind, response.text)
+            if response.status_code != 200 or filter_param is None:
+                continue
+            items = response.json()["items"]
+            readable = {
+                world.params[filter_param][target]
+                for target, outcome in zip(
+                    TARGETS, MATRIX[read_op].split()[KINDS.index(kind)], strict=True
+                )
+                if outcome == "Y"
+            }
+            every = set(world.params[filter_param].values())
+            shown = {str(item["id"]) for item in items} & every
+            if shown - readable:
+                problems.append(f"{filtered_op} [{kind}] shows {shown - readable}")
+    assert not problems, "\n".join(problems)
