@@ -2,24 +2,32 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+# Installs exactly the versions in the lock files (made by `make lock` from pyproject.toml).
+LOCK     := requirements.lock
+DEV_LOCK := requirements-dev.lock
+UV_VERSION := 0.13.8
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml $(DEV_LOCK) | cksum | cut -d' ' -f1)
 OWF    := $(BIN)/oneworkforce
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test lint typecheck pytest migrate bench bench-ingest bench-projection bench-export bench-explorer fuzz openapi clean
+.PHONY: help setup lock run test lint typecheck pytest migrate bench bench-ingest bench-projection bench-export bench-hostile bench-soak bench-explorer fuzz openapi clean
 
 help:
 	@echo "make run        set up, migrate, load reference and demo data, serve on 127.0.0.1:8000"
 	@echo "make test       set up and run ruff, mypy --strict, pytest and fuzz (what CI runs)"
 	@echo "make lint       ruff (style, imports, no function above complexity 20) and the duplicate-code check"
 	@echo "make fuzz       schemathesis on every operation of a live API (PostgreSQL when DATABASE_URL names it)"
+	@echo "make bench-soak 5 min of mixed traffic in full mode: errors, p50/p99 per kind, memory"
+	@echo "make lock       re-resolve requirements*.lock (exact versions + hashes) from pyproject.toml"
+	@echo "make bench-hostile  CSV line splitting against bytes.split; API memory under huge bodies"
 	@echo "make typecheck | pytest | migrate | bench | openapi | clean"
 	@echo "make bench-export   England run's results as CSV through the API vs psql \\copy"
 	@echo "make bench-explorer   time each Explorer page on the demo against the JSON reads"
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(DEV_LOCK)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes -r $(DEV_LOCK)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	@$(BIN)/python -c "import services.cli, shared.config" || (echo "install failed"; exit 1)
 	@rm -f $(VENV)/.installed-*
 	@touch $(STAMP)
@@ -60,6 +68,13 @@ bench-projection: setup
 bench-explorer: setup
 	$(BIN)/python -m bench.explorer_pages --rounds 9
 
+# Full mode (PostgreSQL + Redis + a worker) under 16 clients of mixed traffic for 5 minutes.
+bench-soak: setup
+	$(BIN)/python -m bench.soak --duration 300 --clients 16
+
+bench-hostile: setup
+	$(BIN)/python -m bench.hostile --runs 3
+
 # An England run's 657,000 result rows as CSV through the API against psql \copy of the same
 # SELECT (needs PostgreSQL and psql; builds its own database, BENCH_EXPORT_DATABASE_URL).
 bench-export: setup
@@ -70,6 +85,15 @@ bench-export: setup
 # fails. Bounded by FUZZ_MAX_EXAMPLES per operation and FUZZ_MAX_TIME_S in all.
 fuzz: setup
 	FUZZ_MAX_TIME_S=$${FUZZ_MAX_TIME_S:-180} $(BIN)/python -m tests.fuzz
+
+# Re-resolve the lock files after a change to pyproject.toml's dependencies (needs PyPI).
+lock:
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@test -x $(BIN)/uv || $(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+	$(BIN)/uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 \
+	  --generate-hashes --quiet -o $(DEV_LOCK)
+	$(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 \
+	  --generate-hashes --quiet -c $(DEV_LOCK) -o $(LOCK)
 
 openapi: setup
 	$(BIN)/python -m services.api.openapi > docs/openapi.json

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import getpass
+import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -50,6 +52,7 @@ def migrate(
     from shared.db import migrate as migrations
 
     settings = get_settings()
+    _require_writable_database()
     migrations.upgrade(settings.database_url)
     console.print(f"[green]Database at head[/green] ({settings.database_url.split('://')[0]})")
     if with_reference:
@@ -59,6 +62,40 @@ def migrate(
 
 
 T = TypeVar("T")
+
+
+def _require_writable_database() -> None:
+    """The embedded SQLite database must be writable here: say so plainly, and how to fix it."""
+    from sqlalchemy.engine import make_url
+
+    settings = get_settings()
+    if not settings.is_sqlite:
+        return
+    database = make_url(settings.database_url).database
+    if not database or database == ":memory:":
+        return
+    path = Path(database).resolve()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        writable = os.access(path.parent, os.W_OK | os.X_OK) and (
+            not path.exists() or os.access(path, os.R_OK | os.W_OK)
+        )
+    except OSError:
+        writable = False
+    if writable:
+        return
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # a uid with no name, as in some containers
+        user = "?"
+    err.print(
+        f"[red]The embedded database {path} cannot be written by user {user} "
+        f"(uid {os.getuid()}).[/red]\n"
+        f"Make {path.parent} writable by this user (in a container: mount a volume there), "
+        "or set DATABASE_URL to another location or to PostgreSQL.",
+        soft_wrap=True,
+    )
+    raise typer.Exit(code=2)
 
 
 def _with_database(work: Callable[[async_sessionmaker[AsyncSession]], Awaitable[T]]) -> T:
@@ -394,11 +431,21 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Bind address")] = None,
     port: Annotated[int | None, typer.Option(help="Port")] = None,
     reload: Annotated[bool, typer.Option(help="Reload on code changes")] = False,
+    with_migrate: Annotated[
+        bool,
+        typer.Option(
+            "--migrate",
+            help="First bring the schema up to date and load the reference data and roles",
+        ),
+    ] = False,
 ) -> None:
     """Serve the API (with the in-process projector when no REDIS_URL is set)."""
     import uvicorn
 
     settings = get_settings()
+    _require_writable_database()
+    if with_migrate:
+        migrate(with_reference=True, with_roles=True)
     bind_host = host or settings.host
     bind_port = port or settings.port
     asyncio.run(_print_key_hint())

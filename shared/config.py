@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     run_heartbeat_timeout_s: float = 120.0
     auto_recompute: bool = True
     recompute_delay_s: float = 30.0
+    # Counts of staff by characteristic under this are never shown (equality indicators).
+    suppression_threshold: int = Field(5, ge=3, le=100)
     load_demo_data: bool = True
     latest_cache_s: float = 2.0
     # Delivery: work still queued this long after its job was sent, with no job in the queue,

@@ -1,9 +1,9 @@
 """Rate limits per API key and, for requests without a valid key, per client address.
 
 Counts live in Redis in full mode (shared by every API process) and in memory in the embedded
-mode, through the `limits` library's sliding-window counters. A limit that is hit is answered
-429 with `Retry-After`. If Redis cannot be reached the request is let through (and logged):
-losing the limiter must not take the API down with it.
+mode, through the `limits` library's moving window (exact: no burst at a window's edge). A
+limit that is hit is answered 429 with `Retry-After`. If Redis cannot be reached the request
+is let through (and logged): losing the limiter must not take the API down with it.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 from fastapi.responses import JSONResponse
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
-from limits.aio.strategies import SlidingWindowCounterRateLimiter
+from limits.aio.strategies import MovingWindowRateLimiter
 from redis.asyncio import ConnectionPool
 
 from services.api.errors import problem_for
@@ -49,7 +49,7 @@ class RateLimiter:
             )
         else:
             self.storage = MemoryStorage()
-        self.strategy = SlidingWindowCounterRateLimiter(self.storage)
+        self.strategy = MovingWindowRateLimiter(self.storage)
 
     async def close(self) -> None:
         if self._pool is not None:

@@ -8,6 +8,12 @@ aged 65+ in England in 2024). Councils and primary care networks get the roles t
 Rates (vacancy, turnover, sickness, agency) follow the published sector figures in
 `sector_figures.csv`. Every generated line passes the return rules. A fixed seed makes the
 data the same on every machine.
+
+Characteristics and pay are synthetic: ethnicity, disability and sex are drawn from sector
+mixes set here (not published figures for these organisations), NHS roles get an Agenda for
+Change band mix around the catalogue's band, and median hourly pay is set per role near
+2024/25 Agenda for Change rates and typical care pay, so that the equality, pay-parity and
+data-gaps views show something on a first run.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import json
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -28,6 +35,7 @@ from shared.db.base import utcnow
 from shared.models import Organisation
 from shared.reference.files import bundled_path
 from shared.repositories import audit, organisations, population
+from shared.vocab.characteristics import AFC_BAND_COLUMNS, AFC_BANDS
 from shared.vocab.return_lines import BULK_COLUMNS
 
 DEMO_ICB = "E54000008"  # NHS Cheshire and Merseyside
@@ -114,6 +122,57 @@ ASC_RATES = (0.083, 0.248, 5.0, 0.02, 0.01, 0.78)
 # Age mix by band (under 25, 25-34, 35-44, 45-54, 55-64, 65+).
 NHS_AGE_MIX = (0.07, 0.26, 0.25, 0.22, 0.17, 0.03)
 ASC_AGE_MIX = (0.10, 0.20, 0.21, 0.22, 0.21, 0.06)
+
+
+# Synthetic characteristic mixes (shares of headcount), in the vocabulary's column order.
+ETHNICITY_MIX = {  # asian, black, mixed, white, other, not stated
+    "health": (0.11, 0.09, 0.03, 0.72, 0.03, 0.02),
+    "social_care": (0.06, 0.10, 0.02, 0.78, 0.02, 0.02),
+}
+DISABILITY_MIX = {"health": (0.06, 0.84, 0.10), "social_care": (0.04, 0.80, 0.16)}
+SEX_MIX = {"health": (0.77, 0.23, 0.0), "social_care": (0.82, 0.18, 0.0)}
+# Hourly pay of the Agenda for Change bands (2024/25 entry points over 37.5 hours a week) and
+# typical care roles' pay: the demo's medians, each organisation within a few percent.
+AFC_HOURLY = {"2": 12.08, "3": 12.31, "4": 13.57, "5": 15.33, "6": 19.10, "7": 23.60}
+CARE_HOURLY = {
+    "care-worker": 11.45, "senior-care-worker": 12.10, "dementia-care-worker": 11.60,
+    "activities-worker": 11.30, "care-supervisor": 12.60, "care-home-nurse": 19.50,
+    "registered-manager": 20.50, "reablement-worker": 11.90,
+    "occupational-therapist-social-care": 17.80, "social-worker-adults": 20.90,
+    "assessment-officer": 15.20, "trusted-assessor": 14.40,
+}  # fmt: skip
+CHARACTERISTICS_SEED = 2026
+
+
+def _catalogue_bands() -> dict[str, str]:
+    """Each catalogue role's Agenda for Change band ("5"), where the catalogue gives one."""
+    roles = json.loads(bundled_path("roles.json").read_text(encoding="utf-8"))["roles"]
+    return {
+        role["code"]: role["pay_band"].removeprefix("Band ").strip()
+        for role in roles
+        if (role.get("pay_band") or "").startswith("Band ")
+    }
+
+
+def _characteristics(
+    role: str, sector: str, headcount: int, band: str | None, rng: np.random.Generator
+) -> list[str]:
+    """Median pay, then the ethnicity, disability, sex and Agenda for Change breakdowns."""
+    mix_sector = "health" if sector == "health" else "social_care"
+    pay = AFC_HOURLY.get(band or "") if sector == "health" else CARE_HOURLY.get(role)
+    median = f"{pay * rng.uniform(0.97, 1.04):.2f}" if pay is not None else ""
+    out = [median]
+    for mixes in (ETHNICITY_MIX, DISABILITY_MIX, SEX_MIX):
+        out += map(str, rng.multinomial(headcount, mixes[mix_sector]).tolist())
+    bands = [""] * len(AFC_BAND_COLUMNS)
+    if sector == "health" and band in AFC_BANDS:
+        at = AFC_BANDS.index(band)
+        shares = np.zeros(len(AFC_BANDS))
+        shares[at] = 0.85
+        shares[min(at + 1, len(AFC_BANDS) - 1)] += 0.10
+        shares[max(at - 1, 0)] += 0.05
+        bands = list(map(str, rng.multinomial(headcount, shares).tolist()))
+    return out + bands
 
 
 @dataclass(frozen=True)
@@ -290,6 +349,9 @@ async def load_demo(session: AsyncSession, *, ics_code: str = DEMO_ICB) -> DemoR
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(BULK_COLUMNS)
     lines = 0
+    bands = _catalogue_bands()
+    # A second generator, so the characteristics leave the core figures as they were.
+    traits = np.random.default_rng(CHARACTERISTICS_SEED)
     for as_at, growth in zip(demo_dates(utcnow().date()), (0.97, 1.0), strict=True):
         for organisation in demo:
             code = organisation.ods_code or organisation.cqc_location_id
@@ -298,7 +360,10 @@ async def load_demo(session: AsyncSession, *, ics_code: str = DEMO_ICB) -> DemoR
                     continue
                 values = _line(posts, organisation.rates, organisation.age_mix, growth, rng)
                 if values is not None:
-                    writer.writerow([code, as_at.isoformat(), role, *values])
+                    extra = _characteristics(
+                        role, organisation.sector, int(values[0]), bands.get(role), traits
+                    )
+                    writer.writerow([code, as_at.isoformat(), role, *values, *extra])
                     lines += 1
     payload = buffer.getvalue().encode()
 

@@ -9,6 +9,7 @@ from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstra
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.db.base import Base, JSONType, UUIDPrimaryKey, utcnow
+from shared.vocab.characteristics import BREAKDOWNS, CHARACTERISTIC_COLUMNS
 from shared.vocab.return_lines import MAXIMUMS, OPTIONAL_COLUMNS
 
 
@@ -49,6 +50,13 @@ class WorkforceReturn(UUIDPrimaryKey, Base):
     import_id: Mapped[uuid.UUID | None] = mapped_column(default=None, index=True)
 
 
+def breakdown_check(columns: tuple[str, ...]) -> str:
+    """A breakdown is either left out (all null) or complete and adds up to the headcount."""
+    all_null = " AND ".join(f"{c} IS NULL" for c in columns)
+    complete = " AND ".join(f"{c} IS NOT NULL" for c in columns)
+    return f"({all_null}) OR ({complete} AND {' + '.join(columns)} = headcount)"
+
+
 RETURN_LINE_RANGE_CHECK = " AND ".join(
     f"COALESCE({column}, 0) <= {int(maximum)}"
     if column in OPTIONAL_COLUMNS
@@ -76,6 +84,14 @@ RETURN_LINE_CHECKS: dict[str, str] = {
     "leavers_split_within_leavers": (
         "leavers_to_health_care_12m IS NULL OR leavers_to_health_care_12m <= leavers_12m"
     ),
+    "optional_figures_non_negative": (
+        "COALESCE(median_hourly_pay, 0) >= 0 AND "
+        + " AND ".join(f"COALESCE({c}, 0) >= 0" for c in CHARACTERISTIC_COLUMNS)
+    ),
+    **{
+        f"{name}_sums_to_headcount": breakdown_check(columns)
+        for name, columns in BREAKDOWNS.items()
+    },
     # The documented maximums (shared/vocab/return_lines.py). NaN and Infinity fail them too:
     # PostgreSQL orders NaN above every number.
     "within_range": RETURN_LINE_RANGE_CHECK,
@@ -110,6 +126,33 @@ class ReturnLine(Base):
     age_55_64: Mapped[int]
     age_65_plus: Mapped[int]
     mean_hourly_pay: Mapped[float | None] = mapped_column(default=None)
+    median_hourly_pay: Mapped[float | None] = mapped_column(default=None)
+    # Optional breakdowns of headcount (shared/vocab/characteristics.py): each is either left
+    # out (every column null) or adds up to the headcount.
+    ethnicity_asian: Mapped[int | None] = mapped_column(default=None)
+    ethnicity_black: Mapped[int | None] = mapped_column(default=None)
+    ethnicity_mixed: Mapped[int | None] = mapped_column(default=None)
+    ethnicity_white: Mapped[int | None] = mapped_column(default=None)
+    ethnicity_other: Mapped[int | None] = mapped_column(default=None)
+    ethnicity_not_stated: Mapped[int | None] = mapped_column(default=None)
+    disability_yes: Mapped[int | None] = mapped_column(default=None)
+    disability_no: Mapped[int | None] = mapped_column(default=None)
+    disability_not_stated: Mapped[int | None] = mapped_column(default=None)
+    sex_female: Mapped[int | None] = mapped_column(default=None)
+    sex_male: Mapped[int | None] = mapped_column(default=None)
+    sex_not_stated: Mapped[int | None] = mapped_column(default=None)
+    afc_band_1: Mapped[int | None] = mapped_column(default=None)
+    afc_band_2: Mapped[int | None] = mapped_column(default=None)
+    afc_band_3: Mapped[int | None] = mapped_column(default=None)
+    afc_band_4: Mapped[int | None] = mapped_column(default=None)
+    afc_band_5: Mapped[int | None] = mapped_column(default=None)
+    afc_band_6: Mapped[int | None] = mapped_column(default=None)
+    afc_band_7: Mapped[int | None] = mapped_column(default=None)
+    afc_band_8a: Mapped[int | None] = mapped_column(default=None)
+    afc_band_8b: Mapped[int | None] = mapped_column(default=None)
+    afc_band_8c: Mapped[int | None] = mapped_column(default=None)
+    afc_band_8d: Mapped[int | None] = mapped_column(default=None)
+    afc_band_9: Mapped[int | None] = mapped_column(default=None)
 
 
 class ReturnWarning(UUIDPrimaryKey, Base):

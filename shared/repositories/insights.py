@@ -82,3 +82,11 @@ async def organisations_reporting(
         )
         for row in rows
     ]
+
+
+async def organisation_names(session: AsyncSession, *, ids: Sequence[Any]) -> dict[str, str]:
+    """Names of the organisations with these ids, by id as text."""
+    if not ids:
+        return {}
+    query = select(Organisation.id, Organisation.name).where(Organisation.id.in_(list(ids)))
+    return {str(row[0]): row[1] for row in (await session.execute(query)).all()}

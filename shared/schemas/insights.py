@@ -118,3 +118,55 @@ class RoleEquivalence(BaseModel):
     care_role: str = Field(description="Catalogue code of the equivalent social care role")
     basis: str
     source: str
+
+
+class CategoryFigure(BaseModel):
+    category: str = Field(description="A code of the characteristic, e.g. black or not_stated")
+    label: str
+    count: int | None = Field(description="Staff (persons); null when suppressed")
+    share_of_stated: float | None = Field(
+        description="Of staff who stated this characteristic (fraction); null when suppressed"
+    )
+    lower: float | None = Field(description="95% Wilson interval, lower (fraction)")
+    upper: float | None = Field(description="95% Wilson interval, upper (fraction)")
+    population_share: float | None = Field(
+        description="Share of the area's residents, Census 2021, all ages (ethnicity only)"
+    )
+    representation_ratio: float | None = Field(
+        description="share_of_stated / population_share: 1 = as in the population"
+    )
+    suppressed: bool
+
+
+class EqualityGroup(BaseModel):
+    group: str = Field(description="The sector, organisation, role or level code")
+    label: str
+    staff: int | None = Field(
+        description="Staff on lines that give this breakdown (persons); null when suppressed"
+    )
+    categories: list[CategoryFigure]
+
+
+class EqualityCoverage(BaseModel):
+    lines: int = Field(description="Lines of the latest returns in the area")
+    lines_with_breakdown: int
+    headcount: int = Field(description="Staff on all those lines (persons)")
+    headcount_with_breakdown: int
+
+
+class AreaEquality(BaseModel):
+    """Who the workforce is against the local population, with small numbers suppressed."""
+
+    area_code: str
+    as_at: date
+    characteristic: str = Field(description="ethnicity, disability or sex")
+    by: str = Field(description="sector, organisation, role or level")
+    suppression_threshold: int = Field(
+        description="Counts under this are never shown, and further counts are hidden so that "
+        "none can be recovered from totals"
+    )
+    groups: list[EqualityGroup]
+    total: EqualityGroup
+    coverage: EqualityCoverage
+    population_source: str | None
+    method: str

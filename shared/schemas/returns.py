@@ -19,7 +19,12 @@ Pay = Annotated[Number, Field(le=MAX_HOURLY_PAY)]
 
 class ReturnLineIn(BaseModel):
     """One role's figures. Headcounts are people; FTE are full-time equivalents; 12m = the last
-    12 months. Rules (FTE vs headcount, age bands, leavers...) are checked after parsing."""
+    12 months. Rules (FTE vs headcount, age bands, leavers...) are checked after parsing.
+
+    Optional breakdowns of headcount, each given whole or left out and adding up to the
+    headcount: ethnicity_* (Census 2021's five high-level groups and not stated),
+    disability_* (yes, no, not stated), sex_* (female, male, not stated) and, for NHS roles,
+    afc_band_* (Agenda for Change bands 1 to 9). Pay: median and mean hourly pay in GBP."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
@@ -40,6 +45,31 @@ class ReturnLineIn(BaseModel):
     age_55_64: Persons
     age_65_plus: Persons
     mean_hourly_pay: Pay | None = None
+    median_hourly_pay: Pay | None = Field(None, description="GBP an hour")
+    ethnicity_asian: Persons | None = None
+    ethnicity_black: Persons | None = None
+    ethnicity_mixed: Persons | None = None
+    ethnicity_white: Persons | None = None
+    ethnicity_other: Persons | None = None
+    ethnicity_not_stated: Persons | None = None
+    disability_yes: Persons | None = None
+    disability_no: Persons | None = None
+    disability_not_stated: Persons | None = None
+    sex_female: Persons | None = None
+    sex_male: Persons | None = None
+    sex_not_stated: Persons | None = None
+    afc_band_1: Persons | None = None
+    afc_band_2: Persons | None = None
+    afc_band_3: Persons | None = None
+    afc_band_4: Persons | None = None
+    afc_band_5: Persons | None = None
+    afc_band_6: Persons | None = None
+    afc_band_7: Persons | None = None
+    afc_band_8a: Persons | None = None
+    afc_band_8b: Persons | None = None
+    afc_band_8c: Persons | None = None
+    afc_band_8d: Persons | None = None
+    afc_band_9: Persons | None = None
 
 
 class ReturnCreate(BaseModel):
@@ -69,6 +99,31 @@ class ReturnLineRead(BaseModel):
     age_55_64: int
     age_65_plus: int
     mean_hourly_pay: float | None
+    median_hourly_pay: float | None = None
+    ethnicity_asian: int | None = None
+    ethnicity_black: int | None = None
+    ethnicity_mixed: int | None = None
+    ethnicity_white: int | None = None
+    ethnicity_other: int | None = None
+    ethnicity_not_stated: int | None = None
+    disability_yes: int | None = None
+    disability_no: int | None = None
+    disability_not_stated: int | None = None
+    sex_female: int | None = None
+    sex_male: int | None = None
+    sex_not_stated: int | None = None
+    afc_band_1: int | None = None
+    afc_band_2: int | None = None
+    afc_band_3: int | None = None
+    afc_band_4: int | None = None
+    afc_band_5: int | None = None
+    afc_band_6: int | None = None
+    afc_band_7: int | None = None
+    afc_band_8a: int | None = None
+    afc_band_8b: int | None = None
+    afc_band_8c: int | None = None
+    afc_band_8d: int | None = None
+    afc_band_9: int | None = None
 
 
 class ReturnWarningRead(BaseModel):

@@ -217,8 +217,9 @@ class UnpaidCareShiftDocument(_Strict):
         0.0, ge=-1.0, le=1.0, description="Fraction of unpaid care hours moving to paid care"
     )
     roles: list[RoleCode] = Field(
-        default=list(DEFAULT_UNPAID_CARE_ROLES),
-        description="Paid roles that take the hours over",
+        default_factory=list,
+        description="Paid roles that take the hours over; empty means care worker, senior care "
+        "worker, personal assistant and reablement worker",
     )
     phase_in_years: Years = 0
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from shared.vocab.characteristics import CHARACTERISTIC_COLUMNS
+
 # Whole numbers (persons): headcount, flows over the last twelve months, headcount by age band.
 INT_COLUMNS: tuple[str, ...] = (
     "headcount",
@@ -14,6 +16,7 @@ INT_COLUMNS: tuple[str, ...] = (
     "age_45_54",
     "age_55_64",
     "age_65_plus",
+    *CHARACTERISTIC_COLUMNS,
 )
 # Decimals: FTE, days and pounds.
 DECIMAL_COLUMNS: tuple[str, ...] = (
@@ -23,6 +26,18 @@ DECIMAL_COLUMNS: tuple[str, ...] = (
     "agency_fte",
     "bank_fte",
     "mean_hourly_pay",
+    "median_hourly_pay",
+)
+OPTIONAL_COLUMNS = frozenset(
+    {"leavers_to_health_care_12m", "mean_hourly_pay", "median_hourly_pay", *CHARACTERISTIC_COLUMNS}
+)
+AGE_COLUMNS: tuple[str, ...] = (
+    "age_under_25",
+    "age_25_34",
+    "age_35_44",
+    "age_45_54",
+    "age_55_64",
+    "age_65_plus",
 )
 # The largest value each figure may take (persons, FTE, days, pounds an hour). A return
 # beyond these is an input error (number_out_of_range), in JSON and CSV alike; numbers must
@@ -39,12 +54,12 @@ MAXIMUMS: dict[str, float] = {
     "bank_fte": MAX_FTE,
     "sickness_days_12m": MAX_SICKNESS_DAYS,
     "mean_hourly_pay": MAX_HOURLY_PAY,
+    "median_hourly_pay": MAX_HOURLY_PAY,
 }
-OPTIONAL_COLUMNS = frozenset({"leavers_to_health_care_12m", "mean_hourly_pay"})
-AGE_COLUMNS: tuple[str, ...] = INT_COLUMNS[4:]
 
-# One line of a return, in template order.
-LINE_COLUMNS: tuple[str, ...] = (
+# One line of a return as first published, in template order: files with this header stay
+# valid, their lines simply have no characteristics or median pay.
+CORE_LINE_COLUMNS: tuple[str, ...] = (
     "role_code",
     "headcount",
     "fte_in_post",
@@ -58,5 +73,23 @@ LINE_COLUMNS: tuple[str, ...] = (
     *AGE_COLUMNS,
     "mean_hourly_pay",
 )
+# One line of a return, in template order: the core columns, then median pay and the optional
+# breakdowns of headcount (ethnicity, disability, sex, Agenda for Change band).
+OPTIONAL_TAIL: tuple[str, ...] = ("median_hourly_pay", *CHARACTERISTIC_COLUMNS)
+LINE_COLUMNS: tuple[str, ...] = (*CORE_LINE_COLUMNS, *OPTIONAL_TAIL)
 # A bulk file's line: the organisation (ODS code or CQC location id) and date, then the line.
 BULK_COLUMNS: tuple[str, ...] = ("organisation_code", "as_at", *LINE_COLUMNS)
+BULK_CORE_COLUMNS: tuple[str, ...] = ("organisation_code", "as_at", *CORE_LINE_COLUMNS)
+
+
+def omitted_trailing_columns(header: list[str], expected: tuple[str, ...]) -> int | None:
+    """How many optional columns at the end of `expected` a file's header leaves out (0 when
+    it has them all), or None when the header is not `expected` or such a prefix of it.
+    Files written to the core template stay valid as the template grows."""
+    names = [name.strip() for name in header]
+    count = len(names)
+    if names != list(expected[:count]) or count < len(expected) - len(OPTIONAL_TAIL):
+        return None
+    if not set(expected[count:]) <= OPTIONAL_COLUMNS:
+        return None
+    return len(expected) - count

@@ -128,7 +128,20 @@ MATRIX: dict[str, str] = {
     "GET /v1/projections/compare": "PPP PPP PPP PPP PPP UUU UUU",
     "GET /v1/projections/{run_id}": "YYY YY4 YY4 444 444 UUU UUU",
     "GET /v1/projections/{run_id}/results": "YYY YY4 YY4 444 444 UUU UUU",
+    "GET /v1/projections/{run_id}/export": "YYY YY4 YY4 444 444 UUU UUU",
+    "GET /v1/projections/{run_id}/fingerprint": "YYY YY4 YY4 444 444 UUU UUU",
     "GET /v1/projections/{run_id}/explain": "PP4 PP4 PP4 444 444 UUU UUU",
+    # Webhooks: admins manage subscriptions; none exists in this world, so reads are 404.
+    "GET /v1/webhooks": "YYY YYY FFF FFF FFF UUU UUU",
+    "POST /v1/webhooks": "PPP PPP FFF FFF FFF UUU UUU",
+    "GET /v1/webhooks/{webhook_id}": "444 444 FFF FFF FFF UUU UUU",
+    "PATCH /v1/webhooks/{webhook_id}": "PPP PPP FFF FFF FFF UUU UUU",
+    "DELETE /v1/webhooks/{webhook_id}": "PPP PPP FFF FFF FFF UUU UUU",
+    "GET /v1/webhooks/{webhook_id}/deliveries": "444 444 FFF FFF FFF UUU UUU",
+    "POST /v1/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver": (
+        "PPP PPP FFF FFF FFF UUU UUU"
+    ),
+    "POST /v1/webhooks/{webhook_id}/rotate-secret": "PPP PPP FFF FFF FFF UUU UUU",
 }
 
 # A list and the read whose visibility it must match: (list, read, field naming the item).
@@ -209,7 +222,7 @@ class World:
             if "/roles/" in operation:
                 return "care-worker"
             return {"own": LAD_A1, "same": LAD_A2, "other": LAD_B1}[target]
-        if name == "deployment_id":
+        if name in ("deployment_id", "webhook_id", "delivery_id"):
             return str(uuid.UUID(int=7))
         return self.params[name][target]
 

@@ -4,17 +4,22 @@ workforce from Census 2021."""
 from __future__ import annotations
 
 from datetime import date
+from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel
 
-from services.api.deps import ReadKey, SessionDep
+from services.api.areas.errors import AreaNotFound, AreaTypeNotSupported
+from services.api.deps import ReadKey, SessionDep, SettingsDep
 from services.api.http import csv_response, wants_csv
-from services.api.insights import service
+from services.api.insights import service, tables
+from services.api.openapi import raises
 from services.domain.insights import pay
 from shared.db.base import utcnow
 from shared.schemas.insights import (
     AreaDataGaps,
+    AreaEquality,
     AreaPayParity,
     AreaUnpaidCare,
     RoleEquivalence,
@@ -22,9 +27,12 @@ from shared.schemas.insights import (
 
 router = APIRouter(prefix="/v1", tags=["insights"])
 
-_CSV: dict[int | str, dict[str, Any]] = {200: {"content": {"text/csv": {}}}}
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+_CSV: dict[int | str, dict[str, Any]] = {200: {"content": {"text/csv": {}, XLSX: {}}}}
+_WORKFORCE_AREA = {**_CSV, **raises(AreaNotFound, AreaTypeNotSupported)}
 AsAt = Annotated[date | None, Query(description="Default: today")]
-Format = Annotated[str | None, Query(pattern="^(json|csv)$")]
+Format = Annotated[str | None, Query(pattern="^(json|csv|xlsx)$")]
 
 
 @router.get(
@@ -39,44 +47,66 @@ async def list_role_equivalences(principal: ReadKey) -> list[RoleEquivalence]:
     ]
 
 
+ATTRIBUTION = (
+    "Contains public sector information licensed under the Open Government Licence v3.0. "
+    "Source: Office for National Statistics / NHS Digital."
+)
+
+
+def _download(
+    request: Request,
+    format: str | None,
+    result: BaseModel,
+    views: list[tables.Table],
+    *,
+    filename: str,
+    about: list[tuple[str, str]],
+) -> Response | None:
+    """The CSV or xlsx form of a view when asked for (`format` or Accept), else None."""
+    accept = request.headers.get("accept", "")
+    if format == "xlsx" or (format is None and XLSX in accept):
+        body = tables.xlsx_bytes(views, [*about, ("licence", ATTRIBUTION)])
+        return Response(
+            body,
+            media_type=XLSX,
+            headers={"Content-Disposition": f'attachment; filename="{filename}.xlsx"'},
+        )
+    if wants_csv(request, format):
+        header, rows = tables.csv_rows(views)
+        return csv_response(header, rows, filename=f"{filename}.csv")
+    return None
+
+
 @router.get(
     "/areas/{code}/unpaid-care",
     response_model=AreaUnpaidCare,
-    responses=_CSV,
+    responses=_WORKFORCE_AREA,
     summary="Unpaid carers by hours a week (Census 2021): context, never paid supply",
 )
 async def area_unpaid_care(
     code: str, session: SessionDep, principal: ReadKey, request: Request, format: Format = None
 ) -> AreaUnpaidCare | Response:
     result = await service.area_unpaid_care(session, area_code=code)
-    if wants_csv(request, format):
-        header = [
-            "area_code",
-            "band",
-            "label",
-            "persons",
-            "assumed_hours_per_week",
-            "hours_per_week",
-        ]
-        rows = [
-            [
-                result.area_code,
-                b.band,
-                b.label,
-                b.persons,
-                b.assumed_hours_per_week,
-                b.hours_per_week,
-            ]
-            for b in result.bands
-        ]
-        return csv_response(header, rows, filename=f"unpaid-care-{result.area_code}.csv")
-    return result
+    about = [
+        ("method", result.method),
+        ("source", result.source),
+        ("units", "persons; hours a week"),
+    ]
+    download = _download(
+        request,
+        format,
+        result,
+        tables.unpaid_care_tables(result),
+        filename=f"unpaid-care-{result.area_code}",
+        about=about,
+    )
+    return download or result
 
 
 @router.get(
     "/areas/{code}/pay-parity",
     response_model=AreaPayParity,
-    responses=_CSV,
+    responses=_WORKFORCE_AREA,
     summary="Hourly pay of equivalent NHS and social care roles side by side",
 )
 async def area_pay_parity(
@@ -90,38 +120,22 @@ async def area_pay_parity(
     result = await service.area_pay_parity(
         session, principal=principal, area_code=code, on=as_at or utcnow().date()
     )
-    if wants_csv(request, format):
-        header = [
-            "area_code",
-            "nhs_role",
-            "nhs_hourly_pay",
-            "nhs_returns",
-            "care_role",
-            "care_hourly_pay",
-            "care_returns",
-            "difference_per_hour",
-        ]
-        rows = [
-            [
-                result.area_code,
-                p.nhs.role_code,
-                p.nhs.hourly_pay,
-                p.nhs.returns,
-                p.care.role_code,
-                p.care.hourly_pay,
-                p.care.returns,
-                p.difference_per_hour,
-            ]
-            for p in result.pairs
-        ]
-        return csv_response(header, rows, filename=f"pay-parity-{result.area_code}.csv")
-    return result
+    about = [("method", result.method), ("as_at", str(result.as_at)), ("units", "GBP an hour")]
+    download = _download(
+        request,
+        format,
+        result,
+        tables.pay_parity_tables(result),
+        filename=f"pay-parity-{result.area_code}",
+        about=about,
+    )
+    return download or result
 
 
 @router.get(
     "/areas/{code}/data-gaps",
     response_model=AreaDataGaps,
-    responses=_CSV,
+    responses=_WORKFORCE_AREA,
     summary="What the data miss: who has not reported, fields left out, how old returns are",
 )
 async def area_data_gaps(
@@ -135,24 +149,74 @@ async def area_data_gaps(
     result = await service.area_data_gaps(
         session, principal=principal, area_code=code, on=as_at or utcnow().date()
     )
-    if wants_csv(request, format):
-        header = ["area_code", "section", "item", "registered_or_lines", "count", "share"]
-        rows: list[list[Any]] = []
-        for section, coverage_rows in (("sector", result.by_sector), ("kind", result.by_kind)):
-            rows += [
-                [
-                    result.area_code,
-                    f"coverage_{section}",
-                    c.group,
-                    c.registered,
-                    c.reporting,
-                    c.coverage,
-                ]
-                for c in coverage_rows
-            ]
-        rows += [
-            [result.area_code, "missing_field", f.field, f.lines, f.missing, f.missing_share]
-            for f in result.fields
-        ]
-        return csv_response(header, rows, filename=f"data-gaps-{result.area_code}.csv")
-    return result
+    about = [
+        ("as_at", str(result.as_at)),
+        ("thin coverage below", str(result.thin_coverage_below)),
+        ("units", "organisations; lines; days"),
+    ]
+    download = _download(
+        request,
+        format,
+        result,
+        tables.data_gaps_tables(result),
+        filename=f"data-gaps-{result.area_code}",
+        about=about,
+    )
+    return download or result
+
+
+class Characteristic(StrEnum):
+    ethnicity = "ethnicity"
+    disability = "disability"
+    sex = "sex"
+
+
+class EqualityBy(StrEnum):
+    sector = "sector"
+    organisation = "organisation"
+    role = "role"
+    level = "level"
+
+
+@router.get(
+    "/areas/{code}/equality",
+    response_model=AreaEquality,
+    responses=_WORKFORCE_AREA,
+    summary="Equality indicators: the workforce by ethnicity, disability or sex, small numbers "
+    "suppressed",
+)
+async def area_equality(
+    code: str,
+    session: SessionDep,
+    principal: ReadKey,
+    settings: SettingsDep,
+    request: Request,
+    characteristic: Characteristic = Characteristic.ethnicity,
+    by: EqualityBy = EqualityBy.sector,
+    as_at: AsAt = None,
+    format: Format = None,
+) -> AreaEquality | Response:
+    result = await service.area_equality(
+        session,
+        principal=principal,
+        area_code=code,
+        on=as_at or utcnow().date(),
+        characteristic=characteristic.value,
+        by=by.value,
+        threshold=settings.suppression_threshold,
+    )
+    about = [
+        ("method", result.method),
+        ("suppression threshold", str(result.suppression_threshold)),
+        ("population source", result.population_source or ""),
+        ("units", "persons; shares are fractions"),
+    ]
+    download = _download(
+        request,
+        format,
+        result,
+        tables.equality_tables(result),
+        filename=f"equality-{result.characteristic}-{result.by}-{result.area_code}",
+        about=about,
+    )
+    return download or result

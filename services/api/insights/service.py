@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.api.areas.access import workforce_area
 from services.api.areas.errors import AreaNotFound, AreaTypeNotSupported
-from services.domain.insights import census, gaps, pay
+from services.domain.insights import census, disclosure, equality, gaps, pay
 from services.domain.insights.unpaid_care import unpaid_care
 from shared.models import AreaType
 from shared.repositories import areas as areas_repo
@@ -16,9 +16,13 @@ from shared.repositories import insights as repo
 from shared.repositories import roles as roles_repo
 from shared.schemas.insights import (
     AreaDataGaps,
+    AreaEquality,
     AreaPayParity,
     AreaUnpaidCare,
+    CategoryFigure,
     CoverageRow,
+    EqualityCoverage,
+    EqualityGroup,
     FieldGap,
     PayParityPair,
     PayRole,
@@ -28,6 +32,7 @@ from shared.schemas.insights import (
 )
 from shared.schemas.keys import Principal
 from shared.schemas.scenario_parameters import HOURS_PER_FTE_WEEK
+from shared.vocab.characteristics import BREAKDOWNS, DISABILITY, ETHNICITY, SEX
 
 UNPAID_METHOD = (
     "Census 2021 counts of residents aged 5+ by hours of unpaid care a week, added up over the "
@@ -44,7 +49,8 @@ PAY_METHOD = (
 # The optional parts of a return line whose absence the data-gaps report counts.
 OPTIONAL_FIELDS: dict[str, tuple[str, ...]] = {
     "leavers_to_health_care_12m": ("leavers_to_health_care_12m",),
-    "pay": ("mean_hourly_pay",),
+    "pay": ("median_hourly_pay", "mean_hourly_pay"),
+    **{name: columns for name, columns in BREAKDOWNS.items()},
 }
 
 
@@ -96,7 +102,7 @@ async def area_pay_parity(
         session,
         organisation_filter=area_filter,
         on=on,
-        columns=("headcount", "mean_hourly_pay"),
+        columns=("headcount", "median_hourly_pay", "mean_hourly_pay"),
         role_codes=codes,
     )
     roles = {r.code: r for r in await roles_repo.all_roles(session)}
@@ -190,4 +196,128 @@ async def area_data_gaps(
             for c in by_sector
             if c.thin
         ],
+    )
+
+
+EQUALITY_BY = ("sector", "organisation", "role", "level")
+EQUALITY_METHOD = (
+    "Each organisation's latest current return at or before as_at; staff on lines that give "
+    "the breakdown, by group. Shares are of staff who stated the characteristic, with 95% "
+    "Wilson intervals, in the manner of WRES indicator 1 and its WDES equivalent (levels are "
+    "the roles' career framework levels). Ethnicity is set beside the area's residents in "
+    "Census 2021 (all ages: no local table by age exists), as a representation ratio. Counts "
+    "under the threshold are suppressed, and further counts are hidden so that none can be "
+    "recovered from totals; shares whose denominator would reveal a hidden count are hidden."
+)
+_LABELS = {"ethnicity": ETHNICITY, "disability": DISABILITY, "sex": SEX}
+
+
+async def area_equality(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    area_code: str,
+    on: date,
+    characteristic: str,
+    by: str,
+    threshold: int,
+) -> AreaEquality:
+    """Representation by ethnicity, disability or sex in an area's workforce, by group."""
+    area, area_filter = await workforce_area(session, principal=principal, area_code=area_code)
+    columns = BREAKDOWNS[characteristic]
+    codes = list(_LABELS[characteristic])
+    lines = await repo.latest_lines(
+        session,
+        organisation_filter=area_filter,
+        on=on,
+        columns=("headcount", *columns),
+    )
+    roles = {r.code: r for r in await roles_repo.all_roles(session)}
+    names = await repo.organisation_names(
+        session, ids=sorted({line["organisation_id"] for line in lines}, key=str)
+    )
+
+    def group_of(line: dict[str, object]) -> tuple[str, str]:
+        role = roles.get(str(line["role_code"]))
+        if by == "sector":
+            return str(line["sector"]), str(line["sector"]).replace("_", " ")
+        if by == "organisation":
+            org = str(line["organisation_id"])
+            return org, names.get(org, org)
+        if by == "role":
+            return str(line["role_code"]), role.name if role else str(line["role_code"])
+        level = role.career_framework_level if role else None
+        return (
+            (f"level_{level}", f"Career framework level {level}")
+            if level is not None
+            else ("level_unknown", "Level not recorded")
+        )
+
+    counts: dict[tuple[str, str], int] = {}
+    labels: dict[str, str] = {}
+    with_breakdown = [line for line in lines if line[columns[0]] is not None]
+    for line in with_breakdown:
+        key, label = group_of(line)
+        labels[key] = label
+        for code, column in zip(codes, columns, strict=True):
+            counts[(key, code)] = counts.get((key, code), 0) + int(line[column] or 0)
+    rows = sorted(labels)
+    full, hidden = disclosure.suppress(rows, codes, counts, threshold=threshold)
+    population: dict[str, int] = {}
+    if characteristic == "ethnicity":
+        lads = await areas_repo.lad_codes_in(session, area=area)
+        population = census.sum_over(census.ethnic_group_by_lad(), lads)
+
+    def group(key: str, label: str) -> EqualityGroup:
+        staff = hidden.value(full, (key, disclosure.TOTAL))
+        not_stated = (key, "not_stated")
+        stated = full[(key, disclosure.TOTAL)] - full[not_stated]
+        # A share reveals its denominator: only when "not stated" is shown.
+        shares_shown = not_stated not in hidden.hidden
+        figures = []
+        for code in codes:
+            count = hidden.value(full, (key, code))
+            interval = (
+                equality.wilson(full[(key, code)], stated)
+                if shares_shown and count is not None and code != "not_stated"
+                else None
+            )
+            population_share = (
+                population[code] / population["total"]
+                if population.get("total") and code in population
+                else None
+            )
+            figures.append(
+                CategoryFigure(
+                    category=code,
+                    label=_LABELS[characteristic][code],
+                    count=count,
+                    share_of_stated=interval.share if interval else None,
+                    lower=interval.lower if interval else None,
+                    upper=interval.upper if interval else None,
+                    population_share=population_share,
+                    representation_ratio=equality.representation_ratio(
+                        interval.share if interval else None, population_share
+                    ),
+                    suppressed=count is None,
+                )
+            )
+        return EqualityGroup(group=key, label=label, staff=staff, categories=figures)
+
+    return AreaEquality(
+        area_code=area.code,
+        as_at=on,
+        characteristic=characteristic,
+        by=by,
+        suppression_threshold=threshold,
+        groups=[group(key, labels[key]) for key in rows],
+        total=group(disclosure.TOTAL, "All staff"),
+        coverage=EqualityCoverage(
+            lines=len(lines),
+            lines_with_breakdown=len(with_breakdown),
+            headcount=sum(int(line["headcount"]) for line in lines),
+            headcount_with_breakdown=sum(int(line["headcount"]) for line in with_breakdown),
+        ),
+        population_source=census.ETHNIC_GROUP_SOURCE if characteristic == "ethnicity" else None,
+        method=EQUALITY_METHOD,
     )

@@ -7,7 +7,8 @@ import io
 
 from services.domain.returns.lines import CONTROL_CHARACTERS, control_character
 from shared.errors import CsvEmpty, CsvHeaderMismatch, CsvMalformed, CsvNotUtf8
-from shared.vocab.return_lines import LINE_COLUMNS
+from shared.vocab.characteristics import AFC_BAND_COLUMNS
+from shared.vocab.return_lines import LINE_COLUMNS, OPTIONAL_TAIL, omitted_trailing_columns
 
 TEMPLATE_COLUMNS: tuple[str, ...] = LINE_COLUMNS
 BOM = "\ufeff"
@@ -31,23 +32,28 @@ def decode(body: bytes) -> str:
         ) from exc
 
 
-def check_header(header: list[str], expected: tuple[str, ...]) -> None:
+def check_header(header: list[str], expected: tuple[str, ...]) -> int:
+    """Raises unless the header is `expected`, or `expected` without some of its trailing
+    optional columns; returns how many it leaves out."""
     cleaned = [name.strip() for name in header]
-    if cleaned != list(expected):
-        missing = [name for name in expected if name not in cleaned]
-        unknown = [name for name in cleaned if name not in expected]
-        detail = "The header must be exactly: " + ",".join(expected) + "."
-        if missing:
-            detail += f" Missing: {', '.join(missing)}."
-        if unknown:
-            detail += f" Unknown: {', '.join(unknown)}."
-        if not missing and not unknown:
-            detail += " The columns are in the wrong order."
-        raise CsvHeaderMismatch(
-            detail,
-            errors=[{"row": 1, "column": None, "code": CsvHeaderMismatch.code, "message": detail}],
-            expected_header=list(expected),
-        )
+    omitted = omitted_trailing_columns(cleaned, expected)
+    if omitted is not None:
+        return omitted
+    missing = [name for name in expected if name not in cleaned and name not in OPTIONAL_TAIL]
+    unknown = [name for name in cleaned if name not in expected]
+    detail = "The header must be exactly: " + ",".join(expected) + "."
+    detail += " The trailing columns from median_hourly_pay on may be left out."
+    if missing:
+        detail += f" Missing: {', '.join(missing)}."
+    if unknown:
+        detail += f" Unknown: {', '.join(unknown)}."
+    if not missing and not unknown:
+        detail += " The columns are in the wrong order."
+    raise CsvHeaderMismatch(
+        detail,
+        errors=[{"row": 1, "column": None, "code": CsvHeaderMismatch.code, "message": detail}],
+        expected_header=list(expected),
+    )
 
 
 def parse(body: bytes, expected: tuple[str, ...]) -> list[dict[str, str | int | None]]:
@@ -64,7 +70,8 @@ def parse(body: bytes, expected: tuple[str, ...]) -> list[dict[str, str | int | 
             "The CSV is empty.",
             errors=[{"row": 1, "column": None, "code": CsvEmpty.code, "message": "no header"}],
         ) from None
-    check_header(header, expected)
+    omitted = check_header(header, expected)
+    width = len(expected) - omitted
     rows: list[dict[str, str | int | None]] = []
     problems: list[dict[str, object]] = []
     try:
@@ -72,18 +79,19 @@ def parse(body: bytes, expected: tuple[str, ...]) -> list[dict[str, str | int | 
             line_no = reader.line_num
             if not fields or all(not field.strip() for field in fields):
                 continue
-            if len(fields) != len(expected):
+            if len(fields) != width:
                 problems.append(
                     {
                         "row": line_no,
                         "column": None,
                         "code": "csv_wrong_field_count",
-                        "message": f"expected {len(expected)} fields, found {len(fields)}",
+                        "message": f"expected {width} fields, found {len(fields)}",
                     }
                 )
                 continue
             row: dict[str, str | int | None] = {
-                name: value.strip() for name, value in zip(expected, fields, strict=True)
+                name: value.strip()
+                for name, value in zip(expected, [*fields, *[""] * omitted], strict=True)
             }
             row["line_no"] = line_no
             rows.append(row)
@@ -120,5 +128,12 @@ def template() -> str:
         "6",
         "2",
         "11.95",
+        # Median pay, then ethnicity, disability and sex, each adding up to the headcount;
+        # Agenda for Change bands stay empty for a care role.
+        "11.80",
+        *("4", "3", "1", "30", "1", "1"),
+        *("3", "33", "4"),
+        *("32", "8", "0"),
+        *[""] * len(AFC_BAND_COLUMNS),
     ]
     return ",".join(TEMPLATE_COLUMNS) + "\r\n" + ",".join(example) + "\r\n"

@@ -21,6 +21,7 @@ from shared.repositories.return_rules import (
     Validation,
 )
 from shared.repositories.return_rules import format_number as fmt
+from shared.vocab.characteristics import AFC_BAND_COLUMNS, BREAKDOWNS
 from shared.vocab.return_lines import (
     AGE_COLUMNS,
     DECIMAL_COLUMNS,
@@ -29,6 +30,8 @@ from shared.vocab.return_lines import (
     OPTIONAL_COLUMNS,
 )
 
+# Roles of these sectors are not paid on Agenda for Change.
+NON_NHS_SECTORS = ("social_care", "local_government", "voluntary")
 # FTE in post above this multiple of the headcount is an error (overtime aside, 1.2 is generous).
 MAX_FTE_PER_HEAD = 1.2
 # Warnings, not errors: leavers above this share of the headcount in twelve months ...
@@ -172,6 +175,7 @@ def business_rules(
             ),
             ("leavers_to_health_care_12m", "leavers_12m"),
         ),
+        *breakdown_rules(d, whole, headcount),
         Rule(
             "unknown_role",
             "role_code",
@@ -181,6 +185,57 @@ def business_rules(
             ("role_code",),
         ),
     ]
+
+
+def breakdown_rules(d: Dialect, whole: Callable[[str], str], headcount: str) -> list[Rule]:
+    """Each optional breakdown of headcount is given whole (every column) or not at all, and
+    adds up to the headcount; Agenda for Change bands only on NHS-side roles."""
+    rules = []
+    for name, columns in BREAKDOWNS.items():
+        given = " OR ".join(f"NOT {d.blank(f's.{c}')}" for c in columns)
+        missing = " OR ".join(d.blank(f"s.{c}") for c in columns)
+        total = " + ".join(whole(f"s.{c}") for c in columns)
+
+        def message(
+            values: dict[str, Any], name: str = name, columns: tuple[str, ...] = columns
+        ) -> str:
+            given = [values.get(c) for c in columns]
+            if any(v is None for v in given):
+                blanks = ", ".join(c for c, v in zip(columns, given, strict=True) if v is None)
+                return (
+                    f"The {name} breakdown must be given whole or left out: {blanks} "
+                    "left empty while other columns of it are filled."
+                )
+            total = sum(float(v) for v in given if v is not None)
+            return (
+                f"The {name} breakdown adds up to {fmt(total)}, "
+                f"not the headcount {fmt(values['headcount'])}."
+            )
+
+        rules.append(
+            Rule(
+                f"{name}_breakdown_mismatch",
+                columns[0],
+                f"(({given}) AND (({missing}) OR ({total}) <> {headcount}))",
+                message,
+                ("headcount", *columns),
+            )
+        )
+    band_given = " OR ".join(f"NOT {d.blank(f's.{c}')}" for c in AFC_BAND_COLUMNS)
+    rules.append(
+        Rule(
+            "afc_bands_not_nhs_role",
+            AFC_BAND_COLUMNS[0],
+            f"({band_given}) AND EXISTS (SELECT 1 FROM roles r WHERE r.code = s.role_code "
+            f"AND r.sector IN ({', '.join(repr(x) for x in NON_NHS_SECTORS)}))",
+            lambda v: (
+                f"Agenda for Change bands are for NHS roles; {v['role_code']!r} is a "
+                "social care, council or voluntary sector role: leave afc_band_* empty."
+            ),
+            ("role_code",),
+        )
+    )
+    return rules
 
 
 def warnings_for(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:

@@ -239,7 +239,8 @@ def unpaid_care_uplift(
     hours = inputs.unpaid_care_hours_per_week
     if shift.share_of_hours == 0.0 or hours is None:
         return uplift
-    role_index = [i for i, code in enumerate(inputs.role_codes) if code in set(shift.roles)]
+    targets = set(shift.target_roles())
+    role_index = [i for i, code in enumerate(inputs.role_codes) if code in targets]
     targeted = np.isin(inputs.cell_role, role_index)
     weight = np.where(targeted, base, 0.0)
     area_base = np.bincount(inputs.cell_area, weights=weight, minlength=inputs.n_areas)

@@ -118,7 +118,11 @@ class UnpaidCareShift:
     """A share of unpaid care hours taken over by paid care in `roles` (negative: given back)."""
 
     share_of_hours: float = 0.0
-    roles: tuple[str, ...] = DEFAULT_UNPAID_CARE_ROLES
+    roles: tuple[str, ...] = ()  # empty: DEFAULT_UNPAID_CARE_ROLES
+
+    def target_roles(self) -> tuple[str, ...]:
+        return self.roles or DEFAULT_UNPAID_CARE_ROLES
+
     phase_in_years: int = 0
 
 

@@ -9,6 +9,7 @@ from datetime import date
 from typing import Any
 
 import httpx
+import openpyxl
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -118,9 +119,13 @@ async def partners(
     await ensure_small_geography(sessionmaker)
     await make_role(sessionmaker, "care-worker")
     await make_role(
-        sessionmaker, "healthcare-support-worker", name="Healthcare support worker",
-        sector="health", staff_group="Support", pay_band="Band 3",
-    )  # fmt: skip
+        sessionmaker,
+        "healthcare-support-worker",
+        name="Healthcare support worker",
+        sector="health",
+        staff_group="Support",
+        pay_band="Band 3",
+    )
     opened = date(2010, 1, 1)
     trust = await make_organisation(
         sessionmaker, kind="nhs_trust", sector="health", opened_on=opened, home_lad_code=LAD_A2
@@ -235,7 +240,25 @@ async def test_data_gaps_report_coverage_missing_fields_and_age(
     text = (
         await client.get(f"/v1/areas/{ICB_A}/data-gaps?format=csv&as_at={ON}", headers=key)
     ).text
-    assert any(r["item"] == "pay" for r in csv.DictReader(io.StringIO(text)))
+    rows = list(csv.reader(io.StringIO(text)))
+    assert rows[0][0] == "table"
+    assert ["missing fields", "E54000008", "pay", "4", "2", "0.5"] in rows
+    xlsx = await client.get(f"/v1/areas/{ICB_A}/data-gaps?format=xlsx&as_at={ON}", headers=key)
+    assert xlsx.headers["content-type"].startswith("application/vnd.openxmlformats")
+    workbook = openpyxl.load_workbook(io.BytesIO(xlsx.content), read_only=True)
+    assert workbook.sheetnames == [
+        "coverage by sector",
+        "coverage by kind",
+        "missing fields",
+        "return age",
+        "projection flags",
+        "about",
+    ]
+    sector_rows = list(workbook["coverage by sector"].iter_rows(values_only=True))
+    assert sector_rows[0][:4] == ("area_code", "group", "registered", "reporting")
+    assert ("E54000008", "social_care", 3, 1, 1) in [r[:5] for r in sector_rows]
+    about = {str(row[0]): row[1] for row in workbook["about"].iter_rows(values_only=True)}
+    assert "Open Government Licence" in str(about["licence"])
     assert_problem(
         await client.get(
             f"/v1/areas/{ICB_A}/data-gaps", headers=await make_key("read", ics_code=ICB_B)

@@ -478,6 +478,7 @@ async def test_an_export_the_client_abandons_leaves_no_open_transaction(
         assert await _busy_export_backends(sessionmaker)
         # ... and the client goes away in the middle.
         writer.transport.abort()
+        writer.close()
         for _ in range(100):
             if not await _busy_export_backends(sessionmaker):
                 break
