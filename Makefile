@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml $(DEV_LOCK) | cksum | cu
 OWF    := $(BIN)/oneworkforce
 
 .DEFAULT_GOAL := help
-.PHONY: help setup lock run test lint typecheck pytest migrate bench bench-ingest bench-projection bench-export bench-hostile bench-soak bench-explorer fuzz openapi clean
+.PHONY: help setup lock run test lint typecheck pytest migrate bench bench-ingest bench-projection bench-export bench-compare bench-hostile bench-soak bench-explorer fuzz openapi clean
 
 help:
 	@echo "make run        set up, migrate, load reference and demo data, serve on 127.0.0.1:8000"
@@ -22,6 +22,7 @@ help:
 	@echo "make bench-hostile  CSV line splitting against bytes.split; API memory under huge bodies"
 	@echo "make typecheck | pytest | migrate | bench | openapi | clean"
 	@echo "make bench-export   England run's results as CSV through the API vs psql \\copy"
+	@echo "make bench-compare  paired scenario comparison vs downloading both runs' results"
 	@echo "make bench-explorer   time each Explorer page on the demo against the JSON reads"
 
 $(STAMP): pyproject.toml $(DEV_LOCK)
@@ -64,6 +65,9 @@ bench-ingest: setup
 
 bench-projection: setup
 	$(BIN)/python -m bench.projection
+
+bench-compare: setup
+	$(BIN)/python -m bench.compare --rounds 5 --iterations 200
 
 bench-explorer: setup
 	$(BIN)/python -m bench.explorer_pages --rounds 9

@@ -131,17 +131,18 @@ MATRIX: dict[str, str] = {
     "GET /v1/projections/{run_id}/export": "YYY YY4 YY4 444 444 UUU UUU",
     "GET /v1/projections/{run_id}/fingerprint": "YYY YY4 YY4 444 444 UUU UUU",
     "GET /v1/projections/{run_id}/explain": "PP4 PP4 PP4 444 444 UUU UUU",
-    # Webhooks: admins manage subscriptions; none exists in this world, so reads are 404.
+    # Webhooks: admin keys manage their ICS's subscriptions and its organisations'.
     "GET /v1/webhooks": "YYY YYY FFF FFF FFF UUU UUU",
     "POST /v1/webhooks": "PPP PPP FFF FFF FFF UUU UUU",
-    "GET /v1/webhooks/{webhook_id}": "444 444 FFF FFF FFF UUU UUU",
+    "GET /v1/webhooks/{webhook_id}": "YYY YY4 FFF FFF FFF UUU UUU",
     "PATCH /v1/webhooks/{webhook_id}": "PPP PPP FFF FFF FFF UUU UUU",
     "DELETE /v1/webhooks/{webhook_id}": "PPP PPP FFF FFF FFF UUU UUU",
-    "GET /v1/webhooks/{webhook_id}/deliveries": "444 444 FFF FFF FFF UUU UUU",
-    "POST /v1/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver": (
-        "PPP PPP FFF FFF FFF UUU UUU"
-    ),
     "POST /v1/webhooks/{webhook_id}/rotate-secret": "PPP PPP FFF FFF FFF UUU UUU",
+    "GET /v1/webhooks/{webhook_id}/deliveries": "YYY YY4 FFF FFF FFF UUU UUU",
+    # No delivery exists in this world: every key that passes the checks gets 404.
+    "POST /v1/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver": (
+        "444 444 FFF FFF FFF UUU UUU"
+    ),
 }
 
 # A list and the read whose visibility it must match: (list, read, field naming the item).
@@ -150,6 +151,7 @@ LISTS = [
     ("GET /v1/agreements", "GET /v1/agreements/{agreement_id}", "agreement_id", "id"),
     ("GET /v1/scenarios", "GET /v1/scenarios/{name}", "name", "name"),
     ("GET /v1/projections", "GET /v1/projections/{run_id}", "run_id", "id"),
+    ("GET /v1/webhooks", "GET /v1/webhooks/{webhook_id}", "webhook_id", "id"),
     (
         "GET /v1/organisations/{organisation_id}/returns",
         "GET /v1/returns/{return_id}",
@@ -222,7 +224,7 @@ class World:
             if "/roles/" in operation:
                 return "care-worker"
             return {"own": LAD_A1, "same": LAD_A2, "other": LAD_B1}[target]
-        if name in ("deployment_id", "webhook_id", "delivery_id"):
+        if name in ("deployment_id", "delivery_id"):
             return str(uuid.UUID(int=7))
         return self.params[name][target]
 
@@ -308,6 +310,14 @@ async def build_world(
     ):
         body = {"name": f"target-{target}", "scope": "read", **binding}
         key_targets[target] = (await _post(client, "/v1/keys", admin, body))["id"]
+    webhooks = {}
+    for target, owner in (
+        ("own", {"ics_code": ICB_A}),
+        ("same", {"organisation_id": str(a2.id)}),
+        ("other", {"ics_code": ICB_B}),
+    ):
+        body = {"url": "https://8.8.8.8/hook", "event_types": ["projection.succeeded"], **owner}
+        webhooks[target] = (await _post(client, "/v1/webhooks", admin, body))["id"]
     runs, imports = {}, {}
     async with transaction(sessionmaker) as session:
         scenario = (await session.execute(Scenario.__table__.select().limit(1))).first()
@@ -338,6 +348,7 @@ async def build_world(
         "run_id": {"own": runs[ICB_A], "same": runs[ICB_A], "other": runs[ICB_B]},
         "import_id": {"own": imports[ICB_A], "same": imports[ICB_A], "other": imports[ICB_B]},
         "key_id": key_targets,
+        "webhook_id": webhooks,
     }
     return world
 
