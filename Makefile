@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml $(DEV_LOCK) | cksum | cu
 OWF    := $(BIN)/oneworkforce
 
 .DEFAULT_GOAL := help
-.PHONY: help setup lock run test lint typecheck pytest migrate bench bench-ingest bench-projection bench-export bench-compare bench-hostile bench-soak bench-explorer fuzz openapi clean
+.PHONY: help setup lock run test lint typecheck pytest migrate bench bench-ingest bench-projection bench-export bench-compare bench-hostile bench-soak bench-explorer fuzz openapi clients clean
 
 help:
 	@echo "make run        set up, migrate, load reference and demo data, serve on 127.0.0.1:8000"
@@ -20,6 +20,7 @@ help:
 	@echo "make bench-soak 5 min of mixed traffic in full mode: errors, p50/p99 per kind, memory"
 	@echo "make lock       re-resolve requirements*.lock (exact versions + hashes) from pyproject.toml"
 	@echo "make bench-hostile  CSV line splitting against bytes.split; API memory under huge bodies"
+	@echo "make clients    a Python client and TypeScript types from docs/openapi.json, in var/clients"
 	@echo "make typecheck | pytest | migrate | bench | openapi | clean"
 	@echo "make bench-export   England run's results as CSV through the API vs psql \\copy"
 	@echo "make bench-compare  paired scenario comparison vs downloading both runs' results"
@@ -101,6 +102,19 @@ lock:
 
 openapi: setup
 	$(BIN)/python -m services.api.openapi > docs/openapi.json
+
+# What portal teams generate from the committed document: a Python package (openapi-python-client)
+# and TypeScript types (openapi-typescript, pinned by clients/typescript/package-lock.json).
+clients: setup
+	rm -rf var/clients && mkdir -p var/clients/typescript var/typescript-check
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/openapi-python-client generate \
+	  --path docs/openapi.json --output-path var/clients/python
+	cp clients/typescript/package.json clients/typescript/package-lock.json var/typescript-check/
+	cd var/typescript-check && npm ci --no-audit --no-fund --prefer-offline --loglevel=error
+	node var/typescript-check/node_modules/openapi-typescript/bin/cli.js docs/openapi.json \
+	  --output var/clients/typescript/schema.d.ts
+	cp clients/typescript/check.ts clients/typescript/tsconfig.json var/clients/typescript/
+	node var/typescript-check/node_modules/typescript/bin/tsc -p var/clients/typescript/tsconfig.json
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache .hypothesis .schemathesis

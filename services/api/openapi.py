@@ -8,7 +8,8 @@
   here once;
 - the bearer security scheme, so Swagger UI's Authorize button works;
 - operation ids are the handlers' names (`submit_return`, `list_roles`);
-- schemas nested with `$defs` are lifted into `components`, so no reference dangles.
+- schemas nested with `$defs` are lifted into `components`, so no reference dangles;
+- an optional member has no `default: null` (generators would make it required).
 
 `python -m services.api.openapi` prints it; `make openapi` commits it as docs/openapi.json.
 """
@@ -25,7 +26,9 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
+from services.api import glossary
 from services.api.errors import PROBLEM_JSON, problem_type
+from services.api.examples import EXAMPLES
 from services.api.keys.errors import KeyRevoked, MissingCredentials
 from shared.errors import (
     TITLES,
@@ -197,7 +200,47 @@ def build(app: FastAPI) -> dict[str, Any]:
             sorted(operation["responses"].items(), key=lambda item: item[0])
         )
     _lift_defs(document, schemas)
+    _drop_null_defaults(schemas)
+    _apply_glossary(schemas)
+    for model, example in EXAMPLES.items():
+        if model.__name__ in schemas:
+            schemas[model.__name__].setdefault("example", example)
     return document
+
+
+def _is_numeric(member: dict[str, Any]) -> bool:
+    if member.get("type") in ("integer", "number"):
+        return True
+    return any(_is_numeric(branch) for branch in member.get("anyOf", []))
+
+
+def _apply_glossary(schemas: dict[str, Any]) -> None:
+    """Descriptions with units for bare numbers, and enums for closed vocabularies."""
+    for name, schema in schemas.items():
+        for member_name, member in schema.get("properties", {}).items():
+            if not isinstance(member, dict):
+                continue
+            if _is_numeric(member) and not member.get("description"):
+                described = [
+                    b["description"] for b in member.get("anyOf", []) if "description" in b
+                ]
+                text = described[0] if described else glossary.DESCRIPTIONS.get(member_name)
+                if text:
+                    member["description"] = text
+            values = glossary.ENUMS.get((name, member_name))
+            if values:
+                for branch in [member, *member.get("anyOf", [])]:
+                    if branch.get("type") == "string":
+                        branch["enum"] = list(values)
+
+
+def _drop_null_defaults(schemas: dict[str, Any]) -> None:
+    """An optional member's `default: null` says no more than leaving it out of `required`, and
+    generators (openapi-typescript) would make the member required."""
+    for schema in schemas.values():
+        for member in schema.get("properties", {}).values():
+            if isinstance(member, dict) and "default" in member and member["default"] is None:
+                del member["default"]
 
 
 def install(app: FastAPI) -> None:

@@ -14,8 +14,11 @@ class FieldProblem(BaseModel):
             "example": {
                 "field": "lines.2.fte_in_post",
                 "in": "body",
-                "code": "float_parsing",
-                "message": "Input should be a valid number, unable to parse string as a number",
+                "row": 3,
+                "column": "fte_in_post",
+                "value": "lots",
+                "code": "not_a_number",
+                "message": "fte_in_post must be a number (got 'lots').",
             }
         },
     )
@@ -33,9 +36,13 @@ class FieldProblem(BaseModel):
         description="Where the field is: `body`, `query`, `path` or `header`.",
     )
     row: int | None = Field(
-        default=None, description="Line of a CSV file (the header is line 1), or the return line."
+        default=None,
+        description="Line of a CSV file (the header is line 1), or of a JSON return's `lines` "
+        "(counting from 1).",
     )
-    column: str | None = Field(default=None, description="Column of a CSV file.")
+    column: str | None = Field(
+        default=None, description="Column of a CSV file, or the field of a JSON return's line."
+    )
     value: str | None = Field(default=None, description="The offending value, as sent.")
     organisation_code: str | None = Field(
         default=None, description="Bulk imports: the line's organisation code."
@@ -62,7 +69,9 @@ class Problem(BaseModel):
                         "column": "role_code",
                         "value": "astronaut",
                         "code": "unknown_role",
-                        "message": "role_code 'astronaut' is not in the role catalogue",
+                        "message": "Unknown role code 'astronaut'; see GET /v1/roles.",
+                        "field": "lines.1.role_code",
+                        "in": "body",
                     }
                 ],
             }

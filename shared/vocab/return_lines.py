@@ -39,6 +39,26 @@ AGE_COLUMNS: tuple[str, ...] = (
     "age_55_64",
     "age_65_plus",
 )
+# What each figure is, with its unit (the API document and the template say the same).
+COLUMN_DESCRIPTIONS: dict[str, str] = {
+    "headcount": "Staff in post (persons).",
+    "fte_in_post": "Staff in post in full-time equivalents (FTE).",
+    "vacant_fte": "Vacant posts being recruited to (FTE).",
+    "starters_12m": "Staff who joined in the last 12 months (persons).",
+    "leavers_12m": "Staff who left in the last 12 months (persons).",
+    "leavers_to_health_care_12m": "Of the leavers, those who went to another health or care "
+    "employer (persons).",
+    "sickness_days_12m": "Days lost to sickness absence in the last 12 months (days).",
+    "agency_fte": "Agency staff working in the role on the date (FTE).",
+    "bank_fte": "Bank staff working in the role on the date (FTE).",
+    "age_under_25": "Staff in post aged under 25 (persons).",
+    "age_25_34": "Staff in post aged 25 to 34 (persons).",
+    "age_35_44": "Staff in post aged 35 to 44 (persons).",
+    "age_45_54": "Staff in post aged 45 to 54 (persons).",
+    "age_55_64": "Staff in post aged 55 to 64 (persons).",
+    "age_65_plus": "Staff in post aged 65 or over (persons).",
+    "mean_hourly_pay": "Mean hourly pay of the staff in post (GBP an hour).",
+}
 # The largest value each figure may take (persons, FTE, days, pounds an hour). A return
 # beyond these is an input error (number_out_of_range), in JSON and CSV alike; numbers must
 # also be finite (no NaN or Infinity).

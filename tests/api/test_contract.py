@@ -8,9 +8,13 @@ from typing import Any
 import httpx
 import pytest
 
+from services.api.examples import EXAMPLES
 from services.api.main import create_app
 from shared.config import Settings
 from shared.errors import DomainError
+from shared.models.projection import RunStatus
+from shared.models.role import RoleSector
+from shared.vocab.measures import MEASURES
 from tests.contract import DOCUMENT, undeclared
 
 METHODS = {"get", "put", "post", "patch", "delete"}
@@ -133,3 +137,75 @@ async def test_every_code_has_a_page_and_docs_work_offline() -> None:
             assert len(response.content) > 10_000
         live = (await client.get("/openapi.json")).json()
         assert live == json.loads(DOCUMENT.read_text())
+
+
+def _is_numeric(member: dict[str, Any]) -> bool:
+    if member.get("type") in ("integer", "number"):
+        return True
+    return any(_is_numeric(branch) for branch in member.get("anyOf", []))
+
+
+def test_every_number_is_described_with_its_unit(document: dict[str, Any]) -> None:
+    bare = [
+        f"{name}.{member_name}"
+        for name, schema in document["components"]["schemas"].items()
+        for member_name, member in schema.get("properties", {}).items()
+        if _is_numeric(member) and not member.get("description")
+    ]
+    assert bare == []
+    line = document["components"]["schemas"]["ReturnLineIn"]["properties"]
+    assert "(persons)" in line["headcount"]["description"]
+    assert "(FTE)" in line["fte_in_post"]["description"]
+    result = document["components"]["schemas"]["ProjectionResultRead"]["properties"]
+    for percentile in ("principal", "p10", "p50", "p90"):
+        assert "FTE" in result[percentile]["description"], percentile
+
+
+def _example_of(document: dict[str, Any], media: dict[str, Any]) -> Any:
+    if "example" in media or "examples" in media:
+        return media.get("example", media.get("examples"))
+    schema = media.get("schema", {})
+    for branch in [schema, *schema.get("anyOf", [])]:
+        ref = branch.get("$ref")
+        if ref is not None and "example" in _resolve(document, ref):
+            return _resolve(document, ref)["example"]
+    return None
+
+
+def test_every_request_body_and_main_answer_has_an_example(document: dict[str, Any]) -> None:
+    for path, method, operation in _operations(document):
+        body = operation.get("requestBody")
+        if body is not None:
+            examples = [_example_of(document, media) for media in body["content"].values()]
+            assert any(example is not None for example in examples), (method, path)
+    schemas = document["components"]["schemas"]
+    for name in ("ProjectionResultRead", "ProjectionRunRead", "AreaWorkforce", "Problem"):
+        assert "example" in schemas[name], name
+
+
+def test_examples_are_what_the_api_accepts_and_answers() -> None:
+    for model, example in EXAMPLES.items():
+        parsed = model.model_validate(example, by_name=True)
+        answered = parsed.model_dump(mode="json", by_alias=True)
+        assert set(example) <= set(answered), model.__name__
+
+
+def test_closed_vocabularies_are_enums(document: dict[str, Any]) -> None:
+    schemas = document["components"]["schemas"]
+
+    def values(schema: str, member: str) -> set[str]:
+        node = schemas[schema]["properties"][member]
+        for branch in [node, *node.get("anyOf", [])]:
+            if "$ref" in branch:
+                branch = _resolve(document, branch["$ref"])
+            if "enum" in branch:
+                return set(branch["enum"])
+        raise AssertionError(f"{schema}.{member} is not an enum")
+
+    assert values("ProjectionResultRead", "measure") == set(MEASURES)
+    assert values("WorkforceByRole", "sector") == {sector.value for sector in RoleSector}
+    assert values("ProjectionRunRead", "status") == {status.value for status in RunStatus}
+    assert "succeeded" in values("ImportRead", "status")
+    assert "care_provider" in values("OrganisationRead", "kind")
+    assert "read" in values("ApiKeyRead", "scope")
+    assert "population_65_plus" in values("RoleCreate", "default_demand_driver")

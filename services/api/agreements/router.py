@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from datetime import date
@@ -45,7 +46,7 @@ from services.api.agreements.errors import (
 )
 from services.api.deps import AdminKey, ReadKey, SessionDep, SubmitKey
 from services.api.errors import EtagMismatch, IfMatchRequired
-from services.api.http import PageDep, not_modified, require_if_match
+from services.api.http import PageDep, etag_of, not_modified, require_if_match
 from services.api.openapi import NOT_MODIFIED, raises
 from services.api.organisations.errors import OrganisationNotFound, UnknownOrganisation
 from services.api.roles.errors import UnknownRole
@@ -456,7 +457,9 @@ async def terminate(
     response_class=Response,
     responses={
         200: {
-            "description": "One OrganizationAffiliation for each pair of parties",
+            "description": "The parties' Organizations (with their ODS code and CQC location "
+            "id) and one OrganizationAffiliation for each pair of parties; the shared roles "
+            "are codes of the CodeSystem at `GET /v1/fhir/CodeSystem/roles`",
             "content": {fhir.FHIR_JSON: {"schema": {"type": "object"}}},
         },
         **NOT_MODIFIED,
@@ -471,17 +474,19 @@ async def agreement_fhir(
     today: Today,
 ) -> Response:
     agreement = await service.get_agreement(session, agreement_id=agreement_id, principal=principal)
-    etag = service.etag(agreement, today=today)
-    cached = not_modified(request, etag)
-    if cached is not None:
-        return cached
     document = fhir.bundle(
         agreement,
         state=service.state_of(agreement, today=today),
         roles=await service.roles_for(session, agreement),
-        now=utcnow(),
     )
-    return Response(json.dumps(document), media_type=fhir.FHIR_JSON, headers={"ETag": etag})
+    # The parties' names and codes and the roles' names are in the bytes too, so the ETag is
+    # the bytes' own hash: strong, and right whatever changed.
+    body = json.dumps(document, separators=(",", ":"), sort_keys=True).encode()
+    etag = etag_of("agreement-fhir", hashlib.sha256(body).hexdigest())
+    cached = not_modified(request, etag)
+    if cached is not None:
+        return cached
+    return Response(body, media_type=fhir.FHIR_JSON, headers={"ETag": etag})
 
 
 @router.post(

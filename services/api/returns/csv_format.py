@@ -137,3 +137,13 @@ def template() -> str:
         *[""] * len(AFC_BAND_COLUMNS),
     ]
     return ",".join(TEMPLATE_COLUMNS) + "\r\n" + ",".join(example) + "\r\n"
+
+
+def bulk_example() -> str:
+    """A bulk file of two organisations' returns (ODS code, CQC location id)."""
+    header, line = template().splitlines()
+    return (
+        f"organisation_code,as_at,{header}\r\n"
+        f"RBT,2025-03-31,{line}\r\n"
+        f"1-101234567,2025-03-31,{line}\r\n"
+    )

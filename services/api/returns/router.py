@@ -426,7 +426,10 @@ async def area_workforce(
             "required": True,
             "description": "The bulk CSV file, sent as `text/csv` or `application/octet-stream`.",
             "content": {
-                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+                "application/octet-stream": {
+                    "schema": {"type": "string", "format": "binary"},
+                    "example": csv_format.bulk_example(),
+                }
             },
         }
     },

@@ -90,7 +90,9 @@ async def world(
     sessionmaker: async_sessionmaker[AsyncSession], db: AsyncEngine, clock: Clock
 ) -> World:
     await ensure_small_geography(sessionmaker)
-    a1 = await make_organisation(sessionmaker, name="Cheshire Care Ltd", ods_code="VN1A1")
+    a1 = await make_organisation(
+        sessionmaker, name="Cheshire Care Ltd", ods_code="VN1A1", cqc_location_id="1-101234567"
+    )
     a2 = await make_organisation(
         sessionmaker,
         name="Liverpool Community Trust",

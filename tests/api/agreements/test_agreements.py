@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from shared.models import Agreement, AgreementParty, AgreementScope
 from tests.api.agreements.conftest import CARE_WORKER, NURSE, TODAY, Api, Clock, errors_of
 from tests.factories import ICB_A, ICB_B
+from tests.fhir import valid_r4
 from tests.helpers import assert_problem
 
 
@@ -182,36 +183,69 @@ async def test_each_pair_of_parties_is_a_fhir_organization_affiliation(api: Api)
     assert draft.status_code == 200, draft.text
     assert draft.headers["content-type"] == "application/fhir+json"
     bundle = draft.json()
+    valid_r4(bundle)
     assert (bundle["resourceType"], bundle["type"]) == ("Bundle", "collection")
-    resources = [entry["resource"] for entry in bundle["entry"]]
+    by_type: dict[str, list[dict[str, Any]]] = {}
+    for entry in bundle["entry"]:
+        by_type.setdefault(entry["resource"]["resourceType"], []).append(entry)
+    # The parties, each with its identifiers: ODS code, CQC location id, the API's id.
+    organisations = {e["fullUrl"]: e["resource"] for e in by_type["Organization"]}
+    assert list(organisations) == [f"urn:uuid:{o.id}" for o in (w.a1, w.a2, w.a3)]
+    care = organisations[f"urn:uuid:{w.a1.id}"]
+    assert care["name"] == "Cheshire Care Ltd"
+    assert care["identifier"] == [
+        {"system": "https://fhir.nhs.uk/Id/ods-organization-code", "value": "VN1A1"},
+        {"system": "https://www.cqc.org.uk/location", "value": "1-101234567"},
+        {"system": "urn:oneworkforce:organisation", "value": str(w.a1.id)},
+    ]
+    assert [i["system"] for i in organisations[f"urn:uuid:{w.a3.id}"]["identifier"]] == [
+        "urn:oneworkforce:organisation"
+    ]
+    resources = [entry["resource"] for entry in by_type["OrganizationAffiliation"]]
     assert len(resources) == 3
-    assert {r["resourceType"] for r in resources} == {"OrganizationAffiliation"}
     assert all(r["active"] is False for r in resources)
     first = resources[0]
-    assert first["organization"]["reference"] == f"Organization/{w.a1.id}"
+    # References resolve inside the Bundle.
+    assert first["organization"]["reference"] == f"urn:uuid:{w.a1.id}"
+    assert first["organization"]["reference"] in organisations
     assert first["organization"]["identifier"] == {
         "system": "https://fhir.nhs.uk/Id/ods-organization-code",
         "value": "VN1A1",
     }
-    assert first["participatingOrganization"]["reference"] == f"Organization/{w.a2.id}"
+    assert first["participatingOrganization"]["reference"] == f"urn:uuid:{w.a2.id}"
     assert first["period"] == {"start": created["start_date"], "end": created["end_date"]}
     assert first["code"][0]["coding"][0]["code"] == "both"
     assert [s["coding"][0]["code"] for s in first["specialty"]] == [CARE_WORKER]
     assert first["specialty"][0]["coding"][0]["display"] == "Care worker"
+    # The role codes are looked up in the CodeSystem the API serves, at its own url.
+    code_system = (await api.client.get("/v1/fhir/CodeSystem/roles", headers=w.read_a)).json()
+    assert {s["coding"][0]["system"] for r in resources for s in r["specialty"]} == {
+        code_system["url"]
+    }
+    concepts = {c["code"]: c["display"] for c in code_system["concept"]}
+    assert concepts[CARE_WORKER] == first["specialty"][0]["coding"][0]["display"]
     # a2 and a3: a3 has no ODS code, so it is identified by its id; a3 lends nurses.
     last = resources[2]
     assert last["participatingOrganization"]["identifier"]["value"] == str(w.a3.id)
     assert [s["coding"][0]["code"] for s in last["specialty"]] == [NURSE]
-    assert len({entry["fullUrl"] for entry in bundle["entry"]}) == 3
+    assert len({entry["fullUrl"] for entry in bundle["entry"]}) == 6
+    # The same bytes on every read (no read time inside), so the strong ETag holds.
     again = await api.client.get(url, headers=w.read_a)
-    assert [e["fullUrl"] for e in again.json()["entry"]] == [e["fullUrl"] for e in bundle["entry"]]
+    assert again.content == draft.content
+    assert again.headers["etag"] == draft.headers["etag"]
     cached = await api.client.get(url, headers={**w.read_a, "If-None-Match": draft.headers["etag"]})
     assert cached.status_code == 304
 
     for organisation in (w.a1, w.a2, w.a3):
         await api.sign(created["id"], organisation)
     active = await api.client.get(url, headers=w.read_a)
-    assert all(e["resource"]["active"] is True for e in active.json()["entry"])
+    valid_r4(active.json())
+    assert active.headers["etag"] != draft.headers["etag"]
+    assert all(
+        e["resource"]["active"] is True
+        for e in active.json()["entry"]
+        if e["resource"]["resourceType"] == "OrganizationAffiliation"
+    )
 
     for headers in (w.admin_b, w.submit[w.b1.id]):
         assert_problem(await api.client.get(url, headers=headers), 404, "agreement_not_found")
