@@ -15,10 +15,10 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -58,13 +58,22 @@ from shared.jobs import (
     combine_projection_job_id,
     project_ics_job_id,
 )
-from shared.models import ALL_ROLES, DRAW_MEASURES, ENGLAND_CODE, ProjectionRun, RunStatus
+from shared.models import (
+    ALL_ROLES,
+    DRAW_MEASURES,
+    ENGLAND_CODE,
+    PrevalenceRate,
+    ProjectionExplain,
+    ProjectionRun,
+    RunStatus,
+)
 from shared.reference import files as reference_files
 from shared.reference.bands import AGE_BANDS, SEXES
 from shared.repositories import agreements as agreements_repo
 from shared.repositories import outbox, scenarios
 from shared.repositories import population as population_repo
 from shared.repositories import projections as repo
+from shared.schemas.agreements import ActiveAgreement
 from shared.schemas.scenario_parameters import (
     ParameterError,
 )
@@ -72,6 +81,7 @@ from shared.vocab.drivers import CUSTOM_DRIVER, POPULATION_DRIVERS
 from shared.vocab.measures import MEASURES
 
 log = logging.getLogger("oneworkforce.projector")
+T = TypeVar("T")
 
 POPULATION_DATASET = reference_files.BUNDLED_DATASET_NAME
 _WORKFORCE_BANDS = ("age_under_25", "age_25_34", "age_35_44", "age_45_54", "age_55_64")
@@ -141,19 +151,61 @@ async def _parameters(
     return replace(params, demand_driver_by_role=by_role)
 
 
-async def load_inputs(session: AsyncSession, run: ProjectionRun, ics_code: str) -> LoadedInputs:
-    """One ICS's cells from the latest current returns at the base date, with population."""
+@dataclass(frozen=True)
+class InputRows:
+    """Everything a run reads for one ICS, before any array is built."""
+
+    lines: list[repo.InputLine]
+    population_dataset_id: uuid.UUID
+    population: list[tuple[str, int, str, str, int]]
+    prevalence: Sequence[PrevalenceRate]
+    agreements: list[ActiveAgreement]
+    params: ScenarioParameters
+
+
+async def read_inputs(session: AsyncSession, run: ProjectionRun, ics_code: str) -> InputRows:
+    """The reads: the latest current returns at the base date, the population of their LADs,
+    dementia prevalence, the agreements in force and the scenario's parameters."""
     on = base_date(run.base_year)
     lines = await repo.input_lines(session, ics_code=ics_code, on=on)
     if not lines:
         raise RunFailed(f"no current workforce returns for {ics_code} at or before {on}")
-    org_ids = sorted({line.organisation_id for line in lines}, key=str)
-    org_index = {org: i for i, org in enumerate(org_ids)}
-    role_codes = sorted({line.line.role_code for line in lines})
-    role_index = {code: i for i, code in enumerate(role_codes)}
-    lad_codes = sorted({line.home_lad_code for line in lines})
-    lad_index = {code: i for i, code in enumerate(lad_codes)}
+    dataset = await population_repo.get_dataset_by_name(session, name=POPULATION_DATASET)
+    if dataset is None:
+        raise RunFailed(f"population dataset {POPULATION_DATASET} is not loaded")
+    population = await repo.population_rows(
+        session,
+        dataset_id=dataset.id,
+        area_codes=sorted({line.home_lad_code for line in lines}),
+        year_from=run.base_year,
+        year_to=run.base_year + run.horizon,
+    )
+    rates = await population_repo.prevalence_rates(
+        session, measure=reference_files.DEMENTIA_MEASURE
+    )
+    agreements = await agreements_repo.active_agreements_for_ics(session, ics_code=ics_code, on=on)
+    params = await _parameters(session, run, sorted({line.line.role_code for line in lines}))
+    return InputRows(
+        lines=lines,
+        population_dataset_id=dataset.id,
+        population=population,
+        prevalence=rates,
+        agreements=agreements,
+        params=params,
+    )
 
+
+async def load_inputs(session: AsyncSession, run: ProjectionRun, ics_code: str) -> LoadedInputs:
+    """One ICS's cells from the latest current returns at the base date, with population."""
+    return build_inputs(await read_inputs(session, run, ics_code), run)
+
+
+def _index(values: Iterable[T]) -> dict[T, int]:
+    return {value: i for i, value in enumerate(values)}
+
+
+def _cell_figures(lines: list[repo.InputLine]) -> tuple[dict[str, FloatArray], FloatArray]:
+    """Each cell's figures (missing as 0) and its headcount by workforce age band."""
     n = len(lines)
     by_age = np.zeros((n, 6))
     values: dict[str, FloatArray] = {name: np.zeros(n) for name in CELL_FIGURES}
@@ -162,35 +214,41 @@ async def load_inputs(session: AsyncSession, run: ProjectionRun, ics_code: str) 
         for name in CELL_FIGURES:
             values[name][c] = getattr(line, name) or 0
         by_age[c] = [*(getattr(line, band) for band in _WORKFORCE_BANDS), line.age_65_plus]
+    return values, by_age
 
-    dataset = await population_repo.get_dataset_by_name(session, name=POPULATION_DATASET)
-    if dataset is None:
-        raise RunFailed(f"population dataset {POPULATION_DATASET} is not loaded")
-    years = run.horizon + 1
-    population = np.zeros((len(lad_codes), years, 2, len(AGE_BANDS)))
-    seen = np.zeros((len(lad_codes), years), dtype=bool)
-    band_index = {band: i for i, band in enumerate(AGE_BANDS)}
-    sex_index = {sex: i for i, sex in enumerate(SEXES)}
-    for area, year, sex, band, persons in await repo.population_rows(
-        session,
-        dataset_id=dataset.id,
-        area_codes=lad_codes,
-        year_from=run.base_year,
-        year_to=run.base_year + run.horizon,
-    ):
-        a, y = lad_index[area], year - run.base_year
+
+def population_array(
+    rows: Iterable[tuple[str, int, str, str, int]],
+    lad_codes: list[str],
+    *,
+    base_year: int,
+    horizon: int,
+) -> FloatArray:
+    """Persons by LAD, year, sex and age band; every LAD needs every year of the run."""
+    lad_index = _index(lad_codes)
+    band_index = _index(AGE_BANDS)
+    sex_index = _index(SEXES)
+    population = np.zeros((len(lad_codes), horizon + 1, 2, len(AGE_BANDS)))
+    seen = np.zeros((len(lad_codes), horizon + 1), dtype=bool)
+    for area, year, sex, band, persons in rows:
+        a, y = lad_index[area], year - base_year
         population[a, y, sex_index[sex], band_index[band]] = persons
         seen[a, y] = True
     missing = [lad_codes[a] for a in np.flatnonzero(~seen.all(axis=1)).tolist()]
     if missing:
         raise RunFailed(f"no population for {', '.join(missing)} over the run's years")
+    return population
 
+
+def prevalence_inputs(rates: Sequence[PrevalenceRate]) -> dict[str, Any]:
+    """Dementia prevalence by sex and band, and the log-scale spread of its 95% interval (which
+    enters the Monte Carlo for roles driven by dementia); nothing when no rates are loaded."""
+    if not rates:
+        return {}
+    sex_index = _index(SEXES)
     prevalence = np.zeros((2, len(_PREVALENCE_BANDS)))
     lower = np.zeros_like(prevalence)
     upper = np.zeros_like(prevalence)
-    rates = await population_repo.prevalence_rates(
-        session, measure=reference_files.DEMENTIA_MEASURE
-    )
     for rate in rates:
         sex = rate.sex[:1].upper()
         if sex in sex_index and rate.age_band in _PREVALENCE_BANDS:
@@ -198,59 +256,73 @@ async def load_inputs(session: AsyncSession, run: ProjectionRun, ics_code: str) 
             prevalence[position] = rate.rate
             lower[position] = rate.lower
             upper[position] = rate.upper
-    # The rates' 95% intervals enter the Monte Carlo for roles driven by dementia.
-    prevalence_kwargs: dict[str, Any] = (
-        {
-            "dementia_prevalence": prevalence,
-            "dementia_prevalence_sd_log": prevalence_sd_log(lower, upper),
-        }
-        if rates
-        else {}
-    )
+    return {
+        "dementia_prevalence": prevalence,
+        "dementia_prevalence_sd_log": prevalence_sd_log(lower, upper),
+    }
 
+
+def sharing_agreements(
+    active: Iterable[ActiveAgreement], org_index: dict[uuid.UUID, int]
+) -> list[SharingAgreement]:
+    """The agreements with at least one party among the cells' organisations and a role in
+    scope, with each lending party's FTE cap by role."""
     agreements = []
-    for active in await agreements_repo.active_agreements_for_ics(
-        session, ics_code=ics_code, on=on
-    ):
-        parties = [org for org in active.party_organisation_ids if org in org_index]
-        scope_roles = sorted({cap.role_code for cap in active.caps})
+    for agreement in active:
+        parties = [org for org in agreement.party_organisation_ids if org in org_index]
+        scope_roles = sorted({cap.role_code for cap in agreement.caps})
         if not parties or not scope_roles:
             continue
         caps = np.zeros((len(parties), len(scope_roles)))
-        for cap in active.caps:
+        for cap in agreement.caps:
             if cap.lending_organisation_id in parties:
                 caps[
                     parties.index(cap.lending_organisation_id), scope_roles.index(cap.role_code)
                 ] = cap.fte_cap
         agreements.append(
             SharingAgreement(
-                key=str(active.id),
+                key=str(agreement.id),
                 party_orgs=tuple(org_index[org] for org in parties),
                 role_codes=tuple(scope_roles),
                 lender_cap_fte=caps,
             )
         )
+    return agreements
 
-    params = await _parameters(session, run, role_codes)
+
+def build_inputs(rows: InputRows, run: ProjectionRun) -> LoadedInputs:
+    """The model's arrays from what was read: one cell per return line, indexed by
+    organisation, role and home LAD (each sorted), and the run's fingerprint inputs."""
+    lines = rows.lines
+    org_ids = sorted({line.organisation_id for line in lines}, key=str)
+    org_index = _index(org_ids)
+    role_codes = sorted({line.line.role_code for line in lines})
+    role_index = _index(role_codes)
+    lad_codes = sorted({line.home_lad_code for line in lines})
+    lad_index = _index(lad_codes)
+    values, by_age = _cell_figures(lines)
+    population = population_array(
+        rows.population, lad_codes, base_year=run.base_year, horizon=run.horizon
+    )
     inputs = ProjectionInputs(
         base_year=run.base_year,
         role_codes=tuple(role_codes),
         cell_org=np.array([org_index[line.organisation_id] for line in lines], dtype=np.int64),
         cell_role=np.array([role_index[line.line.role_code] for line in lines], dtype=np.int64),
         cell_area=np.array([lad_index[line.home_lad_code] for line in lines], dtype=np.int64),
-        cell_footprint=np.zeros(n, dtype=np.int64),
+        cell_footprint=np.zeros(len(lines), dtype=np.int64),
         headcount_by_age=by_age,
         population=population,
-        agreements=tuple(agreements),
+        agreements=tuple(sharing_agreements(rows.agreements, org_index)),
         unpaid_care_hours_per_week=unpaid_care_hours(lad_codes),
         **values,
-        **prevalence_kwargs,
+        **prevalence_inputs(rows.prevalence),
     )
-    inputs = ensure_substitution_cells(inputs, params)
+    inputs = ensure_substitution_cells(inputs, rows.params)
     returns = sorted({(str(line.return_id), line.return_version) for line in lines})
     parts = {
         "returns": [list(item) for item in returns],
-        "population_dataset_id": str(dataset.id),
+        "population_dataset_id": str(rows.population_dataset_id),
         "scenario_id": str(run.scenario_id),
         "scenario_version": run.scenario_version,
         "model_version": MODEL_VERSION,
@@ -261,7 +333,7 @@ async def load_inputs(session: AsyncSession, run: ProjectionRun, ics_code: str) 
     }
     return LoadedInputs(
         inputs=inputs,
-        params=params,
+        params=rows.params,
         lad_codes=lad_codes,
         fingerprint_parts=parts,
         organisation_ids=org_ids,
@@ -395,6 +467,45 @@ def _add_nested(total: Any, part: Any) -> Any:
     if isinstance(part, list):
         return [_add_nested(a, b) for a, b in zip(total, part, strict=True)]
     return float(total) + float(part)
+
+
+def england_explain(
+    run_id: uuid.UUID, explain_parts: Sequence[ProjectionExplain]
+) -> list[dict[str, Any]]:
+    """England's explanation rows by role: the ICBs' contributions, changes, years and
+    base-year splits summed (each is a difference of sums over cells, so they add up)."""
+    explain: dict[str, dict[str, Any]] = {}
+    for row in explain_parts:
+        entry = explain.setdefault(
+            row.role_code,
+            {
+                "run_id": run_id,
+                "area_code": ENGLAND_CODE,
+                "role_code": row.role_code,
+                "contributions": dict.fromkeys(EXPLAIN_COLUMNS, 0.0),
+                "total_change": 0.0,
+                "by_year": [],
+                "base_split": [],
+            },
+        )
+        for key, value in row.contributions.items():
+            entry["contributions"][key] = entry["contributions"].get(key, 0.0) + value
+        entry["total_change"] += row.total_change
+        entry["by_year"].append(row.by_year)
+        entry["base_split"].append(row.base_split)
+    for entry in explain.values():
+        entry["by_year"] = _sum_nested(entry["by_year"])
+        entry["base_split"] = _sum_nested(entry["base_split"])
+    return list(explain.values())
+
+
+def england_fingerprint_parts(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """An England run's fingerprint inputs: its ICB parts' (the same but for their returns),
+    with every part's returns."""
+    return {
+        **{k: v for k, v in parts[0].items() if k != "returns"},
+        "returns": sorted(item for part in parts for item in part["returns"]),
+    }
 
 
 def _draws_blob(values: FloatArray) -> bytes:
@@ -786,39 +897,15 @@ async def combine_projection(env: JobEnv, *, run_id: uuid.UUID, attempt: int) ->
                         )
                     )
     # Contributions add up over ICBs, since each is a difference of sums over cells.
-    explain: dict[str, dict[str, Any]] = {}
-    for row in explain_parts:
-        entry = explain.setdefault(
-            row.role_code,
-            {
-                "run_id": run_id,
-                "area_code": ENGLAND_CODE,
-                "role_code": row.role_code,
-                "contributions": dict.fromkeys(EXPLAIN_COLUMNS, 0.0),
-                "total_change": 0.0,
-                "by_year": [],
-                "base_split": [],
-            },
-        )
-        for key, value in row.contributions.items():
-            entry["contributions"][key] = entry["contributions"].get(key, 0.0) + value
-        entry["total_change"] += row.total_change
-        entry["by_year"].append(row.by_year)
-        entry["base_split"].append(row.base_split)
-    for entry in explain.values():
-        entry["by_year"] = _sum_nested(entry["by_year"])
-        entry["base_split"] = _sum_nested(entry["base_split"])
-    fingerprint_parts = {
-        **{k: v for k, v in parts[0].fingerprint_parts.items() if k != "returns"},
-        "returns": sorted(item for part in parts for item in part.fingerprint_parts["returns"]),
-    }
+    explain = england_explain(run_id, explain_parts)
+    fingerprint_parts = england_fingerprint_parts([part.fingerprint_parts for part in parts])
     async with transaction(env.sessionmaker) as session:
         current = await repo.get_run(session, run_id=run_id, lock=True)
         if current is None or current.status != RunStatus.running:
             return "done"
         await repo.delete_results(session, run_id=run_id, area_codes=[ENGLAND_CODE])
         await repo.write_results(session, rows)
-        await repo.write_explain(session, list(explain.values()))
+        await repo.write_explain(session, explain)
         await repo.write_draws(
             session,
             [

@@ -44,6 +44,7 @@ from shared.models import (
 )
 from shared.repositories import bulk
 from shared.repositories import returns as returns_repo
+from shared.repositories.base import PageWindow, paginate
 
 RESULT_COLUMNS: tuple[str, ...] = (
     "run_id",
@@ -119,8 +120,7 @@ async def list_runs(
     scope: str | None,
     status: str | None,
     scenario: str | None,
-    offset: int,
-    limit: int,
+    page: PageWindow,
 ) -> tuple[Sequence[ProjectionRun], int]:
     conditions = _run_filter(ics_code=None, scope=scope, status=status, scenario=scenario)
     if ics_code is not None:
@@ -128,23 +128,14 @@ async def list_runs(
         if visible_england:
             visible = or_(visible, ProjectionRun.ics_code.is_(None))
         conditions.append(visible)
-    total = int(
-        (
-            await session.execute(
-                select(func.count()).select_from(ProjectionRun).where(*conditions)
-            )
-        ).scalar_one()
-    )
     query = (
         select(ProjectionRun)
         # A run's fingerprint inputs (every return id) are read through their own endpoint.
         .options(defer(ProjectionRun.fingerprint_parts))
         .where(*conditions)
         .order_by(ProjectionRun.queued_at.desc(), ProjectionRun.id)
-        .offset(offset)
-        .limit(limit)
     )
-    return (await session.execute(query)).scalars().all(), total
+    return await paginate(session, query, page)
 
 
 async def latest_succeeded(

@@ -70,7 +70,7 @@ from shared.schemas.projections import (
 )
 from shared.vocab.measures import Measure
 
-router = APIRouter(tags=["projections"])
+router = APIRouter(prefix="/v1/projections", tags=["projections"])
 
 # Part of every results ETag: a change in how rows are written (columns, rounding) is a new
 # representation even for the same run.
@@ -78,7 +78,7 @@ EXPORT_VERSION = 2
 
 
 @router.post(
-    "/v1/projections",
+    "",
     status_code=202,
     response_model=ProjectionRunRead,
     summary="Request a projection run (admin); poll the Location until it has finished",
@@ -107,7 +107,7 @@ async def create_projection(
 
 
 @router.get(
-    "/v1/projections",
+    "",
     response_model=Page[ProjectionRunRead],
     summary="Projection runs, newest first",
 )
@@ -130,8 +130,7 @@ async def list_projections(
         scope=scope,
         status=status,
         scenario=scenario,
-        offset=page.offset,
-        limit=page.limit,
+        page=page,
     )
     return page.result([ProjectionRunRead.model_validate(run) for run in runs], total)
 
@@ -258,7 +257,7 @@ XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.s
 
 # Registered before /v1/projections/{run_id}, which would otherwise read "compare" as an id.
 @router.get(
-    "/v1/projections/compare",
+    "/compare",
     response_model=ProjectionComparison,
     responses={
         200: {"content": {"text/csv": {}, XLSX_MEDIA_TYPE: {}}},
@@ -326,7 +325,7 @@ async def compare_projections(
 
 
 @router.get(
-    "/v1/projections/{run_id}",
+    "/{run_id}",
     response_model=ProjectionRunRead,
     responses={**NOT_MODIFIED, **raises(ProjectionNotFound)},
     summary="A run's status, with links to its results, explanation and fingerprint",
@@ -348,7 +347,7 @@ async def get_projection(
 
 
 @router.get(
-    "/v1/projections/{run_id}/results",
+    "/{run_id}/results",
     response_model=Page[ProjectionResultRead],
     responses={
         200: {"content": _EXPORT_CONTENT},
@@ -428,7 +427,7 @@ async def get_results(
 
 
 @router.get(
-    "/v1/projections/{run_id}/export",
+    "/{run_id}/export",
     responses={
         200: {
             "description": "Every matching row, streamed",
@@ -482,7 +481,7 @@ async def export_results(
 
 
 @router.get(
-    "/v1/projections/{run_id}/explain",
+    "/{run_id}/explain",
     response_model=ProjectionExplainRead,
     summary="What changed the gap after sharing between two years (FTE by component)",
     responses=_run_derived(
@@ -531,7 +530,7 @@ async def get_explain(
 
 
 @router.get(
-    "/v1/projections/{run_id}/fingerprint",
+    "/{run_id}/fingerprint",
     response_model=ProjectionFingerprintRead,
     responses=_run_derived(),
     summary="The inputs a run read: dataset, scenario version, each return's id and version",
@@ -682,7 +681,7 @@ def latest_headers(etag: str, *, gzipped: bool) -> dict[str, str]:
 
 # Integrations poll this one route far more than any other: it gets a router of its own that
 # the app registers first, so matching a request to it is not a walk past every other route.
-hot_router = APIRouter(tags=["projections"])
+hot_router = APIRouter(prefix="/v1", tags=["projections"])
 
 
 async def _known_roles(
@@ -726,7 +725,7 @@ def _latest_body(
 
 
 @hot_router.get(
-    "/v1/areas/{code}/projections/latest",
+    "/areas/{code}/projections/latest",
     response_model=LatestProjection,
     responses={
         200: {"content": {"text/csv": {"schema": {"type": "string"}}}},

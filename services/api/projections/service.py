@@ -57,7 +57,7 @@ async def _scenario(session: AsyncSession, name: str, principal: Principal | Non
     return scenario
 
 
-def _check_scope_access(principal: Principal, scope: str) -> None:
+def ensure_can_read_scope(principal: Principal, scope: str) -> None:
     if principal.organisation_id is not None or (
         principal.ics_code is not None and principal.ics_code != scope
     ):
@@ -76,7 +76,7 @@ async def request_run(
     if area is None or area.type not in (AreaType.icb, AreaType.country):
         raise errors.InvalidScope("scope must be an ICB code or E92000001.", field="scope")
     if principal is not None:
-        _check_scope_access(principal, data.scope)
+        ensure_can_read_scope(principal, data.scope)
     scenario = await _scenario(session, data.scenario, principal)
     dataset = await population_repo.get_dataset_by_name(
         session, name=reference_files.BUNDLED_DATASET_NAME
@@ -116,7 +116,7 @@ async def request_run(
     )
 
 
-def can_see_run(principal: Principal, run: ProjectionRun) -> bool:
+def can_read_run(principal: Principal, run: ProjectionRun) -> bool:
     if principal.is_global:
         return True
     if principal.ics_code is not None:
@@ -129,7 +129,7 @@ async def visible_run(
     session: AsyncSession, *, principal: Principal, run_id: uuid.UUID
 ) -> ProjectionRun:
     run = await repo.get_run(session, run_id=run_id)
-    if run is None or not can_see_run(principal, run):
+    if run is None or not can_read_run(principal, run):
         raise errors.ProjectionNotFound("No such projection run.")
     return run
 
@@ -369,6 +369,27 @@ async def explain(
     first_year, last_year = run.base_year, run.base_year + run.horizon
     start = first_year if year_from is None else year_from
     end = last_year if year_to is None else year_to
+    _check_explain_query(start, end, first_year, last_year, role=role, sector=sector)
+    chosen = await _explained_rows(
+        session, principal=principal, run=run, area=area, role=role, sector=sector
+    )
+    by_year = [row.by_year for row in chosen]
+    if any(item is None for item in by_year):
+        if start != first_year or end != last_year or len(chosen) > 1:
+            raise errors.ExplanationByYearUnavailable(
+                "This run was computed before explanations were kept for every year; "
+                "request it again to explain other years or sectors."
+            )
+        return _whole_horizon_explanation(chosen[0], run_id=run_id, start=start, end=end)
+    return explanation_between(
+        chosen, run_id=run_id, sector=sector, first_year=first_year, start=start, end=end
+    )
+
+
+def _check_explain_query(
+    start: int, end: int, first_year: int, last_year: int, *, role: str | None, sector: str | None
+) -> None:
+    """Both years within the run, `from` before `to`, and a role or a sector, not both."""
     problems = FieldErrors()
     for name, value in (("from", start), ("to", end)):
         if not first_year <= value <= last_year:
@@ -385,11 +406,24 @@ async def explain(
             errors.RoleAndSector, "sector", "give a role or a sector, not both", location="query"
         )
     problems.raise_if_any("The request has invalid fields.")
+
+
+async def _explained_rows(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    run: ProjectionRun,
+    area: str | None,
+    role: str | None,
+    sector: str | None,
+) -> list[ProjectionExplain]:
+    """The explanation rows of the area (by default the run's scope, or the key's ICB) for the
+    role, every role of the sector, or all roles; 404 when there are none."""
     allowed = await allowed_areas(session, principal=principal, run=run)
     area_code = area or (run.scope if allowed is None else allowed[0])
     areas = restrict(area_code, allowed)
     rows: Sequence[ProjectionExplain] = (
-        await repo.explain_rows(session, run_id=run_id, area_codes=areas) if areas else []
+        await repo.explain_rows(session, run_id=run.id, area_codes=areas) if areas else []
     )
     if sector is not None:
         sectors = await repo.role_sectors(session, codes=[row.role_code for row in rows])
@@ -400,25 +434,54 @@ async def explain(
         raise errors.ExplanationNotFound(
             "No explanation for this area and role or sector in the run."
         )
-    default_years = start == first_year and end == last_year
+    return chosen
+
+
+def _whole_horizon_explanation(
+    row: ProjectionExplain, *, run_id: uuid.UUID, start: int, end: int
+) -> ProjectionExplainRead:
+    """A run computed before explanations were kept by year: its base-to-horizon figures."""
+    return ProjectionExplainRead(
+        run_id=run_id,
+        area_code=row.area_code,
+        role_code=row.role_code,
+        year_from=start,
+        year_to=end,
+        total_change_fte=row.total_change,
+        contributions_fte=dict(row.contributions),
+        net_fte=ExplainNet(**explain_model.net_effects(dict(row.contributions))),
+    )
+
+
+def _base_gap_split(
+    chosen: Sequence[ProjectionExplain], *, first_year: int, gap_after_sharing: float
+) -> BaseGapSplit | None:
+    """The base-year gap split into vacancies and sickness absence (None for runs that did
+    not keep the split)."""
+    splits = [row.base_split for row in chosen]
+    if not all(split is not None for split in splits):
+        return None
+    gap = sum(float(split["gap"]) for split in splits if split)
+    return BaseGapSplit(
+        year=first_year,
+        gap_fte=gap,
+        vacancies_fte=sum(float(split["vacancies"]) for split in splits if split),
+        sickness_absence_fte=sum(float(split["sickness_absence"]) for split in splits if split),
+        sharing_fte=gap_after_sharing - gap,
+    )
+
+
+def explanation_between(
+    chosen: Sequence[ProjectionExplain],
+    *,
+    run_id: uuid.UUID,
+    sector: str | None,
+    first_year: int,
+    start: int,
+    end: int,
+) -> ProjectionExplainRead:
+    """What moved the gap after sharing from `start` to `end`, summed over the rows (pure)."""
     by_year = [row.by_year for row in chosen]
-    if any(item is None for item in by_year):
-        if not default_years or len(chosen) > 1:
-            raise errors.ExplanationByYearUnavailable(
-                "This run was computed before explanations were kept for every year; "
-                "request it again to explain other years or sectors."
-            )
-        row = chosen[0]
-        return ProjectionExplainRead(
-            run_id=run_id,
-            area_code=row.area_code,
-            role_code=row.role_code,
-            year_from=start,
-            year_to=end,
-            total_change_fte=row.total_change,
-            contributions_fte=dict(row.contributions),
-            net_fte=ExplainNet(**explain_model.net_effects(dict(row.contributions))),
-        )
     states = sum(np.asarray(item["states"], dtype=np.float64) for item in by_year if item)
     gaps = sum(np.asarray(item["gap_after_sharing"], dtype=np.float64) for item in by_year if item)
     contributions, total = explain_model.between(
@@ -427,17 +490,6 @@ async def explain(
     named = {
         column: float(contributions[k]) for k, column in enumerate(explain_model.EXPLAIN_COLUMNS)
     }
-    splits = [row.base_split for row in chosen]
-    base_gap = None
-    if all(split is not None for split in splits):
-        gap = sum(float(split["gap"]) for split in splits if split)
-        base_gap = BaseGapSplit(
-            year=first_year,
-            gap_fte=gap,
-            vacancies_fte=sum(float(split["vacancies"]) for split in splits if split),
-            sickness_absence_fte=sum(float(split["sickness_absence"]) for split in splits if split),
-            sharing_fte=float(np.asarray(gaps)[0]) - gap,
-        )
     return ProjectionExplainRead(
         run_id=run_id,
         area_code=chosen[0].area_code,
@@ -448,7 +500,9 @@ async def explain(
         total_change_fte=float(total),
         contributions_fte=named,
         net_fte=ExplainNet(**explain_model.net_effects(named)),
-        base_gap=base_gap,
+        base_gap=_base_gap_split(
+            chosen, first_year=first_year, gap_after_sharing=float(np.asarray(gaps)[0])
+        ),
     )
 
 
