@@ -12,7 +12,7 @@ from sqlalchemy import ColumnElement, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.api.areas import service as areas
-from services.api.returns import service as returns
+from services.api.areas import workforce as workforce_service
 from shared.models import AreaType, Organisation, Role
 from shared.reference import files as reference_files
 from shared.repositories import data_gaps
@@ -160,7 +160,7 @@ async def overview(
     session: AsyncSession, *, principal: Principal, area_code: str, on: date
 ) -> Overview:
     """Everything the overview page shows for an area this key may read (404 otherwise)."""
-    workforce = await returns.area_workforce(
+    workforce = await workforce_service.area_workforce(
         session, principal=principal, area_code=area_code, on=on
     )
     area = await areas.area_detail(session, code=workforce.area_code)

@@ -15,6 +15,7 @@ from services.api.charts import draw
 from services.api.charts import service as charts
 from services.api.explorer.errors import AreaNotInRun
 from services.api.explorer.exports import Table
+from services.api.http import PageParams
 from services.api.projections import comparison as comparison_service
 from services.api.projections import service as projections
 from shared.errors import DomainError
@@ -50,8 +51,7 @@ async def visible_runs(
         scope=None,
         status=None,
         scenario=None,
-        offset=0,
-        limit=limit,
+        page=PageParams(page=1, limit=limit),
     )
     return runs
 

@@ -15,8 +15,10 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.api.explorer.errors import SubmitKeyRequired
+from services.api.http import PageParams
 from services.api.returns import csv_format
 from services.api.returns import service as returns
+from shared.db.base import utcnow
 from shared.errors import Unprocessable
 from shared.models import Organisation, ReturnSource, Role
 from shared.repositories import returns as returns_repo
@@ -173,6 +175,7 @@ async def check(
             rows=[dict(row) for row in rows],
             source_kind=ReturnSource.csv,
             dry_run=True,
+            today=utcnow().date(),
         )
     except Unprocessable as exc:
         await savepoint.rollback()
@@ -230,6 +233,7 @@ async def submit(
         rows=rows,
         source_kind=ReturnSource.csv,
         dry_run=False,
+        today=utcnow().date(),
     )
     assert isinstance(result, ReturnRead)
     return result
@@ -254,8 +258,7 @@ async def prefilled_template(session: AsyncSession, *, organisation: Organisatio
         organisation_id=organisation.id,
         as_at=None,
         include_superseded=False,
-        offset=0,
-        limit=1,
+        page=PageParams(page=1, limit=1),
     )
     if not latest:
         return csv_format.template().encode("utf-8")
@@ -283,7 +286,6 @@ async def history(session: AsyncSession, *, organisation: Organisation) -> list[
         organisation_id=organisation.id,
         as_at=None,
         include_superseded=True,
-        offset=0,
-        limit=50,
+        page=PageParams(page=1, limit=50),
     )
     return list(items)
