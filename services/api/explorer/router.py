@@ -275,7 +275,7 @@ async def projections_page(
             session, principal=explorer.principal, area_code=area.upper(), scenario="baseline"
         )
         if found is not None:
-            run_id, area_code, _ = found
+            run_id, area_code, _, _ = found
             return RedirectResponse(
                 f"/explorer/projections/{run_id}?area={area_code}", status_code=303
             )
