@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable, Coroutine
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -15,6 +16,7 @@ from services.api.gate import ANY_KEY, requires_scope
 from services.api.keys import service as keys
 from services.domain.queue import OutboxRelay
 from shared.config import Settings
+from shared.db.base import utcnow
 from shared.db.session import transaction
 from shared.errors import InsufficientScope
 from shared.models import KeyScope
@@ -41,6 +43,15 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 # scope="function" runs the commit before the response is sent, so a 2xx means committed.
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+def today() -> date:
+    """Today's date (UTC), by which agreements start and expire and returns may not be dated
+    after. One dependency for every route that needs it, so tests can set the day."""
+    return utcnow().date()
+
+
+Today = Annotated[date, Depends(today)]
 
 
 def get_settings_dep(request: Request) -> Settings:

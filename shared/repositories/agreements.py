@@ -29,6 +29,7 @@ from shared.models import (
     Role,
 )
 from shared.models.agreement import EXPIRING_STATUSES, AgreementMode
+from shared.repositories.base import PageWindow, paginate
 from shared.schemas.agreements import ActiveAgreement, AgreementState, LenderCap
 
 Lock = Literal["share", "update"]
@@ -116,8 +117,7 @@ async def list_agreements(
     mode: AgreementMode | None = None,
     role_code: str | None = None,
     active_on: date | None = None,
-    offset: int = 0,
-    limit: int = 50,
+    page: PageWindow,
 ) -> tuple[Sequence[Agreement], int]:
     """A page of agreements (newest first) and the total matching the filters."""
     conditions: list[ColumnElement[bool]] = []
@@ -142,9 +142,6 @@ async def list_agreements(
                 Agreement.end_date >= active_on,
             )
         )
-    total = (
-        await session.execute(select(func.count()).select_from(Agreement).where(*conditions))
-    ).scalar_one()
     query = (
         select(Agreement)
         .where(*conditions)
@@ -153,10 +150,8 @@ async def list_agreements(
             selectinload(Agreement.scope),
         )
         .order_by(Agreement.created_at.desc(), Agreement.id)
-        .offset(offset)
-        .limit(limit)
     )
-    return (await session.execute(query)).scalars().all(), total
+    return await paginate(session, query, page)
 
 
 async def add_agreement(session: AsyncSession, agreement: Agreement) -> Agreement:
@@ -280,8 +275,7 @@ async def list_deployments(
     role_code: str | None = None,
     status: DeploymentStatus | None = None,
     active_on: date | None = None,
-    offset: int = 0,
-    limit: int = 50,
+    page: PageWindow,
 ) -> tuple[Sequence[Deployment], int]:
     conditions: list[ColumnElement[bool]] = [Deployment.agreement_id == agreement_id]
     if organisation_id is not None:
@@ -303,17 +297,12 @@ async def list_deployments(
         )
     if active_on is not None:
         conditions.append(and_(Deployment.start_date <= active_on, active_on <= _EFFECTIVE_END))
-    total = (
-        await session.execute(select(func.count()).select_from(Deployment).where(*conditions))
-    ).scalar_one()
     query = (
         select(Deployment)
         .where(*conditions)
         .order_by(Deployment.start_date, Deployment.created_at, Deployment.id)
-        .offset(offset)
-        .limit(limit)
     )
-    return (await session.execute(query)).scalars().all(), total
+    return await paginate(session, query, page)
 
 
 async def organisations_by_id(

@@ -10,6 +10,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.models import Area, AreaType
+from shared.repositories.base import PageWindow, paginate
 
 AREA_FIELDS = ("code", "name", "type", "parent_code", "nhs_code", "region_code", "region_name")
 # Parents before children, so the parent foreign key always points at a row already there.
@@ -67,8 +68,7 @@ async def list_areas(
     area_type: AreaType | None = None,
     parent_code: str | None = None,
     name_contains: str | None = None,
-    offset: int = 0,
-    limit: int = 50,
+    page: PageWindow,
 ) -> tuple[Sequence[Area], int]:
     """A page of areas matching the filters (name search is case-insensitive), and the total."""
     conditions = []
@@ -78,11 +78,7 @@ async def list_areas(
         conditions.append(Area.parent_code == parent_code)
     if name_contains:
         conditions.append(func.lower(Area.name).contains(name_contains.lower(), autoescape=True))
-    total = (
-        await session.execute(select(func.count()).select_from(Area).where(*conditions))
-    ).scalar_one()
-    query = select(Area).where(*conditions).order_by(Area.code).offset(offset).limit(limit)
-    return (await session.execute(query)).scalars().all(), int(total)
+    return await paginate(session, select(Area).where(*conditions).order_by(Area.code), page)
 
 
 async def lad_codes_in(session: AsyncSession, *, area: Area) -> list[str]:

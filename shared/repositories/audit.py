@@ -5,11 +5,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.context import request_id_var
 from shared.models import ApiKey, AuditEvent, Organisation
+from shared.repositories.base import PageWindow, paginate
 
 
 async def record(
@@ -47,8 +48,7 @@ async def list_events(
     resource_id: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
-    offset: int,
-    limit: int,
+    page: PageWindow,
 ) -> tuple[Sequence[AuditEvent], int]:
     """Events newest first, filtered, with the total; `ics_code` keeps only events made by
     keys of that ICS: keys bound to it and keys of its organisations."""
@@ -73,10 +73,4 @@ async def list_events(
         query = query.where(AuditEvent.at >= since)
     if until is not None:
         query = query.where(AuditEvent.at < until)
-    total = (await session.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
-    rows = (
-        await session.execute(
-            query.order_by(AuditEvent.at.desc(), AuditEvent.id).offset(offset).limit(limit)
-        )
-    ).scalars()
-    return rows.all(), int(total)
+    return await paginate(session, query.order_by(AuditEvent.at.desc(), AuditEvent.id), page)

@@ -8,6 +8,7 @@ from sqlalchemy import ColumnElement, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.models import Area, AreaType, Organisation
+from shared.repositories.base import PageWindow, paginate
 
 
 async def get(session: AsyncSession, *, organisation_id: uuid.UUID) -> Organisation | None:
@@ -70,8 +71,7 @@ async def list_organisations(
     ics_code: str | None,
     lad_code: str | None,
     q: str | None,
-    offset: int,
-    limit: int,
+    page: PageWindow,
 ) -> tuple[Sequence[Organisation], int]:
     conditions: list[ColumnElement[bool]] = [visible]
     if kind:
@@ -90,14 +90,5 @@ async def list_organisations(
                 func.lower(func.coalesce(Organisation.ods_code, "")).like(pattern),
             )
         )
-    total = (
-        await session.execute(select(func.count()).select_from(Organisation).where(*conditions))
-    ).scalar_one()
-    query = (
-        select(Organisation)
-        .where(*conditions)
-        .order_by(Organisation.name, Organisation.id)
-        .offset(offset)
-        .limit(limit)
-    )
-    return (await session.execute(query)).scalars().all(), int(total)
+    query = select(Organisation).where(*conditions).order_by(Organisation.name, Organisation.id)
+    return await paginate(session, query, page)

@@ -20,6 +20,7 @@ from shared.models import (
     PrevalenceRate,
 )
 from shared.repositories import bulk
+from shared.repositories.base import PageWindow, paginate
 
 POPULATION_COLUMNS = ("dataset_id", "area_code", "year", "sex", "age_band", "persons")
 GROUP_TOTAL_COLUMNS = ("dataset_id", "area_code", "year", "age_group", "persons")
@@ -36,13 +37,9 @@ async def get_dataset_by_name(session: AsyncSession, *, name: str) -> Population
 
 
 async def list_datasets(
-    session: AsyncSession, *, offset: int = 0, limit: int = 50
+    session: AsyncSession, *, page: PageWindow
 ) -> tuple[Sequence[PopulationDataset], int]:
-    total = (
-        await session.execute(select(func.count()).select_from(PopulationDataset))
-    ).scalar_one()
-    query = select(PopulationDataset).order_by(PopulationDataset.name).offset(offset).limit(limit)
-    return (await session.execute(query)).scalars().all(), int(total)
+    return await paginate(session, select(PopulationDataset).order_by(PopulationDataset.name), page)
 
 
 async def add_dataset(session: AsyncSession, dataset: PopulationDataset) -> PopulationDataset:

@@ -25,6 +25,7 @@ from shared.models import (
     WorkforceReturn,
     return_staging,
 )
+from shared.repositories.base import PageWindow, paginate
 from shared.repositories.return_rules import Dialect, staged_sql
 from shared.vocab.return_lines import LINE_COLUMNS
 
@@ -366,25 +367,19 @@ async def list_returns(
     organisation_id: uuid.UUID,
     as_at: date | None,
     include_superseded: bool,
-    offset: int,
-    limit: int,
+    page: PageWindow,
 ) -> tuple[Sequence[WorkforceReturn], int]:
     conditions = [WorkforceReturn.organisation_id == organisation_id]
     if as_at is not None:
         conditions.append(WorkforceReturn.as_at == as_at)
     if not include_superseded:
         conditions.append(WorkforceReturn.status == ReturnStatus.current)
-    total = (
-        await session.execute(select(func.count()).select_from(WorkforceReturn).where(*conditions))
-    ).scalar_one()
     query = (
         select(WorkforceReturn)
         .where(*conditions)
         .order_by(WorkforceReturn.as_at.desc(), WorkforceReturn.version.desc())
-        .offset(offset)
-        .limit(limit)
     )
-    return (await session.execute(query)).scalars().all(), int(total)
+    return await paginate(session, query, page)
 
 
 async def count_returns(session: AsyncSession, *, organisation_id: uuid.UUID) -> int:

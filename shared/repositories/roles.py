@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.db.base import Base, utcnow
 from shared.models import Role
+from shared.repositories.base import PageWindow, paginate
 
 
 @dataclass(frozen=True)
@@ -46,8 +47,7 @@ async def list_roles(
     registration_body: str | None = None,
     default_demand_driver: str | None = None,
     q: str | None = None,
-    offset: int = 0,
-    limit: int | None = None,
+    page: PageWindow,
 ) -> tuple[Sequence[Role], int]:
     """A page of roles matching the filters, ordered by name, and the total that match."""
     conditions: list[Any] = []
@@ -70,13 +70,8 @@ async def list_roles(
                 Role.code.ilike(pattern, escape="\\"),
             )
         )
-    total = (
-        await session.execute(select(func.count()).select_from(Role).where(*conditions))
-    ).scalar_one()
-    query = select(Role).where(*conditions).order_by(Role.name, Role.code).offset(offset)
-    if limit is not None:
-        query = query.limit(limit)
-    return (await session.execute(query)).scalars().all(), total
+    query = select(Role).where(*conditions).order_by(Role.name, Role.code)
+    return await paginate(session, query, page)
 
 
 async def all_roles(session: AsyncSession) -> Sequence[Role]:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, false, func, or_, select, update
+from sqlalchemy import ColumnElement, Select, false, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.db.base import utcnow
@@ -18,6 +18,7 @@ from shared.models import (
     WebhookDelivery,
     WebhookSubscription,
 )
+from shared.repositories.base import PageWindow, paginate
 
 
 def readable_statement(
@@ -60,17 +61,12 @@ async def list_page(
     *,
     ics_code: str | None,
     organisation_id: uuid.UUID | None,
-    offset: int,
-    limit: int,
+    page: PageWindow,
 ) -> tuple[Sequence[WebhookSubscription], int]:
     query = readable_statement(ics_code=ics_code, organisation_id=organisation_id)
-    total = (await session.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
-    rows = await session.execute(
-        query.order_by(WebhookSubscription.created_at, WebhookSubscription.id)
-        .offset(offset)
-        .limit(limit)
+    return await paginate(
+        session, query.order_by(WebhookSubscription.created_at, WebhookSubscription.id), page
     )
-    return rows.scalars().all(), int(total)
 
 
 async def add(session: AsyncSession, subscription: WebhookSubscription) -> WebhookSubscription:
@@ -137,19 +133,14 @@ async def list_deliveries(
     *,
     subscription_id: uuid.UUID,
     status: str | None,
-    offset: int,
-    limit: int,
+    page: PageWindow,
 ) -> tuple[Sequence[WebhookDelivery], int]:
     query = select(WebhookDelivery).where(WebhookDelivery.subscription_id == subscription_id)
     if status is not None:
         query = query.where(WebhookDelivery.status == status)
-    total = (await session.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
-    rows = await session.execute(
-        query.order_by(WebhookDelivery.created_at.desc(), WebhookDelivery.id)
-        .offset(offset)
-        .limit(limit)
+    return await paginate(
+        session, query.order_by(WebhookDelivery.created_at.desc(), WebhookDelivery.id), page
     )
-    return rows.scalars().all(), int(total)
 
 
 async def attempts_of(

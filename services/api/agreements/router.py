@@ -44,13 +44,12 @@ from services.api.agreements.errors import (
     TermsConflictWithDeployments,
     TooFewParties,
 )
-from services.api.deps import AdminKey, ReadKey, SessionDep, SubmitKey
+from services.api.deps import AdminKey, ReadKey, SessionDep, SubmitKey, Today
 from services.api.errors import EtagMismatch, IfMatchRequired
 from services.api.http import PageDep, etag_of, not_modified, require_if_match
 from services.api.openapi import NOT_MODIFIED, raises
 from services.api.organisations.errors import OrganisationNotFound, UnknownOrganisation
 from services.api.roles.errors import UnknownRole
-from shared.db.base import utcnow
 from shared.errors import InsufficientScope
 from shared.models import Agreement, AgreementMode, DeploymentStatus
 from shared.schemas import agreements as schemas
@@ -58,15 +57,7 @@ from shared.schemas.agreements import AgreementState
 from shared.schemas.common import Page
 from shared.schemas.keys import ICS_CODE_PATTERN
 
-router = APIRouter(tags=["agreements"])
-
-
-def today() -> date:
-    """Today's date (UTC): agreements expire and start by it. Tests override this dependency."""
-    return utcnow().date()
-
-
-Today = Annotated[date, Depends(today)]
+router = APIRouter(prefix="/v1", tags=["agreements"])
 
 
 def _precondition(
@@ -91,7 +82,7 @@ def _agreement(response: Response, agreement: Agreement, *, today: date) -> sche
 
 
 @router.post(
-    "/v1/agreements",
+    "/agreements",
     response_model=schemas.Agreement,
     status_code=status.HTTP_201_CREATED,
     summary="Create a draft staff-sharing agreement (ICS admin)",
@@ -123,7 +114,7 @@ async def create_agreement(
 
 
 @router.get(
-    "/v1/agreements",
+    "/agreements",
     response_model=Page[schemas.Agreement],
     summary="List the agreements this key may see",
 )
@@ -160,7 +151,7 @@ async def list_agreements(
 
 
 @router.get(
-    "/v1/organisations/{organisation_id}/agreements",
+    "/organisations/{organisation_id}/agreements",
     response_model=Page[schemas.Agreement],
     summary="The agreements an organisation is party to",
     responses=raises(OrganisationNotFound),
@@ -193,7 +184,7 @@ async def organisation_agreements(
 
 
 @router.get(
-    "/v1/agreements/{agreement_id}",
+    "/agreements/{agreement_id}",
     response_model=schemas.Agreement,
     summary="An agreement with its parties, signatures and scope",
     responses={
@@ -218,7 +209,7 @@ async def get_agreement(
 
 
 @router.patch(
-    "/v1/agreements/{agreement_id}",
+    "/agreements/{agreement_id}",
     response_model=schemas.Agreement,
     summary="Change an agreement (If-Match); new terms need every party to sign again",
     responses=raises(
@@ -266,7 +257,7 @@ async def update_agreement(
 
 
 @router.post(
-    "/v1/agreements/{agreement_id}/sign",
+    "/agreements/{agreement_id}/sign",
     response_model=schemas.Agreement,
     summary="Sign for a party (its own submit key, or an ICS admin on its behalf)",
     responses=raises(
@@ -308,7 +299,7 @@ async def sign(
 
 
 @router.post(
-    "/v1/agreements/{agreement_id}/activate",
+    "/agreements/{agreement_id}/activate",
     response_model=schemas.Agreement,
     summary="Put a fully signed agreement in force once its start date has come",
     responses=raises(
@@ -344,7 +335,7 @@ async def activate(
 
 
 @router.post(
-    "/v1/agreements/{agreement_id}/suspend",
+    "/agreements/{agreement_id}/suspend",
     response_model=schemas.Agreement,
     summary="Suspend an active agreement: no new deployments until resumed",
     responses=raises(
@@ -381,7 +372,7 @@ async def suspend(
 
 
 @router.post(
-    "/v1/agreements/{agreement_id}/resume",
+    "/agreements/{agreement_id}/resume",
     response_model=schemas.Agreement,
     summary="Resume a suspended agreement",
     responses=raises(
@@ -416,7 +407,7 @@ async def resume(
 
 
 @router.post(
-    "/v1/agreements/{agreement_id}/terminate",
+    "/agreements/{agreement_id}/terminate",
     response_model=schemas.Agreement,
     summary="Terminate an agreement for good; running deployments end today",
     responses=raises(
@@ -452,7 +443,7 @@ async def terminate(
 
 
 @router.get(
-    "/v1/agreements/{agreement_id}/fhir",
+    "/agreements/{agreement_id}/fhir",
     summary="The agreement as a FHIR R4 Bundle of OrganizationAffiliation resources",
     response_class=Response,
     responses={
@@ -490,7 +481,7 @@ async def agreement_fhir(
 
 
 @router.post(
-    "/v1/agreements/{agreement_id}/deployments",
+    "/agreements/{agreement_id}/deployments",
     response_model=schemas.Deployment,
     status_code=status.HTTP_201_CREATED,
     summary="Deploy staff from one party to another under an active agreement, within the cap",
@@ -522,7 +513,7 @@ async def create_deployment(
 
 
 @router.get(
-    "/v1/agreements/{agreement_id}/deployments",
+    "/agreements/{agreement_id}/deployments",
     response_model=Page[schemas.Deployment],
     summary="Deployments under an agreement",
     responses=raises(AgreementNotFound),
@@ -554,7 +545,7 @@ async def list_deployments(
 
 
 @router.get(
-    "/v1/agreements/{agreement_id}/deployments/{deployment_id}",
+    "/agreements/{agreement_id}/deployments/{deployment_id}",
     response_model=schemas.Deployment,
     summary="One deployment",
     responses=raises(AgreementNotFound, DeploymentNotFound),
@@ -573,7 +564,7 @@ async def get_deployment(
 
 
 @router.post(
-    "/v1/agreements/{agreement_id}/deployments/{deployment_id}/end",
+    "/agreements/{agreement_id}/deployments/{deployment_id}/end",
     response_model=schemas.Deployment,
     summary="End a deployment early",
     responses=raises(

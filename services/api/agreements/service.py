@@ -26,8 +26,9 @@ from services.api.agreements import errors
 from services.api.http import PageParams, etag_of
 from services.api.organisations import service as organisations
 from services.api.organisations.errors import UnknownOrganisation
-from services.api.organisations.service import can_see as can_see_organisation
+from services.api.organisations.service import can_read_organisation
 from services.api.roles.errors import UnknownRole
+from services.domain.projections import runs as projection_runs
 from services.domain.webhooks import events as webhook_events
 from services.domain.webhooks.events import EventType
 from shared.db.base import utcnow
@@ -168,7 +169,7 @@ def deployment_to_schema(deployment: Deployment, *, today: date) -> schemas.Depl
 # Access -------------------------------------------------------------------------------------
 
 
-def can_read(principal: Principal, agreement: Agreement) -> bool:
+def can_read_agreement(principal: Principal, agreement: Agreement) -> bool:
     """Global keys, keys of the agreement's ICS, and keys of a party organisation."""
     if principal.is_global:
         return True
@@ -177,7 +178,7 @@ def can_read(principal: Principal, agreement: Agreement) -> bool:
     return any(party.organisation_id == principal.organisation_id for party in agreement.parties)
 
 
-def can_manage(principal: Principal, agreement: Agreement) -> bool:
+def can_manage_agreement(principal: Principal, agreement: Agreement) -> bool:
     """A global admin, or an admin key bound to the agreement's ICS."""
     return principal.has(KeyScope.admin) and (
         principal.is_global or principal.ics_code == agreement.ics_code
@@ -201,9 +202,9 @@ async def _load(
         lock=lock,
         visible_to=None if principal.is_global else (visible_ics, tuple(parties)),
     )
-    if agreement is None or not can_read(principal, agreement):
+    if agreement is None or not can_read_agreement(principal, agreement):
         raise errors.AgreementNotFound("No such agreement.")
-    if manage and not can_manage(principal, agreement):
+    if manage and not can_manage_agreement(principal, agreement):
         raise InsufficientScope("Only an admin of the agreement's ICS may change it.")
     return agreement
 
@@ -251,8 +252,7 @@ async def list_agreements(
         mode=mode,
         role_code=role_code,
         active_on=active_on,
-        offset=page.offset,
-        limit=page.limit,
+        page=page,
     )
     return page.result([to_schema(row, today=today) for row in rows], total)
 
@@ -315,7 +315,7 @@ async def _check_terms(
         organisation = organisations.get(party.organisation_id)
         if party.organisation_id in seen:
             problems.add(errors.DuplicateParty, field, "organisation listed twice")
-        elif organisation is None or not can_see_organisation(principal, organisation):
+        elif organisation is None or not can_read_organisation(principal, organisation):
             # An organisation the key may not see is answered as one that does not exist.
             problems.add(UnknownOrganisation, field, "no such organisation")
         elif organisation.ics_code != ics_code:
@@ -476,6 +476,9 @@ async def _webhook(
 async def _changed(session: AsyncSession, agreement: Agreement) -> None:
     agreement.version += 1
     await session.flush()
+    if agreement.status != AgreementStatus.draft:
+        # An agreement that is or was in force: sharing in its ICS may have changed.
+        await projection_runs.agreements_changed(session, ics_code=agreement.ics_code)
 
 
 # Writes --------------------------------------------------------------------------------------
@@ -635,84 +638,19 @@ async def update_agreement(
     changed = list(plan.changed_terms)
     terms_changed = bool(changed)
     if terms_changed:
-        current = await repo.current_deployments(session, agreement_id=agreement.id, today=today)
-        conflicts = _deployment_conflicts(
-            current,
-            party_ids={p.organisation_id for p in parties},
-            caps={(e.role_code, e.lending_organisation_id): e.fte_cap for e in scope},
-            start_date=plan.start_date,
-            end_date=plan.end_date,
-            today=today,
-        )
-        if conflicts:
-            raise errors.TermsConflictWithDeployments(
-                "The new terms would break current deployments; end them first.",
-                deployments=conflicts,
-            )
-
+        await _ensure_deployments_fit(session, agreement, plan, today=today)
     had_signatures = any(p.signed_at is not None for p in agreement.parties)
-    if body.title is not None and body.title != agreement.title:
-        agreement.title = body.title
-        changed.append("title")
-    if body.governance is not None:
-        for name in body.governance.model_fields_set:
-            value = getattr(body.governance, name)
-            if getattr(agreement, name) != value:
-                setattr(agreement, name, value)
-                changed.append(f"governance.{name}")
-    if body.mode is not None:
-        agreement.mode = body.mode
-    agreement.start_date, agreement.end_date = plan.start_date, plan.end_date
-
+    changed += _apply_details(agreement, body, plan)
     if plan.party_set_changed:
-        await repo.replace_parties(
-            session,
-            agreement,
-            [
-                AgreementParty(
-                    organisation=organisations[p.organisation_id],
-                    signatory_name=p.signatory_name,
-                    signatory_role=p.signatory_role,
-                )
-                for p in parties
-            ],
-        )
-    elif body.parties is not None:
-        # Same organisations: only the named signatories of those yet to sign may change.
-        wanted = {p.organisation_id: p for p in body.parties}
-        for party in agreement.parties:
-            new = wanted[party.organisation_id]
-            if party.signed_at is None and (
-                (party.signatory_name, party.signatory_role)
-                != (new.signatory_name, new.signatory_role)
-            ):
-                party.signatory_name, party.signatory_role = new.signatory_name, new.signatory_role
-                if "signatories" not in changed:
-                    changed.append("signatories")
+        await repo.replace_parties(session, agreement, _new_parties(plan, organisations))
+    elif body.parties is not None and _apply_signatories(agreement, body.parties):
+        changed.append("signatories")
     if plan.scope_changed:
-        await repo.replace_scope(
-            session,
-            agreement,
-            [
-                AgreementScope(
-                    role_code=e.role_code,
-                    lending_organisation_id=e.lending_organisation_id,
-                    fte_cap=e.fte_cap,
-                )
-                for e in scope
-            ],
-        )
+        await repo.replace_scope(session, agreement, _new_scope(plan))
     if not changed:
         return agreement
-
     if terms_changed:
-        for party in agreement.parties:
-            party.signed_at = None
-            party.signed_by_key_id = None
-            party.signed_on_behalf = False
-        if state in (AgreementState.active, AgreementState.suspended):
-            agreement.status = AgreementStatus.pending_resign
-            agreement.suspended_at = None
+        _clear_signatures(agreement, state)
     await _changed(session, agreement)
     await _audit(
         session,
@@ -726,6 +664,97 @@ async def update_agreement(
         },
     )
     return agreement
+
+
+async def _ensure_deployments_fit(
+    session: AsyncSession, agreement: Agreement, plan: TermsPlan, *, today: date
+) -> None:
+    """Refuse new terms that would break a current deployment under the agreement."""
+    current = await repo.current_deployments(session, agreement_id=agreement.id, today=today)
+    conflicts = _deployment_conflicts(
+        current,
+        party_ids={p.organisation_id for p in plan.parties},
+        caps={(e.role_code, e.lending_organisation_id): e.fte_cap for e in plan.scope},
+        start_date=plan.start_date,
+        end_date=plan.end_date,
+        today=today,
+    )
+    if conflicts:
+        raise errors.TermsConflictWithDeployments(
+            "The new terms would break current deployments; end them first.",
+            deployments=conflicts,
+        )
+
+
+def _apply_details(
+    agreement: Agreement, body: schemas.AgreementUpdate, plan: TermsPlan
+) -> list[str]:
+    """Set the title, governance, mode and dates; the names of the details (title and
+    governance fields) that changed."""
+    changed: list[str] = []
+    if body.title is not None and body.title != agreement.title:
+        agreement.title = body.title
+        changed.append("title")
+    if body.governance is not None:
+        for name in body.governance.model_fields_set:
+            value = getattr(body.governance, name)
+            if getattr(agreement, name) != value:
+                setattr(agreement, name, value)
+                changed.append(f"governance.{name}")
+    if body.mode is not None:
+        agreement.mode = body.mode
+    agreement.start_date, agreement.end_date = plan.start_date, plan.end_date
+    return changed
+
+
+def _new_parties(
+    plan: TermsPlan, organisations: dict[uuid.UUID, Organisation]
+) -> list[AgreementParty]:
+    return [
+        AgreementParty(
+            organisation=organisations[p.organisation_id],
+            signatory_name=p.signatory_name,
+            signatory_role=p.signatory_role,
+        )
+        for p in plan.parties
+    ]
+
+
+def _new_scope(plan: TermsPlan) -> list[AgreementScope]:
+    return [
+        AgreementScope(
+            role_code=e.role_code,
+            lending_organisation_id=e.lending_organisation_id,
+            fte_cap=e.fte_cap,
+        )
+        for e in plan.scope
+    ]
+
+
+def _apply_signatories(agreement: Agreement, parties: list[schemas.PartyIn]) -> bool:
+    """Same organisations: only the named signatories of those yet to sign may change.
+    Whether any did."""
+    wanted = {p.organisation_id: p for p in parties}
+    changed = False
+    for party in agreement.parties:
+        new = wanted[party.organisation_id]
+        if party.signed_at is None and (
+            (party.signatory_name, party.signatory_role) != (new.signatory_name, new.signatory_role)
+        ):
+            party.signatory_name, party.signatory_role = new.signatory_name, new.signatory_role
+            changed = True
+    return changed
+
+
+def _clear_signatures(agreement: Agreement, state: AgreementState) -> None:
+    """New terms clear every signature; an agreement in force waits for all parties again."""
+    for party in agreement.parties:
+        party.signed_at = None
+        party.signed_by_key_id = None
+        party.signed_on_behalf = False
+    if state in (AgreementState.active, AgreementState.suspended):
+        agreement.status = AgreementStatus.pending_resign
+        agreement.suspended_at = None
 
 
 def _activate(agreement: Agreement, *, today: date) -> None:
@@ -765,7 +794,7 @@ async def sign(
     on_behalf = principal.has(KeyScope.admin)
     organisation_id: uuid.UUID | None
     if on_behalf:
-        if not can_manage(principal, agreement):
+        if not can_manage_agreement(principal, agreement):
             raise InsufficientScope(
                 "Only an admin of the agreement's ICS may sign on a party's behalf."
             )
@@ -1080,8 +1109,7 @@ async def list_deployments(
         role_code=role_code,
         status=status,
         active_on=active_on,
-        offset=page.offset,
-        limit=page.limit,
+        page=page,
     )
     return page.result([deployment_to_schema(row, today=today) for row in rows], total)
 

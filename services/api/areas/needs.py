@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -10,6 +11,7 @@ from services.api.areas import service as areas_service
 from services.api.areas.errors import UnknownIndicator
 from services.domain.needs import INDICATORS, known_indicators
 from shared.errors import FieldError, ValidationFailed, field_error
+from shared.models import PrevalenceRate
 from shared.repositories import population as population_repo
 from shared.schemas.areas import AreaNeeds, AreaRead, NeedCell, NeedTotal
 
@@ -37,31 +39,16 @@ async def area_needs(
             field="indicator",
             known_indicators=known_indicators(),
         )
-    problems: list[FieldError] = []
     dataset = await population_repo.get_dataset_by_name(session, name=dataset_name)
+    problems: list[FieldError] = []
     if dataset is None:
         problems.append(
             _problem("dataset", "unknown_dataset", f"no population dataset named {dataset_name!r}")
         )
-    start = year_from if year_from is not None else (dataset.first_year if dataset else None)
-    end = year_to if year_to is not None else (dataset.last_year if dataset else None)
-    if dataset is not None:
-        for field, value in (("year_from", year_from), ("year_to", year_to)):
-            if value is not None and not dataset.first_year <= value <= dataset.last_year:
-                problems.append(
-                    _problem(
-                        field,
-                        "year_out_of_range",
-                        f"{dataset.name} covers {dataset.first_year}-{dataset.last_year}",
-                    )
-                )
-    if start is not None and end is not None and start > end:
-        problems.append(_problem("year_from", "bad_year_range", "year_from is after year_to"))
-    if problems:
+    start, end, year_problems = areas_service.year_range(dataset, year_from, year_to)
+    problems += year_problems
+    if problems or dataset is None or start is None or end is None:
         raise ValidationFailed("The needs request has invalid parameters.", errors=problems)
-    assert dataset is not None
-    assert start is not None
-    assert end is not None
     rates = {
         (rate.sex, rate.age_band): rate
         for rate in await population_repo.prevalence_rates(session, measure=chosen.measure)
@@ -74,9 +61,33 @@ async def area_needs(
         year_to=end,
         age_bands=sorted({band for _, band in rates}),
     )
+    with_interval = chosen.interval is not None
+    cells, totals = need_figures(cells_by_key, rates, sex=sex, with_interval=with_interval)
+    return AreaNeeds(
+        area=AreaRead.model_validate(area),
+        indicator=chosen.name,
+        title=chosen.title,
+        population=chosen.population,
+        interval=chosen.interval,
+        dataset=dataset.name,
+        source=chosen.source,
+        licence=chosen.licence,
+        totals=totals,
+        cells=cells,
+    )
+
+
+def need_figures(
+    cells_by_key: Iterable[tuple[int, str, str, int]],
+    rates: dict[tuple[str, str], PrevalenceRate],
+    *,
+    sex: str,
+    with_interval: bool,
+) -> tuple[list[NeedCell], list[NeedTotal]]:
+    """Persons with the need in each year, sex and band that has a rate (one sex, or both),
+    and their totals by year for each sex and both (pure)."""
     cells: list[NeedCell] = []
     totals: dict[tuple[int, str], list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
-    with_interval = chosen.interval is not None
     for year, cell_sex, band, persons in sorted(cells_by_key):
         rate = rates.get((cell_sex, band))
         if rate is None or (sex != "all" and cell_sex != sex):
@@ -98,25 +109,14 @@ async def area_needs(
             for i, figure in enumerate(values):
                 totals[key][i] += figure
     wanted = ("F", "M", "all") if sex == "all" else (sex,)
-    return AreaNeeds(
-        area=AreaRead.model_validate(area),
-        indicator=chosen.name,
-        title=chosen.title,
-        population=chosen.population,
-        interval=chosen.interval,
-        dataset=dataset.name,
-        source=chosen.source,
-        licence=chosen.licence,
-        totals=[
-            NeedTotal(
-                year=year,
-                sex=total_sex,
-                persons=value[0],
-                persons_lower=value[1] if with_interval else None,
-                persons_upper=value[2] if with_interval else None,
-            )
-            for (year, total_sex), value in sorted(totals.items())
-            if total_sex in wanted
-        ],
-        cells=cells,
-    )
+    return cells, [
+        NeedTotal(
+            year=year,
+            sex=total_sex,
+            persons=value[0],
+            persons_lower=value[1] if with_interval else None,
+            persons_upper=value[2] if with_interval else None,
+        )
+        for (year, total_sex), value in sorted(totals.items())
+        if total_sex in wanted
+    ]

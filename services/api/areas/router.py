@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
@@ -7,15 +8,31 @@ from pydantic import StringConstraints
 
 from services.api.areas import needs as needs_service
 from services.api.areas import service
-from services.api.areas.errors import AreaNotFound, PopulationNotFound, UnknownIndicator
-from services.api.deps import ReadKey, SessionDep
-from services.api.http import PageDep, csv_response, etag_of, not_modified, wants_csv
-from services.api.openapi import raises
+from services.api.areas import workforce as workforce_service
+from services.api.areas.errors import (
+    AreaNotFound,
+    AreaTypeNotSupported,
+    PopulationNotFound,
+    UnknownIndicator,
+)
+from services.api.deps import ReadKey, SessionDep, Today
+from services.api.export import csv_bytes, xlsx_bytes
+from services.api.http import (
+    REVALIDATE,
+    XLSX_MEDIA_TYPE,
+    PageDep,
+    csv_response,
+    etag_of,
+    negotiate,
+    not_modified,
+    wants_csv,
+)
+from services.api.openapi import NOT_MODIFIED, raises
 from services.domain import track_record
 from services.domain.needs import known_indicators
 from services.domain.track_record import errors as track_record_errors
-from shared.errors import ValidationFailed
-from shared.models import AreaType
+from shared.errors import NotAcceptable, ValidationFailed
+from shared.models import AreaType, RoleSector
 from shared.reference.bands import AGE_BANDS, AgeGroup
 from shared.reference.files import BUNDLED_DATASET_NAME
 from shared.schemas.areas import (
@@ -28,9 +45,10 @@ from shared.schemas.areas import (
     Sex,
 )
 from shared.schemas.common import Page
+from shared.schemas.returns import AreaWorkforce
 from shared.schemas.track_record import TrackRecordRead
 
-router = APIRouter(tags=["areas"])
+router = APIRouter(prefix="/v1", tags=["areas"])
 
 _NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
     304: {"description": "Not modified (If-None-Match named the current ETag)"}
@@ -60,7 +78,7 @@ def _cached(request: Request, response: Response, *parts: object) -> Response | 
 
 
 @router.get(
-    "/v1/areas",
+    "/areas",
     response_model=Page[AreaRead],
     responses=_NOT_MODIFIED,
     summary="Areas: England, the 42 ICBs, 21 counties and 296 LADs",
@@ -86,7 +104,7 @@ async def list_areas(
 
 
 @router.get(
-    "/v1/areas/{code}",
+    "/areas/{code}",
     response_model=AreaDetail,
     responses={**_NOT_MODIFIED, **raises(AreaNotFound)},
     summary="One area, with its parent and children (an ICB lists its LADs)",
@@ -101,7 +119,7 @@ async def get_area(
 
 
 @router.get(
-    "/v1/areas/{code}/population",
+    "/areas/{code}/population",
     response_model=AreaPopulation,
     responses={
         **_CSV_OR_NOT_MODIFIED,
@@ -221,7 +239,7 @@ NEEDS_HEADER = (
 
 
 @router.get(
-    "/v1/areas/{code}/needs",
+    "/areas/{code}/needs",
     response_model=AreaNeeds,
     responses={
         200: {"content": {"text/csv": {}}},
@@ -283,7 +301,7 @@ async def area_needs(
 
 
 @router.get(
-    "/v1/areas/{code}/track-record",
+    "/areas/{code}/track-record",
     response_model=TrackRecordRead,
     summary="How past baseline projections for an ICB matched the returns posted later",
     responses=raises(
@@ -326,8 +344,91 @@ async def area_track_record(
     return TrackRecordRead.model_validate(record)
 
 
+WORKFORCE_SOURCES = (
+    "Each organisation's latest current workforce return dated at or before as_at; role "
+    "names and sectors from the OneWorkforce role catalogue"
+)
+
+
+def _workforce_about(result: AreaWorkforce) -> list[tuple[str, str]]:
+    return [
+        ("Area", result.area_code),
+        ("As at", result.as_at.isoformat()),
+        ("Units", "headcount: people; *_fte: full-time equivalents (2 decimals); rates: "
+                  "fractions (4 decimals)"),
+        ("Sources", WORKFORCE_SOURCES),
+        ("Organisations registered", str(result.completeness.organisations_registered)),
+        ("Organisations reporting (12 months)", str(result.completeness.organisations_reporting)),
+    ]  # fmt: skip
+
+
 @router.get(
-    "/v1/population-datasets",
+    "/areas/{code}/workforce",
+    response_model=AreaWorkforce,
+    responses={
+        200: {
+            "content": {
+                "text/csv": {"schema": {"type": "string"}},
+                XLSX_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}},
+            }
+        },
+        **NOT_MODIFIED,
+        **raises(AreaNotFound, AreaTypeNotSupported, NotAcceptable, ValidationFailed),
+    },
+    summary="The workforce of an area (LAD, ICB, England) from each organisation's latest return",
+    description=(
+        "By role, with each role's name and sector, and the total. JSON, CSV (`format=csv` or "
+        "`Accept: text/csv`; `bom=true` for Excel) or xlsx (with an About sheet stating units "
+        "and sources). The ETag is a hash of the exact bytes, so a 304 is exact."
+    ),
+)
+async def area_workforce(
+    code: str,
+    session: SessionDep,
+    principal: ReadKey,
+    request: Request,
+    today: Today,
+    as_at: Annotated[date | None, Query(description="Default: today")] = None,
+    sector: Annotated[RoleSector | None, Query(description="Only roles of this sector")] = None,
+    format: Annotated[Literal["json", "csv", "xlsx"] | None, Query()] = None,
+    bom: Annotated[bool, Query(description="CSV only: UTF-8 byte order mark for Excel")] = False,
+) -> Response:
+    fmt = negotiate(request, format, ("json", "csv", "xlsx"))
+    result = await workforce_service.area_workforce(
+        session,
+        principal=principal,
+        area_code=code,
+        on=as_at or today,
+        sector=sector,
+    )
+    rows = [list(r.model_dump().values()) for r in [*result.roles, result.total]]
+    header = list(result.total.model_dump().keys())
+    filename = f"workforce-{result.area_code}-{result.as_at}"
+    headers = {"Vary": "Accept", "Cache-Control": REVALIDATE}
+    if fmt == "json":
+        content = result.model_dump_json().encode()
+        media_type = "application/json"
+    elif fmt == "csv":
+        content = csv_bytes(header, rows, bom=bom)
+        media_type = "text/csv; charset=utf-8"
+        headers["Content-Disposition"] = f'attachment; filename="{filename}.csv"'
+    else:
+        content = await xlsx_bytes(
+            {"Workforce": (header, rows), "About": (("Item", "Value"), _workforce_about(result))}
+        )
+        media_type = XLSX_MEDIA_TYPE
+        headers["Content-Disposition"] = f'attachment; filename="{filename}.xlsx"'
+    # A hash of the bytes (xlsx zips carry a timestamp, so they get a weak one).
+    etag = etag_of("workforce", content) if fmt != "xlsx" else "W/" + etag_of("workforce", rows)
+    headers["ETag"] = etag
+    if (cached := not_modified(request, etag)) is not None:
+        cached.headers.update(headers)
+        return cached
+    return Response(content, media_type=media_type, headers=headers)
+
+
+@router.get(
+    "/population-datasets",
     response_model=Page[PopulationDatasetRead],
     summary="Population datasets loaded (name, source, years, rows, when loaded)",
 )

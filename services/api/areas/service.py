@@ -47,8 +47,7 @@ async def list_areas(
         area_type=area_type,
         parent_code=_normalise_code(parent) if parent else None,
         name_contains=q.strip() if q and q.strip() else None,
-        offset=page.offset,
-        limit=page.limit,
+        page=page,
     )
     return page.result([AreaRead.model_validate(item) for item in items], total)
 
@@ -77,9 +76,7 @@ async def area_detail(session: AsyncSession, *, code: str) -> AreaDetail:
 
 async def list_datasets(session: AsyncSession, *, page: PageParams) -> Page[PopulationDatasetRead]:
     """The population datasets loaded, by name."""
-    items, total = await population_repo.list_datasets(
-        session, offset=page.offset, limit=page.limit
-    )
+    items, total = await population_repo.list_datasets(session, page=page)
     return page.result([PopulationDatasetRead.model_validate(item) for item in items], total)
 
 
@@ -133,13 +130,32 @@ async def population_query(
 ) -> PopulationQuery:
     """Check a population request against the area and the dataset's years and bands."""
     area = await get_area(session, code=code)
-    problems: list[FieldError] = []
     dataset = await population_repo.get_dataset_by_name(session, name=dataset_name)
+    problems: list[FieldError] = []
     if dataset is None:
         problems.append(
             _problem("dataset", "unknown_dataset", f"no population dataset named {dataset_name!r}")
         )
     band = _normalise_band(age_band) if age_band is not None else None
+    problems += _band_problems(band, age_group)
+    start, end, year_problems = year_range(dataset, year_from, year_to)
+    problems += year_problems
+    if problems or dataset is None or start is None or end is None:
+        raise ValidationFailed("The population request has invalid parameters.", errors=problems)
+    return PopulationQuery(
+        area=area,
+        dataset=dataset,
+        year_from=start,
+        year_to=end,
+        sex=sex,
+        age_group=None if band is not None else (age_group or AgeGroup.all),
+        age_band=band,
+    )
+
+
+def _band_problems(band: str | None, age_group: AgeGroup | None) -> list[FieldError]:
+    """A known band, and a band or a group, not both."""
+    problems = []
     if band is not None and band not in AGE_BANDS:
         problems.append(
             _problem(
@@ -150,6 +166,15 @@ async def population_query(
         problems.append(
             _problem("age_band", "conflicting_parameters", "give age_band or group, not both")
         )
+    return problems
+
+
+def year_range(
+    dataset: PopulationDataset | None, year_from: int | None, year_to: int | None
+) -> tuple[int | None, int | None, list[FieldError]]:
+    """The years asked for (by default the dataset's), and what is wrong with them: outside
+    the dataset's years, or in the wrong order."""
+    problems = []
     first, last = (dataset.first_year, dataset.last_year) if dataset else (None, None)
     start = year_from if year_from is not None else first
     end = year_to if year_to is not None else last
@@ -167,17 +192,7 @@ async def population_query(
         problems.append(
             _problem("year_from", "bad_year_range", f"year_from {start} is after year_to {end}")
         )
-    if problems or dataset is None or start is None or end is None:
-        raise ValidationFailed("The population request has invalid parameters.", errors=problems)
-    return PopulationQuery(
-        area=area,
-        dataset=dataset,
-        year_from=start,
-        year_to=end,
-        sex=sex,
-        age_group=None if band is not None else (age_group or AgeGroup.all),
-        age_band=band,
-    )
+    return start, end, problems
 
 
 def _method(query: PopulationQuery, *, published: bool) -> str:

@@ -48,12 +48,6 @@ async def list_audit_events(
         resource_id=resource_id,
         since=since,
         until=until,
-        offset=page.offset,
-        limit=page.limit,
+        page=page,
     )
-    return Page[AuditEventRead](
-        items=[AuditEventRead.model_validate(row) for row in rows],
-        total=total,
-        page=page.page,
-        limit=page.limit,
-    )
+    return page.result([AuditEventRead.model_validate(row) for row in rows], total)

@@ -11,12 +11,11 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel
 
 from services.api.areas.errors import AreaNotFound, AreaTypeNotSupported
-from services.api.deps import ReadKey, SessionDep, SettingsDep
+from services.api.deps import ReadKey, SessionDep, SettingsDep, Today
 from services.api.http import csv_response, wants_csv
 from services.api.insights import service, tables
 from services.api.openapi import raises
 from services.domain.insights import pay
-from shared.db.base import utcnow
 from shared.schemas.insights import (
     AreaDataGaps,
     AreaEquality,
@@ -114,11 +113,12 @@ async def area_pay_parity(
     session: SessionDep,
     principal: ReadKey,
     request: Request,
+    today: Today,
     as_at: AsAt = None,
     format: Format = None,
 ) -> AreaPayParity | Response:
     result = await service.area_pay_parity(
-        session, principal=principal, area_code=code, on=as_at or utcnow().date()
+        session, principal=principal, area_code=code, on=as_at or today
     )
     about = [("method", result.method), ("as_at", str(result.as_at)), ("units", "GBP an hour")]
     download = _download(
@@ -143,11 +143,12 @@ async def area_data_gaps(
     session: SessionDep,
     principal: ReadKey,
     request: Request,
+    today: Today,
     as_at: AsAt = None,
     format: Format = None,
 ) -> AreaDataGaps | Response:
     result = await service.area_data_gaps(
-        session, principal=principal, area_code=code, on=as_at or utcnow().date()
+        session, principal=principal, area_code=code, on=as_at or today
     )
     about = [
         ("as_at", str(result.as_at)),
@@ -191,6 +192,7 @@ async def area_equality(
     principal: ReadKey,
     settings: SettingsDep,
     request: Request,
+    today: Today,
     characteristic: Characteristic = Characteristic.ethnicity,
     by: EqualityBy = EqualityBy.sector,
     as_at: AsAt = None,
@@ -200,7 +202,7 @@ async def area_equality(
         session,
         principal=principal,
         area_code=code,
-        on=as_at or utcnow().date(),
+        on=as_at or today,
         characteristic=characteristic.value,
         by=by.value,
         threshold=settings.suppression_threshold,

@@ -138,7 +138,7 @@ async def home_ics(session: AsyncSession, key: ApiKey) -> str | None:
     return None if organisation is None else organisation.ics_code
 
 
-def can_manage(principal: Principal, *, ics_code: str | None) -> bool:
+def can_manage_key(principal: Principal, *, ics_code: str | None) -> bool:
     """Global admins manage every key; an ICS admin manages the keys of its own ICS: those
     bound to the ICS and those of its partner organisations."""
     if not principal.has(KeyScope.admin):
@@ -179,7 +179,8 @@ async def revoke_key(
 ) -> ApiKey:
     key = await api_keys.get(session, key_id=key_id)
     if key is None or (
-        principal is not None and not can_manage(principal, ics_code=await home_ics(session, key))
+        principal is not None
+        and not can_manage_key(principal, ics_code=await home_ics(session, key))
     ):
         raise errors.KeyNotFound("No such API key.")
     if key.revoked_at is not None:

@@ -49,8 +49,7 @@ async def list_organisations(
         ics_code=ics,
         lad_code=lad,
         q=q,
-        offset=page.offset,
-        limit=page.limit,
+        page=page,
     )
     return page.result([OrganisationRead.model_validate(o) for o in items], total)
 

@@ -14,11 +14,12 @@ from shared.models import AreaType, KeyScope, Organisation
 from shared.repositories import audit
 from shared.repositories import organisations as repo
 from shared.repositories import returns as returns_repo
+from shared.repositories.base import PageWindow
 from shared.schemas.keys import Principal
 from shared.schemas.organisations import OrganisationCreate, OrganisationUpdate
 
 
-def can_see(principal: Principal, organisation: Organisation) -> bool:
+def can_read_organisation(principal: Principal, organisation: Organisation) -> bool:
     if principal.organisation_id is not None:
         return principal.organisation_id == organisation.id
     if principal.ics_code is not None:
@@ -26,8 +27,8 @@ def can_see(principal: Principal, organisation: Organisation) -> bool:
     return True
 
 
-def can_administer(principal: Principal, organisation: Organisation) -> bool:
-    return principal.has(KeyScope.admin) and can_see(principal, organisation)
+def can_manage_organisation(principal: Principal, organisation: Organisation) -> bool:
+    return principal.has(KeyScope.admin) and can_read_organisation(principal, organisation)
 
 
 async def get_visible(
@@ -35,7 +36,7 @@ async def get_visible(
 ) -> Organisation:
     """The organisation if this key may see it; otherwise it does not exist for the key."""
     organisation = await repo.get(session, organisation_id=organisation_id)
-    if organisation is None or not can_see(principal, organisation):
+    if organisation is None or not can_read_organisation(principal, organisation):
         raise errors.OrganisationNotFound("No such organisation.")
     return organisation
 
@@ -95,7 +96,7 @@ async def update(
     data: OrganisationUpdate,
 ) -> Organisation:
     organisation = await get_visible(session, principal=principal, organisation_id=organisation_id)
-    if not can_administer(principal, organisation):
+    if not can_manage_organisation(principal, organisation):
         raise InsufficientScope("This needs an admin key for the organisation's ICS.")
     changes: dict[str, Any] = data.model_dump(exclude_unset=True)
     if (
@@ -136,7 +137,7 @@ async def delete(
     session: AsyncSession, *, principal: Principal, organisation_id: uuid.UUID
 ) -> None:
     organisation = await get_visible(session, principal=principal, organisation_id=organisation_id)
-    if not can_administer(principal, organisation):
+    if not can_manage_organisation(principal, organisation):
         raise InsufficientScope("This needs an admin key for the organisation's ICS.")
     if await returns_repo.count_returns(session, organisation_id=organisation.id):
         raise errors.OrganisationInUse(
@@ -163,8 +164,7 @@ async def list_visible(
     ics_code: str | None,
     lad_code: str | None,
     q: str | None,
-    offset: int,
-    limit: int,
+    page: PageWindow,
 ) -> tuple[Sequence[Organisation], int]:
     visible = repo.visible_filter(
         ics_code=principal.ics_code, organisation_id=principal.organisation_id
@@ -177,6 +177,5 @@ async def list_visible(
         ics_code=ics_code,
         lad_code=lad_code,
         q=q,
-        offset=offset,
-        limit=limit,
+        page=page,
     )

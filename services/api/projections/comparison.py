@@ -14,7 +14,7 @@ from services.api.areas.errors import AreaNotFound
 from services.api.projections import errors, service
 from services.projector.model import compare as compare_model
 from shared.errors import FieldErrors
-from shared.models import ALL_ROLES, ProjectionRun, RunStatus
+from shared.models import ALL_ROLES, ProjectionDraws, ProjectionRun, RunStatus
 from shared.repositories import projections as repo
 from shared.schemas.keys import Principal
 from shared.schemas.projections import ComparisonRow, ProjectionComparison, RunSummary
@@ -89,21 +89,7 @@ async def compare_runs(
     area_code = area or (base.scope if allowed is None else allowed[0])
     if service.restrict(area_code, allowed) == []:
         raise AreaNotFound("No such area in these runs.")
-    base_draws = await repo.draws_of(session, run_id=base.id, area_code=area_code)
-    other_draws = await repo.draws_of(session, run_id=other.id, area_code=area_code)
-    if base_draws is None or other_draws is None:
-        if (
-            area_code == base.scope
-            or (await repo.draws_of(session, run_id=base.id, area_code=base.scope) is None)
-            or (await repo.draws_of(session, run_id=other.id, area_code=other.scope) is None)
-        ):
-            raise errors.DrawsNotAvailable(
-                "A run was computed before draws were kept for comparison; request it again."
-            )
-        raise AreaNotFound(
-            "The runs have no results for this area (LADs of the ICB with returns, the ICB, "
-            "or England for an England run)."
-        )
+    base_draws, other_draws = await _area_draws(session, base, other, area_code)
     roles = sorted({*base_draws.role_codes, *other_draws.role_codes})
     values = [
         compare_model.align_roles(
@@ -111,8 +97,65 @@ async def compare_runs(
         )
         for draws in (base_draws, other_draws)
     ]
-    if by == "sector" and roles != [ALL_ROLES]:
-        sectors = await repo.role_sectors(session, codes=roles)
+    sectors = (
+        await repo.role_sectors(session, codes=roles)
+        if by == "sector" and roles != [ALL_ROLES]
+        else None
+    )
+    names, membership = choose_group(*role_groups(roles, sectors), group=group, by=by)
+    base_values, other_values = (compare_model.group_roles(v, membership) for v in values)
+    years = list(range(base.base_year, base.base_year + base.horizon + 1))
+    first = 0 if year_from is None else max(0, year_from - base.base_year)
+    last = len(years) if year_to is None else min(len(years), year_to - base.base_year + 1)
+    base_values = base_values[..., first:last]
+    other_values = other_values[..., first:last]
+    result = compare_model.compare(base_values, other_values, tuple(names))
+    rows = comparison_rows(
+        result, area_code=area_code, names=names, years=years[first:last], measure=measure
+    )
+    return ProjectionComparison(
+        base=RunSummary.model_validate(base),
+        other=RunSummary.model_validate(other),
+        scope=base.scope,
+        base_year=base.base_year,
+        horizon=base.horizon,
+        seed=base.seed,
+        draws=base.iterations,
+        area_code=area_code,
+        by=by,
+        rows=rows,
+    )
+
+
+async def _area_draws(
+    session: AsyncSession, base: ProjectionRun, other: ProjectionRun, area_code: str
+) -> tuple[ProjectionDraws, ProjectionDraws]:
+    """Both runs' kept draws for the area: 409 for runs computed before draws were kept,
+    404 for an area the runs have no results for."""
+    base_draws = await repo.draws_of(session, run_id=base.id, area_code=area_code)
+    other_draws = await repo.draws_of(session, run_id=other.id, area_code=area_code)
+    if base_draws is not None and other_draws is not None:
+        return base_draws, other_draws
+    if (
+        area_code == base.scope
+        or (await repo.draws_of(session, run_id=base.id, area_code=base.scope) is None)
+        or (await repo.draws_of(session, run_id=other.id, area_code=other.scope) is None)
+    ):
+        raise errors.DrawsNotAvailable(
+            "A run was computed before draws were kept for comparison; request it again."
+        )
+    raise AreaNotFound(
+        "The runs have no results for this area (LADs of the ICB with returns, the ICB, "
+        "or England for an England run)."
+    )
+
+
+def role_groups(
+    roles: list[str], sectors: dict[str, str] | None
+) -> tuple[list[str], list[list[int]]]:
+    """The groups compared and the role positions in each: one per sector (when `sectors` is
+    given) or one per role, then all roles."""
+    if sectors is not None:
         names = sorted({sectors.get(code, "unknown") for code in roles})
         membership = [
             [i for i, c in enumerate(roles) if sectors.get(c, "unknown") == s] for s in names
@@ -124,28 +167,39 @@ async def compare_runs(
         membership = [[i] for i in range(len(roles))]
     names.append(ALL_ROLES)
     membership.append(list(range(len(roles))))
-    if group is not None:
-        if group not in names:
-            raise errors.UnknownGroup(
-                f"Unknown {by} {group!r} in these runs; one of {', '.join(names)}.",
-                field="group",
-            )
-        keep = names.index(group)
-        names, membership = [names[keep]], [membership[keep]]
-    base_values, other_values = (compare_model.group_roles(v, membership) for v in values)
-    years = list(range(base.base_year, base.base_year + base.horizon + 1))
-    first = 0 if year_from is None else max(0, year_from - base.base_year)
-    last = len(years) if year_to is None else min(len(years), year_to - base.base_year + 1)
-    base_values = base_values[..., first:last]
-    other_values = other_values[..., first:last]
-    result = compare_model.compare(base_values, other_values, tuple(names))
-    measures = compare_model.COMPARED_MEASURES
+    return names, membership
+
+
+def choose_group(
+    names: list[str], membership: list[list[int]], *, group: str | None, by: str
+) -> tuple[list[str], list[list[int]]]:
+    """Only the named group, when one is asked for (422 for a group not in the runs)."""
+    if group is None:
+        return names, membership
+    if group not in names:
+        raise errors.UnknownGroup(
+            f"Unknown {by} {group!r} in these runs; one of {', '.join(names)}.",
+            field="group",
+        )
+    keep = names.index(group)
+    return [names[keep]], [membership[keep]]
+
+
+def comparison_rows(
+    result: compare_model.Comparison,
+    *,
+    area_code: str,
+    names: list[str],
+    years: list[int],
+    measure: str | None,
+) -> list[ComparisonRow]:
+    """One row per measure (or the one asked for), group and year."""
     rows = []
-    for m, name in enumerate(measures):
+    for m, name in enumerate(compare_model.COMPARED_MEASURES):
         if measure is not None and name != measure:
             continue
         for g, group_name in enumerate(names):
-            for t, year in enumerate(years[first:last]):
+            for t, year in enumerate(years):
                 rows.append(
                     ComparisonRow(
                         area_code=area_code,
@@ -163,18 +217,7 @@ async def compare_runs(
                         else float(result.share_better[m, g, t]),
                     )
                 )
-    return ProjectionComparison(
-        base=RunSummary.model_validate(base),
-        other=RunSummary.model_validate(other),
-        scope=base.scope,
-        base_year=base.base_year,
-        horizon=base.horizon,
-        seed=base.seed,
-        draws=base.iterations,
-        area_code=area_code,
-        by=by,
-        rows=rows,
-    )
+    return rows
 
 
 def table_rows(comparison: ProjectionComparison) -> Iterator[tuple[Any, ...]]:

@@ -65,12 +65,13 @@ from shared.schemas.projections import (
     ProjectionCreate,
     ProjectionExplainRead,
     ProjectionFingerprintRead,
+    ProjectionRefresh,
     ProjectionResultRead,
     ProjectionRunRead,
 )
 from shared.vocab.measures import Measure
 
-router = APIRouter(tags=["projections"])
+router = APIRouter(prefix="/v1/projections", tags=["projections"])
 
 # Part of every results ETag: a change in how rows are written (columns, rounding) is a new
 # representation even for the same run.
@@ -78,7 +79,7 @@ EXPORT_VERSION = 2
 
 
 @router.post(
-    "/v1/projections",
+    "",
     status_code=202,
     response_model=ProjectionRunRead,
     summary="Request a projection run (admin); poll the Location until it has finished",
@@ -107,7 +108,7 @@ async def create_projection(
 
 
 @router.get(
-    "/v1/projections",
+    "",
     response_model=Page[ProjectionRunRead],
     summary="Projection runs, newest first",
 )
@@ -130,8 +131,7 @@ async def list_projections(
         scope=scope,
         status=status,
         scenario=scenario,
-        offset=page.offset,
-        limit=page.limit,
+        page=page,
     )
     return page.result([ProjectionRunRead.model_validate(run) for run in runs], total)
 
@@ -258,7 +258,7 @@ XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.s
 
 # Registered before /v1/projections/{run_id}, which would otherwise read "compare" as an id.
 @router.get(
-    "/v1/projections/compare",
+    "/compare",
     response_model=ProjectionComparison,
     responses={
         200: {"content": {"text/csv": {}, XLSX_MEDIA_TYPE: {}}},
@@ -326,7 +326,7 @@ async def compare_projections(
 
 
 @router.get(
-    "/v1/projections/{run_id}",
+    "/{run_id}",
     response_model=ProjectionRunRead,
     responses={**NOT_MODIFIED, **raises(ProjectionNotFound)},
     summary="A run's status, with links to its results, explanation and fingerprint",
@@ -348,7 +348,7 @@ async def get_projection(
 
 
 @router.get(
-    "/v1/projections/{run_id}/results",
+    "/{run_id}/results",
     response_model=Page[ProjectionResultRead],
     responses={
         200: {"content": _EXPORT_CONTENT},
@@ -428,7 +428,7 @@ async def get_results(
 
 
 @router.get(
-    "/v1/projections/{run_id}/export",
+    "/{run_id}/export",
     responses={
         200: {
             "description": "Every matching row, streamed",
@@ -482,7 +482,7 @@ async def export_results(
 
 
 @router.get(
-    "/v1/projections/{run_id}/explain",
+    "/{run_id}/explain",
     response_model=ProjectionExplainRead,
     summary="What changed the gap after sharing between two years (FTE by component)",
     responses=_run_derived(
@@ -531,7 +531,7 @@ async def get_explain(
 
 
 @router.get(
-    "/v1/projections/{run_id}/fingerprint",
+    "/{run_id}/fingerprint",
     response_model=ProjectionFingerprintRead,
     responses=_run_derived(),
     summary="The inputs a run read: dataset, scenario version, each return's id and version",
@@ -660,15 +660,25 @@ def parse_latest_query(params: QueryParams, accept: str | None) -> LatestQuery:
 _ETAGS: dict[tuple[object, ...], str] = {}
 
 
-def latest_etag(run_id: uuid.UUID, area_code: str, stale: bool, query: LatestQuery) -> str:
-    """The latest body's version: the run, the area, staleness and the parameters (memoised,
-    so a revalidation does not hash anything)."""
-    key = (run_id, area_code, stale, query)
+def latest_etag(
+    run_id: uuid.UUID,
+    area_code: str,
+    stale: bool,
+    query: LatestQuery,
+    *,
+    refresh: ProjectionRefresh | None = None,
+) -> str:
+    """The latest body's version: the run, the area, staleness (and the fresh run on its way)
+    and the parameters (memoised, so a revalidation does not hash anything)."""
+    pending = (str(refresh.run_id), refresh.status) if refresh is not None else None
+    key = (run_id, area_code, stale, pending, query)
     etag = _ETAGS.get(key)
     if etag is None:
         if len(_ETAGS) > 10_000:
             _ETAGS.clear()
-        etag = _ETAGS[key] = etag_of(str(run_id), area_code, stale, EXPORT_VERSION, query.__dict__)
+        etag = _ETAGS[key] = etag_of(
+            str(run_id), area_code, stale, *(pending or ()), EXPORT_VERSION, query.__dict__
+        )
     return etag
 
 
@@ -682,7 +692,7 @@ def latest_headers(etag: str, *, gzipped: bool) -> dict[str, str]:
 
 # Integrations poll this one route far more than any other: it gets a router of its own that
 # the app registers first, so matching a request to it is not a walk past every other route.
-hot_router = APIRouter(tags=["projections"])
+hot_router = APIRouter(prefix="/v1", tags=["projections"])
 
 
 async def _known_roles(
@@ -705,7 +715,13 @@ async def _known_roles(
 
 
 def _latest_body(
-    query: LatestQuery, run: ProjectionRun, area_code: str, rows: Sequence[tuple[Any, ...]]
+    query: LatestQuery,
+    run: ProjectionRun,
+    area_code: str,
+    rows: Sequence[tuple[Any, ...]],
+    *,
+    stale: bool,
+    refresh: ProjectionRefresh | None,
 ) -> bytes:
     if query.format == "csv":
         return csv_bytes(repo.RESULT_EXPORT_COLUMNS, rows, bom=query.bom)
@@ -713,6 +729,8 @@ def _latest_body(
         LatestProjection(
             run=ProjectionRunRead.model_validate(run),
             area_code=area_code,
+            stale=stale,
+            refresh=refresh,
             results=[
                 ProjectionResultRead.model_validate(
                     dict(zip(repo.RESULT_EXPORT_COLUMNS, row, strict=True))
@@ -726,7 +744,7 @@ def _latest_body(
 
 
 @hot_router.get(
-    "/v1/areas/{code}/projections/latest",
+    "/areas/{code}/projections/latest",
     response_model=LatestProjection,
     responses={
         200: {"content": {"text/csv": {"schema": {"type": "string"}}}},
@@ -768,8 +786,16 @@ async def latest_projection(code: str, request: Request) -> Response:
         )
         if found is None:
             raise ProjectionNotFound("No finished projection covers this area yet.")
-        run_id, area_code, stale = found
-        etag = latest_etag(run_id, area_code, stale, query)
+        run_id, area_code, stale, scopes = found
+        # A stale run says so, with the fresh run on its way (if any), which the ETag follows.
+        refresh = (
+            await service.pending_refresh(
+                await session_once(), scopes=scopes, scenario=query.scenario
+            )
+            if stale
+            else None
+        )
+        etag = latest_etag(run_id, area_code, stale, query, refresh=refresh)
         gzipped = "gzip" in request.headers.get("accept-encoding", "")
         headers = latest_headers(etag, gzipped=gzipped)
         cached = not_modified(request, etag)
@@ -795,7 +821,7 @@ async def latest_projection(code: str, request: Request) -> Response:
                         measures=query.measures or None,
                     ),
                 )
-                plain = _latest_body(query, run, area_code, rows)
+                plain = _latest_body(query, run, area_code, rows, stale=stale, refresh=refresh)
                 body_cache.put(etag, plain)
             content = plain
             if gzipped:

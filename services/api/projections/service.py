@@ -29,8 +29,6 @@ from shared.models import (
     RunStatus,
     Scenario,
 )
-from shared.reference import files as reference_files
-from shared.repositories import population as population_repo
 from shared.repositories import projections as repo
 from shared.repositories import roles as roles_repo
 from shared.repositories import scenarios
@@ -40,6 +38,7 @@ from shared.schemas.projections import (
     ExplainNet,
     ProjectionCreate,
     ProjectionExplainRead,
+    ProjectionRefresh,
 )
 
 
@@ -57,7 +56,7 @@ async def _scenario(session: AsyncSession, name: str, principal: Principal | Non
     return scenario
 
 
-def _check_scope_access(principal: Principal, scope: str) -> None:
+def ensure_can_read_scope(principal: Principal, scope: str) -> None:
     if principal.organisation_id is not None or (
         principal.ics_code is not None and principal.ics_code != scope
     ):
@@ -68,7 +67,8 @@ def _check_scope_access(principal: Principal, scope: str) -> None:
 async def request_run(
     session: AsyncSession, *, principal: Principal | None, data: ProjectionCreate
 ) -> ProjectionRun:
-    """Validate a run request against the areas, returns and population, and queue it.
+    """Check the key may ask for this scope and scenario, then take the one request path
+    (shared with the automatic recompute), which validates the run against its data.
 
     `principal` None is the operator at the command line (no key, no binding).
     """
@@ -76,39 +76,14 @@ async def request_run(
     if area is None or area.type not in (AreaType.icb, AreaType.country):
         raise errors.InvalidScope("scope must be an ICB code or E92000001.", field="scope")
     if principal is not None:
-        _check_scope_access(principal, data.scope)
+        ensure_can_read_scope(principal, data.scope)
     scenario = await _scenario(session, data.scenario, principal)
-    dataset = await population_repo.get_dataset_by_name(
-        session, name=reference_files.BUNDLED_DATASET_NAME
-    )
-    if dataset is None:
-        raise errors.NoPopulation("The population projections are not loaded.", field="scope")
-    base_year = data.base_year
-    if base_year is None:
-        base_year = await repo.latest_return_year(
-            session, ics_code=None if data.scope == ENGLAND_CODE else data.scope
-        )
-        if base_year is None:
-            raise errors.NoReturns("There are no workforce returns in this scope.", field="scope")
-    if base_year < dataset.first_year or base_year > dataset.last_year:
-        raise errors.BaseYearOutOfRange(
-            f"base_year must be within the population data, {dataset.first_year}-"
-            f"{dataset.last_year}.",
-            field="base_year",
-        )
-    horizon = data.horizon or min(projection_runs.DEFAULT_HORIZON, dataset.last_year - base_year)
-    if horizon < 1 or base_year + horizon > dataset.last_year:
-        raise errors.HorizonBeyondPopulation(
-            f"The population data end in {dataset.last_year}: horizon may be at most "
-            f"{dataset.last_year - base_year} from base year {base_year}.",
-            field="horizon",
-        )
-    return await projection_runs.create_run(
+    return await projection_runs.request_run(
         session,
         scenario=scenario,
         scope=data.scope,
-        base_year=base_year,
-        horizon=horizon,
+        base_year=data.base_year,
+        horizon=data.horizon,
         iterations=data.iterations,
         seed=data.seed,
         key_id=principal.key_id if principal else None,
@@ -116,7 +91,7 @@ async def request_run(
     )
 
 
-def can_see_run(principal: Principal, run: ProjectionRun) -> bool:
+def can_read_run(principal: Principal, run: ProjectionRun) -> bool:
     if principal.is_global:
         return True
     if principal.ics_code is not None:
@@ -129,7 +104,7 @@ async def visible_run(
     session: AsyncSession, *, principal: Principal, run_id: uuid.UUID
 ) -> ProjectionRun:
     run = await repo.get_run(session, run_id=run_id)
-    if run is None or not can_see_run(principal, run):
+    if run is None or not can_read_run(principal, run):
         raise errors.ProjectionNotFound("No such projection run.")
     return run
 
@@ -369,6 +344,27 @@ async def explain(
     first_year, last_year = run.base_year, run.base_year + run.horizon
     start = first_year if year_from is None else year_from
     end = last_year if year_to is None else year_to
+    _check_explain_query(start, end, first_year, last_year, role=role, sector=sector)
+    chosen = await _explained_rows(
+        session, principal=principal, run=run, area=area, role=role, sector=sector
+    )
+    by_year = [row.by_year for row in chosen]
+    if any(item is None for item in by_year):
+        if start != first_year or end != last_year or len(chosen) > 1:
+            raise errors.ExplanationByYearUnavailable(
+                "This run was computed before explanations were kept for every year; "
+                "request it again to explain other years or sectors."
+            )
+        return _whole_horizon_explanation(chosen[0], run_id=run_id, start=start, end=end)
+    return explanation_between(
+        chosen, run_id=run_id, sector=sector, first_year=first_year, start=start, end=end
+    )
+
+
+def _check_explain_query(
+    start: int, end: int, first_year: int, last_year: int, *, role: str | None, sector: str | None
+) -> None:
+    """Both years within the run, `from` before `to`, and a role or a sector, not both."""
     problems = FieldErrors()
     for name, value in (("from", start), ("to", end)):
         if not first_year <= value <= last_year:
@@ -385,11 +381,24 @@ async def explain(
             errors.RoleAndSector, "sector", "give a role or a sector, not both", location="query"
         )
     problems.raise_if_any("The request has invalid fields.")
+
+
+async def _explained_rows(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    run: ProjectionRun,
+    area: str | None,
+    role: str | None,
+    sector: str | None,
+) -> list[ProjectionExplain]:
+    """The explanation rows of the area (by default the run's scope, or the key's ICB) for the
+    role, every role of the sector, or all roles; 404 when there are none."""
     allowed = await allowed_areas(session, principal=principal, run=run)
     area_code = area or (run.scope if allowed is None else allowed[0])
     areas = restrict(area_code, allowed)
     rows: Sequence[ProjectionExplain] = (
-        await repo.explain_rows(session, run_id=run_id, area_codes=areas) if areas else []
+        await repo.explain_rows(session, run_id=run.id, area_codes=areas) if areas else []
     )
     if sector is not None:
         sectors = await repo.role_sectors(session, codes=[row.role_code for row in rows])
@@ -400,25 +409,54 @@ async def explain(
         raise errors.ExplanationNotFound(
             "No explanation for this area and role or sector in the run."
         )
-    default_years = start == first_year and end == last_year
+    return chosen
+
+
+def _whole_horizon_explanation(
+    row: ProjectionExplain, *, run_id: uuid.UUID, start: int, end: int
+) -> ProjectionExplainRead:
+    """A run computed before explanations were kept by year: its base-to-horizon figures."""
+    return ProjectionExplainRead(
+        run_id=run_id,
+        area_code=row.area_code,
+        role_code=row.role_code,
+        year_from=start,
+        year_to=end,
+        total_change_fte=row.total_change,
+        contributions_fte=dict(row.contributions),
+        net_fte=ExplainNet(**explain_model.net_effects(dict(row.contributions))),
+    )
+
+
+def _base_gap_split(
+    chosen: Sequence[ProjectionExplain], *, first_year: int, gap_after_sharing: float
+) -> BaseGapSplit | None:
+    """The base-year gap split into vacancies and sickness absence (None for runs that did
+    not keep the split)."""
+    splits = [row.base_split for row in chosen]
+    if not all(split is not None for split in splits):
+        return None
+    gap = sum(float(split["gap"]) for split in splits if split)
+    return BaseGapSplit(
+        year=first_year,
+        gap_fte=gap,
+        vacancies_fte=sum(float(split["vacancies"]) for split in splits if split),
+        sickness_absence_fte=sum(float(split["sickness_absence"]) for split in splits if split),
+        sharing_fte=gap_after_sharing - gap,
+    )
+
+
+def explanation_between(
+    chosen: Sequence[ProjectionExplain],
+    *,
+    run_id: uuid.UUID,
+    sector: str | None,
+    first_year: int,
+    start: int,
+    end: int,
+) -> ProjectionExplainRead:
+    """What moved the gap after sharing from `start` to `end`, summed over the rows (pure)."""
     by_year = [row.by_year for row in chosen]
-    if any(item is None for item in by_year):
-        if not default_years or len(chosen) > 1:
-            raise errors.ExplanationByYearUnavailable(
-                "This run was computed before explanations were kept for every year; "
-                "request it again to explain other years or sectors."
-            )
-        row = chosen[0]
-        return ProjectionExplainRead(
-            run_id=run_id,
-            area_code=row.area_code,
-            role_code=row.role_code,
-            year_from=start,
-            year_to=end,
-            total_change_fte=row.total_change,
-            contributions_fte=dict(row.contributions),
-            net_fte=ExplainNet(**explain_model.net_effects(dict(row.contributions))),
-        )
     states = sum(np.asarray(item["states"], dtype=np.float64) for item in by_year if item)
     gaps = sum(np.asarray(item["gap_after_sharing"], dtype=np.float64) for item in by_year if item)
     contributions, total = explain_model.between(
@@ -427,17 +465,6 @@ async def explain(
     named = {
         column: float(contributions[k]) for k, column in enumerate(explain_model.EXPLAIN_COLUMNS)
     }
-    splits = [row.base_split for row in chosen]
-    base_gap = None
-    if all(split is not None for split in splits):
-        gap = sum(float(split["gap"]) for split in splits if split)
-        base_gap = BaseGapSplit(
-            year=first_year,
-            gap_fte=gap,
-            vacancies_fte=sum(float(split["vacancies"]) for split in splits if split),
-            sickness_absence_fte=sum(float(split["sickness_absence"]) for split in splits if split),
-            sharing_fte=float(np.asarray(gaps)[0]) - gap,
-        )
     return ProjectionExplainRead(
         run_id=run_id,
         area_code=chosen[0].area_code,
@@ -448,7 +475,9 @@ async def explain(
         total_change_fte=float(total),
         contributions_fte=named,
         net_fte=ExplainNet(**explain_model.net_effects(named)),
-        base_gap=base_gap,
+        base_gap=_base_gap_split(
+            chosen, first_year=first_year, gap_after_sharing=float(np.asarray(gaps)[0])
+        ),
     )
 
 
@@ -466,8 +495,9 @@ async def latest_for_area(
     scenario: str,
     areas_cache: TtlCache | None = None,
     latest_cache: TtlCache | None = None,
-) -> tuple[uuid.UUID, str, bool] | None:
-    """The newest succeeded run covering an area (its ICB's, or England's): (run, area, stale).
+) -> tuple[uuid.UUID, str, bool, list[str]] | None:
+    """The newest succeeded run covering an area (its ICB's, or England's): (run, area, stale,
+    the scopes that cover the area).
 
     The version check behind the ETag. With the caches (the API's hot path) areas are
     remembered and the latest run for a scope is looked up at most once per cache period;
@@ -500,4 +530,16 @@ async def latest_for_area(
         if latest_cache is not None:
             latest_cache.put(latest_key, found)
     run_id, _, stale = cast(tuple[uuid.UUID, object, bool], found)
-    return run_id, code, stale
+    return run_id, code, stale, scopes
+
+
+async def pending_refresh(
+    session: AsyncSession, *, scopes: Sequence[str], scenario: str
+) -> ProjectionRefresh | None:
+    """The fresh run on its way for a stale latest: queued or running, not itself stale."""
+    run = await repo.pending_run(session, scopes=scopes, scenario=scenario, after=None)
+    if run is None:
+        return None
+    return ProjectionRefresh(
+        run_id=run.id, scope=run.scope, status=run.status, queued_at=run.queued_at
+    )

@@ -11,8 +11,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from services.api import idempotency
-from services.api.areas.errors import AreaNotFound, AreaTypeNotSupported
-from services.api.deps import AdminKey, ReadKey, SessionDep, SubmitKey
+from services.api.deps import AdminKey, ReadKey, SessionDep, SubmitKey, Today
 from services.api.errors import (
     IdempotencyKeyInProgress,
     IdempotencyKeyInvalid,
@@ -41,7 +40,6 @@ from services.domain.returns.errors import (
     ReturnInvalid,
     ReturnNotFound,
 )
-from shared.db.base import utcnow
 from shared.errors import (
     CsvEmpty,
     CsvHeaderMismatch,
@@ -49,15 +47,13 @@ from shared.errors import (
     CsvNotUtf8,
     NotAcceptable,
     UnsupportedMediaType,
-    ValidationFailed,
     field_error,
 )
-from shared.models import ReturnSource, RoleSector
+from shared.models import ReturnSource
 from shared.repositories import returns as returns_repo
 from shared.repositories.return_rules import Problem
 from shared.schemas.common import Page
 from shared.schemas.returns import (
-    AreaWorkforce,
     DryRunResult,
     ImportRead,
     ReturnCreate,
@@ -67,7 +63,7 @@ from shared.schemas.returns import (
     ReturnSummary,
 )
 
-router = APIRouter(tags=["returns"])
+router = APIRouter(prefix="/v1", tags=["returns"])
 
 # A CSV file is declared as `application/octet-stream` (its bytes, as client generators send a
 # file); the server takes the same bytes as `text/csv` too.
@@ -147,7 +143,7 @@ async def _multipart_file(request: Request, body: bytes) -> bytes:
 
 
 @router.post(
-    "/v1/organisations/{organisation_id}/returns",
+    "/organisations/{organisation_id}/returns",
     status_code=201,
     response_model=ReturnRead,
     responses={
@@ -178,6 +174,7 @@ async def submit_return(
     request: Request,
     session: SessionDep,
     principal: SubmitKey,
+    today: Today,
     as_at: Annotated[date | None, Query(description="Date of the return (CSV only)")] = None,
     dry_run: Annotated[bool, Query(description="Validate only; store nothing")] = False,
 ) -> Response:
@@ -203,6 +200,7 @@ async def submit_return(
         rows=rows,
         source_kind=source,
         dry_run=dry_run,
+        today=today,
         problems=problems,
     )
     status_code = 200 if isinstance(result, DryRunResult) else 201
@@ -221,7 +219,7 @@ def _location(payload: dict[str, Any]) -> dict[str, str]:
 
 
 @router.get(
-    "/v1/returns/template.csv",
+    "/returns/template.csv",
     response_class=PlainTextResponse,
     responses={200: {"content": {"text/csv": {}}}},
     summary="The CSV template for a return",
@@ -235,7 +233,7 @@ async def template(principal: ReadKey) -> Response:
 
 
 @router.get(
-    "/v1/organisations/{organisation_id}/returns",
+    "/organisations/{organisation_id}/returns",
     response_model=Page[ReturnSummary],
     summary="An organisation's returns (current; all versions with history=true)",
     responses=raises(OrganisationNotFound),
@@ -256,14 +254,13 @@ async def list_returns(
         organisation_id=organisation.id,
         as_at=as_at,
         include_superseded=history,
-        offset=page.offset,
-        limit=page.limit,
+        page=page,
     )
     return page.result([ReturnSummary.model_validate(item) for item in items], total)
 
 
 @router.get(
-    "/v1/returns/{return_id}",
+    "/returns/{return_id}",
     response_model=ReturnRead,
     responses={
         200: {
@@ -324,7 +321,7 @@ async def get_return(
 
 
 @router.get(
-    "/v1/returns/{return_id}/diff",
+    "/returns/{return_id}/diff",
     response_model=ReturnDiff,
     summary="Changes against the previous version for the same organisation and date",
     responses=raises(ReturnNotFound),
@@ -335,90 +332,8 @@ async def diff_return(
     return await service.diff(session, principal=principal, return_id=return_id)
 
 
-WORKFORCE_SOURCES = (
-    "Each organisation's latest current workforce return dated at or before as_at; role "
-    "names and sectors from the OneWorkforce role catalogue"
-)
-
-
-def _workforce_about(result: AreaWorkforce) -> list[tuple[str, str]]:
-    return [
-        ("Area", result.area_code),
-        ("As at", result.as_at.isoformat()),
-        ("Units", "headcount: people; *_fte: full-time equivalents (2 decimals); rates: "
-                  "fractions (4 decimals)"),
-        ("Sources", WORKFORCE_SOURCES),
-        ("Organisations registered", str(result.completeness.organisations_registered)),
-        ("Organisations reporting (12 months)", str(result.completeness.organisations_reporting)),
-    ]  # fmt: skip
-
-
-@router.get(
-    "/v1/areas/{code}/workforce",
-    response_model=AreaWorkforce,
-    responses={
-        200: {
-            "content": {
-                "text/csv": {"schema": {"type": "string"}},
-                XLSX_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}},
-            }
-        },
-        **NOT_MODIFIED,
-        **raises(AreaNotFound, AreaTypeNotSupported, NotAcceptable, ValidationFailed),
-    },
-    summary="The workforce of an area (LAD, ICB, England) from each organisation's latest return",
-    description=(
-        "By role, with each role's name and sector, and the total. JSON, CSV (`format=csv` or "
-        "`Accept: text/csv`; `bom=true` for Excel) or xlsx (with an About sheet stating units "
-        "and sources). The ETag is a hash of the exact bytes, so a 304 is exact."
-    ),
-)
-async def area_workforce(
-    code: str,
-    session: SessionDep,
-    principal: ReadKey,
-    request: Request,
-    as_at: Annotated[date | None, Query(description="Default: today")] = None,
-    sector: Annotated[RoleSector | None, Query(description="Only roles of this sector")] = None,
-    format: Annotated[Literal["json", "csv", "xlsx"] | None, Query()] = None,
-    bom: Annotated[bool, Query(description="CSV only: UTF-8 byte order mark for Excel")] = False,
-) -> Response:
-    fmt = negotiate(request, format, ("json", "csv", "xlsx"))
-    result = await service.area_workforce(
-        session,
-        principal=principal,
-        area_code=code,
-        on=as_at or utcnow().date(),
-        sector=sector,
-    )
-    rows = [list(r.model_dump().values()) for r in [*result.roles, result.total]]
-    header = list(result.total.model_dump().keys())
-    filename = f"workforce-{result.area_code}-{result.as_at}"
-    headers = {"Vary": "Accept", "Cache-Control": REVALIDATE}
-    if fmt == "json":
-        content = result.model_dump_json().encode()
-        media_type = "application/json"
-    elif fmt == "csv":
-        content = csv_bytes(header, rows, bom=bom)
-        media_type = "text/csv; charset=utf-8"
-        headers["Content-Disposition"] = f'attachment; filename="{filename}.csv"'
-    else:
-        content = await xlsx_bytes(
-            {"Workforce": (header, rows), "About": (("Item", "Value"), _workforce_about(result))}
-        )
-        media_type = XLSX_MEDIA_TYPE
-        headers["Content-Disposition"] = f'attachment; filename="{filename}.xlsx"'
-    # A hash of the bytes (xlsx zips carry a timestamp, so they get a weak one).
-    etag = etag_of("workforce", content) if fmt != "xlsx" else "W/" + etag_of("workforce", rows)
-    headers["ETag"] = etag
-    if (cached := not_modified(request, etag)) is not None:
-        cached.headers.update(headers)
-        return cached
-    return Response(content, media_type=media_type, headers=headers)
-
-
 @router.post(
-    "/v1/imports/returns",
+    "/imports/returns",
     status_code=202,
     response_model=ImportRead,
     openapi_extra={
@@ -457,7 +372,7 @@ async def import_returns(request: Request, session: SessionDep, principal: Admin
 
 
 @router.get(
-    "/v1/imports/{import_id}",
+    "/imports/{import_id}",
     response_model=ImportRead,
     summary="A bulk import's status",
     responses=raises(ImportNotFound),

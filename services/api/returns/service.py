@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.api.areas.access import workforce_area
 from services.api.organisations import service as organisations
 from services.api.organisations.errors import OrganisationNotFound
 from services.domain.projections import runs as projection_runs
 from services.domain.returns import errors, rules
 from services.domain.returns import importer as returns_import
 from services.domain.webhooks import events as webhook_events
-from shared.db.base import utcnow
 from shared.models import (
     KeyScope,
     Organisation,
@@ -30,8 +28,6 @@ from shared.repositories import returns as repo
 from shared.repositories.return_rules import Problem, Validation
 from shared.schemas.keys import Principal
 from shared.schemas.returns import (
-    AreaWorkforce,
-    Completeness,
     DryRunResult,
     FieldChange,
     LineDiff,
@@ -39,18 +35,18 @@ from shared.schemas.returns import (
     ReturnLineRead,
     ReturnRead,
     ReturnWarningRead,
-    WorkforceByRole,
 )
 
-WORKING_DAYS_PER_YEAR = 225
 DIFF_FIELDS = tuple(name for name in ReturnLineRead.model_fields if name != "role_code")
 
 
-def can_submit(principal: Principal, organisation: Organisation) -> bool:
+def can_submit_returns(principal: Principal, organisation: Organisation) -> bool:
     """Submit keys for the organisation itself, and admins over it."""
     if principal.organisation_id is not None:
         return principal.organisation_id == organisation.id and principal.has(KeyScope.submit)
-    return principal.has(KeyScope.admin) and organisations.can_see(principal, organisation)
+    return principal.has(KeyScope.admin) and organisations.can_read_organisation(
+        principal, organisation
+    )
 
 
 async def organisation_for_returns(
@@ -58,7 +54,7 @@ async def organisation_for_returns(
 ) -> Organisation:
     """The organisation whose returns this key may post and read; 404 for any other."""
     organisation = await organisations_repo.get(session, organisation_id=organisation_id)
-    if organisation is None or not can_submit(principal, organisation):
+    if organisation is None or not can_submit_returns(principal, organisation):
         raise OrganisationNotFound("No such organisation.")
     return organisation
 
@@ -85,8 +81,10 @@ def _entry(problem: Problem, source_kind: ReturnSource) -> dict[str, Any]:
     return entry
 
 
-def _check_date(organisation: Organisation, as_at: date, validation: Validation) -> None:
-    if as_at > utcnow().date():
+def _check_date(
+    organisation: Organisation, as_at: date, validation: Validation, *, today: date
+) -> None:
+    if as_at > today:
         validation.add(
             Problem(
                 code=errors.AsAtInFuture.code,
@@ -116,6 +114,7 @@ async def submit(
     rows: list[dict[str, str | int | None]],
     source_kind: ReturnSource,
     dry_run: bool,
+    today: date,
     problems: Sequence[Problem] = (),
 ) -> ReturnRead | DryRunResult:
     """Validate a return in full (with `problems` already found in its shape); store it as the
@@ -128,7 +127,7 @@ async def submit(
     validation = rules.validation(session, import_id, bulk=False)
     for problem in problems:
         validation.add(problem)
-    _check_date(organisation, as_at, validation)
+    _check_date(organisation, as_at, validation, today=today)
     if validation.total:
         # Already failing: report every other problem too, in the same answer.
         await validation.line_rules()
@@ -251,7 +250,7 @@ async def get_visible_return(
     organisation = await organisations_repo.get(
         session, organisation_id=workforce_return.organisation_id
     )
-    if organisation is None or not can_submit(principal, organisation):
+    if organisation is None or not can_submit_returns(principal, organisation):
         raise errors.ReturnNotFound("No such return.")
     return workforce_return
 
@@ -290,103 +289,4 @@ async def diff(session: AsyncSession, *, principal: Principal, return_id: uuid.U
         previous_return_id=previous.id if previous else None,
         previous_version=previous.version if previous else None,
         lines=lines,
-    )
-
-
-FTE_PLACES, RATE_PLACES = 2, 4
-ALL_ROLES_NAME = "All roles"
-
-
-def _ratio(numerator: float, denominator: float) -> float | None:
-    return round(numerator / denominator, RATE_PLACES) if denominator else None
-
-
-def _rates(
-    role_code: str,
-    role_name: str,
-    sector: str | None,
-    organisations_count: int,
-    headcount: int,
-    fte: float,
-    vacant: float,
-    leavers: int,
-    sickness_days: float,
-    agency: float,
-    bank: float,
-) -> WorkforceByRole:
-    posts = fte + vacant
-    staffing = fte + bank + agency
-    return WorkforceByRole(
-        role_code=role_code,
-        role_name=role_name,
-        sector=sector,
-        organisations=organisations_count,
-        headcount=headcount,
-        fte_in_post=round(fte, FTE_PLACES),
-        vacant_fte=round(vacant, FTE_PLACES),
-        vacancy_rate=_ratio(vacant, posts),
-        turnover_rate=_ratio(leavers, headcount),
-        sickness_rate=_ratio(sickness_days, headcount * WORKING_DAYS_PER_YEAR),
-        agency_share=_ratio(agency, staffing),
-    )
-
-
-async def area_workforce(
-    session: AsyncSession,
-    *,
-    principal: Principal,
-    area_code: str,
-    on: date,
-    sector: str | None = None,
-) -> AreaWorkforce:
-    """Latest returns in an area (LAD, ICB or England) by role, with completeness."""
-    area, area_filter = await workforce_area(session, principal=principal, area_code=area_code)
-    aggregates = await repo.aggregate_latest(
-        session, organisation_filter=area_filter, on=on, sector=sector
-    )
-    registered = await repo.count_registered(session, organisation_filter=area_filter, on=on)
-    reporting = await repo.count_reporting(
-        session, organisation_filter=area_filter, on=on, since=on - timedelta(days=365)
-    )
-    roles = [
-        _rates(
-            a.role_code,
-            a.role_name,
-            a.sector,
-            a.organisations,
-            a.headcount,
-            a.fte_in_post,
-            a.vacant_fte,
-            a.leavers_12m,
-            a.sickness_days_12m,
-            a.agency_fte,
-            a.bank_fte,
-        )
-        for a in aggregates
-    ]
-    # Every organisation with a return counts once in the total, whatever roles it reported.
-    reporting_any = await repo.count_reporting(session, organisation_filter=area_filter, on=on)
-    total = _rates(
-        "all",
-        ALL_ROLES_NAME,
-        None,
-        reporting_any,
-        sum(a.headcount for a in aggregates),
-        sum(a.fte_in_post for a in aggregates),
-        sum(a.vacant_fte for a in aggregates),
-        sum(a.leavers_12m for a in aggregates),
-        sum(a.sickness_days_12m for a in aggregates),
-        sum(a.agency_fte for a in aggregates),
-        sum(a.bank_fte for a in aggregates),
-    )
-    return AreaWorkforce(
-        area_code=area.code,
-        as_at=on,
-        completeness=Completeness(
-            organisations_registered=registered,
-            organisations_reporting=reporting,
-            rate=reporting / registered if registered else None,
-        ),
-        total=total,
-        roles=roles,
     )

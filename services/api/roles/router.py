@@ -23,7 +23,7 @@ from shared.schemas.keys import Principal
 from shared.schemas.roles import Role as RoleRead
 from shared.schemas.roles import RoleCreate, RoleUpdate
 
-router = APIRouter(tags=["roles"])
+router = APIRouter(prefix="/v1", tags=["roles"])
 
 FHIR_JSON = "application/fhir+json"
 
@@ -33,7 +33,7 @@ class FhirJSONResponse(JSONResponse):
 
 
 async def _catalogue_admin(principal: AdminKey) -> Principal:
-    service.ensure_catalogue_admin(principal)
+    service.ensure_can_manage_catalogue(principal)
     return principal
 
 
@@ -64,7 +64,7 @@ _WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 @router.get(
-    "/v1/roles",
+    "/roles",
     response_model=Page[RoleRead],
     summary="List roles, with filters and text search",
     responses=_NOT_MODIFIED,
@@ -108,15 +108,14 @@ async def list_roles(
         registration_body=registration_body,
         default_demand_driver=default_demand_driver,
         q=q,
-        offset=page.offset,
-        limit=page.limit,
+        page=page,
     )
     response.headers["ETag"] = etag
     return page.result([RoleRead.model_validate(role) for role in items], total)
 
 
 @router.get(
-    "/v1/roles/{code}",
+    "/roles/{code}",
     response_model=RoleRead,
     summary="One role",
     responses={
@@ -138,7 +137,7 @@ async def get_role(
 
 
 @router.post(
-    "/v1/roles",
+    "/roles",
     response_model=RoleRead,
     status_code=status.HTTP_201_CREATED,
     summary="Add a role to the catalogue (global admin)",
@@ -158,7 +157,7 @@ async def create_role(
 
 
 @router.patch(
-    "/v1/roles/{code}",
+    "/roles/{code}",
     response_model=RoleRead,
     summary="Change a role (global admin); `code` never changes",
     description=(
@@ -190,7 +189,7 @@ async def update_role(
 
 
 @router.delete(
-    "/v1/roles/{code}",
+    "/roles/{code}",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Delete a role nothing refers to (global admin)",
     responses={
@@ -210,7 +209,7 @@ async def delete_role(
 
 
 @router.get(
-    "/v1/fhir/CodeSystem/roles",
+    "/fhir/CodeSystem/roles",
     response_class=FhirJSONResponse,
     summary="The whole role catalogue as a FHIR R4 CodeSystem",
     description=(

@@ -23,10 +23,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.api.errors import EtagMismatch
 from services.api.roles import errors
+from services.domain.projections import runs as projection_runs
 from shared.errors import InsufficientScope
 from shared.models import KeyScope, Role
 from shared.repositories import audit
 from shared.repositories import roles as roles_repo
+from shared.repositories.base import PageWindow
 from shared.repositories.roles import CatalogueState
 from shared.schemas.keys import Principal
 from shared.schemas.roles import Role as RoleRead
@@ -36,7 +38,7 @@ CATALOGUE_RESOURCE = "roles.json"
 RESOURCE_TYPE = "role"
 
 
-def ensure_catalogue_admin(principal: Principal) -> None:
+def ensure_can_manage_catalogue(principal: Principal) -> None:
     """Only global admin keys write the national catalogue."""
     if not principal.has(KeyScope.admin):
         raise InsufficientScope(f"This needs a key with the '{KeyScope.admin}' scope.")
@@ -77,8 +79,7 @@ async def list_roles(
     registration_body: str | None,
     default_demand_driver: str | None,
     q: str | None,
-    offset: int,
-    limit: int,
+    page: PageWindow,
 ) -> tuple[Sequence[Role], int]:
     """A filtered page of the catalogue and the number of roles that match."""
     return await roles_repo.list_roles(
@@ -89,8 +90,7 @@ async def list_roles(
         registration_body=registration_body,
         default_demand_driver=default_demand_driver,
         q=q.strip() if q else None,
-        offset=offset,
-        limit=limit,
+        page=page,
     )
 
 
@@ -114,7 +114,7 @@ def _snapshot(role: Role) -> dict[str, Any]:
 
 async def create_role(session: AsyncSession, data: RoleCreate, *, principal: Principal) -> Role:
     """Add a role to the catalogue; a code already in use is 409 `role_code_taken`."""
-    ensure_catalogue_admin(principal)
+    ensure_can_manage_catalogue(principal)
     taken = errors.RoleCodeTaken(f"The role code '{data.code}' is already in use.")
     if await roles_repo.get(session, code=data.code) is not None:
         raise taken
@@ -144,7 +144,7 @@ async def update_role(
     expected_version: int | None = None,
 ) -> Role:
     """Change the fields sent and bump the version; a stale expected version is 412."""
-    ensure_catalogue_admin(principal)
+    ensure_can_manage_catalogue(principal)
     role = await get_role(session, code=code, for_update=True)
     if expected_version is not None and role.version != expected_version:
         raise _stale()
@@ -174,6 +174,8 @@ async def update_role(
             },
         },
     )
+    if "default_demand_driver" in changed:
+        await projection_runs.role_driver_changed(session, role_code=role.code)
     return role
 
 
@@ -193,7 +195,7 @@ async def delete_role(
     expected_version: int | None = None,
 ) -> None:
     """Remove a role that nothing refers to; one still in use is 409 `role_in_use`."""
-    ensure_catalogue_admin(principal)
+    ensure_can_manage_catalogue(principal)
     role = await get_role(session, code=code, for_update=True)
     if expected_version is not None and role.version != expected_version:
         raise _stale()

@@ -72,15 +72,9 @@ async def list_webhooks(
         session,
         ics_code=principal.ics_code,
         organisation_id=principal.organisation_id,
-        offset=page.offset,
-        limit=page.limit,
+        page=page,
     )
-    return Page[WebhookRead](
-        items=[WebhookRead.model_validate(item) for item in items],
-        total=total,
-        page=page.page,
-        limit=page.limit,
-    )
+    return page.result([WebhookRead.model_validate(item) for item in items], total)
 
 
 @router.get(
@@ -168,12 +162,11 @@ async def list_deliveries(
         session,
         subscription_id=subscription.id,
         status=status,
-        offset=page.offset,
-        limit=page.limit,
+        page=page,
     )
     attempts = await repo.attempts_of(session, delivery_ids=[d.id for d in deliveries])
-    return Page[WebhookDeliveryRead](
-        items=[
+    return page.result(
+        [
             WebhookDeliveryRead(
                 id=d.id,
                 event_type=d.event_type,
@@ -189,9 +182,7 @@ async def list_deliveries(
             )
             for d in deliveries
         ],
-        total=total,
-        page=page.page,
-        limit=page.limit,
+        total,
     )
 
 

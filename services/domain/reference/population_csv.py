@@ -128,119 +128,140 @@ _PERSONS_MESSAGES = {
 }
 
 
+@dataclass
+class _Columns:
+    """The rows read so far, as compact arrays (no per-row objects), and the areas met."""
+
+    known_areas: Container[str]
+    area_codes: list[str] = field(default_factory=list)
+    area_lookup: dict[str, int] = field(default_factory=dict)
+    areas: array[int] = field(default_factory=lambda: array("i"))
+    years: array[int] = field(default_factory=lambda: array("i"))
+    sexes: array[int] = field(default_factory=lambda: array("b"))
+    bands: array[int] = field(default_factory=lambda: array("b"))
+    persons: array[int] = field(default_factory=lambda: array("q"))
+    lines: array[int] = field(default_factory=lambda: array("i"))
+
+    def area(self, code: str) -> int | None:
+        """The area's index, or None for a code that is not a known area."""
+        area = self.area_lookup.get(code)
+        if area is None and code in self.known_areas:
+            area = self.area_lookup[code] = len(self.area_codes)
+            self.area_codes.append(code)
+        return area
+
+    def append(self, line: int, area: int, year: int, sex: int, band: int, persons: int) -> None:
+        self.areas.append(area)
+        self.years.append(year)
+        self.sexes.append(sex)
+        self.bands.append(band)
+        self.persons.append(persons)
+        self.lines.append(line)
+
+    def rows(self) -> PopulationRows:
+        years = self.years
+        return PopulationRows(
+            area_codes=self.area_codes,
+            area_index=np.frombuffer(self.areas, dtype=np.int32),
+            year=np.frombuffer(years, dtype=np.int32),
+            sex_index=np.frombuffer(self.sexes, dtype=np.int8),
+            band_index=np.frombuffer(self.bands, dtype=np.int8),
+            persons=np.frombuffer(self.persons, dtype=np.int64),
+            first_year=int(np.min(years)) if len(years) else 0,
+            last_year=int(np.max(years)) if len(years) else 0,
+        )
+
+
+def _check_header(header: list[str] | None, problems: _Problems, path: Path) -> None:
+    if header is None:
+        problems.add(1, None, "empty_file", "the file is empty; expected a header row")
+        problems.fail(path)
+    if tuple(name.strip().lower() for name in header) != HEADER:
+        problems.add(
+            1,
+            None,
+            "bad_header",
+            f"the header must be exactly {','.join(HEADER)}; found {','.join(header)}",
+        )
+        problems.fail(path)
+
+
+def _parse_year(text: str) -> int | None:
+    try:
+        year = int(text)
+    except ValueError:
+        return None
+    return year if MIN_YEAR <= year <= MAX_YEAR else None
+
+
+def _read_row(row: list[str], line: int, columns: _Columns, problems: _Problems) -> None:
+    """Check one row, reporting each problem by column; keep it when its key is readable (a row
+    whose key is readable counts as present even if its value is not, so a bad value is not
+    reported a second time as a missing row)."""
+    if len(row) != len(HEADER):
+        if any(cell.strip() for cell in row):
+            problems.add(
+                line, None, "wrong_field_count", f"expected {len(HEADER)} fields, found {len(row)}"
+            )
+        return
+    code, year_text, sex_text, band_text, persons_text = (cell.strip() for cell in row)
+    area = columns.area(code)
+    if area is None:
+        problems.add(line, "area_code", "unknown_area", f"unknown area code '{code}'")
+    year = _parse_year(year_text)
+    if year is None:
+        problems.add(
+            line,
+            "year",
+            "bad_year",
+            f"year '{year_text}' is not a year between {MIN_YEAR} and {MAX_YEAR}",
+        )
+    sex = _SEX_INDEX.get(sex_text.upper())
+    if sex is None:
+        problems.add(line, "sex", "bad_sex", f"sex '{sex_text}' must be F or M")
+    band = _BAND_INDEX.get(band_text)
+    if band is None:
+        problems.add(
+            line,
+            "age_band",
+            "bad_age_band",
+            f"age band '{band_text}' must be one of {', '.join(AGE_BANDS)}",
+        )
+    value, value_error = _parse_persons(persons_text)
+    if value_error is not None:
+        problems.add(
+            line,
+            "population",
+            value_error,
+            _PERSONS_MESSAGES[value_error].format(value=persons_text),
+        )
+    if area is not None and year is not None and sex is not None and band is not None:
+        columns.append(line, area, year, sex, band, value or 0)
+
+
 def parse_population_csv(
     path: Path, *, known_areas: Container[str], progress: ProgressFn | None = None
 ) -> PopulationRows:
     """Read a long-form population file, or raise InvalidPopulationFile listing every problem."""
     problems = _Problems()
-    area_codes: list[str] = []
-    area_lookup: dict[str, int] = {}
-    areas, years, lines = array("i"), array("i"), array("i")
-    sexes, bands, persons = array("b"), array("b"), array("q")
+    columns = _Columns(known_areas)
     size = path.stat().st_size
-
     with open_csv_text(path) as (text, raw):
         reader = csv.reader(text)
-        header = next(reader, None)
-        if header is None:
-            problems.add(1, None, "empty_file", "the file is empty; expected a header row")
-            problems.fail(path)
-        if tuple(name.strip().lower() for name in header) != HEADER:
-            problems.add(
-                1,
-                None,
-                "bad_header",
-                f"the header must be exactly {','.join(HEADER)}; found {','.join(header)}",
-            )
-            problems.fail(path)
+        _check_header(next(reader, None), problems, path)
         for row in reader:
             line = reader.line_num
-            if len(row) != len(HEADER):
-                if any(cell.strip() for cell in row):
-                    problems.add(
-                        line,
-                        None,
-                        "wrong_field_count",
-                        f"expected {len(HEADER)} fields, found {len(row)}",
-                    )
-                continue
-            code, year_text, sex_text, band_text, persons_text = (cell.strip() for cell in row)
-            key_ok = True
-
-            area = area_lookup.get(code)
-            if area is None:
-                if code in known_areas:
-                    area = area_lookup[code] = len(area_codes)
-                    area_codes.append(code)
-                else:
-                    problems.add(line, "area_code", "unknown_area", f"unknown area code '{code}'")
-                    key_ok = False
-
-            try:
-                year = int(year_text)
-            except ValueError:
-                year = 0
-            if not MIN_YEAR <= year <= MAX_YEAR:
-                problems.add(
-                    line,
-                    "year",
-                    "bad_year",
-                    f"year '{year_text}' is not a year between {MIN_YEAR} and {MAX_YEAR}",
-                )
-                key_ok = False
-
-            sex = _SEX_INDEX.get(sex_text.upper())
-            if sex is None:
-                problems.add(line, "sex", "bad_sex", f"sex '{sex_text}' must be F or M")
-                key_ok = False
-
-            band = _BAND_INDEX.get(band_text)
-            if band is None:
-                problems.add(
-                    line,
-                    "age_band",
-                    "bad_age_band",
-                    f"age band '{band_text}' must be one of {', '.join(AGE_BANDS)}",
-                )
-                key_ok = False
-
-            value, value_error = _parse_persons(persons_text)
-            if value_error is not None:
-                problems.add(
-                    line,
-                    "population",
-                    value_error,
-                    _PERSONS_MESSAGES[value_error].format(value=persons_text),
-                )
-
-            # A row whose key is readable counts as present even if its value is not, so a bad
-            # value is not reported a second time as a missing row.
-            if key_ok and area is not None and sex is not None and band is not None:
-                areas.append(area)
-                years.append(year)
-                sexes.append(sex)
-                bands.append(band)
-                persons.append(value or 0)
-                lines.append(line)
+            _read_row(row, line, columns, problems)
             if progress is not None and line % _PROGRESS_EVERY_ROWS == 0:
                 progress("read", raw.tell(), size)
     if progress is not None:
         progress("read", size, size)
 
-    if not len(areas) and not problems.count:
+    if not len(columns.areas) and not problems.count:
         problems.add(None, None, "no_rows", "the file has a header but no rows")
-    rows = PopulationRows(
-        area_codes=area_codes,
-        area_index=np.frombuffer(areas, dtype=np.int32),
-        year=np.frombuffer(years, dtype=np.int32),
-        sex_index=np.frombuffer(sexes, dtype=np.int8),
-        band_index=np.frombuffer(bands, dtype=np.int8),
-        persons=np.frombuffer(persons, dtype=np.int64),
-        first_year=int(np.min(years)) if len(years) else 0,
-        last_year=int(np.max(years)) if len(years) else 0,
-    )
+    rows = columns.rows()
     if len(rows):
-        _check_keys(rows, np.frombuffer(lines, dtype=np.int32), problems)
+        _check_keys(rows, np.frombuffer(columns.lines, dtype=np.int32), problems)
     problems.raise_if_any(path)
     return rows
 

@@ -25,15 +25,16 @@ from dataclasses import dataclass
 from datetime import date
 
 import numpy as np
+import numpy.typing as npt
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.domain.projections import runs as projection_runs
 from services.domain.track_record import errors
 from services.projector import pipeline
 from services.projector.model.engine import Aggregation, AggregationLevel, Statistic, project
-from services.projector.model.inputs import FloatArray
+from services.projector.model.inputs import FloatArray, ProjectionInputs
 from services.projector.model.uncertainty import run_percentiles
-from shared.models import ALL_ROLES, AreaType, ProjectionRun
+from shared.models import ALL_ROLES, Area, AreaType, ProjectionRun
 from shared.reference import files as reference_files
 from shared.repositories import population as population_repo
 from shared.repositories import projections as repo
@@ -100,6 +101,139 @@ def _statistics(per_run: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray
     return principal, p10, p90
 
 
+def _kept_cells(
+    inputs: ProjectionInputs,
+    organisation_ids: list[uuid.UUID],
+    both: set[uuid.UUID],
+    roles: set[str] | None,
+) -> npt.NDArray[np.bool_]:
+    """Cells of organisations with returns in both years (and of the roles asked for)."""
+    role_codes = inputs.role_codes
+    org_in_both = np.array([org in both for org in organisation_ids], dtype=bool)
+    keep = org_in_both[inputs.cell_org] if inputs.n_cells else np.zeros(0, dtype=bool)
+    if roles is not None:
+        keep &= np.array([role_codes[r] in roles for r in inputs.cell_role.tolist()], dtype=bool)
+    return keep
+
+
+def _actuals(
+    later: list[repo.InputLine], both: set[uuid.UUID], projected_roles: list[str]
+) -> dict[str, dict[str, float]]:
+    """What the later returns report, by role and measure."""
+    actual: dict[str, dict[str, float]] = defaultdict(lambda: dict.fromkeys(MEASURES, 0.0))
+    for line in later:
+        code = line.line.role_code
+        if line.organisation_id in both and code in projected_roles:
+            actual[code]["fte_in_post"] += line.line.fte_in_post
+            actual[code]["vacant_fte"] += line.line.vacant_fte
+    return actual
+
+
+def _aggregation(
+    inputs: ProjectionInputs,
+    role_codes: list[str],
+    sector_names: list[str],
+    sectors: dict[str, str],
+) -> Aggregation:
+    """Cells summed by role, by sector and over all roles."""
+    cell_sector = np.array(
+        [
+            sector_names.index(sectors.get(role_codes[r], "unknown"))
+            for r in inputs.cell_role.tolist()
+        ],
+        dtype=np.int64,
+    )
+    return Aggregation(
+        levels=(
+            AggregationLevel("role", inputs.cell_role, inputs.n_roles),
+            AggregationLevel("sector", cell_sector, len(sector_names)),
+            AggregationLevel("all", np.zeros(inputs.n_cells, dtype=np.int64), 1),
+        )
+    )
+
+
+def _comparison(
+    *,
+    base_year: int,
+    year: int,
+    level: str,
+    group: str,
+    measure: str,
+    runs: FloatArray,
+    observed: float,
+) -> Comparison:
+    """One projected figure (principal and per-run values) against what was reported."""
+    principal, p10, p90 = _statistics(runs[:, None])
+    projected = float(principal[0])
+    error = projected - observed
+    return Comparison(
+        base_year=base_year,
+        year=year,
+        level=level,
+        group=group,
+        measure=measure,
+        projected=projected,
+        p10=float(p10[0]),
+        p90=float(p90[0]),
+        actual=observed,
+        error=error,
+        absolute_percentage_error=(abs(error) / observed * 100.0 if observed > 0 else None),
+        inside_p10_p90=float(p10[0]) - 1e-9 <= observed <= float(p90[0]) + 1e-9,
+    )
+
+
+def _groups(
+    role_codes: list[str],
+    projected_roles: list[str],
+    sector_names: list[str],
+    sectors: dict[str, str],
+) -> dict[str, list[tuple[str, int, list[str]]]]:
+    """Per level, each group's name, its position in the level and its projected roles."""
+    return {
+        "role": [(code, i, [code]) for i, code in enumerate(role_codes) if code in projected_roles],
+        "sector": [
+            (name, i, [c for c in projected_roles if sectors.get(c, "unknown") == name])
+            for i, name in enumerate(sector_names)
+        ],
+        "all": [(ALL_ROLES, 0, projected_roles)],
+    }
+
+
+def compare_levels(
+    per_level: dict[str, tuple[FloatArray, FloatArray]],
+    groups_of_level: dict[str, list[tuple[str, int, list[str]]]],
+    actual: dict[str, dict[str, float]],
+    *,
+    base_year: int,
+    year: int,
+) -> list[Comparison]:
+    """Every group's projected FTE in post and vacant FTE in `year` against the returns."""
+    t = year - base_year
+    comparisons = []
+    for level, groups in groups_of_level.items():
+        runs_supply, runs_demand = per_level[level]
+        for group, g, members in groups:
+            if not members:
+                continue
+            per_measure = {
+                "fte_in_post": runs_supply[:, g, t],
+                "vacant_fte": runs_demand[:, g, t] - runs_supply[:, g, t],
+            }
+            for measure in MEASURES:
+                comparisons.append(
+                    _comparison(
+                        base_year=base_year,
+                        year=year,
+                        level=level,
+                        group=group,
+                        measure=measure,
+                        runs=per_measure[measure],
+                        observed=sum(actual[code][measure] for code in members),
+                    )
+                )
+    return comparisons
+
+
 async def _compare_pair(
     session: AsyncSession,
     *,
@@ -119,39 +253,15 @@ async def _compare_pair(
     role_codes = list(inputs.role_codes)
     sectors = await repo.role_sectors(session, codes=role_codes)
     both = {line.organisation_id for line in later} & set(loaded.organisation_ids)
-    org_in_both = np.array([org in both for org in loaded.organisation_ids], dtype=bool)
-    keep = org_in_both[inputs.cell_org] if inputs.n_cells else np.zeros(0, dtype=bool)
-    if roles is not None:
-        keep &= np.array([role_codes[r] in roles for r in inputs.cell_role.tolist()], dtype=bool)
+    keep = _kept_cells(inputs, loaded.organisation_ids, both, roles)
     if not np.any(keep):
         return []
     inputs = inputs.select_cells(np.flatnonzero(keep))
     # Returns report FTE in post: project supply before sickness absence.
     inputs = dataclasses.replace(inputs, sickness_days_12m=np.zeros(inputs.n_cells))
     projected_roles = sorted({role_codes[r] for r in inputs.cell_role.tolist()})
-
-    actual: dict[str, dict[str, float]] = defaultdict(lambda: dict.fromkeys(MEASURES, 0.0))
-    for line in later:
-        code = line.line.role_code
-        if line.organisation_id in both and code in projected_roles:
-            actual[code]["fte_in_post"] += line.line.fte_in_post
-            actual[code]["vacant_fte"] += line.line.vacant_fte
-
     sector_names = sorted({sectors.get(code, "unknown") for code in role_codes})
-    cell_sector = np.array(
-        [
-            sector_names.index(sectors.get(role_codes[r], "unknown"))
-            for r in inputs.cell_role.tolist()
-        ],
-        dtype=np.int64,
-    )
-    aggregation = Aggregation(
-        levels=(
-            AggregationLevel("role", inputs.cell_role, inputs.n_roles),
-            AggregationLevel("sector", cell_sector, len(sector_names)),
-            AggregationLevel("all", np.zeros(inputs.n_cells, dtype=np.int64), 1),
-        )
-    )
+    aggregation = _aggregation(inputs, role_codes, sector_names, sectors)
 
     def compute() -> dict[str, tuple[FloatArray, FloatArray]]:
         outputs = project(
@@ -168,56 +278,13 @@ async def _compare_pair(
             for level in outputs.levels
         }
 
-    per_level = await asyncio.to_thread(compute)
-    t = year - base_run.base_year
-    groups_of_level = {
-        "role": [(code, [code]) for code in role_codes if code in projected_roles],
-        "sector": [
-            (name, [c for c in projected_roles if sectors.get(c, "unknown") == name])
-            for name in sector_names
-        ],
-        "all": [(ALL_ROLES, projected_roles)],
-    }
-    index_of_level = {
-        "role": {code: i for i, code in enumerate(role_codes)},
-        "sector": {name: i for i, name in enumerate(sector_names)},
-        "all": {ALL_ROLES: 0},
-    }
-    comparisons = []
-    for level, groups in groups_of_level.items():
-        runs_supply, runs_demand = per_level[level]
-        for group, members in groups:
-            if not members:
-                continue
-            g = index_of_level[level][group]
-            per_measure = {
-                "fte_in_post": runs_supply[:, g, t],
-                "vacant_fte": runs_demand[:, g, t] - runs_supply[:, g, t],
-            }
-            for measure in MEASURES:
-                principal, p10, p90 = _statistics(per_measure[measure][:, None])
-                projected = float(principal[0])
-                observed = sum(actual[code][measure] for code in members)
-                error = projected - observed
-                comparisons.append(
-                    Comparison(
-                        base_year=base_run.base_year,
-                        year=year,
-                        level=level,
-                        group=group,
-                        measure=measure,
-                        projected=projected,
-                        p10=float(p10[0]),
-                        p90=float(p90[0]),
-                        actual=observed,
-                        error=error,
-                        absolute_percentage_error=(
-                            abs(error) / observed * 100.0 if observed > 0 else None
-                        ),
-                        inside_p10_p90=float(p10[0]) - 1e-9 <= observed <= float(p90[0]) + 1e-9,
-                    )
-                )
-    return comparisons
+    return compare_levels(
+        await asyncio.to_thread(compute),
+        _groups(role_codes, projected_roles, sector_names, sectors),
+        _actuals(later, both, projected_roles),
+        base_year=base_run.base_year,
+        year=year,
+    )
 
 
 def summarise(comparisons: list[Comparison]) -> list[Summary]:
@@ -245,15 +312,10 @@ def summarise(comparisons: list[Comparison]) -> list[Summary]:
     return summaries
 
 
-async def track_record(
-    session: AsyncSession,
-    *,
-    area_code: str,
-    roles: list[str] | None,
-    iterations: int,
-    seed: int,
-) -> TrackRecord:
-    """Backtest the baseline for an ICB (and optionally a set of roles)."""
+async def _check_request(
+    session: AsyncSession, *, area_code: str, roles: list[str] | None
+) -> tuple[Area, list[int]]:
+    """The ICB and its return years within the population data (at least two)."""
     area = await repo.area_of(session, code=area_code)
     if area is None or area.type != AreaType.icb:
         raise errors.NotAnIcb("A track record is kept for an ICB (E54 code).", field="code")
@@ -276,6 +338,31 @@ async def track_record(
             "A track record needs returns in at least two years: an earlier base year and a "
             f"later year to compare with (this ICB has returns in {years or 'no year'}).",
         )
+    return area, usable
+
+
+def coverage_by_measure(comparisons: list[Comparison]) -> dict[str, float]:
+    """The share of role-level comparisons inside p10-p90, per measure compared."""
+    coverage = {}
+    for measure in MEASURES:
+        inside = [
+            c.inside_p10_p90 for c in comparisons if c.measure == measure and c.level == "role"
+        ]
+        if inside:
+            coverage[measure] = float(np.mean(inside))
+    return coverage
+
+
+async def track_record(
+    session: AsyncSession,
+    *,
+    area_code: str,
+    roles: list[str] | None,
+    iterations: int,
+    seed: int,
+) -> TrackRecord:
+    """Backtest the baseline for an ICB (and optionally a set of roles)."""
+    area, usable = await _check_request(session, area_code=area_code, roles=roles)
     baseline = await projection_runs.baseline(session)
     comparisons: list[Comparison] = []
     for position, base_year in enumerate(usable[:-1]):
@@ -304,19 +391,6 @@ async def track_record(
                 )
             except pipeline.RunFailed:
                 continue
-    coverage = {
-        measure: float(
-            np.mean(
-                [
-                    c.inside_p10_p90
-                    for c in comparisons
-                    if c.measure == measure and c.level == "role"
-                ]
-            )
-        )
-        for measure in MEASURES
-        if any(c.measure == measure and c.level == "role" for c in comparisons)
-    }
     return TrackRecord(
         area_code=area.code,
         roles=roles,
@@ -325,5 +399,5 @@ async def track_record(
         return_years=usable,
         comparisons=comparisons,
         summaries=summarise(comparisons),
-        coverage_by_measure=coverage,
+        coverage_by_measure=coverage_by_measure(comparisons),
     )

@@ -14,7 +14,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from services.api.agreements import router as agreements_router
+from services.api import deps
 from services.api.keys import service as keys_service
 from services.api.main import create_app
 from shared.db.session import transaction
@@ -64,7 +64,7 @@ class Clock:
 @pytest.fixture
 def clock(app: FastAPI) -> Clock:
     current = Clock()
-    app.dependency_overrides[agreements_router.today] = lambda: current.today
+    app.dependency_overrides[deps.today] = lambda: current.today
     return current
 
 

@@ -9,9 +9,11 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.api import deps
 from services.api.returns.csv_format import TEMPLATE_COLUMNS
 from shared.models import IdempotencyRecord, Role
 from tests.api.returns.helpers import counts, line
@@ -183,6 +185,32 @@ async def test_business_rules(
     problem = assert_problem(response, 422, "return_invalid")
     assert [(e["row"], e["column"], e["code"]) for e in problem["errors"]] == [(2, column, code)]
     assert await counts(sessionmaker) == (0, 0, 0)
+
+
+async def test_the_day_is_the_apis_today_dependency(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    make_key: KeyFactory,
+    org: uuid.UUID,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    """A return is "in the future" by the API's Today dependency, not the machine's clock."""
+    key = await make_key("submit", organisation_id=org)
+    app.dependency_overrides[deps.today] = lambda: date(2024, 12, 31)
+    try:
+        body = {"as_at": AS_AT, "lines": [line()]}
+        problem = assert_problem(
+            await client.post(f"/v1/organisations/{org}/returns", json=body, headers=key),
+            422,
+            "return_invalid",
+        )
+        assert [e["code"] for e in problem["errors"]] == ["as_at_in_future"]
+        assert await counts(sessionmaker) == (0, 0, 0)
+        app.dependency_overrides[deps.today] = lambda: date(2025, 3, 31)
+        accepted = await client.post(f"/v1/organisations/{org}/returns", json=body, headers=key)
+        assert accepted.status_code == 201, accepted.text
+    finally:
+        app.dependency_overrides.pop(deps.today, None)
 
 
 async def test_every_error_at_once_and_dates(
