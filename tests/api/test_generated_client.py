@@ -30,6 +30,8 @@ from tests.helpers import KeyFactory
 from tests.live import live_api
 
 PACKAGE = "owf_generated_client"
+# The generator's settings: charts (image/png, image/svg+xml) are read as bytes.
+CONFIG = DOCUMENT.parent.parent / "clients" / "python" / "openapi-python-client.yaml"
 METHODS = {"get", "put", "post", "patch", "delete"}
 
 
@@ -46,6 +48,8 @@ def generate(into: Path) -> subprocess.CompletedProcess[str]:
             str(DOCUMENT),
             "--meta",
             "none",
+            "--config",
+            str(CONFIG),
             "--output-path",
             str(into / PACKAGE),
         ],
@@ -80,6 +84,13 @@ def _module(name: str) -> ModuleType:
     return importlib.import_module(f"{PACKAGE}.{name}")
 
 
+def _operation(operation_id: str) -> ModuleType:
+    """The generated module of an operation, whatever tag it is filed under."""
+    package = Path(importlib.import_module(PACKAGE).__file__ or "").parent
+    [path] = list((package / "api").rglob(f"{operation_id}.py"))
+    return _module(f"api.{path.parent.name}.{operation_id}")
+
+
 def test_every_operation_is_generated(generated: Path) -> None:
     document: dict[str, Any] = json.loads(DOCUMENT.read_text())
     operations = {
@@ -90,12 +101,12 @@ def test_every_operation_is_generated(generated: Path) -> None:
     }
     modules = {path.stem for path in (generated / "api").rglob("*.py")}
     assert operations - modules == set()
-    submit = (generated / "api" / "returns" / "submit_return.py").read_text()
+    submit = next((generated / "api").rglob("submit_return.py")).read_text()
     # The return's three bodies: JSON, the CSV file's bytes and multipart.
     for body in ("ReturnCreate", "File", "SubmitReturnFilesBody"):
         assert body in submit, body
     assert (
-        "def asyncio_detailed" in (generated / "api" / "returns" / "import_returns.py").read_text()
+        "def asyncio_detailed" in next((generated / "api").rglob("import_returns.py")).read_text()
     )
 
 
@@ -157,35 +168,29 @@ async def test_the_generated_client_drives_the_live_server(
 async def _drive(client: Any, models: ModuleType) -> None:
     problem_model = models.Problem
 
-    areas = await _module("api.areas.list_areas").asyncio_detailed(
+    areas = await _operation("list_areas").asyncio_detailed(
         client=client, type_=models.AreaType("icb"), limit=100
     )
     assert areas.status_code == 200
     assert DEMO_ICB in {area.code for area in areas.parsed.items}
 
-    workforce = await _module("api.returns.area_workforce").asyncio_detailed(
-        DEMO_ICB, client=client
-    )
+    workforce = await _operation("area_workforce").asyncio_detailed(DEMO_ICB, client=client)
     assert workforce.status_code == 200
     by_role = {row.role_code: row for row in workforce.parsed.roles}
     assert by_role["care-worker"].headcount > 10_000
 
-    created = await _module("api.projections.create_projection").asyncio_detailed(
+    created = await _operation("create_projection").asyncio_detailed(
         client=client, body=models.ProjectionCreate(scope=DEMO_ICB, iterations=20, horizon=5)
     )
     assert created.status_code == 202, created.content
-    run = await _until_finished(
-        _module("api.projections.get_projection"), client, created.parsed.id
-    )
+    run = await _until_finished(_operation("get_projection"), client, created.parsed.id)
     assert run.status == "succeeded"
 
-    latest = await _module("api.projections.latest_projection").asyncio_detailed(
-        DEMO_ICB, client=client
-    )
+    latest = await _operation("latest_projection").asyncio_detailed(DEMO_ICB, client=client)
     assert latest.status_code == 200, latest.content
     assert latest.parsed.run.id == run.id
 
-    results = await _module("api.projections.get_results").asyncio_detailed(
+    results = await _operation("get_results").asyncio_detailed(
         run.id, client=client, role="care-worker", limit=200
     )
     assert results.status_code == 200
@@ -194,19 +199,17 @@ async def _drive(client: Any, models: ModuleType) -> None:
     assert all(row.role_code == "care-worker" for row in rows)
     assert all(row.p10 <= row.p50 <= row.p90 for row in rows)
 
-    organisations = await _module("api.organisations.list_organisations").asyncio_detailed(
+    organisations = await _operation("list_organisations").asyncio_detailed(
         client=client, ics=DEMO_ICB, kind=models.OrganisationKind("care_provider"), limit=1
     )
     organisation = organisations.parsed.items[0]
-    submit = _module("api.returns.submit_return")
+    submit = _operation("submit_return")
     as_at = (date.today() - timedelta(days=1)).isoformat()
     good = models.ReturnCreate.from_dict({"as_at": as_at, "lines": [_line("care-worker")]})
     stored = await submit.asyncio_detailed(organisation.id, client=client, body=good)
     assert stored.status_code == 201, stored.content
     assert stored.parsed.lines[0].role_code == "care-worker"
-    again = await _module("api.returns.get_return").asyncio_detailed(
-        stored.parsed.id, client=client
-    )
+    again = await _operation("get_return").asyncio_detailed(stored.parsed.id, client=client)
     assert again.parsed.id == stored.parsed.id
 
     bad = models.ReturnCreate.from_dict(
@@ -225,9 +228,7 @@ async def _drive(client: Any, models: ModuleType) -> None:
     assert [error.row for error in problem.errors] == sorted(e.row for e in problem.errors)
     assert {error.row for error in problem.errors} == {1, 2}
 
-    missing = await _module("api.projections.get_results").asyncio_detailed(
-        uuid.uuid4(), client=client
-    )
+    missing = await _operation("get_results").asyncio_detailed(uuid.uuid4(), client=client)
     assert missing.status_code == 404
     assert isinstance(missing.parsed, problem_model)
     assert missing.parsed.status == 404
@@ -238,21 +239,21 @@ async def _drive(client: Any, models: ModuleType) -> None:
 def _upload_csv(client: Any, models: ModuleType) -> None:
     """The template as a CSV file's bytes: stored as the organisation's next version."""
     types = _module("types")
-    organisations = _module("api.organisations.list_organisations").sync_detailed(
+    organisations = _operation("list_organisations").sync_detailed(
         client=client, ics=DEMO_ICB, kind=models.OrganisationKind("care_provider"), limit=1
     )
     organisation = organisations.parsed.items[0]
-    before = _module("api.returns.list_returns").sync_detailed(organisation.id, client=client)
-    template = _module("api.returns.template").sync_detailed(client=client)
+    before = _operation("list_returns").sync_detailed(organisation.id, client=client)
+    template = _operation("template").sync_detailed(client=client)
     assert template.status_code == 200
     csv_file = types.File(payload=io.BytesIO(template.content), file_name="return.csv")
     as_at = date.today() - timedelta(days=1)
-    stored = _module("api.returns.submit_return").sync_detailed(
+    stored = _operation("submit_return").sync_detailed(
         organisation.id, client=client, body=csv_file, as_at=as_at
     )
     assert stored.status_code == 201, stored.content
     assert stored.parsed.as_at == as_at
     assert stored.parsed.version == 2
     assert [line.role_code for line in stored.parsed.lines] == ["care-worker"]
-    after = _module("api.returns.list_returns").sync_detailed(organisation.id, client=client)
+    after = _operation("list_returns").sync_detailed(organisation.id, client=client)
     assert len(after.parsed.items) == len(before.parsed.items)
