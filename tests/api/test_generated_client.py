@@ -31,7 +31,7 @@ from tests.live import live_api
 
 PACKAGE = "owf_generated_client"
 # The generator's settings: charts (image/png, image/svg+xml) are read as bytes.
-CONFIG = DOCUMENT.parent.parent / "clients" / "python" / "openapi-python-client.yaml"
+CONFIG = DOCUMENT.parents[1] / "clients" / "python" / "config.yml"
 METHODS = {"get", "put", "post", "patch", "delete"}
 
 
