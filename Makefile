@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml $(DEV_LOCK) | cksum | cu
 OWF    := $(BIN)/oneworkforce
 
 .DEFAULT_GOAL := help
-.PHONY: help setup lock run test lint typecheck pytest migrate bench bench-ingest bench-projection bench-export bench-compare bench-hostile bench-soak fuzz openapi clients clean
+.PHONY: help setup lock run test lint typecheck pytest migrate bench bench-ingest bench-projection bench-export bench-compare bench-hostile bench-soak bench-explorer bench-scale fuzz openapi clients clean
 
 help:
 	@echo "make run        set up, migrate, load reference and demo data, serve on 127.0.0.1:8000"
@@ -24,6 +24,8 @@ help:
 	@echo "make typecheck | pytest | migrate | bench | openapi | clean"
 	@echo "make bench-export   England run's results as CSV through the API vs psql \\copy"
 	@echo "make bench-compare  paired scenario comparison vs downloading both runs' results"
+	@echo "make bench-explorer   time each Explorer page on the demo against the JSON reads"
+	@echo "make bench-scale    England in full mode (API + 1 and 2 workers) vs the engine alone"
 
 $(STAMP): pyproject.toml $(DEV_LOCK)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -71,8 +73,16 @@ bench-ingest: setup
 bench-projection: setup
 	$(BIN)/python -m bench.projection
 
+# England with returns in all 42 ICBs, POST /v1/projections to succeeded on PostgreSQL + Redis
+# (BENCH_DATABASE_URL, BENCH_REDIS_URL) with 1 and 2 worker processes, against the engine alone.
+bench-scale: setup
+	$(BIN)/python -m bench.scale
+
 bench-compare: setup
 	$(BIN)/python -m bench.compare --rounds 5 --iterations 200
+
+bench-explorer: setup
+	$(BIN)/python -m bench.explorer_pages --rounds 9
 
 # Full mode (PostgreSQL + Redis + a worker) under 16 clients of mixed traffic for 5 minutes.
 bench-soak: setup

@@ -454,6 +454,10 @@ def serve(
         f"(docs: http://{bind_host}:{bind_port}/docs; projector: "
         f"{'arq on Redis' if settings.redis_url else 'in-process'})"
     )
+    console.print(
+        f"[bold]Explorer[/bold] (web pages; sign in with an API key): "
+        f"http://{bind_host}:{bind_port}/explorer"
+    )
     uvicorn.run(
         "services.api.main:create_app",
         factory=True,

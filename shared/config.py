@@ -38,7 +38,9 @@ class Settings(BaseSettings):
 
     outbox_relay_interval_s: float = 5.0
     inprocess_workers: int = 2
-    job_max_tries: int = 3
+    job_max_tries: int = Field(default=3, ge=1)
+    worker_max_jobs: int = Field(default=4, ge=1)
+    worker_metrics_port: int = Field(default=9101, ge=0, le=65535)
     run_heartbeat_timeout_s: float = 120.0
     auto_recompute: bool = True
     recompute_delay_s: float = 30.0
@@ -52,6 +54,10 @@ class Settings(BaseSettings):
     # Where a worker marks that its loop is turning (empty: the system temp directory).
     worker_health_file: str = ""
 
+    # The Explorer's browser sessions: how long one lasts after signing in, and whether its
+    # cookie is marked Secure (None: when the request came over HTTPS).
+    explorer_session_ttl_s: int = Field(default=3600, ge=60, le=86400)
+    explorer_cookie_secure: bool | None = None
     # Webhooks. Addresses that resolve to loopback, private, link-local (cloud metadata) or
     # other non-public networks are refused unless allowed (local development and tests);
     # plain http:// URLs likewise.
@@ -88,6 +94,11 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_redis_is_none(cls, value: str | None) -> str | None:
         return value or None
+
+    @field_validator("explorer_cookie_secure", mode="before")
+    @classmethod
+    def _empty_is_auto(cls, value: object) -> object:
+        return None if value == "" else value
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -23,6 +23,10 @@ class JobName(StrEnum):
 class JobPayload(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    # The request that caused the job (filled in by the outbox from the request's context, and
+    # carried on to the jobs a job queues), so the worker's log lines can name it.
+    request_id: str | None = None
+
 
 class PingPayload(JobPayload):
     token: str

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared.config import Settings
-from shared.context import request_id_var
+from shared.context import job_context_var, request_id_var
 
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
     "message",
@@ -29,6 +29,7 @@ class JsonFormatter(logging.Formatter):
         request_id = request_id_var.get()
         if request_id:
             entry["request_id"] = request_id
+        entry.update(job_context_var.get() or {})
         for key, value in record.__dict__.items():
             if key not in _STANDARD and not key.startswith("_"):
                 entry[key] = value
@@ -41,9 +42,12 @@ class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         base = super().format(record)
         request_id = request_id_var.get()
-        extras = {
-            k: v for k, v in record.__dict__.items() if k not in _STANDARD and not k.startswith("_")
-        }
+        extras = dict(job_context_var.get() or {})
+        extras.update(
+            (k, v)
+            for k, v in record.__dict__.items()
+            if k not in _STANDARD and not k.startswith("_")
+        )
         suffix = " ".join(f"{k}={v}" for k, v in extras.items())
         rid = f" [{request_id}]" if request_id else ""
         return f"{base}{rid}{' ' + suffix if suffix else ''}"

@@ -8,6 +8,7 @@ concurrency tests need transactions that really commit.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 
@@ -15,6 +16,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from services.api.keys import service as keys_service
@@ -106,13 +108,26 @@ def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 
 
 async def clean_tables(engine: AsyncEngine) -> None:
+    """Empty every non-reference table. A background task of the app under test (relay,
+    reaper) may still hold a table when the test ends, and PostgreSQL can then pick the
+    TRUNCATE as a deadlock victim: that is the clean-up racing the app, not a failure of the
+    test, so it is tried again."""
     tables = [t.name for t in Base.metadata.sorted_tables if t.name not in KEEP_TABLES]
-    async with engine.begin() as connection:
-        if engine.dialect.name == "postgresql":
-            await connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
-        else:
-            for table in reversed(tables):
-                await connection.execute(text(f"DELETE FROM {table}"))
+    for attempt in range(5):
+        try:
+            async with engine.begin() as connection:
+                if engine.dialect.name == "postgresql":
+                    await connection.execute(
+                        text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+                    )
+                else:
+                    for table in reversed(tables):
+                        await connection.execute(text(f"DELETE FROM {table}"))
+            return
+        except DBAPIError as exc:
+            if "deadlock" not in str(exc).lower() or attempt == 4:
+                raise
+            await asyncio.sleep(0.2 * (attempt + 1))
 
 
 @pytest.fixture

@@ -12,15 +12,20 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.staticfiles import StaticFiles
 
 from services.api import openapi
 from services.api.agreements.router import router as agreements_router
 from services.api.areas.router import router as areas_router
 from services.api.audit.router import router as audit_router
 from services.api.cache import BodyCache, KeyCache, TtlCache
+from services.api.charts.router import router as charts_router
 from services.api.docs.router import ASSETS_PATH, assets
 from services.api.docs.router import router as docs_router
 from services.api.errors import install_error_handlers
+from services.api.explorer.pages import STATIC_DIR as EXPLORER_STATIC
+from services.api.explorer.router import root_router as explorer_root_router
+from services.api.explorer.router import router as explorer_router
 from services.api.gate import AccessGate
 from services.api.health.router import router as health_router
 from services.api.insights.router import router as insights_router
@@ -133,6 +138,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.areas_cache = TtlCache(ttl_s=300.0)
     # Integrations see a newly finished run within this many seconds.
     app.state.latest_cache = TtlCache(ttl_s=settings.latest_cache_s)
+    # Explorer: a page's data and drawn charts, reused by its images and downloads.
+    app.state.explorer_cache = TtlCache(ttl_s=120.0, max_entries=300)
     plain_openapi = app.openapi
 
     def openapi_with_links() -> dict[str, Any]:
@@ -192,5 +199,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(insights_router)
     app.include_router(areas_router)
     app.include_router(projections_router)
+    app.include_router(charts_router)
+    # The Explorer: web pages served by the API itself, with their own vendored scripts.
+    app.include_router(explorer_root_router)
+    app.include_router(explorer_router)
+    app.mount("/explorer/static", StaticFiles(directory=EXPLORER_STATIC), name="explorer-static")
     app.include_router(webhooks_router)
     return app

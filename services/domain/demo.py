@@ -231,11 +231,15 @@ def _nhs_trusts() -> list[DemoOrganisation]:
 
 
 def _local_organisations(
-    lads: list[tuple[str, str, int]], rng: np.random.Generator
+    lads: list[tuple[str, str, int]], rng: np.random.Generator, *, unique_codes: bool = False
 ) -> list[DemoOrganisation]:
+    """Care providers, a council and primary care per LAD. `unique_codes` builds each
+    organisation's code from its LAD's whole code, so codes stay unique across ICBs."""
     organisations: list[DemoOrganisation] = []
     provider_number = 0
     for lad_code, lad_name, persons_65_plus in lads:
+        local = lad_code[1:] if unique_codes else lad_code[-4:]
+        first_provider = provider_number
         posts = persons_65_plus * NATIONAL_ASC_POSTS_PER_65_PLUS * 0.85
         providers = max(1, round(posts / AVERAGE_CARE_PROVIDER_POSTS))
         sizes = rng.lognormal(mean=0.0, sigma=0.6, size=providers)
@@ -249,7 +253,11 @@ def _local_organisations(
                     sector="social_care",
                     home_lad_code=lad_code,
                     ods_code=None,
-                    cqc_location_id=f"1-9{provider_number:09d}",
+                    cqc_location_id=(
+                        f"1-9{local}{provider_number - first_provider:03d}"
+                        if unique_codes
+                        else f"1-9{provider_number:09d}"
+                    ),
                     posts_by_role={r: float(size) * s for r, s in CARE_PROVIDER_ROLES.items()},
                     rates=ASC_RATES,
                     age_mix=ASC_AGE_MIX,
@@ -262,7 +270,7 @@ def _local_organisations(
                 kind="local_authority",
                 sector="local_government",
                 home_lad_code=lad_code,
-                ods_code=f"LA{lad_code[-4:]}",
+                ods_code=f"LA{local}",
                 cqc_location_id=None,
                 posts_by_role={r: n * scale for r, n in COUNCIL_ROLES.items()},
                 rates=ASC_RATES,
@@ -275,7 +283,7 @@ def _local_organisations(
                 kind="primary_care",
                 sector="health",
                 home_lad_code=lad_code,
-                ods_code=f"PC{lad_code[-4:]}",
+                ods_code=f"PC{local}",
                 cqc_location_id=None,
                 posts_by_role={r: n * scale for r, n in PCN_ROLES.items()},
                 rates=NHS_RATES,
@@ -323,14 +331,21 @@ async def _lads_with_65_plus(session: AsyncSession, *, ics_code: str) -> list[tu
     )
 
 
-async def load_demo(session: AsyncSession, *, ics_code: str = DEMO_ICB) -> DemoReport:
-    """Register the demo ICB's organisations and load two years of returns (once)."""
+async def load_demo(
+    session: AsyncSession, *, ics_code: str = DEMO_ICB, trusts: bool = True
+) -> DemoReport:
+    """Register the demo ICB's organisations and load two years of returns (once).
+
+    `trusts=False` leaves out the NHS trusts (Cheshire and Merseyside's, by their real ODS
+    codes), so any ICB can be given sized local organisations the same way (benchmarks)."""
     existing = await organisations.count_in_ics(session, ics_code=ics_code)
     if existing:
         return DemoReport(created=False, organisations=existing, lines=0, returns=0)
     rng = np.random.default_rng(SEED)
     lads = await _lads_with_65_plus(session, ics_code=ics_code)
-    demo = _nhs_trusts() + _local_organisations(lads, rng)
+    demo = (_nhs_trusts() if trusts else []) + _local_organisations(
+        lads, rng, unique_codes=not trusts
+    )
     for organisation in demo:
         session.add(
             Organisation(

@@ -129,6 +129,11 @@ class ArqSender:
         """Drop jobs whose worker died, or that were lost (see discard_arq_jobs)."""
         await discard_arq_jobs(await self._get_pool(), self._queue_name, job_ids)
 
+    async def depth(self) -> int:
+        """Jobs waiting in the queue (deferred ones included), not yet taken by a worker."""
+        pool = await self._get_pool()
+        return int(await asyncio.wait_for(pool.zcard(self._queue_name), timeout=2))
+
     async def ping(self) -> None:
         pool = await self._get_pool()
         await asyncio.wait_for(pool.ping(), timeout=2)

@@ -32,6 +32,7 @@ class InProcessRunner:
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._tasks: list[asyncio.Task[None]] = []
         self._active = 0
+        self._deferred = 0
         # Jobs waiting (queued or deferred) or running here; the queue "holds" these.
         self._held: set[str] = set()
         self._running: set[str] = set()
@@ -73,12 +74,18 @@ class InProcessRunner:
             self._queue.put_nowait(item)
             return
         self._active += 1  # a deferred job counts as pending until it lands on the queue
+        self._deferred += 1
 
         def release() -> None:
             self._queue.put_nowait(item)
             self._active -= 1
+            self._deferred -= 1
 
         asyncio.get_running_loop().call_later(delay_s, release)
+
+    async def depth(self) -> int:
+        """Jobs waiting to run (deferred ones included)."""
+        return self._queue.qsize() + self._deferred
 
     async def ping(self) -> None:
         return None
@@ -118,9 +125,9 @@ class InProcessRunner:
             async with asyncio.timeout(spec.timeout_s):
                 await spec.coroutine(ctx, **payload)
         except Retry as retry:
-            if attempt < spec.max_tries:
+            if attempt < spec.tries(self._settings):
                 delay = float(retry.defer_score or 0) / 1000 if retry.defer_score else 1.0
-                log.info("job retry", extra={"job_id": job_id, "attempt": attempt})
+                log.warning("job will retry", extra={"job_id": job_id, "attempt": attempt})
                 self._schedule(delay, (job_name, job_id, payload, attempt + 1))
                 return
             log.error("job failed after retries", extra={"job_id": job_id})

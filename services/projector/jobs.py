@@ -65,16 +65,27 @@ def _env(ctx: WorkerContext) -> pipeline.JobEnv:
     )
 
 
-async def _with_retry(ctx: WorkerContext, run_id: str, work: Awaitable[str]) -> str:
+async def _with_retry(
+    ctx: WorkerContext, run_id: str, work: Awaitable[str], *, part: str | None = None
+) -> str:
     """Unexpected failures are retried (arq Retry) until the last try, which fails the run."""
     try:
         return await work
     except Exception as exc:
         job_try = ctx.get("job_try", 1)
+        reason = f"{type(exc).__name__}: {exc}"
         if job_try < ctx["settings"].job_max_tries:
-            log.warning("projection job failed; retrying", extra={"run_id": run_id})
+            log.warning(
+                "projection job failed; retrying",
+                extra={"run_id": run_id, "ics_code": part, "try": job_try, "error": reason},
+            )
             raise Retry(defer=min(30, 2**job_try)) from exc
-        await pipeline._fail_run(_env(ctx), uuid.UUID(run_id), f"{type(exc).__name__}: {exc}")
+        await projection_runs.fail_run(
+            ctx["sessionmaker"],
+            uuid.UUID(run_id),
+            f"{part}: {reason}" if part else reason,
+            failed_part=part,
+        )
         raise
 
 
@@ -91,7 +102,8 @@ async def project_ics(
     work = pipeline.project_ics(
         _env(ctx), run_id=uuid.UUID(run_id), ics_code=ics_code, attempt=attempt
     )
-    return {"run_id": run_id, "ics_code": ics_code, "outcome": await _with_retry(ctx, run_id, work)}
+    outcome = await _with_retry(ctx, run_id, work, part=ics_code)
+    return {"run_id": run_id, "ics_code": ics_code, "outcome": outcome}
 
 
 async def combine_projection(

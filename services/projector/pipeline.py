@@ -2,8 +2,11 @@
 loop with heartbeats, and write each result set in one idempotent transaction.
 
 An ICB run is one job. An England run fans out one project_ics job per ICB with returns; each
-stores its ICB's results and per-run totals by role, and the last one to finish queues the
-combine job, which sums the per-run totals and takes England's percentiles from them.
+stores its ICB's results and per-run totals by role in a transaction that locks only its own
+part row, then, in a second transaction that locks only the run row, counts the finished parts:
+the part that sees them all done queues the combine job (once: `combine_attempts` goes from 0 to
+1 under that lock), which sums the per-run totals and takes England's percentiles from them.
+Why this cannot deadlock is in docs/projection-locking.md.
 """
 
 from __future__ import annotations
@@ -17,13 +20,14 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import date, datetime
 from typing import Any, TypeVar
 
 import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.domain.insights.unpaid_care import unpaid_care_hours
+from services.domain.projections import runs as projection_runs
 from services.domain.webhooks import events as webhook_events
 from services.domain.webhooks.events import EventType
 from services.projector.model.engine import (
@@ -48,6 +52,7 @@ from services.projector.model.inputs import (
 from services.projector.model.params import (
     ScenarioParameters,
 )
+from shared import metrics
 from shared.config import Settings
 from shared.db.base import utcnow
 from shared.db.session import transaction
@@ -344,6 +349,31 @@ def build_inputs(rows: InputRows, run: ProjectionRun) -> LoadedInputs:
 # Running the model off the loop, with heartbeats
 
 
+def compute(
+    loaded: LoadedInputs,
+    run: ProjectionRun,
+    *,
+    keep_iterations: bool | frozenset[str],
+    progress: Callable[[float], None] | None = None,
+) -> ProjectionOutputs:
+    """The model on one ICB's inputs, at the levels a run stores (no I/O: CPU only)."""
+    inputs = loaded.inputs
+    aggregation = Aggregation.standard(inputs, np.zeros(inputs.n_areas, dtype=np.int64), 1)
+    aggregation = Aggregation(
+        levels=tuple(level for level in aggregation.levels if level.name in _ICB_LEVELS)
+    )
+    return project(
+        inputs,
+        loaded.params,
+        iterations=run.iterations,
+        seed=run.seed,
+        aggregation=aggregation,
+        keep_iterations=keep_iterations,
+        explain=True,
+        progress=progress,
+    )
+
+
 async def _run_model(
     loaded: LoadedInputs,
     run: ProjectionRun,
@@ -353,29 +383,14 @@ async def _run_model(
     interval_s: float,
 ) -> ProjectionOutputs:
     state = _Beat()
-    inputs = loaded.inputs
-    aggregation = Aggregation.standard(inputs, np.zeros(inputs.n_areas, dtype=np.int64), 1)
-    aggregation = Aggregation(
-        levels=tuple(level for level in aggregation.levels if level.name in _ICB_LEVELS)
-    )
 
     def progress(share: float) -> None:
         state.progress = share
 
-    def compute() -> ProjectionOutputs:
-        return project(
-            inputs,
-            loaded.params,
-            iterations=run.iterations,
-            seed=run.seed,
-            aggregation=aggregation,
-            keep_iterations=keep_iterations,
-            explain=True,
-            progress=progress,
-        )
-
     # The model is CPU work: a thread keeps the event loop (and the API beside it) responsive.
-    task = asyncio.ensure_future(asyncio.to_thread(compute))
+    task = asyncio.ensure_future(
+        asyncio.to_thread(compute, loaded, run, keep_iterations=keep_iterations, progress=progress)
+    )
     while True:
         done, _ = await asyncio.wait({task}, timeout=interval_s)
         if done:
@@ -618,21 +633,42 @@ async def _commit_and_send(env: JobEnv, session: AsyncSession) -> None:
             log.exception("sending follow-up jobs failed; the relay will retry")
 
 
-async def _fail_run(env: JobEnv, run_id: uuid.UUID, message: str) -> None:
-    async with transaction(env.sessionmaker) as session:
-        await repo.update_run(
-            session,
-            run_id=run_id,
-            status=RunStatus.failed,
-            finished_at=utcnow(),
-            error=message[:2000],
-        )
-        run = await repo.get_run(session, run_id=run_id)
-        if run is not None:
-            await webhook_events.projection_event(
-                session, EventType.projection_failed, run, status="failed", error=message[:2000]
-            )
-    await _send_after(env, session)
+async def _fail_run(
+    env: JobEnv, run_id: uuid.UUID, message: str, *, failed_part: str | None = None
+) -> bool:
+    return await projection_runs.fail_run(
+        env.sessionmaker,
+        run_id,
+        message,
+        failed_part=failed_part,
+        send_pending=env.send_pending,
+    )
+
+
+@dataclass(frozen=True)
+class _Ended:
+    """What the success metric and log line need, read while the run row was at hand."""
+
+    run_id: uuid.UUID
+    scope: str
+    automatic: bool
+    started_at: datetime | None
+
+    @classmethod
+    def of(cls, run: ProjectionRun, started_at: datetime | None) -> _Ended:
+        return cls(run.id, run.scope, run.requested_by_key_id is None, started_at)
+
+
+def _succeeded(ended: _Ended) -> None:
+    started_at = ended.started_at
+    seconds = None if started_at is None else (utcnow() - started_at).total_seconds()
+    metrics.run_ended(
+        scope=ended.scope, status=RunStatus.succeeded, seconds=seconds, automatic=ended.automatic
+    )
+    log.info(
+        "projection run succeeded",
+        extra={"run_id": str(ended.run_id), "scope": ended.scope, "seconds": seconds},
+    )
 
 
 async def _send_after(env: JobEnv, session: AsyncSession) -> None:
@@ -661,12 +697,13 @@ async def run_projection(env: JobEnv, *, run_id: uuid.UUID, attempt: int) -> str
             await session.rollback()
             return "superseded"
         now = utcnow()
+        started_at = run.started_at or now
         await repo.update_run(
             session,
             run_id=run_id,
             status=RunStatus.running,
             attempts=attempt,
-            started_at=run.started_at or now,
+            started_at=started_at,
             heartbeat_at=now,
             error=None,
         )
@@ -687,6 +724,7 @@ async def run_projection(env: JobEnv, *, run_id: uuid.UUID, attempt: int) -> str
             return "fanned_out"
         await session.commit()
         snapshot = run
+        ended = _Ended.of(run, started_at)
 
     started = time.perf_counter()
     try:
@@ -717,8 +755,9 @@ async def run_projection(env: JobEnv, *, run_id: uuid.UUID, attempt: int) -> str
     write_started = time.perf_counter()
     async with transaction(env.sessionmaker) as session:
         current = await repo.get_run(session, run_id=run_id, lock=True)
-        if current is None or current.status == RunStatus.succeeded:
-            return "succeeded"
+        if current is None or current.status != RunStatus.running or current.attempts != attempt:
+            # Ended meanwhile, or the reaper gave the run to a newer attempt.
+            return "superseded" if current is None else str(current.status)
         # Anything an interrupted attempt left goes first, so there is one result set.
         await repo.delete_results(session, run_id=run_id)
         await repo.write_results(session, rows)
@@ -745,23 +784,39 @@ async def run_projection(env: JobEnv, *, run_id: uuid.UUID, attempt: int) -> str
             session, EventType.projection_succeeded, current, status="succeeded"
         )
     await _send_after(env, session)
+    _succeeded(ended)
     return "succeeded"
 
 
 async def project_ics(env: JobEnv, *, run_id: uuid.UUID, ics_code: str, attempt: int) -> str:
-    """One ICB of an England run: its results and per-run totals; the last part combines."""
+    """One ICB of an England run: its results and per-run totals; the last part queues the
+    combine step. Its transactions lock its own part row only, except the count at the end,
+    which locks the run row only."""
     async with env.sessionmaker() as session:
         run = await repo.get_run(session, run_id=run_id)
         part = await repo.get_part(session, run_id=run_id, ics_code=ics_code, lock=True)
         if run is None or part is None:
+            await session.rollback()
             return "missing"
-        if run.status != RunStatus.running or part.status in (
-            RunStatus.succeeded,
-            RunStatus.failed,
-        ):
+        if part.status in (RunStatus.succeeded, RunStatus.failed, RunStatus.cancelled):
             part_status = str(part.status)
             await session.rollback()
+            if part_status == RunStatus.succeeded:
+                # A retry after the part's results were committed but before it was counted
+                # (the count is idempotent).
+                await part_finished(env, run_id=run_id)
             return part_status
+        if run.status != RunStatus.running:
+            # The run has ended (failed): this part is no longer wanted.
+            await repo.update_part(
+                session,
+                run_id=run_id,
+                ics_code=ics_code,
+                status=RunStatus.cancelled,
+                finished_at=utcnow(),
+            )
+            await session.commit()
+            return "cancelled"
         if attempt < part.attempts:
             await session.rollback()
             return "superseded"
@@ -782,10 +837,14 @@ async def project_ics(env: JobEnv, *, run_id: uuid.UUID, ics_code: str, attempt:
             lads = await repo.lads_of(session, icb_code=ics_code)
 
         async def beat(progress: float) -> None:
+            del progress  # an England run's progress counts finished parts
+            # Two transactions of one row each: a part's beat never holds its part row while
+            # waiting for the run row.
             async with transaction(env.sessionmaker) as session:
                 await repo.update_part(
                     session, run_id=run_id, ics_code=ics_code, heartbeat_at=utcnow()
                 )
+            async with transaction(env.sessionmaker) as session:
                 await repo.update_run(session, run_id=run_id, heartbeat_at=utcnow())
 
         outputs = await _run_model(
@@ -799,19 +858,18 @@ async def project_ics(env: JobEnv, *, run_id: uuid.UUID, ics_code: str, attempt:
         draws = icb_draw_rows(run_id, ics_code, loaded, outputs)
         totals = run_totals(outputs)
     except (RunFailed, InputError, ParameterError) as exc:
-        async with transaction(env.sessionmaker) as session:
-            await repo.update_part(
-                session, run_id=run_id, ics_code=ics_code, status=RunStatus.failed
-            )
-        await _fail_run(env, run_id, f"{ics_code}: {exc}")
+        await _fail_run(env, run_id, f"{ics_code}: {exc}", failed_part=ics_code)
         return "failed"
 
     async with env.sessionmaker() as session:
         current = await repo.get_part(session, run_id=run_id, ics_code=ics_code, lock=True)
-        if current is None or current.status == RunStatus.succeeded:
+        if current is None or current.status != RunStatus.running or current.attempts != attempt:
+            # Ended meanwhile (the run failed, or the reaper gave this part to a newer attempt).
+            outcome = "superseded" if current is None else str(current.status)
             await session.rollback()
-            return "succeeded"
+            return outcome
         areas = sorted({ics_code, *lads, *loaded.lad_codes})
+        # Anything an interrupted attempt of this part left goes first: one result set.
         await repo.delete_results(session, run_id=run_id, area_codes=areas)
         await repo.write_results(session, rows)
         await repo.write_explain(session, explain)
@@ -827,55 +885,66 @@ async def project_ics(env: JobEnv, *, run_id: uuid.UUID, ics_code: str, attempt:
             fingerprint_parts=loaded.fingerprint_parts,
             run_totals=totals,
         )
-        # Counted under the run's lock: exactly one part sees that all are done.
-        locked = await repo.get_run(session, run_id=run_id, lock=True)
-        counts = await repo.part_counts(session, run_id=run_id)
-        total = sum(counts.values())
-        done = counts.get(RunStatus.succeeded, 0)
-        if locked is not None:
-            await repo.update_run(
-                session, run_id=run_id, progress=round(0.95 * done / max(total, 1), 4)
-            )
-        if done == total and locked is not None and locked.status == RunStatus.running:
-            await outbox.add(
-                session,
-                job_name=JobName.combine_projection,
-                job_id=combine_projection_job_id(run_id, locked.attempts),
-                payload=RunProjectionPayload(run_id=run_id, attempt=locked.attempts).model_dump(
-                    mode="json"
-                ),
-            )
-        await _commit_and_send(env, session)
+        await session.commit()
+    await part_finished(env, run_id=run_id)
     return "succeeded"
 
 
-async def combine_projection(env: JobEnv, *, run_id: uuid.UUID, attempt: int) -> str:
-    """England from its ICB parts: summed per-run totals, then percentiles of the sums."""
-    del attempt
-    started = time.perf_counter()
+async def part_finished(env: JobEnv, *, run_id: uuid.UUID) -> None:
+    """Count an England run's finished parts under its run row's lock (and that lock only); the
+    first to see them all done queues the combine step, exactly once.
+
+    Every part commits its own success before it gets here, and under READ COMMITTED the count
+    after the lock sees every commit made before it, so the last part to arrive always sees
+    all of them. A worker that dies between the two leaves the count to the reaper.
+    """
     async with env.sessionmaker() as session:
-        run = await repo.get_run(session, run_id=run_id)
+        run = await repo.get_run(session, run_id=run_id, lock=True)
         if run is None or run.status != RunStatus.running:
-            return "missing" if run is None else str(run.status)
-        parts = await repo.parts_of(session, run_id=run_id)
-        explain_parts = await repo.explain_rows(
-            session, run_id=run_id, area_codes=[part.ics_code for part in parts]
-        )
-    if not parts or any(
-        part.status != RunStatus.succeeded or part.run_totals is None for part in parts
-    ):
-        return "waiting"
-    roles = sorted({code for part in parts for code in part.role_codes})
+            await session.rollback()
+            return
+        counts = await repo.part_counts(session, run_id=run_id)
+        total = sum(counts.values())
+        done = counts.get(RunStatus.succeeded, 0)
+        values: dict[str, Any] = {
+            "progress": round(0.95 * done / max(total, 1), 4),
+            "heartbeat_at": utcnow(),
+        }
+        if done == total and run.combine_attempts == 0:
+            values["combine_attempts"] = 1
+            await queue_combine(session, run_id=run_id, attempt=1)
+        await repo.update_run(session, run_id=run_id, **values)
+        await _commit_and_send(env, session)
+
+
+async def queue_combine(session: AsyncSession, *, run_id: uuid.UUID, attempt: int) -> None:
+    await outbox.add(
+        session,
+        job_name=JobName.combine_projection,
+        job_id=combine_projection_job_id(run_id, attempt),
+        payload=RunProjectionPayload(run_id=run_id, attempt=attempt).model_dump(mode="json"),
+    )
+
+
+def england_totals(parts: list[tuple[list[str], bytes]]) -> tuple[list[str], FloatArray]:
+    """England's per-run totals by role, (measures, runs, roles, years): its ICB parts'
+    summed draw by draw."""
+    roles = sorted({code for role_codes, _ in parts for code in role_codes})
     role_index = {code: i for i, code in enumerate(roles)}
     total: FloatArray | None = None
-    for part in parts:
-        assert part.run_totals is not None
-        array = _load_totals(part.run_totals)
+    for role_codes, blob in parts:
+        array = _load_totals(blob)
         if total is None:
             total = np.zeros((array.shape[0], array.shape[1], len(roles), array.shape[3]))
-        total[:, :, [role_index[code] for code in part.role_codes], :] += array
+        total[:, :, [role_index[code] for code in role_codes], :] += array
     assert total is not None
-    years = list(range(run.base_year, run.base_year + run.horizon + 1))
+    return roles, total
+
+
+def england_rows(
+    run_id: uuid.UUID, roles: list[str], total: FloatArray, *, years: list[int]
+) -> list[tuple[Any, ...]]:
+    """England's result rows: percentiles of the summed draws, by role and over all roles."""
     rows: list[tuple[Any, ...]] = []
     for m, measure in enumerate(MEASURES):
         by_role = summarise_runs(total[m])
@@ -896,6 +965,34 @@ async def combine_projection(env: JobEnv, *, run_id: uuid.UUID, attempt: int) ->
                             float(statistic.p90[g, t]),
                         )
                     )
+    return rows
+
+
+async def combine_projection(env: JobEnv, *, run_id: uuid.UUID, attempt: int) -> str:
+    """England from its ICB parts: summed per-run totals, then percentiles of the sums."""
+    started = time.perf_counter()
+    async with env.sessionmaker() as session:
+        run = await repo.get_run(session, run_id=run_id)
+        if run is None or run.status != RunStatus.running:
+            return "missing" if run is None else str(run.status)
+        if attempt < run.combine_attempts:
+            return "superseded"
+        parts = await repo.parts_of(session, run_id=run_id)
+        explain_parts = await repo.explain_rows(
+            session, run_id=run_id, area_codes=[part.ics_code for part in parts]
+        )
+    if not parts or any(
+        part.status != RunStatus.succeeded or part.run_totals is None for part in parts
+    ):
+        return "waiting"
+    async with transaction(env.sessionmaker) as session:
+        await repo.update_run(session, run_id=run_id, heartbeat_at=utcnow())
+    roles, total = england_totals(
+        [(part.role_codes, part.run_totals) for part in parts if part.run_totals is not None]
+    )
+    rows = england_rows(
+        run_id, roles, total, years=list(range(run.base_year, run.base_year + run.horizon + 1))
+    )
     # Contributions add up over ICBs, since each is a difference of sums over cells.
     explain = england_explain(run_id, explain_parts)
     fingerprint_parts = england_fingerprint_parts([part.fingerprint_parts for part in parts])
@@ -903,6 +1000,7 @@ async def combine_projection(env: JobEnv, *, run_id: uuid.UUID, attempt: int) ->
         current = await repo.get_run(session, run_id=run_id, lock=True)
         if current is None or current.status != RunStatus.running:
             return "done"
+        ended = _Ended.of(current, current.started_at)
         await repo.delete_results(session, run_id=run_id, area_codes=[ENGLAND_CODE])
         await repo.write_results(session, rows)
         await repo.write_explain(session, explain)
@@ -927,10 +1025,15 @@ async def combine_projection(env: JobEnv, *, run_id: uuid.UUID, attempt: int) ->
             model_version=MODEL_VERSION,
             fingerprint=fingerprint_of(fingerprint_parts),
             fingerprint_parts=fingerprint_parts,
-            timings={"combine_s": round(time.perf_counter() - started, 3), "parts": len(parts)},
+            timings={
+                "combine_s": round(time.perf_counter() - started, 3),
+                "parts": len(parts),
+                "total_s": round((utcnow() - (ended.started_at or utcnow())).total_seconds(), 3),
+            },
         )
         await webhook_events.projection_event(
             session, EventType.projection_succeeded, current, status="succeeded"
         )
     await _send_after(env, session)
+    _succeeded(ended)
     return "succeeded"

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from typing import Any, ClassVar, cast
 
 from arq import cron, func
 from arq.connections import RedisSettings
+from prometheus_client import start_http_server
 
 from services.domain.queue import ArqSender
 from services.domain.queue import redis_settings as queue_redis_settings
@@ -14,11 +17,14 @@ from services.domain.returns.import_jobs import reaper_interval_s
 from services.projector import jobs
 from services.projector.context import WorkerContext
 from services.projector.registry import JOBS
+from shared import metrics
 from shared.config import Settings, get_settings
 from shared.db.session import make_engine, make_sessionmaker
 from shared.logging import configure_logging
 
 log = logging.getLogger("oneworkforce.projector")
+
+METRICS_REFRESH_S = 5.0
 
 
 async def startup(ctx: dict[str, Any]) -> None:
@@ -32,11 +38,58 @@ async def startup(ctx: dict[str, Any]) -> None:
     typed["runner"] = "arq"
     if settings.redis_url:
         typed["sender"] = ArqSender(settings.redis_url, settings.queue_name)
-    log.info("projector worker started", extra={"queue": settings.queue_name})
+    ctx["metrics_server"] = _serve_metrics(settings)
+    ctx["metrics_task"] = asyncio.create_task(_refresh_metrics(ctx, settings))
+    log.info(
+        "projector worker started",
+        extra={
+            "queue": settings.queue_name,
+            "max_jobs": settings.worker_max_jobs,
+            "job_max_tries": settings.job_max_tries,
+            "metrics_port": settings.worker_metrics_port or None,
+        },
+    )
+
+
+def _serve_metrics(settings: Settings) -> Any:
+    """The worker's own /metrics (prometheus-client's server, on a thread); 0 turns it off."""
+    if not settings.worker_metrics_port:
+        return None
+    try:
+        server, _ = start_http_server(settings.worker_metrics_port, addr=settings.host)
+    except OSError as exc:
+        # Another worker on this host has the port: the jobs matter more than the metrics.
+        log.warning(
+            "worker metrics not served",
+            extra={"port": settings.worker_metrics_port, "error": str(exc)},
+        )
+        return None
+    return server
+
+
+async def _refresh_metrics(ctx: dict[str, Any], settings: Settings) -> None:
+    """The database and queue gauges, every few seconds."""
+    redis = ctx.get("redis")
+
+    async def depth() -> int:
+        return int(await redis.zcard(settings.queue_name)) if redis is not None else 0
+
+    while True:
+        await metrics.refresh(ctx["sessionmaker"], queue_depth=depth)
+        await asyncio.sleep(METRICS_REFRESH_S)
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
     typed = cast(WorkerContext, ctx)
+    task = ctx.pop("metrics_task", None)
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    server = ctx.pop("metrics_server", None)
+    if server is not None:
+        server.shutdown()
+        server.server_close()
     if "sender" in typed:
         await typed["sender"].close()
     if "engine" in typed:
@@ -58,13 +111,14 @@ class WorkerSettings:
         func(
             cast(Any, spec.coroutine),
             name=spec.name,
-            max_tries=spec.max_tries,
+            max_tries=spec.tries(get_settings()),
             timeout=spec.timeout_s,
         )
         for spec in JOBS
     ]
-    # The reapers: projection work every minute, imports at half their heartbeat timeout;
-    # work whose worker died is re-queued.
+    # The reapers: projection work every minute (the API's timer runs the same pass at half the
+    # heartbeat timeout), imports at half their heartbeat timeout; work whose worker died is
+    # re-queued.
     cron_jobs: ClassVar[list[Any]] = [
         cron(cast(Any, jobs.reap_projections), second={0}, run_at_startup=False, unique=True),
         cron(
@@ -85,7 +139,7 @@ class WorkerSettings:
     on_shutdown = shutdown
     redis_settings = redis_settings()
     queue_name = get_settings().queue_name
-    max_jobs = 4
+    max_jobs = get_settings().worker_max_jobs
     keep_result = 3600
     # Jobs whose worker died are re-run; the job functions are idempotent per run.
     allow_abort_jobs = True

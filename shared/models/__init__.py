@@ -30,6 +30,7 @@ from shared.models.projection import (
 from shared.models.return_staging import return_staging
 from shared.models.role import RegistrationBody, Role, RoleSector
 from shared.models.scenario import BASELINE, Scenario, ScenarioVersion
+from shared.models.web_session import WebSession
 from shared.models.webhook import (
     DeliveryStatus,
     WebhookAttempt,
@@ -94,6 +95,7 @@ __all__ = [
     "RunStatus",
     "Scenario",
     "ScenarioVersion",
+    "WebSession",
     "WebhookAttempt",
     "WebhookDelivery",
     "WebhookSubscription",

@@ -48,6 +48,8 @@ class ProjectionRun(UUIDPrimaryKey, Base):
     status: Mapped[RunStatus] = mapped_column(String(10), default=RunStatus.queued)
     progress: Mapped[float] = mapped_column(default=0.0)
     attempts: Mapped[int] = mapped_column(default=0)
+    # England runs: how many times the combine step has been queued (see pipeline.py).
+    combine_attempts: Mapped[int] = mapped_column(default=0, server_default="0")
     error: Mapped[str | None] = mapped_column(Text, default=None)
     heartbeat_at: Mapped[datetime | None] = mapped_column(default=None)
     queued_at: Mapped[datetime] = mapped_column(default=utcnow)

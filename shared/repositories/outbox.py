@@ -5,9 +5,10 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.context import request_id_var
 from shared.db.base import utcnow
 from shared.models import OutboxMessage
 
@@ -22,6 +23,10 @@ async def add(
     payload: dict[str, Any],
     defer_s: float = 0.0,
 ) -> OutboxMessage:
+    request_id = request_id_var.get()
+    if request_id and not payload.get("request_id"):
+        # The job's log lines name the request that caused it.
+        payload = {**payload, "request_id": request_id}
     message = OutboxMessage(job_name=job_name, job_id=job_id, payload=payload, defer_s=defer_s)
     session.add(message)
     await session.flush()
@@ -75,6 +80,18 @@ async def mark_failed(session: AsyncSession, *, message_id: uuid.UUID, error: st
 
 def stale_cutoff(seconds: float) -> datetime:
     return utcnow() - timedelta(seconds=seconds)
+
+
+async def backlog(session: AsyncSession) -> tuple[int, datetime | None]:
+    """How many rows are unsent, and when the oldest of them was written."""
+    row = (
+        await session.execute(
+            select(func.count(), func.min(OutboxMessage.created_at)).where(
+                OutboxMessage.sent_at.is_(None)
+            )
+        )
+    ).one()
+    return int(row[0]), row[1]
 
 
 async def sent_before(

@@ -1,4 +1,9 @@
-"""SQL for projection runs, their parts, results and explanations, and the inputs they read."""
+"""SQL for projection runs, their parts, results and explanations, and the inputs they read.
+
+Row locks follow one order everywhere (docs/projection-locking.md): a run row before its part
+rows, parts by ICB code, runs by id; and run rows are only ever locked FOR NO KEY UPDATE, so the
+foreign-key checks of result and part inserts (FOR KEY SHARE on the run row) never wait.
+"""
 
 from __future__ import annotations
 
@@ -26,6 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
+from shared.db.base import utcnow
 from shared.models import (
     Area,
     AreaType,
@@ -83,7 +89,9 @@ async def get_run(
         )
     query = select(ProjectionRun).where(ProjectionRun.id == run_id)
     if lock and _is_postgres(session):
-        query = query.with_for_update()
+        # NO KEY UPDATE: it does not conflict with the KEY SHARE locks that inserting result
+        # rows takes on their run through the foreign key (FOR UPDATE would, and did deadlock).
+        query = query.with_for_update(key_share=True)
     return (
         await session.execute(query.execution_options(populate_existing=True))
     ).scalar_one_or_none()
@@ -156,76 +164,187 @@ async def latest_succeeded(
     return None if row is None else (row[0], row[1], bool(row[2]))
 
 
-async def fresh_succeeded_runs(
-    session: AsyncSession, *, ics_codes: Sequence[str]
-) -> Sequence[ProjectionRun]:
-    """Succeeded runs of these ICSs not yet stale (those a mark_stale would make stale)."""
-    query = select(ProjectionRun).where(
-        ProjectionRun.ics_code.in_(list(ics_codes)),
-        ProjectionRun.status == RunStatus.succeeded,
-        ProjectionRun.stale.is_(False),
-    )
-    return (await session.execute(query)).scalars().all()
-
-
-async def mark_stale(session: AsyncSession, *, ics_codes: Sequence[str]) -> int:
-    """Mark these ICSs' finished and running runs stale; how many runs that touched.
+async def mark_stale(session: AsyncSession, *, condition: Any) -> list[uuid.UUID]:
+    """Mark the finished and running runs matching `condition` stale; the runs it touched.
 
     A running run may already have read its inputs, so it is marked too (it may be a false
-    alarm, never a missed one); a queued run will read the new returns and is left alone.
+    alarm, never a missed one); a queued run will read the new inputs and is left alone. The
+    rows are locked in id order first, the order every multi-run writer follows.
     """
-    condition = and_(
-        ProjectionRun.ics_code.in_(list(ics_codes)),
+    where = and_(
+        condition,
         ProjectionRun.status.in_([RunStatus.succeeded, RunStatus.running]),
         ProjectionRun.stale.is_(False),
     )
-    result = await session.execute(update(ProjectionRun).where(condition).values(stale=True))
-    return int(getattr(result, "rowcount", 0) or 0)
+    query = select(ProjectionRun.id).where(where).order_by(ProjectionRun.id)
+    if _is_postgres(session):
+        query = query.with_for_update(key_share=True)
+    ids = list((await session.execute(query)).scalars().all())
+    if ids:
+        await session.execute(
+            update(ProjectionRun).where(ProjectionRun.id.in_(ids)).values(stale=True)
+        )
+    return ids
 
 
-async def has_runs(session: AsyncSession, *, ics_code: str, scenario: str) -> bool:
-    query = select(ProjectionRun.id).where(
-        ProjectionRun.ics_code == ics_code, ProjectionRun.scenario_name == scenario
-    )
-    return (await session.execute(query.limit(1))).first() is not None
+def runs_of_scopes(scopes: Sequence[str]) -> Any:
+    return ProjectionRun.scope.in_(list(scopes))
 
 
-async def find_queued(
-    session: AsyncSession, *, ics_code: str, scenario: str, requested_after: datetime
-) -> ProjectionRun | None:
+def runs_of_scenario_before(scenario_id: uuid.UUID, version: int) -> Any:
+    return and_(ProjectionRun.scenario_id == scenario_id, ProjectionRun.scenario_version < version)
+
+
+def runs_using_role(role_code: str) -> Any:
+    """Finished runs with the role in their results (its explanation rows are few), and every
+    running run (it may have read the role already)."""
+    used = select(ProjectionExplain.run_id).where(ProjectionExplain.role_code == role_code)
+    return or_(ProjectionRun.id.in_(used), ProjectionRun.status == RunStatus.running)
+
+
+def all_runs() -> Any:
+    return ProjectionRun.id.is_not(None)
+
+
+async def scopes_with_runs(
+    session: AsyncSession, *, scenario: str, scopes: Sequence[str] | None = None
+) -> list[str]:
+    """Scopes that have had a run under this scenario (of these scopes, when given)."""
+    query = select(ProjectionRun.scope).where(ProjectionRun.scenario_name == scenario)
+    if scopes is not None:
+        query = query.where(ProjectionRun.scope.in_(list(scopes)))
+    return sorted({str(s) for s in (await session.execute(query.distinct())).scalars().all()})
+
+
+async def succeeded_runs(
+    session: AsyncSession, *, run_ids: Sequence[uuid.UUID]
+) -> Sequence[ProjectionRun]:
+    """Those of these runs that succeeded."""
+    if not run_ids:
+        return []
     query = select(ProjectionRun).where(
-        ProjectionRun.scope == ics_code,
+        ProjectionRun.id.in_(list(run_ids)), ProjectionRun.status == RunStatus.succeeded
+    )
+    return (await session.execute(query.order_by(ProjectionRun.id))).scalars().all()
+
+
+async def scopes_of_runs(
+    session: AsyncSession, *, run_ids: Sequence[uuid.UUID], scenario: str
+) -> list[str]:
+    if not run_ids:
+        return []
+    query = select(ProjectionRun.scope).where(
+        ProjectionRun.id.in_(list(run_ids)), ProjectionRun.scenario_name == scenario
+    )
+    return sorted({str(s) for s in (await session.execute(query.distinct())).scalars().all()})
+
+
+async def latest_of_scope(
+    session: AsyncSession, *, scope: str, scenario: str
+) -> ProjectionRun | None:
+    """The newest run requested for a scope under a scenario."""
+    query = (
+        select(ProjectionRun)
+        .where(ProjectionRun.scope == scope, ProjectionRun.scenario_name == scenario)
+        .order_by(ProjectionRun.queued_at.desc(), ProjectionRun.id)
+        .limit(1)
+    )
+    return (await session.execute(query)).scalars().first()
+
+
+async def pending_run(
+    session: AsyncSession, *, scopes: Sequence[str], scenario: str, after: datetime | None
+) -> ProjectionRun | None:
+    """The newest queued or running run of these scopes under a scenario, requested after a
+    given time (the stale run's finish): the fresh one on its way."""
+    query = select(ProjectionRun).where(
+        ProjectionRun.scope.in_(list(scopes)),
+        ProjectionRun.scenario_name == scenario,
+        ProjectionRun.status.in_([RunStatus.queued, RunStatus.running]),
+        ProjectionRun.stale.is_(False),
+    )
+    if after is not None:
+        query = query.where(ProjectionRun.queued_at >= after)
+    query = query.order_by(ProjectionRun.queued_at.desc(), ProjectionRun.id).limit(1)
+    return (await session.execute(query)).scalars().first()
+
+
+async def find_queued(session: AsyncSession, *, scope: str, scenario: str) -> ProjectionRun | None:
+    """A run of the scope still waiting for its first attempt: it will read the newest inputs."""
+    query = select(ProjectionRun).where(
+        ProjectionRun.scope == scope,
         ProjectionRun.scenario_name == scenario,
         ProjectionRun.status == RunStatus.queued,
         ProjectionRun.attempts == 0,
-        ProjectionRun.queued_at >= requested_after,
     )
     return (await session.execute(query.limit(1))).scalars().first()
 
 
-async def stuck_runs(
-    session: AsyncSession, *, heartbeat_before: datetime
-) -> Sequence[ProjectionRun]:
+def _silent(column: Any, before: datetime) -> Any:
+    return or_(column.is_(None), column < before)
+
+
+async def stuck_runs(session: AsyncSession, *, heartbeat_before: datetime) -> list[uuid.UUID]:
     """ICB runs whose worker stopped beating (England runs are watched through their parts)."""
-    query = select(ProjectionRun).where(
-        ProjectionRun.status == RunStatus.running,
-        ProjectionRun.scope != "E92000001",
-        or_(ProjectionRun.heartbeat_at.is_(None), ProjectionRun.heartbeat_at < heartbeat_before),
+    query = (
+        select(ProjectionRun.id)
+        .where(
+            ProjectionRun.status == RunStatus.running,
+            ProjectionRun.scope != "E92000001",
+            _silent(ProjectionRun.heartbeat_at, heartbeat_before),
+        )
+        .order_by(ProjectionRun.id)
     )
-    return (await session.execute(query)).scalars().all()
+    return list((await session.execute(query)).scalars().all())
 
 
 async def stuck_parts(
     session: AsyncSession, *, heartbeat_before: datetime
-) -> Sequence[ProjectionRunPart]:
-    query = select(ProjectionRunPart).where(
-        ProjectionRunPart.status == RunStatus.running,
-        or_(
-            ProjectionRunPart.heartbeat_at.is_(None),
-            ProjectionRunPart.heartbeat_at < heartbeat_before,
-        ),
+) -> dict[uuid.UUID, list[str]]:
+    """Running parts whose worker stopped beating, and open parts of runs that have ended,
+    by run (in id order) and ICB code."""
+    query = (
+        select(ProjectionRunPart.run_id, ProjectionRunPart.ics_code)
+        .join(ProjectionRun, ProjectionRun.id == ProjectionRunPart.run_id)
+        .where(
+            or_(
+                and_(
+                    ProjectionRunPart.status == RunStatus.running,
+                    _silent(ProjectionRunPart.heartbeat_at, heartbeat_before),
+                ),
+                and_(
+                    ProjectionRunPart.status.in_([RunStatus.queued, RunStatus.running]),
+                    ProjectionRun.status.in_(
+                        [RunStatus.succeeded, RunStatus.failed, RunStatus.cancelled]
+                    ),
+                ),
+            )
+        )
+        .order_by(ProjectionRunPart.run_id, ProjectionRunPart.ics_code)
     )
-    return (await session.execute(query)).scalars().all()
+    found: dict[uuid.UUID, list[str]] = {}
+    for run_id, code in (await session.execute(query)).all():
+        found.setdefault(run_id, []).append(str(code))
+    return found
+
+
+async def stuck_combines(session: AsyncSession, *, heartbeat_before: datetime) -> list[uuid.UUID]:
+    """England runs whose parts have all succeeded but which have not been combined since."""
+    open_parts = select(ProjectionRunPart.run_id).where(
+        ProjectionRunPart.run_id == ProjectionRun.id,
+        ProjectionRunPart.status != RunStatus.succeeded,
+    )
+    query = (
+        select(ProjectionRun.id)
+        .where(
+            ProjectionRun.status == RunStatus.running,
+            ProjectionRun.scope == "E92000001",
+            _silent(ProjectionRun.heartbeat_at, heartbeat_before),
+            ~open_parts.exists(),
+        )
+        .order_by(ProjectionRun.id)
+    )
+    return list((await session.execute(query)).scalars().all())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -265,6 +384,29 @@ async def get_part(
     return (
         await session.execute(query.execution_options(populate_existing=True))
     ).scalar_one_or_none()
+
+
+async def end_open_parts(
+    session: AsyncSession, *, run_id: uuid.UUID, failed_part: str | None = None
+) -> None:
+    """A run that has ended leaves no part open: the one that failed it (if any) is failed, the
+    rest cancelled. Call with the run row locked (the run before its parts)."""
+    open_statuses = [RunStatus.queued, RunStatus.running]
+    codes = select(ProjectionRunPart.ics_code).where(
+        ProjectionRunPart.run_id == run_id, ProjectionRunPart.status.in_(open_statuses)
+    )
+    if _is_postgres(session):
+        codes = codes.order_by(ProjectionRunPart.ics_code).with_for_update()
+    locked = list((await session.execute(codes)).scalars().all())
+    for code in locked:
+        await session.execute(
+            update(ProjectionRunPart)
+            .where(ProjectionRunPart.run_id == run_id, ProjectionRunPart.ics_code == code)
+            .values(
+                status=RunStatus.failed if code == failed_part else RunStatus.cancelled,
+                finished_at=utcnow(),
+            )
+        )
 
 
 async def update_part(
@@ -643,3 +785,8 @@ async def ics_of_import(session: AsyncSession, *, import_id: uuid.UUID) -> list[
         .where(WorkforceReturn.import_id == import_id)
     )
     return [str(code) for code in (await session.execute(query)).scalars().all()]
+
+
+async def count_by_status(session: AsyncSession) -> dict[str, int]:
+    query = select(ProjectionRun.status, func.count()).group_by(ProjectionRun.status)
+    return {str(row[0]): int(row[1]) for row in (await session.execute(query)).all()}

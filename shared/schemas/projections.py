@@ -115,9 +115,26 @@ class ProjectionExplainRead(BaseModel):
     )
 
 
+class ProjectionRefresh(BaseModel):
+    """The run that will replace a stale latest projection: queued or running."""
+
+    run_id: uuid.UUID
+    scope: str
+    status: str
+    queued_at: datetime
+
+
 class LatestProjection(BaseModel):
     run: ProjectionRunRead
     area_code: str
+    stale: bool = Field(
+        description="An input the run used has changed since (a return, its scenario, the "
+        "population, a role's driver or a sharing agreement): the figures are not current."
+    )
+    refresh: ProjectionRefresh | None = Field(
+        default=None,
+        description="When stale: the fresh run queued or running for this area, if there is one.",
+    )
     results: list[ProjectionResultRead]
 
 

@@ -163,9 +163,7 @@ async def _drive(client: Any, models: ModuleType) -> None:
     assert areas.status_code == 200
     assert DEMO_ICB in {area.code for area in areas.parsed.items}
 
-    workforce = await _module("api.returns.area_workforce").asyncio_detailed(
-        DEMO_ICB, client=client
-    )
+    workforce = await _module("api.areas.area_workforce").asyncio_detailed(DEMO_ICB, client=client)
     assert workforce.status_code == 200
     by_role = {row.role_code: row for row in workforce.parsed.roles}
     assert by_role["care-worker"].headcount > 10_000

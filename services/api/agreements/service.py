@@ -28,6 +28,7 @@ from services.api.organisations import service as organisations
 from services.api.organisations.errors import UnknownOrganisation
 from services.api.organisations.service import can_read_organisation
 from services.api.roles.errors import UnknownRole
+from services.domain.projections import runs as projection_runs
 from services.domain.webhooks import events as webhook_events
 from services.domain.webhooks.events import EventType
 from shared.db.base import utcnow
@@ -475,6 +476,9 @@ async def _webhook(
 async def _changed(session: AsyncSession, agreement: Agreement) -> None:
     agreement.version += 1
     await session.flush()
+    if agreement.status != AgreementStatus.draft:
+        # An agreement that is or was in force: sharing in its ICS may have changed.
+        await projection_runs.agreements_changed(session, ics_code=agreement.ics_code)
 
 
 # Writes --------------------------------------------------------------------------------------

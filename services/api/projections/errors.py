@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from services.domain.projections.errors import BaseYearOutOfRange as BaseYearOutOfRange
+from services.domain.projections.errors import HorizonBeyondPopulation as HorizonBeyondPopulation
+from services.domain.projections.errors import InvalidScope as InvalidScope
+from services.domain.projections.errors import NoPopulation as NoPopulation
+from services.domain.projections.errors import NoReturns as NoReturns
 from shared.errors import Conflict, NotFound, Unprocessable
 
 
@@ -17,41 +22,6 @@ class ExplanationNotFound(NotFound):
 
     code = "explanation_not_found"
     fix = "Ask for an area and role the run covers."
-
-
-class InvalidScope(Unprocessable):
-    """A run's scope must be an ICB or England."""
-
-    code = "invalid_scope"
-    fix = "Send an ICB's E54 code or E92000001."
-
-
-class NoPopulation(Unprocessable):
-    """The population projections are not loaded."""
-
-    code = "no_population"
-    fix = "Load them with `oneworkforce load-reference`."
-
-
-class NoReturns(Unprocessable):
-    """There are no workforce returns in the run's scope."""
-
-    code = "no_returns"
-    fix = "Submit workforce returns for the scope's organisations first."
-
-
-class BaseYearOutOfRange(Unprocessable):
-    """base_year is outside the years of the population data."""
-
-    code = "base_year_out_of_range"
-    fix = "Choose a base_year within the population dataset's years."
-
-
-class HorizonBeyondPopulation(Unprocessable):
-    """The horizon reaches past the last year of the population data."""
-
-    code = "horizon_beyond_population"
-    fix = "Choose a shorter horizon (the detail gives the most allowed)."
 
 
 class ExplanationByYearUnavailable(Conflict):

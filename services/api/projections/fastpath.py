@@ -110,7 +110,9 @@ class LatestNotModifiedMiddleware:
             return None
         if found is None:
             return None
-        run_id, area_code, stale = found
+        run_id, area_code, stale, _ = found
+        if stale:
+            return None  # its version names the fresh run on its way: the full path looks it up
         etag = latest_route.latest_etag(run_id, area_code, stale, query)
         if not etag_matches(if_none_match.decode("latin-1"), etag):
             return None

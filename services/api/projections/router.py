@@ -65,6 +65,7 @@ from shared.schemas.projections import (
     ProjectionCreate,
     ProjectionExplainRead,
     ProjectionFingerprintRead,
+    ProjectionRefresh,
     ProjectionResultRead,
     ProjectionRunRead,
 )
@@ -659,15 +660,25 @@ def parse_latest_query(params: QueryParams, accept: str | None) -> LatestQuery:
 _ETAGS: dict[tuple[object, ...], str] = {}
 
 
-def latest_etag(run_id: uuid.UUID, area_code: str, stale: bool, query: LatestQuery) -> str:
-    """The latest body's version: the run, the area, staleness and the parameters (memoised,
-    so a revalidation does not hash anything)."""
-    key = (run_id, area_code, stale, query)
+def latest_etag(
+    run_id: uuid.UUID,
+    area_code: str,
+    stale: bool,
+    query: LatestQuery,
+    *,
+    refresh: ProjectionRefresh | None = None,
+) -> str:
+    """The latest body's version: the run, the area, staleness (and the fresh run on its way)
+    and the parameters (memoised, so a revalidation does not hash anything)."""
+    pending = (str(refresh.run_id), refresh.status) if refresh is not None else None
+    key = (run_id, area_code, stale, pending, query)
     etag = _ETAGS.get(key)
     if etag is None:
         if len(_ETAGS) > 10_000:
             _ETAGS.clear()
-        etag = _ETAGS[key] = etag_of(str(run_id), area_code, stale, EXPORT_VERSION, query.__dict__)
+        etag = _ETAGS[key] = etag_of(
+            str(run_id), area_code, stale, *(pending or ()), EXPORT_VERSION, query.__dict__
+        )
     return etag
 
 
@@ -704,7 +715,13 @@ async def _known_roles(
 
 
 def _latest_body(
-    query: LatestQuery, run: ProjectionRun, area_code: str, rows: Sequence[tuple[Any, ...]]
+    query: LatestQuery,
+    run: ProjectionRun,
+    area_code: str,
+    rows: Sequence[tuple[Any, ...]],
+    *,
+    stale: bool,
+    refresh: ProjectionRefresh | None,
 ) -> bytes:
     if query.format == "csv":
         return csv_bytes(repo.RESULT_EXPORT_COLUMNS, rows, bom=query.bom)
@@ -712,6 +729,8 @@ def _latest_body(
         LatestProjection(
             run=ProjectionRunRead.model_validate(run),
             area_code=area_code,
+            stale=stale,
+            refresh=refresh,
             results=[
                 ProjectionResultRead.model_validate(
                     dict(zip(repo.RESULT_EXPORT_COLUMNS, row, strict=True))
@@ -767,8 +786,16 @@ async def latest_projection(code: str, request: Request) -> Response:
         )
         if found is None:
             raise ProjectionNotFound("No finished projection covers this area yet.")
-        run_id, area_code, stale = found
-        etag = latest_etag(run_id, area_code, stale, query)
+        run_id, area_code, stale, scopes = found
+        # A stale run says so, with the fresh run on its way (if any), which the ETag follows.
+        refresh = (
+            await service.pending_refresh(
+                await session_once(), scopes=scopes, scenario=query.scenario
+            )
+            if stale
+            else None
+        )
+        etag = latest_etag(run_id, area_code, stale, query, refresh=refresh)
         gzipped = "gzip" in request.headers.get("accept-encoding", "")
         headers = latest_headers(etag, gzipped=gzipped)
         cached = not_modified(request, etag)
@@ -794,7 +821,7 @@ async def latest_projection(code: str, request: Request) -> Response:
                         measures=query.measures or None,
                     ),
                 )
-                plain = _latest_body(query, run, area_code, rows)
+                plain = _latest_body(query, run, area_code, rows, stale=stale, refresh=refresh)
                 body_cache.put(etag, plain)
             content = plain
             if gzipped:

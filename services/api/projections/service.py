@@ -29,8 +29,6 @@ from shared.models import (
     RunStatus,
     Scenario,
 )
-from shared.reference import files as reference_files
-from shared.repositories import population as population_repo
 from shared.repositories import projections as repo
 from shared.repositories import roles as roles_repo
 from shared.repositories import scenarios
@@ -40,6 +38,7 @@ from shared.schemas.projections import (
     ExplainNet,
     ProjectionCreate,
     ProjectionExplainRead,
+    ProjectionRefresh,
 )
 
 
@@ -68,7 +67,8 @@ def ensure_can_read_scope(principal: Principal, scope: str) -> None:
 async def request_run(
     session: AsyncSession, *, principal: Principal | None, data: ProjectionCreate
 ) -> ProjectionRun:
-    """Validate a run request against the areas, returns and population, and queue it.
+    """Check the key may ask for this scope and scenario, then take the one request path
+    (shared with the automatic recompute), which validates the run against its data.
 
     `principal` None is the operator at the command line (no key, no binding).
     """
@@ -78,37 +78,12 @@ async def request_run(
     if principal is not None:
         ensure_can_read_scope(principal, data.scope)
     scenario = await _scenario(session, data.scenario, principal)
-    dataset = await population_repo.get_dataset_by_name(
-        session, name=reference_files.BUNDLED_DATASET_NAME
-    )
-    if dataset is None:
-        raise errors.NoPopulation("The population projections are not loaded.", field="scope")
-    base_year = data.base_year
-    if base_year is None:
-        base_year = await repo.latest_return_year(
-            session, ics_code=None if data.scope == ENGLAND_CODE else data.scope
-        )
-        if base_year is None:
-            raise errors.NoReturns("There are no workforce returns in this scope.", field="scope")
-    if base_year < dataset.first_year or base_year > dataset.last_year:
-        raise errors.BaseYearOutOfRange(
-            f"base_year must be within the population data, {dataset.first_year}-"
-            f"{dataset.last_year}.",
-            field="base_year",
-        )
-    horizon = data.horizon or min(projection_runs.DEFAULT_HORIZON, dataset.last_year - base_year)
-    if horizon < 1 or base_year + horizon > dataset.last_year:
-        raise errors.HorizonBeyondPopulation(
-            f"The population data end in {dataset.last_year}: horizon may be at most "
-            f"{dataset.last_year - base_year} from base year {base_year}.",
-            field="horizon",
-        )
-    return await projection_runs.create_run(
+    return await projection_runs.request_run(
         session,
         scenario=scenario,
         scope=data.scope,
-        base_year=base_year,
-        horizon=horizon,
+        base_year=data.base_year,
+        horizon=data.horizon,
         iterations=data.iterations,
         seed=data.seed,
         key_id=principal.key_id if principal else None,
@@ -520,8 +495,9 @@ async def latest_for_area(
     scenario: str,
     areas_cache: TtlCache | None = None,
     latest_cache: TtlCache | None = None,
-) -> tuple[uuid.UUID, str, bool] | None:
-    """The newest succeeded run covering an area (its ICB's, or England's): (run, area, stale).
+) -> tuple[uuid.UUID, str, bool, list[str]] | None:
+    """The newest succeeded run covering an area (its ICB's, or England's): (run, area, stale,
+    the scopes that cover the area).
 
     The version check behind the ETag. With the caches (the API's hot path) areas are
     remembered and the latest run for a scope is looked up at most once per cache period;
@@ -554,4 +530,16 @@ async def latest_for_area(
         if latest_cache is not None:
             latest_cache.put(latest_key, found)
     run_id, _, stale = cast(tuple[uuid.UUID, object, bool], found)
-    return run_id, code, stale
+    return run_id, code, stale, scopes
+
+
+async def pending_refresh(
+    session: AsyncSession, *, scopes: Sequence[str], scenario: str
+) -> ProjectionRefresh | None:
+    """The fresh run on its way for a stale latest: queued or running, not itself stale."""
+    run = await repo.pending_run(session, scopes=scopes, scenario=scenario, after=None)
+    if run is None:
+        return None
+    return ProjectionRefresh(
+        run_id=run.id, scope=run.scope, status=run.status, queued_at=run.queued_at
+    )

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.api.errors import EtagMismatch
 from services.api.roles import errors
+from services.domain.projections import runs as projection_runs
 from shared.errors import InsufficientScope
 from shared.models import KeyScope, Role
 from shared.repositories import audit
@@ -173,6 +174,8 @@ async def update_role(
             },
         },
     )
+    if "default_demand_driver" in changed:
+        await projection_runs.role_driver_changed(session, role_code=role.code)
     return role
 
 

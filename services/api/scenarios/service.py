@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.api.areas.errors import UnknownIcs
 from services.api.scenarios import errors
+from services.domain.projections import runs as projection_runs
 from shared.models import BASELINE, AreaType, Scenario, ScenarioVersion
 from shared.repositories import areas, audit, roles
 from shared.repositories import scenarios as repo
@@ -174,6 +175,7 @@ async def update(
         resource_id=scenario.name,
         detail={"version": scenario.version, "changed": sorted(data.parameters)},
     )
+    await projection_runs.scenario_changed(session, scenario=scenario)
     return _to_read(scenario, version)
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.domain.projections import runs as projection_runs
 from services.domain.reference import errors
 from services.domain.reference.population_csv import (
     MAX_YEAR,
@@ -253,6 +254,8 @@ async def load_reference(
                     "prevalence_rates_written": rates_written,
                 },
             )
+        if loaded or rates_written:
+            await projection_runs.population_changed(session, dataset_name=dataset.name)
         area_count = await areas_repo.count(session)
         row_count = dataset.row_count
 
@@ -345,6 +348,7 @@ async def load_population_file(
             resource_id=str(dataset.id),
             detail={"name": name, "rows": len(rows), "file": path.name},
         )
+        await projection_runs.population_changed(session, dataset_name=name)
     return PopulationLoadSummary(
         dataset_id=dataset.id,
         name=name,
