@@ -119,7 +119,7 @@ openapi: setup
 clients: setup
 	rm -rf var/clients && mkdir -p var/clients/typescript var/typescript-check
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/openapi-python-client generate \
-	  --path docs/openapi.json --output-path var/clients/python
+	  --path docs/openapi.json --config clients/python/config.yml --output-path var/clients/python
 	cp clients/typescript/package.json clients/typescript/package-lock.json var/typescript-check/
 	cd var/typescript-check && npm ci --no-audit --no-fund --prefer-offline --loglevel=error
 	node var/typescript-check/node_modules/openapi-typescript/bin/cli.js docs/openapi.json \

@@ -77,6 +77,7 @@ MATRIX: dict[str, str] = {
     "GET /v1/areas/{code}/needs": "YYY YYY YYY YYY YYY UUU UUU",
     "GET /v1/areas/{code}/projections/latest": "444 444 444 444 444 UUU UUU",
     "GET /v1/areas/{code}/data-gaps": "YYY YY4 YY4 444 444 UUU UUU",
+    "GET /v1/areas/{code}/equality": "YYY YY4 YY4 444 444 UUU UUU",
     "GET /v1/areas/{code}/pay-parity": "YYY YY4 YY4 444 444 UUU UUU",
     "GET /v1/areas/{code}/track-record": "YYY YY4 YY4 444 444 UUU UUU",
     "GET /v1/areas/{code}/unpaid-care": "YYY YYY YYY YYY YYY UUU UUU",
@@ -128,6 +129,9 @@ MATRIX: dict[str, str] = {
     "GET /v1/projections/compare": "PPP PPP PPP PPP PPP UUU UUU",
     "GET /v1/projections/{run_id}": "YYY YY4 YY4 444 444 UUU UUU",
     "GET /v1/projections/{run_id}/results": "YYY YY4 YY4 444 444 UUU UUU",
+    # The world's runs have no results to draw: a reachable chart answers 404 results_not_found.
+    "GET /v1/projections/{run_id}/chart.svg": "PPP PP4 PP4 444 444 UUU UUU",
+    "GET /v1/projections/{run_id}/chart.png": "PPP PP4 PP4 444 444 UUU UUU",
     "GET /v1/projections/{run_id}/export": "YYY YY4 YY4 444 444 UUU UUU",
     "GET /v1/projections/{run_id}/fingerprint": "YYY YY4 YY4 444 444 UUU UUU",
     "GET /v1/projections/{run_id}/explain": "PP4 PP4 PP4 444 444 UUU UUU",

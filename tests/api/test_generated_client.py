@@ -46,6 +46,8 @@ def generate(into: Path) -> subprocess.CompletedProcess[str]:
             str(DOCUMENT),
             "--meta",
             "none",
+            "--config",
+            str(DOCUMENT.parents[1] / "clients" / "python" / "config.yml"),
             "--output-path",
             str(into / PACKAGE),
         ],

@@ -328,7 +328,7 @@ async def compare_projections(
 @router.get(
     "/{run_id}",
     response_model=ProjectionRunRead,
-    responses={**NOT_MODIFIED, **raises(ProjectionNotFound)},
+    responses={**NOT_MODIFIED, **raises(ProjectionNotFound, NotAcceptable)},
     summary="A run's status, with links to its results, explanation and fingerprint",
 )
 async def get_projection(

@@ -17,6 +17,7 @@ from services.api.roles.errors import (
     RoleInUse,
     RoleNotFound,
 )
+from shared.errors import NotAcceptable
 from shared.models import DemandDriver, RegistrationBody, Role, RoleSector
 from shared.schemas.common import Page
 from shared.schemas.keys import Principal
@@ -67,7 +68,7 @@ _WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
     "/roles",
     response_model=Page[RoleRead],
     summary="List roles, with filters and text search",
-    responses=_NOT_MODIFIED,
+    responses={**_NOT_MODIFIED, **raises(NotAcceptable)},
 )
 async def list_roles(
     request: Request,
