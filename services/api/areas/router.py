@@ -160,12 +160,6 @@ async def area_population(
     ] = None,
     format: Annotated[Literal["json", "csv"] | None, Query(description="json or csv")] = None,
 ) -> AreaPopulation | Response:
-    # Groups first, then bands, each in the order asked; none asked means the whole population.
-    wanted: list[tuple[str | None, AgeGroup | None]] = [(None, g) for g in group or []]
-    wanted += [(band, None) for band in age_band or []]
-    if group and age_band:
-        # Both kinds at once is refused (conflicting_parameters), as for one of each.
-        wanted = [(age_band[0], group[0])]
     queries = [
         await service.population_query(
             session,
@@ -177,7 +171,7 @@ async def area_population(
             age_band=band,
             age_group=age_group,
         )
-        for band, age_group in (wanted or [(None, None)])
+        for band, age_group in _wanted_series(group, age_band)
     ]
     as_csv = wants_csv(request, format)
     representation = "csv" if as_csv else "json"
@@ -185,7 +179,27 @@ async def area_population(
     if cached := _cached(request, response, "population", representation, versions):
         return cached
     parts = [await service.area_population(session, query) for query in queries]
-    result = parts[0].model_copy(
+    if not as_csv:
+        return _one_answer(parts)
+    return _population_csv(parts, etag=response.headers["ETag"])
+
+
+def _wanted_series(
+    group: list[AgeGroup] | None, age_band: list[str] | None
+) -> list[tuple[str | None, AgeGroup | None]]:
+    """(band, group) per series: groups first, then bands, each in the order asked; none asked
+    means the whole population."""
+    if group and age_band:
+        # Both kinds at once is refused (conflicting_parameters), as for one of each.
+        return [(age_band[0], group[0])]
+    wanted: list[tuple[str | None, AgeGroup | None]] = [(None, g) for g in group or []]
+    wanted += [(band, None) for band in age_band or []]
+    return wanted or [(None, None)]
+
+
+def _one_answer(parts: list[AreaPopulation]) -> AreaPopulation:
+    """The first series' answer, carrying every series."""
+    return parts[0].model_copy(
         update={
             "series": [
                 PopulationSeries(
@@ -198,8 +212,10 @@ async def area_population(
             ]
         }
     )
-    if not as_csv:
-        return result
+
+
+def _population_csv(parts: list[AreaPopulation], *, etag: str) -> Response:
+    """Every series as CSV rows, one per series and year."""
     rows = (
         (
             part.area.code,
@@ -216,11 +232,12 @@ async def area_population(
         for year in part.years
     )
     ages = "+".join(part.age_band or (part.age_group or AgeGroup.all).value for part in parts)
+    first = parts[0]
     return csv_response(
         CSV_HEADER,
         rows,
-        filename=f"population-{result.area.code}-{result.dataset}-{ages}.csv",
-        headers={"ETag": response.headers["ETag"], "Vary": "Accept"},
+        filename=f"population-{first.area.code}-{first.dataset}-{ages}.csv",
+        headers={"ETag": etag, "Vary": "Accept"},
     )
 
 

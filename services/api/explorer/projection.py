@@ -19,7 +19,7 @@ from services.api.http import PageParams
 from services.api.projections import comparison as comparison_service
 from services.api.projections import service as projections
 from shared.errors import DomainError
-from shared.models import ALL_ROLES, Area, AreaType, ProjectionRun, RunStatus
+from shared.models import ALL_ROLES, Area, AreaType, ProjectionRun, Role, RunStatus
 from shared.repositories import areas as areas_repo
 from shared.repositories import projections as projections_repo
 from shared.repositories import roles as roles_repo
@@ -150,32 +150,17 @@ async def load(
     if area_code not in {a.value for a in areas}:
         raise AreaNotInRun("That area is not in this run.")
     first, last = run.base_year, run.base_year + run.horizon
-    start = min(max(year_from or first, first), last - 1)
-    end = max(min(year_to or last, last), start + 1)
+    start, end = _year_span(first, last, year_from, year_to)
     role = role or None
-    sector = sector or None
-    if role and sector:
-        sector = None
+    # A role and a sector at once: the role wins.
+    sector = (sector or None) if not role else None
     rows = await charts.read_results(
         session, projections_repo.ResultFilter(run_id=run.id, area_codes=[area_code])
     )
     catalogue = {r.code: r for r in await roles_repo.all_roles(session)}
-    role_codes = sorted({r.role_code for r in rows if r.role_code != ALL_ROLES})
-    sector_of = {code: str(catalogue[code].sector) for code in role_codes if code in catalogue}
+    role_choices, sector_choices, sector_of = _role_and_sector_choices(rows, catalogue)
     area_name = next(a.label.strip() for a in areas if a.value == area_code)
-    if sector:
-        chosen = [r for r in rows if sector_of.get(r.role_code) == sector]
-        fan = _sum_principal(chosen, FAN_MEASURES)
-        subject = f"{sector.replace('_', ' ')} roles"
-    else:
-        code = role or ALL_ROLES
-        chosen = [r for r in rows if r.role_code == code]
-        fan = charts.series_from_rows(chosen, FAN_MEASURES)
-        subject = catalogue[code].name if code in catalogue else "all roles"
-    gap_after_sharing: dict[int, float] = defaultdict(float)
-    for row in chosen:
-        if row.measure == "gap_after_sharing_fte":
-            gap_after_sharing[row.year] += row.principal
+    chosen, fan, subject = _subject(rows, catalogue, sector_of, role=role, sector=sector)
     explanation, explanation_problem = None, None
     try:
         explanation = await projections.explain(
@@ -193,25 +178,15 @@ async def load(
     chosen_lad_year = min(max(lad_year or last, first), last)
     lad_gaps = await _lad_gaps(session, principal=principal, run=run, year=chosen_lad_year)
     comparables = await _comparables(session, principal=principal, run=run)
-    comparison, comparison_problem = None, None
     other = compare or (comparables[0].id if comparables else None)
-    if other is not None:
-        base_id, other_id = (other, run.id) if run.scenario_name != "baseline" else (run.id, other)
-        try:
-            comparison = await comparison_service.compare_runs(
-                session,
-                principal=principal,
-                base_id=base_id,
-                other_id=other_id,
-                area=area_code,
-                by="sector" if sector else "role",
-                group=sector or role or ALL_ROLES,
-                measure="gap_fte",
-                year_from=None,
-                year_to=None,
-            )
-        except DomainError as exc:
-            comparison_problem = exc.message
+    comparison, comparison_problem = await _comparison(
+        session,
+        principal=principal,
+        run=run,
+        other=other,
+        area_code=area_code,
+        group=(role, sector),
+    )
     return ProjectionView(
         run=run,
         selection=Selection(
@@ -225,13 +200,11 @@ async def load(
             compare=other,
         ),
         areas=areas,
-        roles=[Choice(c, catalogue[c].name if c in catalogue else c) for c in role_codes],
-        sectors=[
-            Choice(s, s.replace("_", " ").capitalize()) for s in sorted(set(sector_of.values()))
-        ],
+        roles=role_choices,
+        sectors=sector_choices,
         years=list(range(first, last + 1)),
         fan=fan,
-        gap_after_sharing=dict(gap_after_sharing),
+        gap_after_sharing=_gap_after_sharing(chosen),
         subject=subject,
         explanation=explanation,
         explanation_problem=explanation_problem,
@@ -240,6 +213,86 @@ async def load(
         comparison=comparison,
         comparison_problem=comparison_problem,
     )
+
+
+def _year_span(
+    first: int, last: int, year_from: int | None, year_to: int | None
+) -> tuple[int, int]:
+    """The years to explain: within the run, the start before the end."""
+    start = min(max(year_from or first, first), last - 1)
+    return start, max(min(year_to or last, last), start + 1)
+
+
+def _role_and_sector_choices(
+    rows: Sequence[charts.ResultPoint], catalogue: dict[str, Role]
+) -> tuple[list[Choice], list[Choice], dict[str, str]]:
+    """The roles of the results (named from the catalogue), their sectors, and each role's
+    sector."""
+    role_codes = sorted({r.role_code for r in rows if r.role_code != ALL_ROLES})
+    sector_of = {code: str(catalogue[code].sector) for code in role_codes if code in catalogue}
+    roles = [Choice(c, catalogue[c].name if c in catalogue else c) for c in role_codes]
+    sectors = [Choice(s, s.replace("_", " ").capitalize()) for s in sorted(set(sector_of.values()))]
+    return roles, sectors, sector_of
+
+
+def _subject(
+    rows: Sequence[charts.ResultPoint],
+    catalogue: dict[str, Role],
+    sector_of: dict[str, str],
+    *,
+    role: str | None,
+    sector: str | None,
+) -> tuple[list[charts.ResultPoint], list[draw.Series], str]:
+    """The rows of the role, the sector (its roles summed) or all roles, their fan series and
+    how the page names them."""
+    if sector:
+        chosen = [r for r in rows if sector_of.get(r.role_code) == sector]
+        return chosen, _sum_principal(chosen, FAN_MEASURES), f"{sector.replace('_', ' ')} roles"
+    code = role or ALL_ROLES
+    chosen = [r for r in rows if r.role_code == code]
+    subject = catalogue[code].name if code in catalogue else "all roles"
+    return chosen, charts.series_from_rows(chosen, FAN_MEASURES), subject
+
+
+def _gap_after_sharing(chosen: Sequence[charts.ResultPoint]) -> dict[int, float]:
+    gap: dict[int, float] = defaultdict(float)
+    for row in chosen:
+        if row.measure == "gap_after_sharing_fte":
+            gap[row.year] += row.principal
+    return dict(gap)
+
+
+async def _comparison(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    run: ProjectionRun,
+    other: uuid.UUID | None,
+    area_code: str,
+    group: tuple[str | None, str | None],
+) -> tuple[ProjectionComparison | None, str | None]:
+    """The paired comparison of the run with another (the baseline first), or why there is
+    none."""
+    if other is None:
+        return None, None
+    role, sector = group
+    base_id, other_id = (other, run.id) if run.scenario_name != "baseline" else (run.id, other)
+    try:
+        comparison = await comparison_service.compare_runs(
+            session,
+            principal=principal,
+            base_id=base_id,
+            other_id=other_id,
+            area=area_code,
+            by="sector" if sector else "role",
+            group=sector or role or ALL_ROLES,
+            measure="gap_fte",
+            year_from=None,
+            year_to=None,
+        )
+    except DomainError as exc:
+        return None, exc.message
+    return comparison, None
 
 
 async def _lad_gaps(
