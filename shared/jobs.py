@@ -20,6 +20,20 @@ class JobName(StrEnum):
     deliver_webhook = "deliver_webhook"
 
 
+# How long each job may run before the worker cancels it (seconds).
+JOB_TIMEOUT_S: dict[JobName, float] = {
+    JobName.ping: 60.0,
+    JobName.import_returns: 3600.0,
+    JobName.run_projection: 3600.0,
+    JobName.project_ics: 3600.0,
+    JobName.combine_projection: 600.0,
+    JobName.deliver_webhook: 120.0,
+}
+# arq marks a job it has started "in progress" for the longest job timeout plus 10 s; a worker
+# that dies leaves the mark until then. The reconciler reads the mark's age from its TTL.
+IN_PROGRESS_TIMEOUT_S = max(JOB_TIMEOUT_S.values()) + 10.0
+
+
 class JobPayload(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 

@@ -6,6 +6,8 @@ Delivery survives losing Redis. An outbox row is marked sent only once the queue
 dies after accepting a job (a non-persistent one restarts empty) loses it silently, so the
 reconciler compares what the database says is waiting (queued runs, parts and imports) with
 what the queue holds, and sends again any job missing for longer than QUEUE_RECONCILE_AFTER_S.
+A job a worker took and died with before starting its work (the work is still queued, the job
+marked in progress) counts as lost too once it has been in progress that long.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from shared.config import Settings
 from shared.db.base import utcnow
 from shared.db.session import transaction
+from shared.jobs import IN_PROGRESS_TIMEOUT_S
 from shared.repositories import outbox, queued_work
 
 log = logging.getLogger("oneworkforce.queue")
@@ -38,6 +41,10 @@ class JobSender(Protocol):
 
     async def holds(self, job_ids: list[str]) -> set[str]:
         """Which of these jobs the queue holds: waiting (deferred too) or running."""
+        ...
+
+    async def stalled(self, job_ids: list[str], *, after_s: float) -> set[str]:
+        """Which of these jobs a worker started more than `after_s` ago (and still holds)."""
         ...
 
     async def discard(self, job_ids: list[str]) -> None:
@@ -119,6 +126,24 @@ class ArqSender:
             if keys or score is not None
         }
 
+    async def stalled(self, job_ids: list[str], *, after_s: float) -> set[str]:
+        from arq.constants import in_progress_key_prefix
+
+        if not job_ids:
+            return set()
+        pool = await self._get_pool()
+        async with pool.pipeline(transaction=False) as pipe:
+            for job_id in job_ids:
+                pipe.pttl(in_progress_key_prefix + job_id)
+            ttls = await pipe.execute()
+        # The mark is set for IN_PROGRESS_TIMEOUT_S when the job starts: what is gone of it
+        # is how long the job has been in progress. -2 (no mark) and -1 (no expiry) are not.
+        return {
+            job_id
+            for job_id, ttl_ms in zip(job_ids, ttls, strict=True)
+            if ttl_ms >= 0 and IN_PROGRESS_TIMEOUT_S - ttl_ms / 1000 > after_s
+        }
+
     async def _has_result(self, job_id: str) -> bool:
         from arq.constants import result_key_prefix
 
@@ -197,11 +222,15 @@ class OutboxRelay:
             if not rows:
                 return 0
             held = await self._sender.holds([row.job_id for row in rows])
-            lost = [row for row in rows if row.job_id not in held]
+            # A job a worker took but whose work is still waiting after `after_s` had its
+            # worker die before it started the work (starting it is the first thing a job
+            # does): the mark would keep the job from every other worker for the job timeout.
+            stalled = await self._sender.stalled(sorted(held), after_s=after_s)
+            lost = [row for row in rows if row.job_id not in held or row.job_id in stalled]
             if not lost:
                 return 0
             # A result kept from an attempt that ended without starting the work would make
-            # the queue drop the job again as a duplicate.
+            # the queue drop the job again as a duplicate; a stalled job's mark goes with it.
             await self._sender.discard([row.job_id for row in lost])
             await outbox.mark_unsent(
                 session,
@@ -210,7 +239,11 @@ class OutboxRelay:
             )
         log.warning(
             "queue lost jobs; sending them again",
-            extra={"jobs": len(lost), "job_ids": [row.job_id for row in lost][:20]},
+            extra={
+                "jobs": len(lost),
+                "job_ids": [row.job_id for row in lost][:20],
+                "stalled": len(stalled),
+            },
         )
         await self.send([row.id for row in lost])
         return len(lost)

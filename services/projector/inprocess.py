@@ -61,6 +61,11 @@ class InProcessRunner:
         """Which of these jobs are waiting or running here."""
         return {job_id for job_id in job_ids if job_id in self._held}
 
+    async def stalled(self, job_ids: list[str], *, after_s: float) -> set[str]:
+        """None: a job that starts here runs in this process, which cannot die without it."""
+        del job_ids, after_s
+        return set()
+
     async def discard(self, job_ids: list[str]) -> None:
         """Forget finished or lost jobs, so the same ids can be sent again."""
         for job_id in job_ids:

@@ -20,7 +20,7 @@ from services.projector import jobs
 from shared import metrics
 from shared.config import Settings
 from shared.context import job_context_var, request_id_var
-from shared.jobs import JobName
+from shared.jobs import JOB_TIMEOUT_S, JobName
 
 JobFunction = Callable[..., Awaitable[Any]]
 
@@ -89,13 +89,13 @@ def instrumented(name: str, function: JobFunction) -> JobFunction:
 
 
 JOBS: tuple[JobSpec, ...] = tuple(
-    JobSpec(name, instrumented(name, function), timeout_s, max_tries)
-    for name, function, timeout_s, max_tries in (
-        (JobName.ping, jobs.ping, 60.0, None),
-        (JobName.import_returns, jobs.import_returns, 3600.0, None),
-        (JobName.run_projection, jobs.run_projection, 3600.0, None),
-        (JobName.project_ics, jobs.project_ics, 3600.0, None),
-        (JobName.combine_projection, jobs.combine_projection, 600.0, None),
-        (JobName.deliver_webhook, jobs.deliver_webhook, 120.0, 20),
+    JobSpec(name, instrumented(name, function), JOB_TIMEOUT_S[name], max_tries)
+    for name, function, max_tries in (
+        (JobName.ping, jobs.ping, None),
+        (JobName.import_returns, jobs.import_returns, None),
+        (JobName.run_projection, jobs.run_projection, None),
+        (JobName.project_ics, jobs.project_ics, None),
+        (JobName.combine_projection, jobs.combine_projection, None),
+        (JobName.deliver_webhook, jobs.deliver_webhook, 20),
     )
 )

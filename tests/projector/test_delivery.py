@@ -8,7 +8,7 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import date, timedelta
 
-from arq.constants import job_key_prefix, result_key_prefix
+from arq.constants import in_progress_key_prefix, job_key_prefix, result_key_prefix
 from redis.asyncio import Redis
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -20,7 +20,7 @@ from services.domain.queue import ArqSender, OutboxRelay
 from services.projector.inprocess import InProcessRunner
 from shared.db.base import utcnow
 from shared.db.session import transaction
-from shared.jobs import import_returns_job_id, run_projection_job_id
+from shared.jobs import IN_PROGRESS_TIMEOUT_S, import_returns_job_id, run_projection_job_id
 from shared.models import ImportStatus, KeyScope, OutboxMessage, ReturnImport
 from shared.schemas.keys import ApiKeyCreate, Principal
 from tests.api.returns.helpers import counts, line
@@ -125,6 +125,45 @@ async def test_a_job_the_queue_lost_is_sent_again_after_the_timeout(
         assert await sender.holds(jobs) == {run_projection_job_id(run_id, 1)}
     finally:
         await sender.discard(jobs)
+        await redis.delete(queue)
+        await sender.close()
+        await redis.aclose()
+
+
+async def test_a_job_whose_worker_died_before_starting_the_work_is_sent_again(
+    orgs: dict[str, uuid.UUID],
+    sessionmaker: async_sessionmaker[AsyncSession],
+    redis_url: str,
+) -> None:
+    """A worker took the job (arq marked it in progress) and died before claiming the run:
+    the mark would hide the job from every other worker for the job timeout."""
+    queue = f"oneworkforce:test:delivery:{uuid.uuid4().hex}"
+    run_id = await _queued_run(sessionmaker)
+    job = run_projection_job_id(run_id, 1)
+    sender = ArqSender(redis_url, queue)
+    relay = OutboxRelay(sessionmaker, sender)
+    redis = Redis.from_url(redis_url)
+    try:
+        assert await relay.send(older_than_s=0) == 1
+        await _age_sent_rows(sessionmaker, 3600)
+
+        async def taken(seconds_ago: float) -> None:
+            # What arq's worker writes when it starts a job, as if that were `seconds_ago`.
+            left_ms = int((IN_PROGRESS_TIMEOUT_S - seconds_ago) * 1000)
+            await redis.psetex(in_progress_key_prefix + job, left_ms, b"1")
+
+        await taken(5)
+        assert await sender.stalled([job], after_s=60) == set()
+        assert await relay.reconcile(after_s=60) == 0  # a live worker is about to claim it
+        await taken(90)
+        assert await sender.stalled([job], after_s=60) == {job}
+        assert await relay.reconcile(after_s=60) == 1
+        # Sent again: waiting in the queue for any worker, the dead one's mark gone.
+        assert not await redis.exists(in_progress_key_prefix + job)
+        assert await redis.zscore(queue, job) is not None
+        assert (await _rows(sessionmaker))[job].send_attempts == 2
+    finally:
+        await sender.discard([job])
         await redis.delete(queue)
         await sender.close()
         await redis.aclose()
