@@ -1,13 +1,26 @@
+"""Scenarios and their versions, and which of them a key may see."""
+
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.models import BASELINE, Scenario, ScenarioVersion
+from shared.schemas.keys import Principal
+
+
+def readable_statement(principal: Principal) -> Select[Scenario]:
+    """The scenarios a key may see: the national ones, and its own ICS's (an ICS key) or every
+    ICS's (a global key). A scenario's reads, the list, and naming a scenario for a run all
+    start here."""
+    query = select(Scenario)
+    if principal.is_global:
+        return query
+    return query.where(or_(Scenario.ics_code.is_(None), Scenario.ics_code == principal.ics_code))
 
 
 async def get_by_name(
@@ -16,6 +29,13 @@ async def get_by_name(
     query = select(Scenario).where(Scenario.name == name)
     if for_update:
         query = query.with_for_update()
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def get_readable(
+    session: AsyncSession, *, principal: Principal, name: str
+) -> Scenario | None:
+    query = readable_statement(principal).where(Scenario.name == name)
     return (await session.execute(query)).scalar_one_or_none()
 
 
@@ -39,13 +59,9 @@ async def list_versions(
     return (await session.execute(query)).scalars().all()
 
 
-async def list_visible(
-    session: AsyncSession, *, every_ics: bool, ics_code: str | None
-) -> Sequence[Scenario]:
-    """Scenarios of every ICS (`every_ics`), else the national ones and those of `ics_code`."""
-    query = select(Scenario).order_by(Scenario.name)
-    if not every_ics:
-        query = query.where(or_(Scenario.ics_code.is_(None), Scenario.ics_code == ics_code))
+async def list_visible(session: AsyncSession, *, principal: Principal) -> Sequence[Scenario]:
+    """The scenarios the key may see, by name."""
+    query = readable_statement(principal).order_by(Scenario.name)
     return (await session.execute(query)).scalars().all()
 
 

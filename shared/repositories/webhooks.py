@@ -18,52 +18,42 @@ from shared.models import (
     WebhookDelivery,
     WebhookSubscription,
 )
+from shared.repositories import organisations
 from shared.repositories.base import PageWindow, paginate
+from shared.schemas.keys import Principal
 
 
-def readable_statement(
-    *, ics_code: str | None, organisation_id: uuid.UUID | None
-) -> Select[WebhookSubscription]:
-    """The subscriptions a key manages: all (global), its ICS's and its organisations', or
-    its organisation's."""
+def readable_statement(principal: Principal) -> Select[WebhookSubscription]:
+    """The subscriptions a key manages: those owned by the organisations it may see, and (an
+    ICS key) its ICS's own; every one for a global key. Reads, changes and the list of
+    subscriptions all start here."""
     query = select(WebhookSubscription)
-    if organisation_id is not None:
-        return query.where(WebhookSubscription.organisation_id == organisation_id)
-    if ics_code is not None:
-        in_ics = select(Organisation.id).where(Organisation.ics_code == ics_code)
-        return query.where(
-            or_(
-                WebhookSubscription.ics_code == ics_code,
-                WebhookSubscription.organisation_id.in_(in_ics),
-            )
-        )
-    return query
+    if principal.is_global:
+        return query
+    owners = organisations.readable_statement(principal).with_only_columns(Organisation.id)
+    owned: ColumnElement[bool] = WebhookSubscription.organisation_id.in_(owners)
+    if principal.ics_code is not None:
+        owned = or_(WebhookSubscription.ics_code == principal.ics_code, owned)
+    return query.where(owned)
 
 
 async def get(
     session: AsyncSession,
     *,
+    principal: Principal,
     subscription_id: uuid.UUID,
-    ics_code: str | None,
-    organisation_id: uuid.UUID | None,
     lock: bool = False,
 ) -> WebhookSubscription | None:
-    query = readable_statement(ics_code=ics_code, organisation_id=organisation_id).where(
-        WebhookSubscription.id == subscription_id
-    )
+    query = readable_statement(principal).where(WebhookSubscription.id == subscription_id)
     if lock:
         query = query.with_for_update()
     return (await session.execute(query)).scalar_one_or_none()
 
 
 async def list_page(
-    session: AsyncSession,
-    *,
-    ics_code: str | None,
-    organisation_id: uuid.UUID | None,
-    page: PageWindow,
+    session: AsyncSession, *, principal: Principal, page: PageWindow
 ) -> tuple[Sequence[WebhookSubscription], int]:
-    query = readable_statement(ics_code=ics_code, organisation_id=organisation_id)
+    query = readable_statement(principal)
     return await paginate(
         session, query.order_by(WebhookSubscription.created_at, WebhookSubscription.id), page
     )

@@ -26,7 +26,6 @@ from services.api.agreements import errors
 from services.api.http import PageParams, etag_of
 from services.api.organisations import service as organisations
 from services.api.organisations.errors import UnknownOrganisation
-from services.api.organisations.service import can_read_organisation
 from services.api.roles.errors import UnknownRole
 from services.domain.projections import runs as projection_runs
 from services.domain.webhooks import events as webhook_events
@@ -48,6 +47,7 @@ from shared.models import (
 from shared.models.agreement import EXPIRING_STATUSES
 from shared.repositories import agreements as repo
 from shared.repositories import audit
+from shared.repositories import organisations as organisations_repo
 from shared.schemas import agreements as schemas
 from shared.schemas.agreements import AgreementState
 from shared.schemas.common import Page
@@ -169,15 +169,6 @@ def deployment_to_schema(deployment: Deployment, *, today: date) -> schemas.Depl
 # Access -------------------------------------------------------------------------------------
 
 
-def can_read_agreement(principal: Principal, agreement: Agreement) -> bool:
-    """Global keys, keys of the agreement's ICS, and keys of a party organisation."""
-    if principal.is_global:
-        return True
-    if principal.ics_code is not None:
-        return principal.ics_code == agreement.ics_code
-    return any(party.organisation_id == principal.organisation_id for party in agreement.parties)
-
-
 def can_manage_agreement(principal: Principal, agreement: Agreement) -> bool:
     """A global admin, or an admin key bound to the agreement's ICS."""
     return principal.has(KeyScope.admin) and (
@@ -193,16 +184,13 @@ async def _load(
     lock: repo.Lock | None = None,
     manage: bool = False,
 ) -> Agreement:
-    # What the key may not read is filtered in the query itself, so another ICS's agreement
-    # costs the same one query as an id that does not exist, and is answered the same.
-    visible_ics, parties = _visibility(principal)
+    # What the key may not read is filtered in the query itself (the list's own statement), so
+    # another ICS's agreement costs the same one query as an id that does not exist, and is
+    # answered the same.
     agreement = await repo.get_agreement(
-        session,
-        agreement_id=agreement_id,
-        lock=lock,
-        visible_to=None if principal.is_global else (visible_ics, tuple(parties)),
+        session, agreement_id=agreement_id, lock=lock, principal=principal
     )
-    if agreement is None or not can_read_agreement(principal, agreement):
+    if agreement is None:
         raise errors.AgreementNotFound("No such agreement.")
     if manage and not can_manage_agreement(principal, agreement):
         raise InsufficientScope("Only an admin of the agreement's ICS may change it.")
@@ -213,15 +201,6 @@ async def get_agreement(
     session: AsyncSession, *, agreement_id: uuid.UUID, principal: Principal
 ) -> Agreement:
     return await _load(session, agreement_id=agreement_id, principal=principal)
-
-
-def _visibility(principal: Principal) -> tuple[str | None, list[uuid.UUID]]:
-    if principal.is_global:
-        return None, []
-    if principal.ics_code is not None:
-        return principal.ics_code, []
-    assert principal.organisation_id is not None
-    return None, [principal.organisation_id]
 
 
 async def list_agreements(
@@ -238,16 +217,12 @@ async def list_agreements(
     active_on: date | None = None,
 ) -> Page[schemas.Agreement]:
     """Agreements the key may see, filtered, newest first."""
-    visible_ics, parties = _visibility(principal)
-    if organisation_id is not None:
-        parties.append(organisation_id)
-    if visible_ics is not None and ics_code is not None and ics_code != visible_ics:
-        return page.result([], 0)
     rows, total = await repo.list_agreements(
         session,
+        principal=principal,
         today=today,
-        ics_code=visible_ics or ics_code,
-        party_organisation_ids=parties,
+        ics_code=ics_code,
+        organisation_id=organisation_id,
         state=state,
         mode=mode,
         role_code=role_code,
@@ -306,8 +281,9 @@ async def _check_terms(
 ) -> dict[uuid.UUID, Organisation]:
     """Every broken rule in the parties and scope, reported together; the organisations."""
     problems = FieldErrors()
-    organisations = await repo.organisations_by_id(
-        session, organisation_ids=[party.organisation_id for party in parties]
+    # An organisation the key may not see is answered as one that does not exist.
+    organisations = await organisations_repo.readable_by_id(
+        session, principal=principal, organisation_ids=[party.organisation_id for party in parties]
     )
     seen: set[uuid.UUID] = set()
     for index, party in enumerate(parties):
@@ -315,8 +291,7 @@ async def _check_terms(
         organisation = organisations.get(party.organisation_id)
         if party.organisation_id in seen:
             problems.add(errors.DuplicateParty, field, "organisation listed twice")
-        elif organisation is None or not can_read_organisation(principal, organisation):
-            # An organisation the key may not see is answered as one that does not exist.
+        elif organisation is None:
             problems.add(UnknownOrganisation, field, "no such organisation")
         elif organisation.ics_code != ics_code:
             problems.add(

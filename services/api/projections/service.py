@@ -45,13 +45,12 @@ from shared.schemas.projections import (
 async def _scenario(session: AsyncSession, name: str, principal: Principal | None) -> Scenario:
     if name == BASELINE:
         return await projection_runs.baseline(session)
-    scenario = await scenarios.get_by_name(session, name=name)
-    if scenario is None or (
-        scenario.ics_code is not None
-        and principal is not None
-        and principal.ics_code is not None
-        and scenario.ics_code != principal.ics_code
-    ):
+    scenario = (
+        await scenarios.get_by_name(session, name=name)
+        if principal is None
+        else await scenarios.get_readable(session, principal=principal, name=name)
+    )
+    if scenario is None:
         raise UnknownScenario(f"There is no scenario named {name!r}.", field="scenario")
     return scenario
 
@@ -91,20 +90,11 @@ async def request_run(
     )
 
 
-def can_read_run(principal: Principal, run: ProjectionRun) -> bool:
-    if principal.is_global:
-        return True
-    if principal.ics_code is not None:
-        # England runs are visible, restricted to the ICS's own areas when reading results.
-        return run.ics_code in (None, principal.ics_code)
-    return False
-
-
 async def visible_run(
     session: AsyncSession, *, principal: Principal, run_id: uuid.UUID
 ) -> ProjectionRun:
-    run = await repo.get_run(session, run_id=run_id)
-    if run is None or not can_read_run(principal, run):
+    run = await repo.get_readable_run(session, principal=principal, run_id=run_id)
+    if run is None:
         raise errors.ProjectionNotFound("No such projection run.")
     return run
 

@@ -57,19 +57,11 @@ async def _resolve(
     return merged
 
 
-def _visible(principal: Principal, scenario: Scenario) -> bool:
-    return (
-        scenario.ics_code is None
-        or principal.is_global
-        or (scenario.ics_code == principal.ics_code)
-    )
-
-
 async def get_visible(session: AsyncSession, *, principal: Principal, name: str) -> Scenario:
     if name == BASELINE:
         await ensure_baseline(session)
-    scenario = await repo.get_by_name(session, name=name)
-    if scenario is None or not _visible(principal, scenario):
+    scenario = await repo.get_readable(session, principal=principal, name=name)
+    if scenario is None:
         raise errors.ScenarioNotFound(f"No scenario {name!r}.")
     return scenario
 
@@ -97,10 +89,7 @@ def _to_read(scenario: Scenario, current: ScenarioVersion) -> ScenarioRead:
 
 async def list_visible(session: AsyncSession, *, principal: Principal) -> list[ScenarioRead]:
     await ensure_baseline(session)
-    # The same rule as _visible: a key bound to an organisation sees the national scenarios.
-    found = await repo.list_visible(
-        session, every_ics=principal.is_global, ics_code=principal.ics_code
-    )
+    found = await repo.list_visible(session, principal=principal)
     return [await read(session, scenario) for scenario in found]
 
 
