@@ -6,37 +6,70 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import ColumnElement, Select, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.models import BASELINE, Scenario, ScenarioVersion
 from shared.schemas.keys import Principal
 
 
+def _namespace(ics_code: str | None) -> ColumnElement[bool]:
+    """The scenarios an ICS sees: the national ones and its own (`ics_code` None: the national
+    ones only)."""
+    owners: list[ColumnElement[bool]] = [Scenario.ics_code.is_(None)]
+    if ics_code is not None:
+        owners.append(Scenario.ics_code == ics_code)
+    return or_(*owners)
+
+
 def readable_statement(principal: Principal) -> Select[Scenario]:
-    """The scenarios a key may see: the national ones, and its own ICS's (an ICS key) or every
-    ICS's (a global key). A scenario's reads, the list, and naming a scenario for a run all
-    start here."""
+    """The scenarios a key may see: every one (a global key); otherwise its ICS's namespace,
+    the national ones and (an ICS key) its own. A scenario's reads and the list start here."""
     query = select(Scenario)
     if principal.is_global:
         return query
-    return query.where(or_(Scenario.ics_code.is_(None), Scenario.ics_code == principal.ics_code))
+    return query.where(_namespace(principal.ics_code))
 
 
-async def get_by_name(
-    session: AsyncSession, *, name: str, for_update: bool = False
+async def in_namespace(
+    session: AsyncSession, *, name: str, ics_code: str | None
 ) -> Scenario | None:
-    query = select(Scenario).where(Scenario.name == name)
-    if for_update:
-        query = query.with_for_update()
-    return (await session.execute(query)).scalar_one_or_none()
+    """What a name means for an ICS: the ICS's own scenario of that name, else the national
+    one (`ics_code` None: the national one only)."""
+    query = (
+        select(Scenario)
+        .where(Scenario.name == name, _namespace(ics_code))
+        # The ICS's own first (False sorts before True on both databases).
+        .order_by(Scenario.ics_code.is_(None))
+        .limit(1)
+    )
+    return (await session.execute(query)).scalars().first()
 
 
-async def get_readable(
-    session: AsyncSession, *, principal: Principal, name: str
-) -> Scenario | None:
-    query = readable_statement(principal).where(Scenario.name == name)
-    return (await session.execute(query)).scalar_one_or_none()
+async def named(session: AsyncSession, *, name: str) -> Sequence[Scenario]:
+    """Every scenario of this name, whoever owns it: the national one first, then by ICS."""
+    query = (
+        select(Scenario)
+        .where(Scenario.name == name)
+        .order_by(Scenario.ics_code.is_not(None), Scenario.ics_code)
+    )
+    return (await session.execute(query)).scalars().all()
+
+
+async def lock_name(session: AsyncSession, *, name: str) -> None:
+    """Serialise the creators of one name until the transaction ends, so the check that an
+    ICS does not take a national name (or the nation an ICS's) cannot race: an advisory lock
+    on PostgreSQL, the database write lock on SQLite (taken by a write-first statement)."""
+    if session.get_bind().dialect.name == "postgresql":
+        key = func.hashtext(literal("scenario-name:") + name)
+        await session.execute(select(func.pg_advisory_xact_lock(key)))
+        return
+    await session.execute(
+        update(Scenario)
+        .where(Scenario.name == name)
+        .values(version=Scenario.version, updated_at=Scenario.updated_at)
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def get_version(
@@ -60,8 +93,10 @@ async def list_versions(
 
 
 async def list_visible(session: AsyncSession, *, principal: Principal) -> Sequence[Scenario]:
-    """The scenarios the key may see, by name."""
-    query = readable_statement(principal).order_by(Scenario.name)
+    """The scenarios the key may see, by name, the national one of a name first."""
+    query = readable_statement(principal).order_by(
+        Scenario.name, Scenario.ics_code.is_not(None), Scenario.ics_code
+    )
     return (await session.execute(query)).scalars().all()
 
 
@@ -104,7 +139,7 @@ async def ensure_baseline(
     session: AsyncSession, *, parameters: dict[str, Any]
 ) -> tuple[Scenario, ScenarioVersion]:
     """The baseline scenario always exists: created on first use with every lever off."""
-    scenario = await get_by_name(session, name=BASELINE)
+    scenario = await in_namespace(session, name=BASELINE, ics_code=None)
     if scenario is None:
         scenario = Scenario(
             name=BASELINE,
