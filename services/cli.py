@@ -354,7 +354,9 @@ def track_record_command(
 @app.command()
 def project(
     scope: Annotated[str, typer.Option(help="An ICB code (E54...) or E92000001 for England")],
-    scenario: Annotated[str, typer.Option(help="Scenario name")] = "baseline",
+    scenario: Annotated[
+        str, typer.Option(help="Scenario name: the scope ICS's own, else a national one")
+    ] = "baseline",
     base_year: Annotated[int | None, typer.Option(help="Default: the latest returns")] = None,
     horizon: Annotated[int | None, typer.Option(help="Years; default 20 or the data's end")] = None,
     iterations: Annotated[int, typer.Option(help="Monte Carlo runs")] = 200,

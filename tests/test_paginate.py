@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared.models import Role
-from shared.repositories.base import paginate
+from shared.repositories.base import paginate, paginate_rows
 from tests.factories import make_role
 
 
@@ -39,3 +39,18 @@ async def test_a_page_and_the_total_of_the_whole_query(
     assert total == last_total == beyond_total == 5
     assert [role.code for role in filtered] == codes[1:]
     assert filtered_total == 4
+
+
+async def test_rows_of_several_columns_page_as_tuples_with_the_whole_total(
+    sessionmaker: async_sessionmaker[AsyncSession], db: AsyncEngine
+) -> None:
+    codes = [f"rows-role-{n}" for n in range(3)]
+    for n, code in enumerate(codes):
+        await make_role(sessionmaker, code, name=f"Role {n}")
+    query = select(Role.code, Role.name).where(Role.code.like("rows-role-%")).order_by(Role.code)
+    async with sessionmaker() as session:
+        middle, total = await paginate_rows(session, query, Window(offset=1, limit=1))
+        beyond, beyond_total = await paginate_rows(session, query, Window(offset=5, limit=2))
+    assert middle == [(codes[1], "Role 1")]
+    assert beyond == []
+    assert total == beyond_total == 3

@@ -4,20 +4,43 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.db.base import Base, JSONType, Timestamps, UUIDPrimaryKey, utcnow
 
 BASELINE = "baseline"
 
+_NATIONAL = text("ics_code IS NULL")
+_OWNED = text("ics_code IS NOT NULL")
+
 
 class Scenario(UUIDPrimaryKey, Timestamps, Base):
     """Named projection parameters; every edit makes a new immutable version."""
 
     __tablename__ = "scenarios"
+    # A name is unique within its owner: among the national scenarios, and within each ICS, so
+    # two ICSs may each have a scenario of the same name. That an ICS may not take a national
+    # name (nor the nation an ICS's) is checked when creating, under a lock on the name.
+    __table_args__ = (
+        Index(
+            "uq_scenarios_national_name",
+            "name",
+            unique=True,
+            postgresql_where=_NATIONAL,
+            sqlite_where=_NATIONAL,
+        ),
+        Index(
+            "uq_scenarios_ics_code_name",
+            "ics_code",
+            "name",
+            unique=True,
+            postgresql_where=_OWNED,
+            sqlite_where=_OWNED,
+        ),
+    )
 
-    name: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(64))
     title: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="")
     # None: national (visible to every key); otherwise owned by one ICS.

@@ -50,7 +50,7 @@ from shared.models import (
 )
 from shared.repositories import bulk
 from shared.repositories import returns as returns_repo
-from shared.repositories.base import PageWindow, paginate
+from shared.repositories.base import PageWindow, paginate, paginate_rows
 
 RESULT_COLUMNS: tuple[str, ...] = (
     "run_id",
@@ -553,20 +553,17 @@ def results_query(selection: ResultFilter) -> Select[Any]:
     return query.order_by(result.area_code, result.role_code, result.measure, result.year)
 
 
-async def count_results(session: AsyncSession, selection: ResultFilter) -> int:
-    query = results_query(selection).order_by(None).with_only_columns(func.count())
-    return int((await session.execute(query)).scalar_one())
+async def page_of_results(
+    session: AsyncSession, selection: ResultFilter, page: PageWindow
+) -> tuple[list[tuple[Any, ...]], int]:
+    """A page of result rows (RESULT_EXPORT_COLUMNS order) and how many match over all pages."""
+    return await paginate_rows(session, results_query(selection), page)
 
 
-async def list_results(
-    session: AsyncSession, selection: ResultFilter, *, offset: int = 0, limit: int | None = None
-) -> list[tuple[Any, ...]]:
-    """A page of result rows (RESULT_EXPORT_COLUMNS order)."""
-    query = results_query(selection).offset(offset)
-    if limit is not None:
-        query = query.limit(limit)
+async def list_results(session: AsyncSession, selection: ResultFilter) -> list[tuple[Any, ...]]:
+    """Every result row of the selection (RESULT_EXPORT_COLUMNS order)."""
     connection = await session.connection()
-    return [tuple(row) for row in (await connection.execute(query)).all()]
+    return [tuple(row) for row in (await connection.execute(results_query(selection))).all()]
 
 
 async def results_after(

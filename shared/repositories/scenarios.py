@@ -4,19 +4,64 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, Select, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.models import BASELINE, Scenario, ScenarioVersion
 
 
-async def get_by_name(
-    session: AsyncSession, *, name: str, for_update: bool = False
+def _readable(*, every_ics: bool, ics_code: str | None) -> Select[Scenario]:
+    """Scenarios of every ICS (`every_ics`), else the national ones and those of `ics_code`."""
+    query = select(Scenario)
+    if not every_ics:
+        query = query.where(or_(Scenario.ics_code.is_(None), Scenario.ics_code == ics_code))
+    return query
+
+
+async def in_namespace(
+    session: AsyncSession, *, name: str, ics_code: str | None
 ) -> Scenario | None:
-    query = select(Scenario).where(Scenario.name == name)
-    if for_update:
-        query = query.with_for_update()
-    return (await session.execute(query)).scalar_one_or_none()
+    """What a name means for an ICS: the ICS's own scenario of that name, else the national
+    one (`ics_code` None: the national one only)."""
+    owners: list[ColumnElement[bool]] = [Scenario.ics_code.is_(None)]
+    if ics_code is not None:
+        owners.append(Scenario.ics_code == ics_code)
+    query = (
+        select(Scenario)
+        .where(Scenario.name == name, or_(*owners))
+        # The ICS's own first (False sorts before True on both databases).
+        .order_by(Scenario.ics_code.is_(None))
+        .limit(1)
+    )
+    return (await session.execute(query)).scalars().first()
+
+
+async def named(
+    session: AsyncSession, *, name: str, every_ics: bool, ics_code: str | None
+) -> Sequence[Scenario]:
+    """Every readable scenario of this name: the national one first, then by ICS."""
+    query = (
+        _readable(every_ics=every_ics, ics_code=ics_code)
+        .where(Scenario.name == name)
+        .order_by(Scenario.ics_code.is_not(None), Scenario.ics_code)
+    )
+    return (await session.execute(query)).scalars().all()
+
+
+async def lock_name(session: AsyncSession, *, name: str) -> None:
+    """Serialise the creators of one name until the transaction ends, so the check that an
+    ICS does not take a national name (or the nation an ICS's) cannot race: an advisory lock
+    on PostgreSQL, the database write lock on SQLite (taken by a write-first statement)."""
+    if session.get_bind().dialect.name == "postgresql":
+        key = func.hashtext(literal("scenario-name:") + name)
+        await session.execute(select(func.pg_advisory_xact_lock(key)))
+        return
+    await session.execute(
+        update(Scenario)
+        .where(Scenario.name == name)
+        .values(version=Scenario.version, updated_at=Scenario.updated_at)
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def get_version(
@@ -42,10 +87,11 @@ async def list_versions(
 async def list_visible(
     session: AsyncSession, *, every_ics: bool, ics_code: str | None
 ) -> Sequence[Scenario]:
-    """Scenarios of every ICS (`every_ics`), else the national ones and those of `ics_code`."""
-    query = select(Scenario).order_by(Scenario.name)
-    if not every_ics:
-        query = query.where(or_(Scenario.ics_code.is_(None), Scenario.ics_code == ics_code))
+    """Scenarios of every ICS (`every_ics`), else the national ones and those of `ics_code`;
+    by name, the national one of a name first."""
+    query = _readable(every_ics=every_ics, ics_code=ics_code).order_by(
+        Scenario.name, Scenario.ics_code.is_not(None), Scenario.ics_code
+    )
     return (await session.execute(query)).scalars().all()
 
 
@@ -88,7 +134,7 @@ async def ensure_baseline(
     session: AsyncSession, *, parameters: dict[str, Any]
 ) -> tuple[Scenario, ScenarioVersion]:
     """The baseline scenario always exists: created on first use with every lever off."""
-    scenario = await get_by_name(session, name=BASELINE)
+    scenario = await in_namespace(session, name=BASELINE, ics_code=None)
     if scenario is None:
         scenario = Scenario(
             name=BASELINE,

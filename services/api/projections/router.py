@@ -414,8 +414,7 @@ async def get_results(
         return cached
     if selection is None:
         return page.result([], 0)
-    total = await repo.count_results(session, selection)
-    rows = await repo.list_results(session, selection, offset=page.offset, limit=page.limit)
+    rows, total = await repo.page_of_results(session, selection, page)
     return page.result(
         [
             ProjectionResultRead.model_validate(

@@ -23,6 +23,7 @@ from shared.models import (
     ALL_ROLES,
     BASELINE,
     ENGLAND_CODE,
+    Area,
     AreaType,
     ProjectionExplain,
     ProjectionRun,
@@ -42,17 +43,19 @@ from shared.schemas.projections import (
 )
 
 
-async def _scenario(session: AsyncSession, name: str, principal: Principal | None) -> Scenario:
+async def _scenario(session: AsyncSession, name: str, *, scope: Area) -> Scenario:
+    """The scenario a name means for a run of this scope: the scope ICS's own, else the
+    national one (England: national only). A run never uses another ICS's scenario, so among
+    the runs of one scope a scenario name means one scenario, and another ICS's private name
+    is refused as a free one is."""
     if name == BASELINE:
         return await projection_runs.baseline(session)
-    scenario = await scenarios.get_by_name(session, name=name)
-    if scenario is None or (
-        scenario.ics_code is not None
-        and principal is not None
-        and principal.ics_code is not None
-        and scenario.ics_code != principal.ics_code
-    ):
-        raise UnknownScenario(f"There is no scenario named {name!r}.", field="scenario")
+    ics_code = scope.code if scope.type == AreaType.icb else None
+    scenario = await scenarios.in_namespace(session, name=name, ics_code=ics_code)
+    if scenario is None:
+        raise UnknownScenario(
+            f"There is no scenario named {name!r} for {scope.code}.", field="scenario"
+        )
     return scenario
 
 
@@ -77,7 +80,7 @@ async def request_run(
         raise errors.InvalidScope("scope must be an ICB code or E92000001.", field="scope")
     if principal is not None:
         ensure_can_read_scope(principal, data.scope)
-    scenario = await _scenario(session, data.scenario, principal)
+    scenario = await _scenario(session, data.scenario, scope=area)
     return await projection_runs.request_run(
         session,
         scenario=scenario,

@@ -20,10 +20,19 @@ class ScenarioOutOfScope(Forbidden):
 
 
 class ScenarioNameTaken(Conflict):
-    """A scenario with this name exists."""
+    """A scenario with this name exists where the new one would live: in the same ICS, or
+    among the national scenarios (which every ICS sees, so an ICS may not take their names)."""
 
     code = "scenario_name_taken"
     fix = "Choose another name, or add a version to the existing scenario."
+
+
+class ScenarioAmbiguous(Conflict):
+    """Several ICSs have a scenario of this name, and the key sees every ICS: `ics_codes`
+    lists them."""
+
+    code = "scenario_ambiguous"
+    fix = "Say which ICS's scenario you mean with ?ics_code=."
 
 
 class BaselineImmutable(Conflict):
@@ -41,7 +50,8 @@ class InvalidScenario(Unprocessable):
 
 
 class UnknownScenario(Unprocessable):
-    """The body names a scenario that does not exist for this key."""
+    """The body names a scenario that does not exist for this scope: a run uses a national
+    scenario, or one of the ICS it projects."""
 
     code = "unknown_scenario"
     fix = "GET /v1/scenarios lists the scenarios you may use."

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 
 from services.api.areas.errors import UnknownIcs
 from services.api.deps import AdminKey, ReadKey, SessionDep
@@ -13,12 +13,14 @@ from services.api.scenarios import service
 from services.api.scenarios.errors import (
     BaselineImmutable,
     InvalidScenario,
+    ScenarioAmbiguous,
     ScenarioNameTaken,
     ScenarioNotFound,
     ScenarioOutOfScope,
 )
 from shared.models import Scenario
 from shared.schemas.common import Page
+from shared.schemas.keys import ICS_CODE_PATTERN
 from shared.schemas.scenario_parameters import BASELINE_PARAMETERS, ScenarioParametersDocument
 from shared.schemas.scenarios import (
     ScenarioCreate,
@@ -37,8 +39,25 @@ PARAMETERS_SCHEMA: dict[str, Any] = {
 }
 
 
+# Names are unique per owner: two ICSs may each have a scenario of one name.
+IcsCodeQuery = Annotated[
+    str | None,
+    Query(
+        pattern=ICS_CODE_PATTERN,
+        description="Whose scenario of this name: an ICS's own, else the national one. A key "
+        "bound to an ICS means its own ICS; a key that sees every ICS names one when several "
+        "have the name (409 scenario_ambiguous lists them).",
+    ),
+]
+
+
 def _etag(scenario: Scenario | ScenarioRead) -> str:
     return etag_of("scenario", scenario.id, scenario.version)
+
+
+def _location(scenario: ScenarioRead) -> str:
+    url = f"/v1/scenarios/{scenario.name}"
+    return f"{url}?ics_code={scenario.ics_code}" if scenario.ics_code else url
 
 
 @router.get("", response_model=Page[ScenarioRead], summary="Scenarios this key can use")
@@ -70,7 +89,7 @@ async def create_scenario(
     body: ScenarioCreate, session: SessionDep, principal: AdminKey, response: Response
 ) -> ScenarioRead:
     created = await service.create(session, body, principal=principal)
-    response.headers["Location"] = f"/v1/scenarios/{created.name}"
+    response.headers["Location"] = _location(created)
     response.headers["ETag"] = _etag(created)
     return created
 
@@ -79,12 +98,17 @@ async def create_scenario(
     "/{name}",
     response_model=ScenarioRead,
     summary="A scenario's current version",
-    responses={**NOT_MODIFIED, **raises(ScenarioNotFound)},
+    responses={**NOT_MODIFIED, **raises(ScenarioNotFound, ScenarioAmbiguous)},
 )
 async def get_scenario(
-    name: str, session: SessionDep, principal: ReadKey, request: Request, response: Response
+    name: str,
+    session: SessionDep,
+    principal: ReadKey,
+    request: Request,
+    response: Response,
+    ics_code: IcsCodeQuery = None,
 ) -> ScenarioRead | Response:
-    scenario = await service.get_visible(session, principal=principal, name=name)
+    scenario = await service.get_visible(session, principal=principal, name=name, ics_code=ics_code)
     etag = _etag(scenario)
     if (cached := not_modified(request, etag)) is not None:
         return cached
@@ -98,6 +122,7 @@ async def get_scenario(
     summary="Change a scenario (admin, If-Match): makes a new version",
     responses=raises(
         ScenarioNotFound,
+        ScenarioAmbiguous,
         BaselineImmutable,
         ScenarioOutOfScope,
         InvalidScenario,
@@ -112,8 +137,9 @@ async def update_scenario(
     principal: AdminKey,
     request: Request,
     response: Response,
+    ics_code: IcsCodeQuery = None,
 ) -> ScenarioRead:
-    scenario = await service.get_visible(session, principal=principal, name=name)
+    scenario = await service.get_visible(session, principal=principal, name=name, ics_code=ics_code)
     require_if_match(request, _etag(scenario))
     updated = await service.update(session, scenario, body, principal=principal)
     response.headers["ETag"] = _etag(updated)
@@ -124,12 +150,16 @@ async def update_scenario(
     "/{name}/versions",
     response_model=Page[ScenarioVersionRead],
     summary="Every version of a scenario, oldest first",
-    responses=raises(ScenarioNotFound),
+    responses=raises(ScenarioNotFound, ScenarioAmbiguous),
 )
 async def list_versions(
-    name: str, session: SessionDep, principal: ReadKey, page: PageDep
+    name: str,
+    session: SessionDep,
+    principal: ReadKey,
+    page: PageDep,
+    ics_code: IcsCodeQuery = None,
 ) -> Page[ScenarioVersionRead]:
-    scenario = await service.get_visible(session, principal=principal, name=name)
+    scenario = await service.get_visible(session, principal=principal, name=name, ics_code=ics_code)
     versions = await service.versions(session, scenario)
     return page.result(
         [

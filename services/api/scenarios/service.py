@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.api.areas.errors import UnknownIcs
@@ -57,19 +58,30 @@ async def _resolve(
     return merged
 
 
-def _visible(principal: Principal, scenario: Scenario) -> bool:
-    return (
-        scenario.ics_code is None
-        or principal.is_global
-        or (scenario.ics_code == principal.ics_code)
-    )
-
-
-async def get_visible(session: AsyncSession, *, principal: Principal, name: str) -> Scenario:
+async def get_visible(
+    session: AsyncSession, *, principal: Principal, name: str, ics_code: str | None = None
+) -> Scenario:
+    """The scenario a name means to this key: its ICS's own (or that of `ics_code`, for a key
+    that sees every ICS), else the national one. A key that sees every ICS and names none gets
+    the national one, the only one of that name, or 409 listing the ICSs that hold it."""
     if name == BASELINE:
         await ensure_baseline(session)
-    scenario = await repo.get_by_name(session, name=name)
-    if scenario is None or not _visible(principal, scenario):
+    if not principal.is_global:
+        # Another ICS's scenarios are not there for this key, whatever `ics_code` says.
+        own = principal.ics_code if ics_code in (None, principal.ics_code) else None
+        scenario = await repo.in_namespace(session, name=name, ics_code=own)
+    elif ics_code is not None:
+        scenario = await repo.in_namespace(session, name=name, ics_code=ics_code)
+    else:
+        found = await repo.named(session, name=name, every_ics=True, ics_code=None)
+        if len(found) > 1 and found[0].ics_code is not None:
+            holders = [str(s.ics_code) for s in found]
+            raise errors.ScenarioAmbiguous(
+                f"{len(found)} ICSs have a scenario named {name!r}: {', '.join(holders)}.",
+                ics_codes=holders,
+            )
+        scenario = found[0] if found else None
+    if scenario is None:
         raise errors.ScenarioNotFound(f"No scenario {name!r}.")
     return scenario
 
@@ -97,11 +109,28 @@ def _to_read(scenario: Scenario, current: ScenarioVersion) -> ScenarioRead:
 
 async def list_visible(session: AsyncSession, *, principal: Principal) -> list[ScenarioRead]:
     await ensure_baseline(session)
-    # The same rule as _visible: a key bound to an organisation sees the national scenarios.
+    # The rule get_visible follows: a key bound to an organisation sees the national ones.
     found = await repo.list_visible(
         session, every_ics=principal.is_global, ics_code=principal.ics_code
     )
     return [await read(session, scenario) for scenario in found]
+
+
+async def _ensure_name_free(session: AsyncSession, *, name: str, ics_code: str | None) -> None:
+    """409 unless the name is free where the scenario would live. An ICS's scenario may not
+    take a national name (every key sees those, so the answer tells nothing private); a
+    national one may take no name at all (only keys that see every ICS create those). Another
+    ICS's private names are never looked at for an ICS's scenario: the answer for them is the
+    answer for a free name."""
+    await repo.lock_name(session, name=name)
+    if name == BASELINE:
+        raise errors.ScenarioNameTaken(f"A scenario named {name!r} exists.")
+    if ics_code is not None:
+        taken = await repo.in_namespace(session, name=name, ics_code=ics_code) is not None
+    else:
+        taken = bool(await repo.named(session, name=name, every_ics=True, ics_code=None))
+    if taken:
+        raise errors.ScenarioNameTaken(f"A scenario named {name!r} exists.")
 
 
 async def create(
@@ -117,16 +146,19 @@ async def create(
         area = await areas.get(session, code=ics_code)
         if area is None or area.type != AreaType.icb:
             raise UnknownIcs(f"{ics_code} is not an ICB.", field="ics_code")
-    if data.name == BASELINE or await repo.get_by_name(session, name=data.name) is not None:
-        raise errors.ScenarioNameTaken(f"A scenario named {data.name!r} exists.")
+    await _ensure_name_free(session, name=data.name, ics_code=ics_code)
     rationale = {k: v.model_dump() for k, v in data.rationale.items()}
     parameters = await _resolve(session, BASELINE_PARAMETERS, data.parameters, rationale)
     scenario = Scenario(
         name=data.name, title=data.title, description=data.description, ics_code=ics_code
     )
-    version = await repo.add(
-        session, scenario, parameters=parameters, rationale=rationale, key_id=principal.key_id
-    )
+    try:
+        version = await repo.add(
+            session, scenario, parameters=parameters, rationale=rationale, key_id=principal.key_id
+        )
+    except IntegrityError as exc:
+        # The name lock makes this unlikely; the unique indexes make it a conflict, not a 500.
+        raise errors.ScenarioNameTaken(f"A scenario named {data.name!r} exists.") from exc
     await audit.record(
         session,
         key_id=principal.key_id,
@@ -134,7 +166,7 @@ async def create(
         action="scenario.create",
         resource_type="scenario",
         resource_id=data.name,
-        detail={"changed": changed_levers(parameters)},
+        detail={"ics_code": ics_code, "changed": changed_levers(parameters)},
     )
     return _to_read(scenario, version)
 
