@@ -14,6 +14,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
+    Row,
     Select,
     Table,
     and_,
@@ -665,7 +666,9 @@ class InputLine:
     ics_code: str
     return_id: uuid.UUID
     return_version: int
-    line: ReturnLine
+    # The return line's columns by name (a plain row: building ORM objects for every line
+    # was half the time of reading an ICB's inputs).
+    line: Row[Any]
     as_at: date | None = None
 
 
@@ -696,13 +699,12 @@ async def input_lines(session: AsyncSession, *, ics_code: str, on: date) -> list
     latest = returns_repo.latest_dates(organisation_filter=Organisation.ics_code == ics_code, on=on)
     query = (
         select(
-            Organisation.id,
-            Organisation.home_lad_code,
-            Organisation.ics_code,
-            WorkforceReturn.id,
-            WorkforceReturn.version,
-            ReturnLine,
-            WorkforceReturn.as_at,
+            Organisation.id.label("input_organisation_id"),
+            Organisation.home_lad_code.label("input_home_lad_code"),
+            Organisation.ics_code.label("input_ics_code"),
+            WorkforceReturn.version.label("input_return_version"),
+            WorkforceReturn.as_at.label("input_as_at"),
+            *ReturnLine.__table__.columns,
         )
         .join(WorkforceReturn, WorkforceReturn.organisation_id == Organisation.id)
         .join(
@@ -716,13 +718,13 @@ async def input_lines(session: AsyncSession, *, ics_code: str, on: date) -> list
     )
     return [
         InputLine(
-            organisation_id=row[0],
-            home_lad_code=row[1],
-            ics_code=row[2],
-            return_id=row[3],
-            return_version=row[4],
-            line=row[5],
-            as_at=row[6],
+            organisation_id=row.input_organisation_id,
+            home_lad_code=row.input_home_lad_code,
+            ics_code=row.input_ics_code,
+            return_id=row.return_id,
+            return_version=row.input_return_version,
+            line=row,
+            as_at=row.input_as_at,
         )
         for row in (await session.execute(query)).all()
     ]

@@ -12,6 +12,7 @@ from sqlalchemy import Select, delete, false, func, insert, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 from sqlalchemy.sql import Subquery
 
 from shared.db.base import utcnow
@@ -279,6 +280,37 @@ async def supersede_for_import(session: AsyncSession, *, import_id: uuid.UUID) -
         ),
         {"import_id": import_id},
     )
+
+
+async def stored_by_import(
+    session: AsyncSession, *, import_id: uuid.UUID
+) -> list[tuple[uuid.UUID, uuid.UUID, str, date, int, uuid.UUID | None]]:
+    """The returns an import stored: (id, organisation, its ICS, as_at, version, the id of the
+    version it replaced or None), in one query."""
+    previous = aliased(WorkforceReturn)
+    query = (
+        select(
+            WorkforceReturn.id,
+            WorkforceReturn.organisation_id,
+            Organisation.ics_code,
+            WorkforceReturn.as_at,
+            WorkforceReturn.version,
+            previous.id,
+        )
+        .join(Organisation, Organisation.id == WorkforceReturn.organisation_id)
+        .outerjoin(
+            previous,
+            (previous.organisation_id == WorkforceReturn.organisation_id)
+            & (previous.as_at == WorkforceReturn.as_at)
+            & (previous.version == WorkforceReturn.version - 1),
+        )
+        .where(WorkforceReturn.import_id == import_id)
+        .order_by(WorkforceReturn.organisation_id, WorkforceReturn.as_at)
+    )
+    return [
+        (row[0], row[1], row[2], row[3], row[4], row[5])
+        for row in (await session.execute(query)).all()
+    ]
 
 
 async def analyze(session: AsyncSession, *tables: str) -> None:

@@ -398,12 +398,21 @@ async def _audit(
     )
     event = _WEBHOOK_EVENTS.get(action)
     if event is not None:
-        await _webhook(session, event, resource)
+        agreement = (
+            resource
+            if isinstance(resource, Agreement)
+            else await repo.get_agreement(session, agreement_id=resource.agreement_id)
+        )
+        if agreement is not None:
+            await webhook_events.emit_many(
+                session, [_event(event, resource, agreement, resumed=action == "agreement.resume")]
+            )
 
 
-# Audited actions that are also webhook events.
+# Audited actions that are also webhook events: a resumed agreement is in force again.
 _WEBHOOK_EVENTS: dict[str, EventType] = {
     "agreement.activate": EventType.agreement_activated,
+    "agreement.resume": EventType.agreement_activated,
     "agreement.suspend": EventType.agreement_suspended,
     "agreement.terminate": EventType.agreement_terminated,
     "deployment.create": EventType.deployment_created,
@@ -411,20 +420,25 @@ _WEBHOOK_EVENTS: dict[str, EventType] = {
 }
 
 
-async def _webhook(
-    session: AsyncSession, event: EventType, resource: Agreement | Deployment
-) -> None:
+def _event(
+    event: EventType,
+    resource: Agreement | Deployment,
+    agreement: Agreement,
+    *,
+    resumed: bool = False,
+) -> webhook_events.Event:
     """Heard by the agreement's ICS and its parties, who may all read the agreement."""
+    data: dict[str, Any]
     if isinstance(resource, Agreement):
-        agreement: Agreement | None = resource
-        data: dict[str, Any] = {
+        data = {
             "agreement_id": resource.id,
             "title": resource.title,
             "status": str(resource.status),
             "links": {"agreement": f"/v1/agreements/{resource.id}"},
         }
+        if event == EventType.agreement_activated:
+            data["resumed"] = resumed
     else:
-        agreement = await repo.get_agreement(session, agreement_id=resource.agreement_id)
         data = {
             "deployment_id": resource.id,
             "agreement_id": resource.agreement_id,
@@ -435,17 +449,19 @@ async def _webhook(
             "start_date": resource.start_date.isoformat(),
             "end_date": resource.end_date.isoformat(),
             "status": str(resource.status),
+            "ended_early_on": (
+                None if resource.ended_early_on is None else resource.ended_early_on.isoformat()
+            ),
+            "end_reason": resource.end_reason,
             "links": {
                 "deployment": f"/v1/agreements/{resource.agreement_id}/deployments/{resource.id}"
             },
         }
-    if agreement is None:
-        return
     audience = webhook_events.Audience(
         ics_code=agreement.ics_code,
         organisation_ids=tuple(party.organisation_id for party in agreement.parties),
     )
-    await webhook_events.emit(session, event, audience=audience, data=data)
+    return webhook_events.Event(event, audience, data)
 
 
 async def _changed(session: AsyncSession, agreement: Agreement) -> None:
@@ -914,7 +930,7 @@ async def terminate(
     precondition(etag(agreement, today=today))
     _require_state(agreement, today=today, allowed=_CHANGEABLE, action="terminate")
     now = utcnow()
-    cut_short: list[str] = []
+    cut_short: list[Deployment] = []
     for deployment in await repo.current_deployments(
         session, agreement_id=agreement.id, today=today
     ):
@@ -924,7 +940,7 @@ async def terminate(
         deployment.status = DeploymentStatus.ended
         deployment.ended_at = deployment.ended_at or now
         deployment.end_reason = deployment.end_reason or "The agreement was terminated."
-        cut_short.append(str(deployment.id))
+        cut_short.append(deployment)
     agreement.status = AgreementStatus.terminated
     agreement.terminated_at = now
     agreement.termination_reason = body.reason
@@ -934,7 +950,11 @@ async def terminate(
         principal,
         "agreement.terminate",
         agreement,
-        {"reason": body.reason, "deployments_ended": cut_short},
+        {"reason": body.reason, "deployments_ended": [str(d.id) for d in cut_short]},
+    )
+    # Each deployment the termination cut short has ended, as if ended one by one.
+    await webhook_events.emit_many(
+        session, [_event(EventType.deployment_ended, d, agreement) for d in cut_short]
     )
     return agreement
 

@@ -185,20 +185,25 @@ async def submit(
         },
     )
     version = stored.versions[(organisation.id, as_at)]
-    await webhook_events.return_events(
+    superseded_id = (
+        await repo.version_id(
+            session, organisation_id=organisation.id, as_at=as_at, version=version - 1
+        )
+        if version > 1
+        else None
+    )
+    await webhook_events.returns_stored(
         session,
-        return_id=return_id,
-        organisation_id=organisation.id,
-        ics_code=organisation.ics_code,
-        as_at=as_at,
-        version=version,
-        superseded_id=(
-            await repo.version_id(
-                session, organisation_id=organisation.id, as_at=as_at, version=version - 1
+        [
+            webhook_events.StoredReturn(
+                return_id=return_id,
+                organisation_id=organisation.id,
+                ics_code=organisation.ics_code,
+                as_at=as_at,
+                version=version,
+                superseded_id=superseded_id,
             )
-            if version > 1
-            else None
-        ),
+        ],
     )
     await projection_runs.returns_accepted(session, ics_codes=[organisation.ics_code])
     return await read_return(session, return_id=return_id)
