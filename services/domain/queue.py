@@ -29,6 +29,9 @@ from shared.repositories import outbox, queued_work
 
 log = logging.getLogger("oneworkforce.queue")
 
+# Outbox rows claimed (and locked) per transaction by the relay.
+SEND_BATCH = 100
+
 
 class JobSender(Protocol):
     """Something that accepts a job for execution; sending the same job id twice is harmless."""
@@ -186,11 +189,37 @@ class OutboxRelay:
     async def send(
         self, ids: Sequence[uuid.UUID] | None = None, *, older_than_s: float | None = None
     ) -> int:
-        """Send unsent rows (these ids, or all older than a cut-off); return how many."""
+        """Send unsent rows (these ids, or all older than a cut-off); return how many.
+
+        Rows go in batches of SEND_BATCH, each in its own short transaction, so one change
+        that queued thousands of jobs (a bulk import's webhooks) is sent in full, now; a pass
+        stops early when the queue is unreachable or a send failed (the timer retries).
+        """
+        sent = 0
+        if ids is not None:
+            unique = list(dict.fromkeys(ids))
+            for start in range(0, len(unique), SEND_BATCH):
+                count, complete = await self._send_batch(
+                    ids=unique[start : start + SEND_BATCH], older_than_s=older_than_s
+                )
+                sent += count
+                if not complete:
+                    break
+            return sent
+        while True:
+            count, complete = await self._send_batch(ids=None, older_than_s=older_than_s)
+            sent += count
+            if not complete or count < SEND_BATCH:
+                return sent
+
+    async def _send_batch(
+        self, *, ids: Sequence[uuid.UUID] | None, older_than_s: float | None
+    ) -> tuple[int, bool]:
+        """One batch: (rows sent, whether every row claimed was sent)."""
         sent = 0
         async with transaction(self._sessionmaker) as session:
             cutoff = outbox.stale_cutoff(older_than_s) if older_than_s is not None else None
-            rows = await outbox.claim_unsent(session, ids=ids, older_than=cutoff)
+            rows = await outbox.claim_unsent(session, ids=ids, older_than=cutoff, limit=SEND_BATCH)
             for row in rows:
                 try:
                     await self._sender.send(
@@ -210,7 +239,7 @@ class OutboxRelay:
                 else:
                     await outbox.mark_sent(session, message_id=row.id)
                     sent += 1
-        return sent
+        return sent, sent == len(rows)
 
     async def reconcile(self, *, after_s: float) -> int:
         """Send again the jobs of work still waiting `after_s` after its job was sent, that

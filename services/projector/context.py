@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, TypedDict
 
+import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared.config import Settings
@@ -17,6 +18,8 @@ class WorkerContext(TypedDict, total=False):
     # Sends follow-up jobs right after a job commits them (the outbox relay's timer is the
     # fallback).
     sender: Any
+    # Posts webhooks: one client per worker, closed with it.
+    http: httpx.AsyncClient
     # Set per job by arq (and by the in-process runner in the same way).
     redis: Any
     job_id: str

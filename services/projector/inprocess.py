@@ -8,9 +8,11 @@ import logging
 from collections import OrderedDict
 from typing import Any
 
+import httpx
 from arq import Retry
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.domain.webhooks import delivery as webhook_delivery
 from services.projector.context import WorkerContext
 from services.projector.registry import JOBS, JobSpec
 from shared.config import Settings
@@ -36,8 +38,10 @@ class InProcessRunner:
         # Jobs waiting (queued or deferred) or running here; the queue "holds" these.
         self._held: set[str] = set()
         self._running: set[str] = set()
+        self._http: httpx.AsyncClient | None = None
 
     def start(self) -> None:
+        self._http = webhook_delivery.http_client()
         # SQLite has one writer at a time: jobs running side by side there would only queue
         # on its lock (and could time out on it), so the embedded runner takes them in turn.
         workers = 1 if self._settings.is_sqlite else max(1, self._settings.inprocess_workers)
@@ -126,6 +130,8 @@ class InProcessRunner:
             "job_id": job_id,
             "job_try": attempt,
         }
+        if self._http is not None:
+            ctx["http"] = self._http
         try:
             async with asyncio.timeout(spec.timeout_s):
                 await spec.coroutine(ctx, **payload)
@@ -147,3 +153,6 @@ class InProcessRunner:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None

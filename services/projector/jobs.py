@@ -122,6 +122,7 @@ async def deliver_webhook(ctx: WorkerContext, *, delivery_id: str) -> dict[str, 
             ctx["settings"],
             delivery_id=uuid.UUID(delivery_id),
             job_try=ctx.get("job_try", 1),
+            client=ctx.get("http"),
         )
     except webhook_delivery.RetryLater as later:
         raise Retry(defer=later.defer_s) from later

@@ -29,7 +29,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.domain.insights.unpaid_care import unpaid_care_hours
 from services.domain.projections import runs as projection_runs
 from services.domain.webhooks import events as webhook_events
-from services.domain.webhooks.events import EventType
 from services.projector.model.engine import (
     MODEL_VERSION,
     Aggregation,
@@ -780,9 +779,7 @@ async def run_projection(env: JobEnv, *, run_id: uuid.UUID, attempt: int) -> str
                 "rows": len(rows),
             },
         )
-        await webhook_events.projection_event(
-            session, EventType.projection_succeeded, current, status="succeeded"
-        )
+        await webhook_events.run_succeeded(session, current)
     await _send_after(env, session)
     _succeeded(ended)
     return "succeeded"
@@ -1031,9 +1028,7 @@ async def combine_projection(env: JobEnv, *, run_id: uuid.UUID, attempt: int) ->
                 "total_s": round((utcnow() - (ended.started_at or utcnow())).total_seconds(), 3),
             },
         )
-        await webhook_events.projection_event(
-            session, EventType.projection_succeeded, current, status="succeeded"
-        )
+        await webhook_events.run_succeeded(session, current)
     await _send_after(env, session)
     _succeeded(ended)
     return "succeeded"

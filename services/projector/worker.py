@@ -14,6 +14,7 @@ from prometheus_client import start_http_server
 from services.domain.queue import ArqSender
 from services.domain.queue import redis_settings as queue_redis_settings
 from services.domain.returns.import_jobs import reaper_interval_s
+from services.domain.webhooks import delivery as webhook_delivery
 from services.projector import jobs
 from services.projector.context import WorkerContext
 from services.projector.registry import JOBS
@@ -36,6 +37,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     typed["engine"] = make_engine(settings.database_url)
     typed["sessionmaker"] = make_sessionmaker(typed["engine"], settings=settings)
     typed["runner"] = "arq"
+    typed["http"] = webhook_delivery.http_client()
     if settings.redis_url:
         typed["sender"] = ArqSender(settings.redis_url, settings.queue_name)
     ctx["metrics_server"] = _serve_metrics(settings)
@@ -92,6 +94,8 @@ async def shutdown(ctx: dict[str, Any]) -> None:
         server.server_close()
     if "sender" in typed:
         await typed["sender"].close()
+    if "http" in typed:
+        await typed["http"].aclose()
     if "engine" in typed:
         await typed["engine"].dispose()
 
@@ -140,6 +144,10 @@ class WorkerSettings:
     redis_settings = redis_settings()
     queue_name = get_settings().queue_name
     max_jobs = get_settings().worker_max_jobs
+    # arq looks for new jobs this often while it has a free slot (its default is 0.5 s): an
+    # England run's parts take about a second each, so half a second per freed slot was a
+    # third of the run.
+    poll_delay = 0.05
     keep_result = 3600
     # Jobs whose worker died are re-run; the job functions are idempotent per run.
     allow_abort_jobs = True

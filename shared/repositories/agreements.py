@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date
 from typing import Literal
 
-from sqlalchemy import ColumnElement, and_, exists, false, func, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -25,12 +25,12 @@ from shared.models import (
     AreaType,
     Deployment,
     DeploymentStatus,
-    Organisation,
     Role,
 )
 from shared.models.agreement import EXPIRING_STATUSES, AgreementMode
 from shared.repositories.base import PageWindow, paginate
 from shared.schemas.agreements import ActiveAgreement, AgreementState, LenderCap
+from shared.schemas.keys import Principal
 
 Lock = Literal["share", "update"]
 
@@ -52,36 +52,43 @@ async def _take_sqlite_write_lock(session: AsyncSession, *, agreement_id: uuid.U
     )
 
 
+def readable_statement(principal: Principal) -> Select[Agreement]:
+    """The agreements a key may see: those its organisation is a party to (an organisation's
+    key), its ICS's (an ICS key), every one (a global key). An agreement's reads, its list and
+    the reads of its deployments all start here."""
+    query = select(Agreement)
+    if principal.organisation_id is not None:
+        return query.where(_is_party(principal.organisation_id))
+    if principal.ics_code is not None:
+        return query.where(Agreement.ics_code == principal.ics_code)
+    return query
+
+
+def _with_terms(query: Select[Agreement]) -> Select[Agreement]:
+    """An agreement with its parties (and their organisations) and scope."""
+    return query.options(
+        selectinload(Agreement.parties).selectinload(AgreementParty.organisation),
+        selectinload(Agreement.scope),
+    )
+
+
 async def get_agreement(
     session: AsyncSession,
     *,
     agreement_id: uuid.UUID,
     lock: Lock | None = None,
-    visible_to: tuple[str | None, tuple[uuid.UUID, ...]] | None = None,
+    principal: Principal | None = None,
 ) -> Agreement | None:
-    """An agreement with its parties (and their organisations) and scope.
+    """An agreement with its parties (and their organisations) and scope; with a `principal`,
+    only if that key may see it (`readable_statement`).
 
     `lock="update"` for changes to the agreement; `lock="share"` for deployments, which must see
     a status that cannot change until they commit but may run beside each other.
-    `visible_to=(ics_code, party organisation ids)` keeps only an agreement of that ICS or with
-    one of those parties (None: any agreement).
     """
-    query = select(Agreement).where(Agreement.id == agreement_id)
-    if visible_to is not None:
-        ics_code, party_ids = visible_to
-        seen_by = [Agreement.ics_code == ics_code] if ics_code is not None else []
-        if party_ids:
-            seen_by.append(
-                exists().where(
-                    AgreementParty.agreement_id == Agreement.id,
-                    AgreementParty.organisation_id.in_(party_ids),
-                )
-            )
-        query = query.where(or_(*seen_by) if seen_by else false())
-    query = query.options(
-        selectinload(Agreement.parties).selectinload(AgreementParty.organisation),
-        selectinload(Agreement.scope),
-    ).execution_options(populate_existing=True)
+    query = select(Agreement) if principal is None else readable_statement(principal)
+    query = _with_terms(query.where(Agreement.id == agreement_id)).execution_options(
+        populate_existing=True
+    )
     if lock is not None:
         if _is_sqlite(session):
             await _take_sqlite_write_lock(session, agreement_id=agreement_id)
@@ -110,20 +117,23 @@ def _is_party(organisation_id: uuid.UUID) -> ColumnElement[bool]:
 async def list_agreements(
     session: AsyncSession,
     *,
+    principal: Principal,
     today: date,
     ics_code: str | None = None,
-    party_organisation_ids: Iterable[uuid.UUID] = (),
+    organisation_id: uuid.UUID | None = None,
     state: AgreementState | None = None,
     mode: AgreementMode | None = None,
     role_code: str | None = None,
     active_on: date | None = None,
     page: PageWindow,
 ) -> tuple[Sequence[Agreement], int]:
-    """A page of agreements (newest first) and the total matching the filters."""
+    """A page of the agreements the key may see (newest first) and the total matching the
+    filters."""
     conditions: list[ColumnElement[bool]] = []
     if ics_code is not None:
         conditions.append(Agreement.ics_code == ics_code)
-    conditions.extend(_is_party(organisation_id) for organisation_id in party_organisation_ids)
+    if organisation_id is not None:
+        conditions.append(_is_party(organisation_id))
     if state is not None:
         conditions.append(state_clause(state, today=today))
     if mode is not None:
@@ -142,14 +152,8 @@ async def list_agreements(
                 Agreement.end_date >= active_on,
             )
         )
-    query = (
-        select(Agreement)
-        .where(*conditions)
-        .options(
-            selectinload(Agreement.parties).selectinload(AgreementParty.organisation),
-            selectinload(Agreement.scope),
-        )
-        .order_by(Agreement.created_at.desc(), Agreement.id)
+    query = _with_terms(readable_statement(principal).where(*conditions)).order_by(
+        Agreement.created_at.desc(), Agreement.id
     )
     return await paginate(session, query, page)
 
@@ -303,16 +307,6 @@ async def list_deployments(
         .order_by(Deployment.start_date, Deployment.created_at, Deployment.id)
     )
     return await paginate(session, query, page)
-
-
-async def organisations_by_id(
-    session: AsyncSession, *, organisation_ids: Iterable[uuid.UUID]
-) -> dict[uuid.UUID, Organisation]:
-    ids = set(organisation_ids)
-    if not ids:
-        return {}
-    rows = (await session.execute(select(Organisation).where(Organisation.id.in_(ids)))).scalars()
-    return {row.id: row for row in rows}
 
 
 async def roles_by_code(session: AsyncSession, *, codes: Iterable[str]) -> dict[str, Role]:

@@ -5,12 +5,24 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.context import request_id_var
-from shared.models import ApiKey, AuditEvent, Organisation
+from shared.models import ApiKey, AuditEvent, KeyScope
+from shared.repositories import api_keys
 from shared.repositories.base import PageWindow, paginate
+from shared.schemas.keys import Principal
+
+
+def readable_statement(principal: Principal) -> Select[AuditEvent]:
+    """The events an admin key may read: every event, the command line's too (a global admin);
+    those made by the keys it manages (an ICS admin: its own ICS's keys and its partners')."""
+    query = select(AuditEvent)
+    if principal.is_global and principal.has(KeyScope.admin):
+        return query
+    keys = api_keys.readable_statement(principal).with_only_columns(ApiKey.id)
+    return query.where(AuditEvent.key_id.in_(keys))
 
 
 async def record(
@@ -40,7 +52,7 @@ async def record(
 async def list_events(
     session: AsyncSession,
     *,
-    ics_code: str | None,
+    principal: Principal,
     key_id: uuid.UUID | None = None,
     actor: str | None = None,
     action: str | None = None,
@@ -50,15 +62,8 @@ async def list_events(
     until: datetime | None = None,
     page: PageWindow,
 ) -> tuple[Sequence[AuditEvent], int]:
-    """Events newest first, filtered, with the total; `ics_code` keeps only events made by
-    keys of that ICS: keys bound to it and keys of its organisations."""
-    query = select(AuditEvent)
-    if ics_code is not None:
-        query = (
-            query.join(ApiKey, ApiKey.id == AuditEvent.key_id)
-            .outerjoin(Organisation, Organisation.id == ApiKey.organisation_id)
-            .where(or_(ApiKey.ics_code == ics_code, Organisation.ics_code == ics_code))
-        )
+    """The events the key may read, newest first, filtered, with the total."""
+    query = readable_statement(principal)
     conditions = {
         AuditEvent.key_id: key_id,
         AuditEvent.actor: actor,

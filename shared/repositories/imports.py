@@ -1,3 +1,5 @@
+"""Bulk return imports: their rows, their heartbeats, and which of them a key may read."""
+
 from __future__ import annotations
 
 import uuid
@@ -5,12 +7,24 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import Select, false, or_, select
 from sqlalchemy import update as sql_update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.db.base import utcnow
 from shared.models import ImportStatus, ReturnImport
+from shared.schemas.keys import Principal
+
+
+def readable_statement(principal: Principal) -> Select[ReturnImport]:
+    """The imports a key may read: every one (a global key); those of its ICS (an ICS key);
+    none (an organisation's key)."""
+    query = select(ReturnImport)
+    if principal.organisation_id is not None:
+        return query.where(false())
+    if principal.ics_code is not None:
+        return query.where(ReturnImport.ics_code == principal.ics_code)
+    return query
 
 
 async def add(session: AsyncSession, row: ReturnImport) -> ReturnImport:
@@ -23,6 +37,13 @@ async def get(
     session: AsyncSession, *, import_id: uuid.UUID, lock: bool = False
 ) -> ReturnImport | None:
     return await session.get(ReturnImport, import_id, with_for_update=lock, populate_existing=lock)
+
+
+async def get_readable(
+    session: AsyncSession, *, principal: Principal, import_id: uuid.UUID
+) -> ReturnImport | None:
+    query = readable_statement(principal).where(ReturnImport.id == import_id)
+    return (await session.execute(query)).scalar_one_or_none()
 
 
 async def update(session: AsyncSession, row: ReturnImport, **values: Any) -> None:

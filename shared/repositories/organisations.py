@@ -1,18 +1,48 @@
+"""The register of organisations, and which of them a key may see."""
+
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, or_, select, true
+from sqlalchemy import ColumnElement, Select, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.models import Area, AreaType, Organisation
 from shared.repositories.base import PageWindow, paginate
+from shared.schemas.keys import Principal
+
+
+def readable_statement(principal: Principal) -> Select[Organisation]:
+    """The organisations a key may see: its own (an organisation's key), its ICS's (an ICS
+    key), every one (a global key). Every read of an organisation on a key's behalf starts
+    here, so a list never shows what a read would answer 404 for."""
+    query = select(Organisation)
+    if principal.organisation_id is not None:
+        return query.where(Organisation.id == principal.organisation_id)
+    if principal.ics_code is not None:
+        return query.where(Organisation.ics_code == principal.ics_code)
+    return query
 
 
 async def get(session: AsyncSession, *, organisation_id: uuid.UUID) -> Organisation | None:
     return await session.get(Organisation, organisation_id)
+
+
+async def get_readable(
+    session: AsyncSession, *, principal: Principal, organisation_id: uuid.UUID
+) -> Organisation | None:
+    query = readable_statement(principal).where(Organisation.id == organisation_id)
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def readable_by_id(
+    session: AsyncSession, *, principal: Principal, organisation_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, Organisation]:
+    """Those of the organisations the key may see, by id (the others are simply absent)."""
+    query = readable_statement(principal).where(Organisation.id.in_(list(organisation_ids)))
+    return {row.id: row for row in (await session.execute(query)).scalars().all()}
 
 
 async def get_area(session: AsyncSession, *, code: str) -> Area | None:
@@ -52,20 +82,10 @@ async def count_in_ics(session: AsyncSession, *, ics_code: str) -> int:
     return int((await session.execute(query)).scalar_one())
 
 
-def visible_filter(
-    *, ics_code: str | None, organisation_id: uuid.UUID | None
-) -> ColumnElement[bool]:
-    if organisation_id is not None:
-        return Organisation.id == organisation_id
-    if ics_code is not None:
-        return Organisation.ics_code == ics_code
-    return true()
-
-
 async def list_organisations(
     session: AsyncSession,
     *,
-    visible: ColumnElement[bool],
+    principal: Principal,
     kind: str | None,
     sector: str | None,
     ics_code: str | None,
@@ -73,7 +93,7 @@ async def list_organisations(
     q: str | None,
     page: PageWindow,
 ) -> tuple[Sequence[Organisation], int]:
-    conditions: list[ColumnElement[bool]] = [visible]
+    conditions: list[ColumnElement[bool]] = []
     if kind:
         conditions.append(Organisation.kind == kind)
     if sector:
@@ -90,5 +110,9 @@ async def list_organisations(
                 func.lower(func.coalesce(Organisation.ods_code, "")).like(pattern),
             )
         )
-    query = select(Organisation).where(*conditions).order_by(Organisation.name, Organisation.id)
+    query = (
+        readable_statement(principal)
+        .where(*conditions)
+        .order_by(Organisation.name, Organisation.id)
+    )
     return await paginate(session, query, page)

@@ -5,7 +5,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.context import request_id_var
@@ -33,6 +33,35 @@ async def add(
     # Remembered on the session so the edge can send it right after the commit.
     session.info.setdefault(PENDING_KEY, []).append(message.id)
     return message
+
+
+async def add_many(
+    session: AsyncSession, *, job_name: str, jobs: Sequence[tuple[str, dict[str, Any]]]
+) -> list[uuid.UUID]:
+    """add() for many jobs of one kind, (job id, payload) each, in one statement batch."""
+    if not jobs:
+        return []
+    request_id = request_id_var.get()
+    now = utcnow()
+    ids = [uuid.uuid4() for _ in jobs]
+    rows = [
+        {
+            "id": message_id,
+            "job_name": job_name,
+            "job_id": job_id,
+            "payload": (
+                {**payload, "request_id": request_id}
+                if request_id and not payload.get("request_id")
+                else payload
+            ),
+            "defer_s": 0.0,
+            "created_at": now,
+        }
+        for message_id, (job_id, payload) in zip(ids, jobs, strict=True)
+    ]
+    await session.execute(insert(OutboxMessage), rows)
+    session.info.setdefault(PENDING_KEY, []).extend(ids)
+    return ids
 
 
 def take_pending(session: AsyncSession) -> list[uuid.UUID]:

@@ -8,15 +8,17 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, text
+from sqlalchemy import Select, delete, false, func, insert, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 from sqlalchemy.sql import Subquery
 
 from shared.db.base import utcnow
 from shared.models import (
     IdempotencyRecord,
+    KeyScope,
     Organisation,
     ReturnLine,
     ReturnStatus,
@@ -25,8 +27,10 @@ from shared.models import (
     WorkforceReturn,
     return_staging,
 )
+from shared.repositories import organisations
 from shared.repositories.base import PageWindow, paginate
 from shared.repositories.return_rules import Dialect, staged_sql
+from shared.schemas.keys import Principal
 from shared.vocab.return_lines import LINE_COLUMNS
 
 STAGING_COLUMNS = ("line_no", "organisation_code", "as_at", *LINE_COLUMNS)
@@ -278,6 +282,37 @@ async def supersede_for_import(session: AsyncSession, *, import_id: uuid.UUID) -
     )
 
 
+async def stored_by_import(
+    session: AsyncSession, *, import_id: uuid.UUID
+) -> list[tuple[uuid.UUID, uuid.UUID, str, date, int, uuid.UUID | None]]:
+    """The returns an import stored: (id, organisation, its ICS, as_at, version, the id of the
+    version it replaced or None), in one query."""
+    previous = aliased(WorkforceReturn)
+    query = (
+        select(
+            WorkforceReturn.id,
+            WorkforceReturn.organisation_id,
+            Organisation.ics_code,
+            WorkforceReturn.as_at,
+            WorkforceReturn.version,
+            previous.id,
+        )
+        .join(Organisation, Organisation.id == WorkforceReturn.organisation_id)
+        .outerjoin(
+            previous,
+            (previous.organisation_id == WorkforceReturn.organisation_id)
+            & (previous.as_at == WorkforceReturn.as_at)
+            & (previous.version == WorkforceReturn.version - 1),
+        )
+        .where(WorkforceReturn.import_id == import_id)
+        .order_by(WorkforceReturn.organisation_id, WorkforceReturn.as_at)
+    )
+    return [
+        (row[0], row[1], row[2], row[3], row[4], row[5])
+        for row in (await session.execute(query)).all()
+    ]
+
+
 async def analyze(session: AsyncSession, *tables: str) -> None:
     """Fresh planner statistics after a bulk write, before joining over it.
 
@@ -325,8 +360,37 @@ async def add_warnings(session: AsyncSession, rows: Sequence[dict[str, Any]]) ->
         await session.execute(insert(ReturnWarning), list(rows))
 
 
+def readable_organisations(principal: Principal) -> Select[Organisation]:
+    """The organisations whose returns a key may post and read: a submit key's own, and for an
+    admin key those it may see; none for a read key."""
+    needed = KeyScope.submit if principal.organisation_id is not None else KeyScope.admin
+    query = organisations.readable_statement(principal)
+    return query if principal.has(needed) else query.where(false())
+
+
+def readable_statement(principal: Principal) -> Select[WorkforceReturn]:
+    """The returns a key may read: those of `readable_organisations`. A return's read and its
+    organisation's list of returns both start here."""
+    owners = readable_organisations(principal).with_only_columns(Organisation.id)
+    return select(WorkforceReturn).where(WorkforceReturn.organisation_id.in_(owners))
+
+
+async def organisation_for_returns(
+    session: AsyncSession, *, principal: Principal, organisation_id: uuid.UUID
+) -> Organisation | None:
+    query = readable_organisations(principal).where(Organisation.id == organisation_id)
+    return (await session.execute(query)).scalar_one_or_none()
+
+
 async def get_return(session: AsyncSession, *, return_id: uuid.UUID) -> WorkforceReturn | None:
     return await session.get(WorkforceReturn, return_id)
+
+
+async def get_readable_return(
+    session: AsyncSession, *, principal: Principal, return_id: uuid.UUID
+) -> WorkforceReturn | None:
+    query = readable_statement(principal).where(WorkforceReturn.id == return_id)
+    return (await session.execute(query)).scalar_one_or_none()
 
 
 async def lines_of(session: AsyncSession, *, return_id: uuid.UUID) -> Sequence[ReturnLine]:
@@ -364,6 +428,7 @@ async def previous_version(
 async def list_returns(
     session: AsyncSession,
     *,
+    principal: Principal,
     organisation_id: uuid.UUID,
     as_at: date | None,
     include_superseded: bool,
@@ -375,7 +440,7 @@ async def list_returns(
     if not include_superseded:
         conditions.append(WorkforceReturn.status == ReturnStatus.current)
     query = (
-        select(WorkforceReturn)
+        readable_statement(principal)
         .where(*conditions)
         .order_by(WorkforceReturn.as_at.desc(), WorkforceReturn.version.desc())
     )

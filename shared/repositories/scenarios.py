@@ -1,3 +1,5 @@
+"""Scenarios and their versions, and which of them a key may see."""
+
 from __future__ import annotations
 
 import uuid
@@ -8,14 +10,25 @@ from sqlalchemy import ColumnElement, Select, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.models import BASELINE, Scenario, ScenarioVersion
+from shared.schemas.keys import Principal
 
 
-def _readable(*, every_ics: bool, ics_code: str | None) -> Select[Scenario]:
-    """Scenarios of every ICS (`every_ics`), else the national ones and those of `ics_code`."""
+def _namespace(ics_code: str | None) -> ColumnElement[bool]:
+    """The scenarios an ICS sees: the national ones and its own (`ics_code` None: the national
+    ones only)."""
+    owners: list[ColumnElement[bool]] = [Scenario.ics_code.is_(None)]
+    if ics_code is not None:
+        owners.append(Scenario.ics_code == ics_code)
+    return or_(*owners)
+
+
+def readable_statement(principal: Principal) -> Select[Scenario]:
+    """The scenarios a key may see: every one (a global key); otherwise its ICS's namespace,
+    the national ones and (an ICS key) its own. A scenario's reads and the list start here."""
     query = select(Scenario)
-    if not every_ics:
-        query = query.where(or_(Scenario.ics_code.is_(None), Scenario.ics_code == ics_code))
-    return query
+    if principal.is_global:
+        return query
+    return query.where(_namespace(principal.ics_code))
 
 
 async def in_namespace(
@@ -23,12 +36,9 @@ async def in_namespace(
 ) -> Scenario | None:
     """What a name means for an ICS: the ICS's own scenario of that name, else the national
     one (`ics_code` None: the national one only)."""
-    owners: list[ColumnElement[bool]] = [Scenario.ics_code.is_(None)]
-    if ics_code is not None:
-        owners.append(Scenario.ics_code == ics_code)
     query = (
         select(Scenario)
-        .where(Scenario.name == name, or_(*owners))
+        .where(Scenario.name == name, _namespace(ics_code))
         # The ICS's own first (False sorts before True on both databases).
         .order_by(Scenario.ics_code.is_(None))
         .limit(1)
@@ -36,12 +46,10 @@ async def in_namespace(
     return (await session.execute(query)).scalars().first()
 
 
-async def named(
-    session: AsyncSession, *, name: str, every_ics: bool, ics_code: str | None
-) -> Sequence[Scenario]:
-    """Every readable scenario of this name: the national one first, then by ICS."""
+async def named(session: AsyncSession, *, name: str) -> Sequence[Scenario]:
+    """Every scenario of this name, whoever owns it: the national one first, then by ICS."""
     query = (
-        _readable(every_ics=every_ics, ics_code=ics_code)
+        select(Scenario)
         .where(Scenario.name == name)
         .order_by(Scenario.ics_code.is_not(None), Scenario.ics_code)
     )
@@ -84,12 +92,9 @@ async def list_versions(
     return (await session.execute(query)).scalars().all()
 
 
-async def list_visible(
-    session: AsyncSession, *, every_ics: bool, ics_code: str | None
-) -> Sequence[Scenario]:
-    """Scenarios of every ICS (`every_ics`), else the national ones and those of `ics_code`;
-    by name, the national one of a name first."""
-    query = _readable(every_ics=every_ics, ics_code=ics_code).order_by(
+async def list_visible(session: AsyncSession, *, principal: Principal) -> Sequence[Scenario]:
+    """The scenarios the key may see, by name, the national one of a name first."""
+    query = readable_statement(principal).order_by(
         Scenario.name, Scenario.ics_code.is_not(None), Scenario.ics_code
     )
     return (await session.execute(query)).scalars().all()

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, false, or_, select, update
+from sqlalchemy import ColumnElement, Select, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.db.base import utcnow
@@ -18,52 +18,42 @@ from shared.models import (
     WebhookDelivery,
     WebhookSubscription,
 )
+from shared.repositories import organisations
 from shared.repositories.base import PageWindow, paginate
+from shared.schemas.keys import Principal
 
 
-def readable_statement(
-    *, ics_code: str | None, organisation_id: uuid.UUID | None
-) -> Select[WebhookSubscription]:
-    """The subscriptions a key manages: all (global), its ICS's and its organisations', or
-    its organisation's."""
+def readable_statement(principal: Principal) -> Select[WebhookSubscription]:
+    """The subscriptions a key manages: those owned by the organisations it may see, and (an
+    ICS key) its ICS's own; every one for a global key. Reads, changes and the list of
+    subscriptions all start here."""
     query = select(WebhookSubscription)
-    if organisation_id is not None:
-        return query.where(WebhookSubscription.organisation_id == organisation_id)
-    if ics_code is not None:
-        in_ics = select(Organisation.id).where(Organisation.ics_code == ics_code)
-        return query.where(
-            or_(
-                WebhookSubscription.ics_code == ics_code,
-                WebhookSubscription.organisation_id.in_(in_ics),
-            )
-        )
-    return query
+    if principal.is_global:
+        return query
+    owners = organisations.readable_statement(principal).with_only_columns(Organisation.id)
+    owned: ColumnElement[bool] = WebhookSubscription.organisation_id.in_(owners)
+    if principal.ics_code is not None:
+        owned = or_(WebhookSubscription.ics_code == principal.ics_code, owned)
+    return query.where(owned)
 
 
 async def get(
     session: AsyncSession,
     *,
+    principal: Principal,
     subscription_id: uuid.UUID,
-    ics_code: str | None,
-    organisation_id: uuid.UUID | None,
     lock: bool = False,
 ) -> WebhookSubscription | None:
-    query = readable_statement(ics_code=ics_code, organisation_id=organisation_id).where(
-        WebhookSubscription.id == subscription_id
-    )
+    query = readable_statement(principal).where(WebhookSubscription.id == subscription_id)
     if lock:
         query = query.with_for_update()
     return (await session.execute(query)).scalar_one_or_none()
 
 
 async def list_page(
-    session: AsyncSession,
-    *,
-    ics_code: str | None,
-    organisation_id: uuid.UUID | None,
-    page: PageWindow,
+    session: AsyncSession, *, principal: Principal, page: PageWindow
 ) -> tuple[Sequence[WebhookSubscription], int]:
-    query = readable_statement(ics_code=ics_code, organisation_id=organisation_id)
+    query = readable_statement(principal)
     return await paginate(
         session, query.order_by(WebhookSubscription.created_at, WebhookSubscription.id), page
     )
@@ -80,37 +70,43 @@ async def delete(session: AsyncSession, subscription: WebhookSubscription) -> No
     await session.flush()
 
 
+# Organisation ids per query: well inside every driver's limit on bound parameters.
+_IDS_PER_QUERY = 1000
+
+
 async def audience_subscriptions(
     session: AsyncSession,
     *,
-    ics_code: str | None,
+    ics_codes: Sequence[str],
     organisation_ids: Sequence[uuid.UUID],
     every_ics: bool = False,
-) -> Sequence[WebhookSubscription]:
-    """Enabled subscriptions whose owner may read an event about this ICS (or, every_ics,
-    about something every ICS may read) and these organisations."""
-    owner: ColumnElement[bool]
+) -> list[WebhookSubscription]:
+    """Enabled subscriptions that may hear of something about these ICSs (or, every_ics,
+    about something every ICS may read) or these organisations: a superset for a batch of
+    events, which the caller narrows event by event."""
+    found: dict[uuid.UUID, WebhookSubscription] = {}
+    enabled = WebhookSubscription.enabled.is_(True)
+    owners: list[ColumnElement[bool]] = []
     if every_ics:
-        owner = WebhookSubscription.ics_code.is_not(None)
-    elif ics_code is not None:
-        owner = WebhookSubscription.ics_code == ics_code
-    else:
-        owner = false()
-    if organisation_ids:
-        owner = or_(owner, WebhookSubscription.organisation_id.in_(list(organisation_ids)))
-    query = select(WebhookSubscription).where(WebhookSubscription.enabled.is_(True), owner)
-    return (await session.execute(query)).scalars().all()
+        owners.append(WebhookSubscription.ics_code.is_not(None))
+    elif ics_codes:
+        owners.append(WebhookSubscription.ics_code.in_(sorted(set(ics_codes))))
+    unique_ids = sorted(set(organisation_ids))
+    for start in range(0, len(unique_ids), _IDS_PER_QUERY):
+        owners.append(
+            WebhookSubscription.organisation_id.in_(unique_ids[start : start + _IDS_PER_QUERY])
+        )
+    for owner in owners:
+        query = select(WebhookSubscription).where(enabled, owner)
+        for subscription in (await session.execute(query)).scalars():
+            found[subscription.id] = subscription
+    return sorted(found.values(), key=lambda s: (s.created_at, s.id))
 
 
-async def add_delivery(
-    session: AsyncSession, *, subscription_id: uuid.UUID, event_type: str, payload: dict[str, Any]
-) -> WebhookDelivery:
-    delivery = WebhookDelivery(
-        subscription_id=subscription_id, event_type=event_type, payload=payload
-    )
-    session.add(delivery)
-    await session.flush()
-    return delivery
+async def add_deliveries(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert deliveries (id, subscription_id, event_type, payload) in one statement batch."""
+    if rows:
+        await session.execute(insert(WebhookDelivery), list(rows))
 
 
 async def get_delivery(

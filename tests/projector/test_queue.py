@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from services.domain.queue import ArqSender, OutboxRelay
+from services.domain.queue import SEND_BATCH, ArqSender, OutboxRelay
 from services.projector import worker as projector_worker
 from services.projector.inprocess import InProcessRunner
 from shared.db.session import transaction
@@ -62,6 +62,28 @@ async def test_in_process_runner_runs_a_committed_job(app: FastAPI) -> None:
     await runner.send(job_name=JobName.ping, job_id=ping_job_id(token), payload={"token": token})
     await runner.join()
     assert await _executions(sessionmaker, token) == ["inprocess"]
+
+
+async def test_relay_sends_every_row_of_a_large_change_in_batches(
+    app: FastAPI, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    """More rows than one batch, after the commit (by id) and on the timer: all are sent."""
+    total = 2 * SEND_BATCH + 7
+    tokens = [uuid.uuid4().hex for _ in range(2 * total)]
+    async with transaction(sessionmaker) as session:
+        ids = await outbox.add_many(
+            session,
+            job_name=JobName.ping,
+            jobs=[(ping_job_id(t), PingPayload(token=t).model_dump(mode="json")) for t in tokens],
+        )
+    assert len(ids) == 2 * total
+    assert await app.state.relay.send(ids[:total]) == total
+    assert await _unsent(sessionmaker) == total
+    assert await app.state.relay.send(older_than_s=0) == total
+    assert await _unsent(sessionmaker) == 0
+    await app.state.sender.join()
+    assert await _executions(sessionmaker, tokens[0]) == ["inprocess"]
+    assert await _executions(sessionmaker, tokens[-1]) == ["inprocess"]
 
 
 async def test_relay_keeps_rows_when_the_queue_is_down_and_resends_them(

@@ -1,7 +1,8 @@
 """Faults in the middle of an England run, with real worker processes and real servers:
 
 - one of two `oneworkforce worker` processes killed with SIGKILL while it computes a part;
-- PostgreSQL (a private cluster: never the shared one) restarted while parts run.
+- PostgreSQL (a private cluster: never the shared one) restarted while parts run;
+- Redis (a private, non-persistent server) killed while parts run and started again empty.
 
 Each run ends succeeded (after retries and the reaper) or failed with a reason; no part is left
 queued or running, and a succeeded run has exactly one complete result set.
@@ -25,7 +26,7 @@ from services.domain.reference.loader import ReferenceLoadSummary, load_referenc
 from shared.db import migrate
 from shared.db.session import make_engine, make_sessionmaker
 from shared.models import ProjectionResult, ProjectionRun, ProjectionRunPart, RunStatus
-from tests.faults import PrivatePostgres, ProjectorWorker
+from tests.faults import PrivatePostgres, PrivateRedis, ProjectorWorker
 from tests.helpers import KeyFactory
 from tests.projector.england import (
     EnglandShape,
@@ -43,6 +44,7 @@ HORIZON = 15
 ORGANISATIONS_PER_ICB = 40
 ITERATIONS = 1000
 HEARTBEAT_TIMEOUT_S = 2.0
+RECONCILE_AFTER_S = 5.0
 DEADLINE_S = 240.0
 
 
@@ -55,6 +57,7 @@ def _environment(database_url: str, redis_url: str, queue: str) -> dict[str, str
         "WORKER_METRICS_PORT": "0",
         "RUN_HEARTBEAT_TIMEOUT_S": str(HEARTBEAT_TIMEOUT_S),
         "AUTO_RECOMPUTE": "false",
+        "QUEUE_RECONCILE_AFTER_S": str(RECONCILE_AFTER_S),
     }
 
 
@@ -294,6 +297,64 @@ async def test_postgres_restarted_during_an_england_run(
         finally:
             await engine.dispose()
             await _drop_queue(redis_url, queue, run_id)
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_redis_lost_during_an_england_fan_out(
+    database_url: str,
+    db: AsyncEngine,
+    make_key: KeyFactory,
+    reference: ReferenceLoadSummary,
+    tmp_path: Path,
+) -> None:
+    """Redis dies with every waiting part job while parts compute, and comes back empty: the
+    workers reconnect, the reconciler sends the lost parts' jobs again, the run ends once."""
+    admin = await make_key("admin")
+    queue = f"oneworkforce:test:redis-england:{uuid.uuid4().hex}"
+    with PrivateRedis(tmp_path / "redis") as redis:
+        environment = _environment(database_url, redis.url(), queue)
+        workers = [
+            ProjectorWorker(tmp_path / f"worker-{index}.log", **environment) for index in range(2)
+        ]
+        started = time.monotonic()
+
+        def logs() -> str:
+            return "\n".join(w.log()[-3000:] for w in workers)
+
+        with workers[0], workers[1]:
+            async with england_app(
+                database_url,
+                workers=1,
+                redis_url=redis.url(),
+                queue_name=queue,
+                run_heartbeat_timeout_s=HEARTBEAT_TIMEOUT_S,
+                queue_reconcile_after_s=RECONCILE_AFTER_S,
+            ) as (app, client):
+                sessionmaker = app.state.sessionmaker
+                shape = await setup_england(
+                    client,
+                    sessionmaker,
+                    admin,
+                    icb_count=ICB_COUNT,
+                    organisations_per_icb=ORGANISATIONS_PER_ICB,
+                )
+                run_id = await request_england(
+                    client, admin, horizon=HORIZON, iterations=ITERATIONS
+                )
+                await _wait_for(
+                    sessionmaker,
+                    run_id,
+                    lambda run, parts: parts.get(RunStatus.running, 0) > 0,
+                    started=started,
+                    logs=logs,
+                )
+                redis.stop()
+                await asyncio.sleep(2)
+                redis.start()
+                run, _ = await _wait_for(sessionmaker, run_id, _ended, started=started, logs=logs)
+                assert run.status == RunStatus.succeeded, (run.error, logs())
+                await _assert_ended_cleanly(sessionmaker, run, shape)
+                assert all(worker.alive for worker in workers), logs()
 
 
 def async_url(url: str) -> str:

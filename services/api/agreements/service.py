@@ -26,7 +26,6 @@ from services.api.agreements import errors
 from services.api.http import PageParams, etag_of
 from services.api.organisations import service as organisations
 from services.api.organisations.errors import UnknownOrganisation
-from services.api.organisations.service import can_read_organisation
 from services.api.roles.errors import UnknownRole
 from services.domain.projections import runs as projection_runs
 from services.domain.webhooks import events as webhook_events
@@ -48,6 +47,7 @@ from shared.models import (
 from shared.models.agreement import EXPIRING_STATUSES
 from shared.repositories import agreements as repo
 from shared.repositories import audit
+from shared.repositories import organisations as organisations_repo
 from shared.schemas import agreements as schemas
 from shared.schemas.agreements import AgreementState
 from shared.schemas.common import Page
@@ -169,15 +169,6 @@ def deployment_to_schema(deployment: Deployment, *, today: date) -> schemas.Depl
 # Access -------------------------------------------------------------------------------------
 
 
-def can_read_agreement(principal: Principal, agreement: Agreement) -> bool:
-    """Global keys, keys of the agreement's ICS, and keys of a party organisation."""
-    if principal.is_global:
-        return True
-    if principal.ics_code is not None:
-        return principal.ics_code == agreement.ics_code
-    return any(party.organisation_id == principal.organisation_id for party in agreement.parties)
-
-
 def can_manage_agreement(principal: Principal, agreement: Agreement) -> bool:
     """A global admin, or an admin key bound to the agreement's ICS."""
     return principal.has(KeyScope.admin) and (
@@ -193,16 +184,13 @@ async def _load(
     lock: repo.Lock | None = None,
     manage: bool = False,
 ) -> Agreement:
-    # What the key may not read is filtered in the query itself, so another ICS's agreement
-    # costs the same one query as an id that does not exist, and is answered the same.
-    visible_ics, parties = _visibility(principal)
+    # What the key may not read is filtered in the query itself (the list's own statement), so
+    # another ICS's agreement costs the same one query as an id that does not exist, and is
+    # answered the same.
     agreement = await repo.get_agreement(
-        session,
-        agreement_id=agreement_id,
-        lock=lock,
-        visible_to=None if principal.is_global else (visible_ics, tuple(parties)),
+        session, agreement_id=agreement_id, lock=lock, principal=principal
     )
-    if agreement is None or not can_read_agreement(principal, agreement):
+    if agreement is None:
         raise errors.AgreementNotFound("No such agreement.")
     if manage and not can_manage_agreement(principal, agreement):
         raise InsufficientScope("Only an admin of the agreement's ICS may change it.")
@@ -213,15 +201,6 @@ async def get_agreement(
     session: AsyncSession, *, agreement_id: uuid.UUID, principal: Principal
 ) -> Agreement:
     return await _load(session, agreement_id=agreement_id, principal=principal)
-
-
-def _visibility(principal: Principal) -> tuple[str | None, list[uuid.UUID]]:
-    if principal.is_global:
-        return None, []
-    if principal.ics_code is not None:
-        return principal.ics_code, []
-    assert principal.organisation_id is not None
-    return None, [principal.organisation_id]
 
 
 async def list_agreements(
@@ -238,16 +217,12 @@ async def list_agreements(
     active_on: date | None = None,
 ) -> Page[schemas.Agreement]:
     """Agreements the key may see, filtered, newest first."""
-    visible_ics, parties = _visibility(principal)
-    if organisation_id is not None:
-        parties.append(organisation_id)
-    if visible_ics is not None and ics_code is not None and ics_code != visible_ics:
-        return page.result([], 0)
     rows, total = await repo.list_agreements(
         session,
+        principal=principal,
         today=today,
-        ics_code=visible_ics or ics_code,
-        party_organisation_ids=parties,
+        ics_code=ics_code,
+        organisation_id=organisation_id,
         state=state,
         mode=mode,
         role_code=role_code,
@@ -306,8 +281,9 @@ async def _check_terms(
 ) -> dict[uuid.UUID, Organisation]:
     """Every broken rule in the parties and scope, reported together; the organisations."""
     problems = FieldErrors()
-    organisations = await repo.organisations_by_id(
-        session, organisation_ids=[party.organisation_id for party in parties]
+    # An organisation the key may not see is answered as one that does not exist.
+    organisations = await organisations_repo.readable_by_id(
+        session, principal=principal, organisation_ids=[party.organisation_id for party in parties]
     )
     seen: set[uuid.UUID] = set()
     for index, party in enumerate(parties):
@@ -315,8 +291,7 @@ async def _check_terms(
         organisation = organisations.get(party.organisation_id)
         if party.organisation_id in seen:
             problems.add(errors.DuplicateParty, field, "organisation listed twice")
-        elif organisation is None or not can_read_organisation(principal, organisation):
-            # An organisation the key may not see is answered as one that does not exist.
+        elif organisation is None:
             problems.add(UnknownOrganisation, field, "no such organisation")
         elif organisation.ics_code != ics_code:
             problems.add(
@@ -423,12 +398,21 @@ async def _audit(
     )
     event = _WEBHOOK_EVENTS.get(action)
     if event is not None:
-        await _webhook(session, event, resource)
+        agreement = (
+            resource
+            if isinstance(resource, Agreement)
+            else await repo.get_agreement(session, agreement_id=resource.agreement_id)
+        )
+        if agreement is not None:
+            await webhook_events.emit_many(
+                session, [_event(event, resource, agreement, resumed=action == "agreement.resume")]
+            )
 
 
-# Audited actions that are also webhook events.
+# Audited actions that are also webhook events: a resumed agreement is in force again.
 _WEBHOOK_EVENTS: dict[str, EventType] = {
     "agreement.activate": EventType.agreement_activated,
+    "agreement.resume": EventType.agreement_activated,
     "agreement.suspend": EventType.agreement_suspended,
     "agreement.terminate": EventType.agreement_terminated,
     "deployment.create": EventType.deployment_created,
@@ -436,20 +420,25 @@ _WEBHOOK_EVENTS: dict[str, EventType] = {
 }
 
 
-async def _webhook(
-    session: AsyncSession, event: EventType, resource: Agreement | Deployment
-) -> None:
+def _event(
+    event: EventType,
+    resource: Agreement | Deployment,
+    agreement: Agreement,
+    *,
+    resumed: bool = False,
+) -> webhook_events.Event:
     """Heard by the agreement's ICS and its parties, who may all read the agreement."""
+    data: dict[str, Any]
     if isinstance(resource, Agreement):
-        agreement: Agreement | None = resource
-        data: dict[str, Any] = {
+        data = {
             "agreement_id": resource.id,
             "title": resource.title,
             "status": str(resource.status),
             "links": {"agreement": f"/v1/agreements/{resource.id}"},
         }
+        if event == EventType.agreement_activated:
+            data["resumed"] = resumed
     else:
-        agreement = await repo.get_agreement(session, agreement_id=resource.agreement_id)
         data = {
             "deployment_id": resource.id,
             "agreement_id": resource.agreement_id,
@@ -460,17 +449,19 @@ async def _webhook(
             "start_date": resource.start_date.isoformat(),
             "end_date": resource.end_date.isoformat(),
             "status": str(resource.status),
+            "ended_early_on": (
+                None if resource.ended_early_on is None else resource.ended_early_on.isoformat()
+            ),
+            "end_reason": resource.end_reason,
             "links": {
                 "deployment": f"/v1/agreements/{resource.agreement_id}/deployments/{resource.id}"
             },
         }
-    if agreement is None:
-        return
     audience = webhook_events.Audience(
         ics_code=agreement.ics_code,
         organisation_ids=tuple(party.organisation_id for party in agreement.parties),
     )
-    await webhook_events.emit(session, event, audience=audience, data=data)
+    return webhook_events.Event(event, audience, data)
 
 
 async def _changed(session: AsyncSession, agreement: Agreement) -> None:
@@ -939,7 +930,7 @@ async def terminate(
     precondition(etag(agreement, today=today))
     _require_state(agreement, today=today, allowed=_CHANGEABLE, action="terminate")
     now = utcnow()
-    cut_short: list[str] = []
+    cut_short: list[Deployment] = []
     for deployment in await repo.current_deployments(
         session, agreement_id=agreement.id, today=today
     ):
@@ -949,7 +940,7 @@ async def terminate(
         deployment.status = DeploymentStatus.ended
         deployment.ended_at = deployment.ended_at or now
         deployment.end_reason = deployment.end_reason or "The agreement was terminated."
-        cut_short.append(str(deployment.id))
+        cut_short.append(deployment)
     agreement.status = AgreementStatus.terminated
     agreement.terminated_at = now
     agreement.termination_reason = body.reason
@@ -959,7 +950,11 @@ async def terminate(
         principal,
         "agreement.terminate",
         agreement,
-        {"reason": body.reason, "deployments_ended": cut_short},
+        {"reason": body.reason, "deployments_ended": [str(d.id) for d in cut_short]},
+    )
+    # Each deployment the termination cut short has ended, as if ended one by one.
+    await webhook_events.emit_many(
+        session, [_event(EventType.deployment_ended, d, agreement) for d in cut_short]
     )
     return agreement
 

@@ -40,7 +40,7 @@ async def list_audit_events(
 ) -> Page[AuditEventRead]:
     rows, total = await repo.list_events(
         session,
-        ics_code=None if principal.is_global else principal.ics_code,
+        principal=principal,
         key_id=key_id,
         actor=actor,
         action=action,

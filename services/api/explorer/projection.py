@@ -42,12 +42,9 @@ STEP_LABELS = {
 async def visible_runs(
     session: AsyncSession, *, principal: Principal, limit: int = 50
 ) -> Sequence[ProjectionRun]:
-    if principal.organisation_id is not None:
-        return []
     runs, _ = await projections_repo.list_runs(
         session,
-        ics_code=principal.ics_code,
-        visible_england=True,
+        principal=principal,
         scope=None,
         status=None,
         scenario=None,

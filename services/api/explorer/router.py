@@ -438,7 +438,9 @@ def _last_31_march(today: date) -> date:
 @router.get("/returns")
 async def returns_page(request: Request, session: SessionDep, explorer: SignedIn) -> Response:
     organisation = await upload.organisation_of(session, principal=explorer.principal)
-    versions = await upload.history(session, organisation=organisation)
+    versions = await upload.history(
+        session, principal=explorer.principal, organisation=organisation
+    )
     return render(
         request,
         "returns.html",
@@ -454,7 +456,9 @@ async def returns_page(request: Request, session: SessionDep, explorer: SignedIn
 @router.get("/returns/template.csv")
 async def returns_template(session: SessionDep, explorer: SignedIn) -> Response:
     organisation = await upload.organisation_of(session, principal=explorer.principal)
-    body = await upload.prefilled_template(session, organisation=organisation)
+    body = await upload.prefilled_template(
+        session, principal=explorer.principal, organisation=organisation
+    )
     return Response(
         body,
         media_type="text/csv; charset=utf-8",

@@ -251,10 +251,13 @@ async def organisation_of(session: AsyncSession, *, principal: Principal) -> Org
     )
 
 
-async def prefilled_template(session: AsyncSession, *, organisation: Organisation) -> bytes:
+async def prefilled_template(
+    session: AsyncSession, *, principal: Principal, organisation: Organisation
+) -> bytes:
     """The template with the organisation's latest current return, or the example line."""
     latest, _ = await returns_repo.list_returns(
         session,
+        principal=principal,
         organisation_id=organisation.id,
         as_at=None,
         include_superseded=False,
@@ -280,9 +283,12 @@ def _plain(value: object) -> str:
     return str(value)
 
 
-async def history(session: AsyncSession, *, organisation: Organisation) -> list[Any]:
+async def history(
+    session: AsyncSession, *, principal: Principal, organisation: Organisation
+) -> list[Any]:
     items, _ = await returns_repo.list_returns(
         session,
+        principal=principal,
         organisation_id=organisation.id,
         as_at=None,
         include_superseded=True,

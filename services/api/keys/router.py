@@ -37,11 +37,8 @@ async def whoami(principal: CurrentKey) -> WhoAmI:
 
 @router.get("", response_model=Page[ApiKeyRead], summary="List API keys (admin)")
 async def list_keys(session: SessionDep, principal: AdminKey, page: PageDep) -> Page[ApiKeyRead]:
-    keys = await service.list_keys(session, principal=principal)
-    return page.result(
-        [ApiKeyRead.model_validate(key) for key in keys[page.offset : page.offset + page.limit]],
-        len(keys),
-    )
+    keys, total = await service.list_keys(session, principal=principal, page=page)
+    return page.result([ApiKeyRead.model_validate(key) for key in keys], total)
 
 
 @router.post(

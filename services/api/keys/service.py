@@ -19,6 +19,7 @@ from shared.db.base import utcnow
 from shared.errors import Unauthorized
 from shared.models import ApiKey, AreaType, KeyScope
 from shared.repositories import api_keys, areas, audit, organisations
+from shared.repositories.base import PageWindow
 from shared.schemas.keys import ApiKeyCreate, Principal
 
 TOKEN_PREFIX = "owf"
@@ -130,30 +131,16 @@ async def create_key(
     return key, token
 
 
-async def home_ics(session: AsyncSession, key: ApiKey) -> str | None:
-    """The ICS a key belongs to: its own binding, or its organisation's ICS."""
-    if key.ics_code is not None or key.organisation_id is None:
-        return key.ics_code
-    organisation = await organisations.get(session, organisation_id=key.organisation_id)
-    return None if organisation is None else organisation.ics_code
-
-
-def can_manage_key(principal: Principal, *, ics_code: str | None) -> bool:
-    """Global admins manage every key; an ICS admin manages the keys of its own ICS: those
-    bound to the ICS and those of its partner organisations."""
-    if not principal.has(KeyScope.admin):
-        return False
-    return principal.is_global or (ics_code is not None and ics_code == principal.ics_code)
-
-
 async def create_key_as(
     session: AsyncSession, data: ApiKeyCreate, *, principal: Principal
 ) -> tuple[ApiKey, str]:
     if not principal.is_global:
         if data.organisation_id is not None:
             # A partner organisation of another ICS does not exist for this admin.
-            organisation = await organisations.get(session, organisation_id=data.organisation_id)
-            if organisation is None or organisation.ics_code != principal.ics_code:
+            organisation = await organisations.get_readable(
+                session, principal=principal, organisation_id=data.organisation_id
+            )
+            if organisation is None:
                 raise UnknownOrganisation("No such organisation.", field="organisation_id")
         elif data.ics_code != principal.ics_code:
             raise errors.KeyOutOfScope(
@@ -163,10 +150,12 @@ async def create_key_as(
     return await create_key(session, data, actor=principal.actor, actor_key_id=principal.key_id)
 
 
-async def list_keys(session: AsyncSession, *, principal: Principal) -> Sequence[ApiKey]:
-    if principal.is_global:
-        return await api_keys.list_keys(session)
-    return await api_keys.list_keys(session, ics_code=principal.ics_code)
+async def list_keys(
+    session: AsyncSession, *, principal: Principal, page: PageWindow
+) -> tuple[Sequence[ApiKey], int]:
+    """The keys this admin key manages: all for a global admin; for an ICS admin, those bound to
+    its ICS and to its partner organisations."""
+    return await api_keys.list_readable(session, principal=principal, page=page)
 
 
 async def revoke_key(
@@ -177,11 +166,12 @@ async def revoke_key(
     actor_key_id: uuid.UUID | None,
     principal: Principal | None = None,
 ) -> ApiKey:
-    key = await api_keys.get(session, key_id=key_id)
-    if key is None or (
-        principal is not None
-        and not can_manage_key(principal, ics_code=await home_ics(session, key))
-    ):
+    key = (
+        await api_keys.get(session, key_id=key_id)
+        if principal is None
+        else await api_keys.get_readable(session, principal=principal, key_id=key_id)
+    )
+    if key is None:
         raise errors.KeyNotFound("No such API key.")
     if key.revoked_at is not None:
         raise errors.KeyAlreadyRevoked("The API key is already revoked.")

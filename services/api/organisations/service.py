@@ -19,24 +19,19 @@ from shared.schemas.keys import Principal
 from shared.schemas.organisations import OrganisationCreate, OrganisationUpdate
 
 
-def can_read_organisation(principal: Principal, organisation: Organisation) -> bool:
-    if principal.organisation_id is not None:
-        return principal.organisation_id == organisation.id
-    if principal.ics_code is not None:
-        return principal.ics_code == organisation.ics_code
-    return True
-
-
-def can_manage_organisation(principal: Principal, organisation: Organisation) -> bool:
-    return principal.has(KeyScope.admin) and can_read_organisation(principal, organisation)
+def can_manage_organisations(principal: Principal) -> bool:
+    """Admin keys manage the organisations they may see (repo.readable_statement)."""
+    return principal.has(KeyScope.admin)
 
 
 async def get_visible(
     session: AsyncSession, *, principal: Principal, organisation_id: uuid.UUID
 ) -> Organisation:
     """The organisation if this key may see it; otherwise it does not exist for the key."""
-    organisation = await repo.get(session, organisation_id=organisation_id)
-    if organisation is None or not can_read_organisation(principal, organisation):
+    organisation = await repo.get_readable(
+        session, principal=principal, organisation_id=organisation_id
+    )
+    if organisation is None:
         raise errors.OrganisationNotFound("No such organisation.")
     return organisation
 
@@ -96,7 +91,7 @@ async def update(
     data: OrganisationUpdate,
 ) -> Organisation:
     organisation = await get_visible(session, principal=principal, organisation_id=organisation_id)
-    if not can_manage_organisation(principal, organisation):
+    if not can_manage_organisations(principal):
         raise InsufficientScope("This needs an admin key for the organisation's ICS.")
     changes: dict[str, Any] = data.model_dump(exclude_unset=True)
     if (
@@ -137,7 +132,7 @@ async def delete(
     session: AsyncSession, *, principal: Principal, organisation_id: uuid.UUID
 ) -> None:
     organisation = await get_visible(session, principal=principal, organisation_id=organisation_id)
-    if not can_manage_organisation(principal, organisation):
+    if not can_manage_organisations(principal):
         raise InsufficientScope("This needs an admin key for the organisation's ICS.")
     if await returns_repo.count_returns(session, organisation_id=organisation.id):
         raise errors.OrganisationInUse(
@@ -166,12 +161,9 @@ async def list_visible(
     q: str | None,
     page: PageWindow,
 ) -> tuple[Sequence[Organisation], int]:
-    visible = repo.visible_filter(
-        ics_code=principal.ics_code, organisation_id=principal.organisation_id
-    )
     return await repo.list_organisations(
         session,
-        visible=visible,
+        principal=principal,
         kind=kind,
         sector=sector,
         ics_code=ics_code,

@@ -122,12 +122,9 @@ async def list_projections(
     ] = None,
     scenario: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Page[ProjectionRunRead]:
-    if principal.organisation_id is not None:
-        return page.result([], 0)
     runs, total = await repo.list_runs(
         session,
-        ics_code=principal.ics_code,
-        visible_england=True,
+        principal=principal,
         scope=scope,
         status=status,
         scenario=scenario,

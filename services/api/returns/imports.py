@@ -62,7 +62,7 @@ async def accept(
 async def get_visible(
     session: AsyncSession, *, principal: Principal, import_id: uuid.UUID
 ) -> ReturnImport:
-    row = await imports.get(session, import_id=import_id)
-    if row is None or (not principal.is_global and row.ics_code != principal.ics_code):
+    row = await imports.get_readable(session, principal=principal, import_id=import_id)
+    if row is None:
         raise ImportNotFound("No such import.")
     return row

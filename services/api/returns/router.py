@@ -251,6 +251,7 @@ async def list_returns(
     )
     items, total = await returns_repo.list_returns(
         session,
+        principal=principal,
         organisation_id=organisation.id,
         as_at=as_at,
         include_superseded=history,

@@ -10,20 +10,17 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.api.organisations import service as organisations
 from services.api.organisations.errors import OrganisationNotFound
 from services.domain.projections import runs as projection_runs
 from services.domain.returns import errors, rules
 from services.domain.returns import importer as returns_import
 from services.domain.webhooks import events as webhook_events
 from shared.models import (
-    KeyScope,
     Organisation,
     ReturnSource,
     WorkforceReturn,
 )
 from shared.repositories import audit
-from shared.repositories import organisations as organisations_repo
 from shared.repositories import returns as repo
 from shared.repositories.return_rules import Problem, Validation
 from shared.schemas.keys import Principal
@@ -40,21 +37,14 @@ from shared.schemas.returns import (
 DIFF_FIELDS = tuple(name for name in ReturnLineRead.model_fields if name != "role_code")
 
 
-def can_submit_returns(principal: Principal, organisation: Organisation) -> bool:
-    """Submit keys for the organisation itself, and admins over it."""
-    if principal.organisation_id is not None:
-        return principal.organisation_id == organisation.id and principal.has(KeyScope.submit)
-    return principal.has(KeyScope.admin) and organisations.can_read_organisation(
-        principal, organisation
-    )
-
-
 async def organisation_for_returns(
     session: AsyncSession, *, principal: Principal, organisation_id: uuid.UUID
 ) -> Organisation:
     """The organisation whose returns this key may post and read; 404 for any other."""
-    organisation = await organisations_repo.get(session, organisation_id=organisation_id)
-    if organisation is None or not can_submit_returns(principal, organisation):
+    organisation = await repo.organisation_for_returns(
+        session, principal=principal, organisation_id=organisation_id
+    )
+    if organisation is None:
         raise OrganisationNotFound("No such organisation.")
     return organisation
 
@@ -195,20 +185,25 @@ async def submit(
         },
     )
     version = stored.versions[(organisation.id, as_at)]
-    await webhook_events.return_events(
+    superseded_id = (
+        await repo.version_id(
+            session, organisation_id=organisation.id, as_at=as_at, version=version - 1
+        )
+        if version > 1
+        else None
+    )
+    await webhook_events.returns_stored(
         session,
-        return_id=return_id,
-        organisation_id=organisation.id,
-        ics_code=organisation.ics_code,
-        as_at=as_at,
-        version=version,
-        superseded_id=(
-            await repo.version_id(
-                session, organisation_id=organisation.id, as_at=as_at, version=version - 1
+        [
+            webhook_events.StoredReturn(
+                return_id=return_id,
+                organisation_id=organisation.id,
+                ics_code=organisation.ics_code,
+                as_at=as_at,
+                version=version,
+                superseded_id=superseded_id,
             )
-            if version > 1
-            else None
-        ),
+        ],
     )
     await projection_runs.returns_accepted(session, ics_codes=[organisation.ics_code])
     return await read_return(session, return_id=return_id)
@@ -244,13 +239,10 @@ def _to_read(workforce_return: WorkforceReturn, lines: Any, warnings: Any) -> Re
 async def get_visible_return(
     session: AsyncSession, *, principal: Principal, return_id: uuid.UUID
 ) -> WorkforceReturn:
-    workforce_return = await repo.get_return(session, return_id=return_id)
-    if workforce_return is None:
-        raise errors.ReturnNotFound("No such return.")
-    organisation = await organisations_repo.get(
-        session, organisation_id=workforce_return.organisation_id
+    workforce_return = await repo.get_readable_return(
+        session, principal=principal, return_id=return_id
     )
-    if organisation is None or not can_submit_returns(principal, organisation):
+    if workforce_return is None:
         raise errors.ReturnNotFound("No such return.")
     return workforce_return
 

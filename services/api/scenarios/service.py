@@ -73,7 +73,7 @@ async def get_visible(
     elif ics_code is not None:
         scenario = await repo.in_namespace(session, name=name, ics_code=ics_code)
     else:
-        found = await repo.named(session, name=name, every_ics=True, ics_code=None)
+        found = await repo.named(session, name=name)
         if len(found) > 1 and found[0].ics_code is not None:
             holders = [str(s.ics_code) for s in found]
             raise errors.ScenarioAmbiguous(
@@ -109,10 +109,7 @@ def _to_read(scenario: Scenario, current: ScenarioVersion) -> ScenarioRead:
 
 async def list_visible(session: AsyncSession, *, principal: Principal) -> list[ScenarioRead]:
     await ensure_baseline(session)
-    # The rule get_visible follows: a key bound to an organisation sees the national ones.
-    found = await repo.list_visible(
-        session, every_ics=principal.is_global, ics_code=principal.ics_code
-    )
+    found = await repo.list_visible(session, principal=principal)
     return [await read(session, scenario) for scenario in found]
 
 
@@ -128,7 +125,7 @@ async def _ensure_name_free(session: AsyncSession, *, name: str, ics_code: str |
     if ics_code is not None:
         taken = await repo.in_namespace(session, name=name, ics_code=ics_code) is not None
     else:
-        taken = bool(await repo.named(session, name=name, every_ics=True, ics_code=None))
+        taken = bool(await repo.named(session, name=name))
     if taken:
         raise errors.ScenarioNameTaken(f"A scenario named {name!r} exists.")
 

@@ -68,12 +68,7 @@ async def create_webhook(
 async def list_webhooks(
     session: SessionDep, principal: AdminKey, page: PageDep
 ) -> Page[WebhookRead]:
-    items, total = await repo.list_page(
-        session,
-        ics_code=principal.ics_code,
-        organisation_id=principal.organisation_id,
-        page=page,
-    )
+    items, total = await repo.list_page(session, principal=principal, page=page)
     return page.result([WebhookRead.model_validate(item) for item in items], total)
 
 

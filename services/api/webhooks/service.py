@@ -59,11 +59,10 @@ async def _owner(
             )
         return ics_code, None
     assert organisation_id is not None
-    organisation = await organisations_repo.get(session, organisation_id=organisation_id)
-    if organisation is None or (
-        (principal.organisation_id is not None and principal.organisation_id != organisation.id)
-        or (principal.ics_code is not None and principal.ics_code != organisation.ics_code)
-    ):
+    organisation = await organisations_repo.get_readable(
+        session, principal=principal, organisation_id=organisation_id
+    )
+    if organisation is None:
         raise errors.WebhookOwnerInvalid(
             "No such organisation among those the key manages.", field="organisation_id"
         )
@@ -74,11 +73,7 @@ async def visible(
     session: AsyncSession, principal: Principal, subscription_id: uuid.UUID, *, lock: bool = False
 ) -> WebhookSubscription:
     subscription = await repo.get(
-        session,
-        subscription_id=subscription_id,
-        ics_code=principal.ics_code,
-        organisation_id=principal.organisation_id,
-        lock=lock,
+        session, principal=principal, subscription_id=subscription_id, lock=lock
     )
     if subscription is None:
         raise errors.WebhookNotFound("No such webhook subscription.")

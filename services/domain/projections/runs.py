@@ -200,10 +200,8 @@ async def _mark_stale(session: AsyncSession, *, condition: Any, reason: str) -> 
     marked = await repo.mark_stale(session, condition=condition)
     if marked:
         log.info("projection runs stale", extra={"runs": len(marked), "reason": reason})
-    for run in await repo.succeeded_runs(session, run_ids=marked):
-        await webhook_events.projection_event(
-            session, EventType.projection_stale, run, status="succeeded", stale=True
-        )
+    # A running run marked here announces it when it succeeds (webhook_events.run_succeeded).
+    await webhook_events.runs_stale(session, await repo.succeeded_runs(session, run_ids=marked))
     return marked
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -202,6 +203,36 @@ async def _claim(
         return row
 
 
+async def _announce_returns(session: AsyncSession, import_id: uuid.UUID) -> None:
+    """return.accepted (and return.superseded) for every return the import stored, as for a
+    single submission, queued in bulk in the import's transaction."""
+    started = time.perf_counter()
+    stored = [
+        webhook_events.StoredReturn(
+            return_id=return_id,
+            organisation_id=organisation_id,
+            ics_code=ics_code,
+            as_at=as_at,
+            version=version,
+            superseded_id=superseded_id,
+        )
+        for return_id, organisation_id, ics_code, as_at, version, superseded_id in (
+            await returns_repo.stored_by_import(session, import_id=import_id)
+        )
+    ]
+    deliveries = await webhook_events.returns_stored(session, stored)
+    if deliveries:
+        log.info(
+            "import returns announced",
+            extra={
+                "import_id": str(import_id),
+                "returns": len(stored),
+                "deliveries": deliveries,
+                "seconds": round(time.perf_counter() - started, 3),
+            },
+        )
+
+
 async def _load(
     sessionmaker: async_sessionmaker[AsyncSession],
     claimed: ReturnImport,
@@ -219,6 +250,7 @@ async def _load(
         )
         if not outcome.ok:
             raise _Rejected(outcome)
+        await _announce_returns(session, claimed.id)
         await projection_runs.import_accepted(session, import_id=claimed.id)
         if heartbeat is not None:
             await heartbeat.stop()

@@ -14,15 +14,16 @@ A subscription only receives events its owner's key could read:
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.jobs import JobName, deliver_webhook_job_id
-from shared.models import ProjectionRun, WebhookDelivery
+from shared.models import ProjectionRun, WebhookSubscription
 from shared.repositories import outbox
 from shared.repositories import webhooks as repo
 
@@ -67,41 +68,87 @@ def _json_ready(value: Any) -> Any:
     return value
 
 
+@dataclass(frozen=True)
+class Event:
+    """One event to announce: its type, who may hear of it and what it says."""
+
+    type: EventType
+    audience: Audience
+    data: dict[str, Any]
+
+
+def hears(subscription: WebhookSubscription, audience: Audience) -> bool:
+    """Whether the subscription's owner may read what the event is about."""
+    if subscription.organisation_id is not None:
+        return subscription.organisation_id in audience.organisation_ids
+    if subscription.ics_code is None:
+        return False
+    return audience.every_ics or subscription.ics_code == audience.ics_code
+
+
 async def emit(
     session: AsyncSession, event_type: EventType, *, audience: Audience, data: dict[str, Any]
-) -> list[WebhookDelivery]:
+) -> int:
     """Queue the event for every enabled subscription that wants it and may read it."""
-    subscriptions = await repo.audience_subscriptions(
-        session,
-        ics_code=audience.ics_code,
-        organisation_ids=list(audience.organisation_ids),
-        every_ics=audience.every_ics,
-    )
-    payload = {
-        "type": event_type.value,
-        "timestamp": datetime.now(UTC).isoformat(),
-        "data": _json_ready(data),
-    }
-    deliveries = []
-    for subscription in subscriptions:
-        if event_type.value not in subscription.event_types:
-            continue
-        delivery = await repo.add_delivery(
-            session, subscription_id=subscription.id, event_type=event_type.value, payload=payload
-        )
-        await outbox.add(
+    return await emit_many(session, [Event(event_type, audience, data)])
+
+
+async def emit_many(session: AsyncSession, events: Sequence[Event]) -> int:
+    """Queue many events at once (a bulk import's returns): one look-up of the subscriptions
+    for all of them, then every delivery and its outbox row in one statement batch each.
+    Returns how many deliveries it queued."""
+    if not events:
+        return 0
+    wanted = {event.type.value for event in events}
+    subscriptions = [
+        subscription
+        for subscription in await repo.audience_subscriptions(
             session,
-            job_name=JobName.deliver_webhook,
-            job_id=deliver_webhook_job_id(delivery.id, 0),
-            payload={"delivery_id": str(delivery.id)},
+            ics_codes=sorted({e.audience.ics_code for e in events if e.audience.ics_code}),
+            organisation_ids=[o for e in events for o in e.audience.organisation_ids],
+            every_ics=any(event.audience.every_ics for event in events),
         )
-        deliveries.append(delivery)
-    return deliveries
+        if wanted.intersection(subscription.event_types)
+    ]
+    if not subscriptions:
+        return 0
+    timestamp = datetime.now(UTC).isoformat()
+    deliveries: list[dict[str, Any]] = []
+    for event in events:
+        listeners = [
+            subscription.id
+            for subscription in subscriptions
+            if event.type.value in subscription.event_types and hears(subscription, event.audience)
+        ]
+        if not listeners:
+            continue
+        payload = {
+            "type": event.type.value,
+            "timestamp": timestamp,
+            "data": _json_ready(event.data),
+        }
+        deliveries.extend(
+            {
+                "id": uuid.uuid4(),
+                "subscription_id": subscription_id,
+                "event_type": event.type.value,
+                "payload": payload,
+            }
+            for subscription_id in listeners
+        )
+    await repo.add_deliveries(session, deliveries)
+    await outbox.add_many(
+        session,
+        job_name=JobName.deliver_webhook,
+        jobs=[
+            (deliver_webhook_job_id(row["id"], 0), {"delivery_id": str(row["id"])})
+            for row in deliveries
+        ],
+    )
+    return len(deliveries)
 
 
-async def projection_event(
-    session: AsyncSession, event_type: EventType, run: ProjectionRun, **extra: Any
-) -> list[WebhookDelivery]:
+def projection_event_of(event_type: EventType, run: ProjectionRun, **extra: Any) -> Event:
     """A run succeeded, failed or went stale: heard by its ICS (every ICS for England)."""
     data = {
         "run_id": run.id,
@@ -117,46 +164,88 @@ async def projection_event(
         **extra,
     }
     audience = Audience(ics_code=run.ics_code, every_ics=run.ics_code is None)
-    return await emit(session, event_type, audience=audience, data=data)
+    return Event(event_type, audience, data)
 
 
-async def return_events(
-    session: AsyncSession,
-    *,
-    return_id: uuid.UUID,
-    organisation_id: uuid.UUID,
-    ics_code: str | None,
-    as_at: Any,
-    version: int,
-    superseded_id: uuid.UUID | None,
-) -> None:
-    """return.accepted, and return.superseded for the version it replaces."""
-    audience = Audience(ics_code=ics_code, organisation_ids=(organisation_id,))
-    common = {"organisation_id": organisation_id, "as_at": str(as_at)}
-    await emit(
+async def projection_event(
+    session: AsyncSession, event_type: EventType, run: ProjectionRun, **extra: Any
+) -> int:
+    """Queue one run's event (see projection_event_of)."""
+    return await emit_many(session, [projection_event_of(event_type, run, **extra)])
+
+
+async def runs_stale(session: AsyncSession, runs: Sequence[ProjectionRun]) -> int:
+    """projection.stale for finished runs whose inputs just changed, queued together."""
+    return await emit_many(
         session,
-        EventType.return_accepted,
-        audience=audience,
-        data={
-            "return_id": return_id,
-            "version": version,
-            **common,
-            "links": {"return": f"/v1/returns/{return_id}"},
-        },
+        [
+            projection_event_of(EventType.projection_stale, run, status="succeeded", stale=True)
+            for run in runs
+        ],
     )
-    if superseded_id is not None:
-        await emit(
-            session,
-            EventType.return_superseded,
-            audience=audience,
-            data={
-                "return_id": superseded_id,
-                "version": version - 1,
-                "superseded_by": return_id,
+
+
+async def run_succeeded(session: AsyncSession, run: ProjectionRun) -> int:
+    """projection.succeeded; and projection.stale at once when an input changed while the run
+    was running (it was marked stale then, before anyone could hear that it had finished)."""
+    events = [projection_event_of(EventType.projection_succeeded, run, status="succeeded")]
+    if run.stale:
+        events.append(
+            projection_event_of(EventType.projection_stale, run, status="succeeded", stale=True)
+        )
+    return await emit_many(session, events)
+
+
+@dataclass(frozen=True)
+class StoredReturn:
+    """A return version just stored, and the version it replaced (if any)."""
+
+    return_id: uuid.UUID
+    organisation_id: uuid.UUID
+    ics_code: str | None
+    as_at: date
+    version: int
+    superseded_id: uuid.UUID | None = None
+
+
+def return_events_of(stored: StoredReturn) -> list[Event]:
+    """return.accepted, and return.superseded for the version it replaces: heard by the
+    organisation and its ICS."""
+    audience = Audience(ics_code=stored.ics_code, organisation_ids=(stored.organisation_id,))
+    common = {"organisation_id": stored.organisation_id, "as_at": stored.as_at.isoformat()}
+    events = [
+        Event(
+            EventType.return_accepted,
+            audience,
+            {
+                "return_id": stored.return_id,
+                "version": stored.version,
                 **common,
-                "links": {"diff": f"/v1/returns/{return_id}/diff"},
+                "links": {"return": f"/v1/returns/{stored.return_id}"},
             },
         )
+    ]
+    if stored.superseded_id is not None:
+        events.append(
+            Event(
+                EventType.return_superseded,
+                audience,
+                {
+                    "return_id": stored.superseded_id,
+                    "version": stored.version - 1,
+                    "superseded_by": stored.return_id,
+                    **common,
+                    "links": {"diff": f"/v1/returns/{stored.return_id}/diff"},
+                },
+            )
+        )
+    return events
+
+
+async def returns_stored(session: AsyncSession, returns: Sequence[StoredReturn]) -> int:
+    """The events of one return (a submission) or of thousands (a bulk import), queued in
+    bulk; how many deliveries that made."""
+    return await emit_many(session, [event for r in returns for event in return_events_of(r)])
 
 
 async def import_event(

@@ -7,79 +7,23 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
-from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from services.api.main import create_app
 from services.domain.reference.loader import ReferenceLoadSummary
 from shared.db.base import utcnow
 from shared.db.session import transaction
 from shared.models import WebhookSubscription
 from tests.api.projections.helpers import line, run_projection, setup_icb
-from tests.api.webhooks.receiver import Receiver, start_receiver
+from tests.api.webhooks.receiver import Receiver, deliveries, subscribe
 from tests.factories import ICB_A, ICB_B, LAD_A1, make_organisation, make_role
-from tests.helpers import KeyFactory, assert_problem, settings_for
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    server = start_receiver()
-    yield server
-    server.server.shutdown()
-    server.server.server_close()
-
-
-@pytest.fixture
-async def hook_app(database_url: str, db: AsyncEngine) -> AsyncIterator[FastAPI]:
-    """The API with local (http, loopback) webhook targets allowed and fast retries."""
-    settings = settings_for(
-        database_url,
-        webhook_allow_private_addresses=True,
-        webhook_allow_http=True,
-        webhook_retry_base_s=0.05,
-        webhook_retry_max_s=0.2,
-        webhook_max_attempts=4,
-    )
-    application = create_app(settings)
-    async with application.router.lifespan_context(application):
-        yield application
-
-
-@pytest.fixture
-async def hook_client(hook_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=hook_app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
-        yield http
-
-
-async def _subscribe(
-    client: httpx.AsyncClient, key: dict[str, str], url: str, events: list[str], **extra: Any
-) -> dict[str, Any]:
-    response = await client.post(
-        "/v1/webhooks", json={"url": url, "event_types": events, **extra}, headers=key
-    )
-    assert response.status_code == 201, response.text
-    body: dict[str, Any] = response.json()
-    assert body["secret"].startswith("whsec_")
-    assert response.headers["location"] == f"/v1/webhooks/{body['id']}"
-    return body
-
-
-async def _deliveries(
-    client: httpx.AsyncClient, key: dict[str, str], webhook_id: str
-) -> list[dict[str, Any]]:
-    response = await client.get(f"/v1/webhooks/{webhook_id}/deliveries", headers=key)
-    assert response.status_code == 200, response.text
-    items: list[dict[str, Any]] = response.json()["items"]
-    return items
+from tests.helpers import KeyFactory, assert_problem
 
 
 async def test_a_finished_projection_reaches_its_ics_signed_and_no_other_ics(
@@ -91,11 +35,11 @@ async def test_a_finished_projection_reaches_its_ics_signed_and_no_other_ics(
 ) -> None:
     admin_a = await make_key("admin", ics_code=ICB_A)
     admin_b = await make_key("admin", ics_code=ICB_B)
-    mine = await _subscribe(
+    mine = await subscribe(
         hook_client, admin_a, receiver.url("/a"), ["projection.succeeded", "projection.failed"]
     )
     assert mine["ics_code"] == ICB_A
-    theirs = await _subscribe(
+    theirs = await subscribe(
         hook_client, admin_b, receiver.url("/b"), ["projection.succeeded", "return.accepted"]
     )
     # The secret is shown once: reads do not carry it.
@@ -121,9 +65,9 @@ async def test_a_finished_projection_reaches_its_ics_signed_and_no_other_ics(
         Webhook(mine["secret"]).verify(tampered, request.headers)
     # Another ICS's subscriber hears nothing about this ICS (not its returns, not its runs).
     assert receiver.at("/b") == []
-    assert await _deliveries(hook_client, admin_b, theirs["id"]) == []
+    assert await deliveries(hook_client, admin_b, theirs["id"]) == []
 
-    log = await _deliveries(hook_client, admin_a, mine["id"])
+    log = await deliveries(hook_client, admin_a, mine["id"])
     assert len(log) == 1
     assert log[0]["id"] == request.headers["webhook-id"]
     assert log[0]["status"] == "succeeded"
@@ -145,7 +89,7 @@ async def test_failures_are_retried_with_backoff_then_logged(
     admin = await make_key("admin", ics_code=ICB_A)
     role = (await make_role(sessionmaker)).code
     org = await make_organisation(sessionmaker, home_lad_code=LAD_A1, ics_code=ICB_A)
-    hook = await _subscribe(hook_client, admin, receiver.url("/flaky"), ["return.accepted"])
+    hook = await subscribe(hook_client, admin, receiver.url("/flaky"), ["return.accepted"])
     receiver.answer("/flaky", 500, 500)
 
     body = {"as_at": "2025-03-31", "lines": [line(role)]}
@@ -158,7 +102,7 @@ async def test_failures_are_retried_with_backoff_then_logged(
     assert len({r.headers["webhook-id"] for r in received}) == 1  # one message, three attempts
     for request in received:
         Webhook(hook["secret"]).verify(request.body, request.headers)
-    delivery = (await _deliveries(hook_client, admin, hook["id"]))[0]
+    delivery = (await deliveries(hook_client, admin, hook["id"]))[0]
     assert delivery["status"] == "succeeded"
     assert [a["status_code"] for a in delivery["attempt_log"]] == [500, 500, 200]
     assert delivery["attempt_log"][0]["response_excerpt"] == "receiver error"
@@ -225,7 +169,7 @@ async def test_rotation_signs_with_both_secrets_for_the_grace_period(
     org = await make_organisation(sessionmaker, home_lad_code=LAD_A1, ics_code=ICB_A)
     role = (await make_role(sessionmaker)).code
     # Owned by the organisation: hears about that organisation.
-    hook = await _subscribe(
+    hook = await subscribe(
         hook_client, admin, receiver.url("/org"), ["return.accepted", "return.superseded"],
         organisation_id=str(org.id),
     )  # fmt: skip
