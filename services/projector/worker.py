@@ -144,6 +144,10 @@ class WorkerSettings:
     redis_settings = redis_settings()
     queue_name = get_settings().queue_name
     max_jobs = get_settings().worker_max_jobs
+    # arq looks for new jobs this often while it has a free slot (its default is 0.5 s): an
+    # England run's parts take about a second each, so half a second per freed slot was a
+    # third of the run.
+    poll_delay = 0.05
     keep_result = 3600
     # Jobs whose worker died are re-run; the job functions are idempotent per run.
     allow_abort_jobs = True
