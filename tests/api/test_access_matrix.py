@@ -13,6 +13,8 @@ Outcomes: Y served, 4 = 404 (what the key may not see does not exist for it), F 
 U = 401; P = passed the access checks (anything but 401, 403 and 5xx): writes are sent without
 a body, so they prove the key and scope checks and are refused as bad input or carried out.
 Lists are also checked for contents: a list shows exactly the targets its read shows.
+Writes are also checked for effect: a write answered 4xx (refused, or bad input) leaves every
+table as it was, row for row (see `Tables`).
 """
 
 from __future__ import annotations
@@ -23,10 +25,13 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from services.api.main import create_app
+from shared.db.base import Base
 from tests.api.access_world import World, build_world
+from tests.conftest import KEEP_TABLES
 from tests.factories import ICB_B
 from tests.helpers import KeyFactory, settings_for
 
@@ -211,6 +216,92 @@ def _url(world: World, operation: str, target: str) -> tuple[str, str]:
     return method, path
 
 
+# Columns a request changes without writing anything for its caller: when a key was last used.
+VOLATILE_COLUMNS = frozenset({("api_keys", "last_used_at")})
+
+
+Snapshot = dict[str, tuple[int, str | None]]
+
+
+class Tables:
+    """Every table's row count and a digest of its rows, read in one statement: two equal
+    snapshots mean no row was added, removed or changed in between (reference data aside)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        selects = []
+        for table in Base.metadata.sorted_tables:
+            if table.name in KEEP_TABLES:
+                continue
+            columns = [
+                f'"{column.name}"'
+                for column in table.columns
+                if (table.name, column.name) not in VOLATILE_COLUMNS
+            ]
+            if engine.dialect.name == "postgresql":
+                row = f"md5(ROW({', '.join(columns)})::text)"
+                digest = f"md5(coalesce(string_agg({row}, '' ORDER BY {row}), ''))"
+            else:
+                # SQLite has no digest function: the rows themselves, compared in Python.
+                row = " || ',' || ".join(f"quote({column})" for column in columns)
+                digest = f"group_concat({row}, ';')"
+            selects.append(f"SELECT '{table.name}', count(*), {digest} FROM {table.name}")
+        self.statement = text(" UNION ALL ".join(selects))
+
+    async def snapshot(self) -> Snapshot:
+        async with self.engine.connect() as connection:
+            rows = (await connection.execute(self.statement)).all()
+        return {str(name): (int(count), digest) for name, count, digest in rows}
+
+
+class WriteEffects:
+    """Checks that writes answered 4xx change nothing, with as few snapshots as that needs.
+
+    A cell the matrix expects to be refused (F, 4, U) is not snapshotted on its own: a run of
+    them is checked as one, from the snapshot before the first to the one before the next
+    cell that may write (a P cell) or the end. A P cell is snapshotted before and after, since
+    it may change the tables (and a P answered 4xx must not)."""
+
+    def __init__(self, tables: Tables) -> None:
+        self.tables = tables
+        self.before: Snapshot | None = None
+        self.refused: list[str] = []  # the run of cells since `before`
+        self.problems: list[str] = []
+
+    async def check(self) -> None:
+        """Compare the tables with `before`, for the run of refused cells since it."""
+        if self.before is None:
+            self.before = await self.tables.snapshot()
+            return
+        if not self.refused:
+            return
+        after = await self.tables.snapshot()
+        self._compare(self.refused, after)
+        self.before, self.refused = after, []
+
+    def expect_refused(self, cell: str, status: int) -> None:
+        self.refused.append(f"{cell} ({status})")
+
+    async def after_write(self, cell: str, status: int) -> None:
+        after = await self.tables.snapshot()
+        if 400 <= status < 500:
+            self._compare([f"{cell} ({status})"], after)
+        # A cell expected refused that wrote is a mismatch already; the run before it is
+        # then checked no further.
+        self.before, self.refused = after, []
+
+    def _compare(self, cells: list[str], after: Snapshot) -> None:
+        assert self.before is not None
+        changed = [
+            f"{name} ({self.before[name][0]} -> {after[name][0]} rows)"
+            for name in self.before
+            if self.before[name] != after[name]
+        ]
+        if changed:
+            shown = ", ".join(cells[:6]) + (f" and {len(cells) - 6} more" if len(cells) > 6 else "")
+            self.problems.append(f"a write answered 4xx changed {', '.join(changed)}: {shown}")
+
+
 def _outcome(status: int) -> str:
     if status >= 500:
         return "5"
@@ -228,24 +319,39 @@ async def test_access_matrix(
     client: httpx.AsyncClient,
     make_key: KeyFactory,
     sessionmaker: async_sessionmaker[AsyncSession],
+    db: AsyncEngine,
     seeded_roles: list[str],
 ) -> None:
     world = await build_world(client, make_key, sessionmaker)
     document = app.openapi()
+    # Reads first, then writes: no read runs between two writes WriteEffects compares.
     ordered = sorted(operations(document), key=lambda op: op.split(" ", 1)[0] != "GET")
+    effects = WriteEffects(Tables(db))
     mismatches: list[str] = []
     for operation in ordered:
         groups = MATRIX[operation].split()
         for kind, group in zip(KINDS, groups, strict=True):
             for target, expected in zip(TARGETS, group, strict=True):
                 method, url = _url(world, operation, target)
+                refused = expected in "F4U"
+                if method != "GET" and (not refused or effects.before is None):
+                    await effects.check()
                 response = await client.request(method, url, headers=world.keys[kind])
                 got = _outcome(response.status_code)
+                cell = f"{operation} [{kind}, {target}]"
                 if not _agrees(expected, got):
                     mismatches.append(
-                        f"{operation} [{kind}, {target}] expected {expected}, got "
+                        f"{cell} expected {expected}, got "
                         f"{response.status_code} {response.text[:120]}"
                     )
+                if method == "GET":
+                    continue
+                if refused and 400 <= response.status_code < 500:
+                    effects.expect_refused(cell, response.status_code)
+                else:
+                    await effects.after_write(cell, response.status_code)
+    await effects.check()
+    mismatches.extend(effects.problems)
     assert not mismatches, f"{len(mismatches)} cells differ:\n" + "\n".join(mismatches)
 
 
