@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     suppression_threshold: int = Field(5, ge=3, le=100)
     load_demo_data: bool = True
     latest_cache_s: float = 2.0
+    # Serialised bodies of finished runs kept in the API's memory for repeated reads, by ETag:
+    # the cache never grows past this (a demo ICB's latest projection is about 0.85 MB).
+    body_cache_mb: int = Field(default=64, ge=0, le=4096)
     # Delivery: work still queued this long after its job was sent, with no job in the queue,
     # is sent again (a Redis that lost its data, an embedded projector that restarted).
     queue_reconcile_after_s: float = 60.0

@@ -134,7 +134,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     openapi.install(app)
     app.state.settings = settings
     app.state.key_cache = KeyCache()
-    app.state.body_cache = BodyCache()
+    app.state.body_cache = BodyCache(max_bytes=settings.body_cache_mb * 1024 * 1024)
     app.state.areas_cache = TtlCache(ttl_s=300.0)
     # Integrations see a newly finished run within this many seconds.
     app.state.latest_cache = TtlCache(ttl_s=settings.latest_cache_s)

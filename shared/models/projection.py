@@ -88,14 +88,16 @@ class ProjectionRunPart(Base):
 class ProjectionResult(Base):
     """One measure for one area, role ('all' for the total) and year of a run, in FTE.
 
-    The key leads with (run, area) so one area's results are a single index range.
+    The key leads with (run, area) so one area's results are a single index range. No foreign
+    key to the run: the table is written in bulk (an England run writes about 770,000 rows) and
+    PostgreSQL checks a foreign key row by row, which more than doubled the time of the COPY.
+    Only the run's own jobs write these rows, after locking their run or part row, and runs are
+    never deleted (see docs/projection-locking.md).
     """
 
     __tablename__ = "projection_results"
 
-    run_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("projection_runs.id", ondelete="CASCADE"), primary_key=True
-    )
+    run_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     area_code: Mapped[str] = mapped_column(String(9), primary_key=True)
     role_code: Mapped[str] = mapped_column(String(64), primary_key=True)
     measure: Mapped[str] = mapped_column(String(32), primary_key=True)
