@@ -14,7 +14,8 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -133,6 +134,32 @@ async def _drop_queue(redis_url: str, queue: str, run_id: uuid.UUID) -> None:
         await redis.aclose()
 
 
+@asynccontextmanager
+async def _england_requested(
+    database_url: str, redis_url: str, queue: str, key: dict[str, str]
+) -> AsyncIterator[tuple[async_sessionmaker[AsyncSession], EnglandShape, uuid.UUID]]:
+    """The API sending to these workers' queue, England's organisations and returns set up,
+    and an England run requested."""
+    async with england_app(
+        database_url,
+        workers=1,
+        redis_url=redis_url,
+        queue_name=queue,
+        run_heartbeat_timeout_s=HEARTBEAT_TIMEOUT_S,
+        queue_reconcile_after_s=RECONCILE_AFTER_S,
+    ) as (app, client):
+        sessionmaker = app.state.sessionmaker
+        shape = await setup_england(
+            client,
+            sessionmaker,
+            key,
+            icb_count=ICB_COUNT,
+            organisations_per_icb=ORGANISATIONS_PER_ICB,
+        )
+        run_id = await request_england(client, key, horizon=HORIZON, iterations=ITERATIONS)
+        yield sessionmaker, shape, run_id
+
+
 def _running_part_jobs(log: str) -> set[str]:
     """project_ics jobs a worker's log shows started and not finished."""
     started: set[str] = set()
@@ -171,24 +198,11 @@ async def test_a_worker_killed_in_the_middle_of_england_leaves_the_run_to_the_ot
 
     try:
         with doomed, survivor:
-            async with england_app(
-                database_url,
-                workers=1,
-                redis_url=redis_url,
-                queue_name=queue,
-                run_heartbeat_timeout_s=HEARTBEAT_TIMEOUT_S,
-            ) as (app, client):
-                sessionmaker = app.state.sessionmaker
-                shape = await setup_england(
-                    client,
-                    sessionmaker,
-                    admin,
-                    icb_count=ICB_COUNT,
-                    organisations_per_icb=ORGANISATIONS_PER_ICB,
-                )
-                run_id = await request_england(
-                    client, admin, horizon=HORIZON, iterations=ITERATIONS
-                )
+            async with _england_requested(database_url, redis_url, queue, admin) as (
+                sessionmaker,
+                shape,
+                run_id,
+            ):
                 # Kill the first worker while it computes a part.
                 while not _running_part_jobs(doomed.log()):
                     assert time.monotonic() - started < DEADLINE_S, logs()
@@ -263,23 +277,11 @@ async def test_postgres_restarted_during_an_england_run(
                 return "\n".join(w.log()[-3000:] for w in workers) + server.log()[-2000:]
 
             with workers[0], workers[1]:
-                async with england_app(
-                    url,
-                    workers=1,
-                    redis_url=redis_url,
-                    queue_name=queue,
-                    run_heartbeat_timeout_s=HEARTBEAT_TIMEOUT_S,
-                ) as (app, client):
-                    shape = await setup_england(
-                        client,
-                        app.state.sessionmaker,
-                        key,
-                        icb_count=ICB_COUNT,
-                        organisations_per_icb=ORGANISATIONS_PER_ICB,
-                    )
-                    run_id = await request_england(
-                        client, key, horizon=HORIZON, iterations=ITERATIONS
-                    )
+                async with _england_requested(url, redis_url, queue, key) as (
+                    _,
+                    shape,
+                    run_id,
+                ):
                     await _wait_for(
                         sessionmaker,
                         run_id,
@@ -322,25 +324,11 @@ async def test_redis_lost_during_an_england_fan_out(
             return "\n".join(w.log()[-3000:] for w in workers)
 
         with workers[0], workers[1]:
-            async with england_app(
-                database_url,
-                workers=1,
-                redis_url=redis.url(),
-                queue_name=queue,
-                run_heartbeat_timeout_s=HEARTBEAT_TIMEOUT_S,
-                queue_reconcile_after_s=RECONCILE_AFTER_S,
-            ) as (app, client):
-                sessionmaker = app.state.sessionmaker
-                shape = await setup_england(
-                    client,
-                    sessionmaker,
-                    admin,
-                    icb_count=ICB_COUNT,
-                    organisations_per_icb=ORGANISATIONS_PER_ICB,
-                )
-                run_id = await request_england(
-                    client, admin, horizon=HORIZON, iterations=ITERATIONS
-                )
+            async with _england_requested(database_url, redis.url(), queue, admin) as (
+                sessionmaker,
+                shape,
+                run_id,
+            ):
                 await _wait_for(
                     sessionmaker,
                     run_id,
