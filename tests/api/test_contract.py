@@ -10,12 +10,12 @@ import pytest
 
 from services.api.examples import EXAMPLES
 from services.api.main import create_app
-from shared.config import Settings
 from shared.errors import DomainError
 from shared.models.projection import RunStatus
 from shared.models.role import RoleSector
 from shared.vocab.measures import MEASURES
 from tests.contract import DOCUMENT, undeclared
+from tests.helpers import settings_for
 
 METHODS = {"get", "put", "post", "patch", "delete"}
 
@@ -112,9 +112,14 @@ def test_an_undeclared_status_is_reported(document: dict[str, Any]) -> None:
 
 
 async def test_every_code_has_a_page_and_docs_work_offline() -> None:
-    app = create_app(Settings(_env_file=None, database_url="sqlite+aiosqlite:///:memory:"))
+    # No Redis, whatever REDIS_URL says: the pages and docs need nothing outside the process.
+    # Served inside its lifespan, so whatever the app opens is closed before the next test.
+    app = create_app(settings_for("sqlite+aiosqlite:///:memory:"))
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://test") as client,
+    ):
         listed = (await client.get("/problems")).json()
         assert {doc["code"] for doc in listed} == set(DomainError.registry)
         page = await client.get("/problems/cap_exceeded")

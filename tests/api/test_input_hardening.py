@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from redis.asyncio import Redis
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -366,15 +367,33 @@ async def test_rate_limits_per_key_and_per_address(database_url: str, make_key: 
 async def test_rate_limits_are_shared_through_redis(
     database_url: str, redis_url: str, make_key: KeyFactory
 ) -> None:
-    """Two API processes (two apps) on one Redis count one key together."""
+    """Two API processes (two apps) on one Redis count one key together, and leave no
+    connection open in Redis when they stop."""
     settings = settings_for(database_url, redis_url=redis_url, rate_limit_per_key="3/minute")
     reader = await make_key("read", name=f"shared-{uuid.uuid4().hex[:6]}")
     first, second = create_app(settings), create_app(settings)
     statuses = []
-    async with first.router.lifespan_context(first), second.router.lifespan_context(second):
-        for index in range(4):
-            target = first if index % 2 == 0 else second
-            transport = httpx.ASGITransport(app=target)
-            async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
-                statuses.append((await http.get("/v1/roles", headers=reader)).status_code)
+    async with Redis.from_url(redis_url) as watcher:
+        before = await _redis_connections(watcher)
+        async with first.router.lifespan_context(first), second.router.lifespan_context(second):
+            for index in range(4):
+                target = first if index % 2 == 0 else second
+                transport = httpx.ASGITransport(app=target)
+                async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+                    statuses.append((await http.get("/v1/roles", headers=reader)).status_code)
+            serving = await _redis_connections(watcher)
+        for _ in range(50):  # the server notes a closed connection a moment later
+            stopped = await _redis_connections(watcher)
+            if stopped == before:
+                break
+            await asyncio.sleep(0.05)
     assert statuses == [200, 200, 200, 429]
+    assert serving > before  # the limiters counted in Redis ...
+    assert stopped == before  # ... and closed their connections when the apps stopped
+
+
+async def _redis_connections(redis: Redis) -> int:
+    """Clients connected to this Redis database (this one included)."""
+    database = redis.connection_pool.connection_kwargs.get("db", 0)
+    clients = await redis.client_list()
+    return sum(1 for client in clients if int(client["db"]) == int(database))

@@ -165,3 +165,55 @@ async def test_explorer_in_chromium(
     assert "/explorer/sign-in" in page.url
     assert "expl-extra-a" not in await page.content()
     await context.close()
+
+
+async def fits_the_screen(page: Page, name: str) -> None:
+    """Nothing makes the page scroll sideways (wide tables scroll in their own box), and the
+    page is saved as a screenshot."""
+    overflow = await page.evaluate(
+        "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+    assert overflow <= 0, f"{name}: the page is {overflow} px wider than the screen"
+
+
+async def test_explorer_on_a_phone_screen(
+    client: httpx.AsyncClient,
+    app: FastAPI,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    make_key: KeyFactory,
+    reference: ReferenceLoadSummary,
+    live_server: str,
+    browser: Browser,
+    tmp_path: Path,
+) -> None:
+    ics = await ics_with_run(
+        client, app, sessionmaker, make_key, code=ICB_A, lad=LAD_A1, label="Demo"
+    )
+    context = await browser.new_context(viewport={"width": 400, "height": 800})
+    page = await context.new_page()
+    base = live_server
+    await sign_in(page, base, await make_key("read", ics_code=ICB_A, name="ICS lead"))
+    await fits_the_screen(page, "20-phone-overview")
+    await page.goto(f"{base}/explorer/projections/{ics.run_id}?area={ICB_A}")
+    fan = page.locator("#fan-chart")
+    await fan.wait_for()
+    # The browser took the phone drawing of the chart, and it is drawn.
+    source = await fan.evaluate("img => img.complete && img.naturalWidth > 0 && img.currentSrc")
+    assert isinstance(source, str)
+    assert "layout=narrow" in source
+    await fits_the_screen(page, "21-phone-projection")
+    await sign_out(page, base)
+    clerk = await make_key("submit", organisation_id=ics.organisation_ids[0], name="clerk")
+    await sign_in(page, base, clerk)
+    await fits_the_screen(page, "22-phone-returns")
+    broken = tmp_path / "return.csv"
+    template = await (await page.request.get(f"{base}/explorer/returns/template.csv")).text()
+    broken.write_text(template.replace(",", ";"))
+    await page.get_by_label("Your CSV file").set_input_files(str(broken))
+    await page.get_by_role("button", name="Check the file").click()
+    await page.wait_for_load_state()
+    assert "not separated by commas" in await page.locator("#problems").inner_text()
+    await fits_the_screen(page, "23-phone-return-report")
+    await context.close()

@@ -30,6 +30,13 @@ SECTOR_LABELS = {
     "voluntary": "Voluntary sector",
     "integrated": "Integrated roles",
 }
+
+
+def sector_label(sector: str) -> str:
+    """A sector as the pages name it ("Adult social care" for `social_care`)."""
+    return SECTOR_LABELS.get(sector, sector.replace("_", " ").capitalize())
+
+
 PREVALENCE_BANDS = ("65-69", "70-74", "75-79", "80-84", "85-89", "90+")
 NOT_REPORTING_SHOWN = 50
 
@@ -101,7 +108,7 @@ def by_sector(lines: list[RoleLine]) -> list[SectorLine]:
     return [
         SectorLine(
             sector=sector,
-            label=SECTOR_LABELS.get(sector, sector.replace("_", " ").capitalize()),
+            label=sector_label(sector),
             roles=len(members),
             headcount=sum(m.figures.headcount for m in members),
             fte_in_post=sum(m.figures.fte_in_post for m in members),

@@ -40,6 +40,28 @@ def _signed(value: float | None) -> str:
     return "-" if value is None else f"{value:+,.1f}"
 
 
+def _cell(value: object, header: str = "") -> str:
+    """A table cell as a page shows it: numbers with thousands separated (downloads keep
+    them plain), years and ranks as they are."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    if "year" in header or header == "rank":
+        return str(value)
+    return f"{value:,}"
+
+
+_HEADING_WORDS = {"fte": "FTE", "pct": "%", "ods": "ODS", "lad": "LAD"}
+
+
+def _heading(column: str) -> str:
+    """A column name as a table heading: `vacancy_rate_pct` reads "vacancy rate %"."""
+    return " ".join(_HEADING_WORDS.get(word, word) for word in column.split("_"))
+
+
+templates.env.filters["cell"] = _cell
+templates.env.filters["heading"] = _heading
 templates.env.filters["fte"] = _fte
 templates.env.filters["whole"] = _whole
 templates.env.filters["pct"] = _pct

@@ -15,6 +15,7 @@ from services.api.charts import draw
 from services.api.charts import service as charts
 from services.api.explorer.errors import AreaNotInRun
 from services.api.explorer.exports import Table
+from services.api.explorer.overview import sector_label
 from services.api.http import PageParams
 from services.api.projections import comparison as comparison_service
 from services.api.projections import service as projections
@@ -86,7 +87,7 @@ class ProjectionView:
     subject: str
     explanation: ProjectionExplainRead | None
     explanation_problem: str | None
-    lad_gaps: list[tuple[str, str, float, float, float]]
+    lad_gaps: list[tuple[str, str, float, float | None, float | None]]
     comparables: list[ProjectionRun]
     comparison: ProjectionComparison | None
     comparison_problem: str | None
@@ -173,7 +174,15 @@ async def load(
     except DomainError as exc:
         explanation_problem = exc.message
     chosen_lad_year = min(max(lad_year or last, first), last)
-    lad_gaps = await _lad_gaps(session, principal=principal, run=run, year=chosen_lad_year)
+    lad_roles = [code for code, of in sector_of.items() if of == sector] if sector else [role]
+    lad_gaps = await _lad_gaps(
+        session,
+        principal=principal,
+        run=run,
+        year=chosen_lad_year,
+        role_codes=[r or ALL_ROLES for r in lad_roles],
+        summed=sector is not None,
+    )
     comparables = await _comparables(session, principal=principal, run=run)
     other = compare or (comparables[0].id if comparables else None)
     comparison, comparison_problem = await _comparison(
@@ -228,7 +237,7 @@ def _role_and_sector_choices(
     role_codes = sorted({r.role_code for r in rows if r.role_code != ALL_ROLES})
     sector_of = {code: str(catalogue[code].sector) for code in role_codes if code in catalogue}
     roles = [Choice(c, catalogue[c].name if c in catalogue else c) for c in role_codes]
-    sectors = [Choice(s, s.replace("_", " ").capitalize()) for s in sorted(set(sector_of.values()))]
+    sectors = [Choice(s, sector_label(s)) for s in sorted(set(sector_of.values()))]
     return roles, sectors, sector_of
 
 
@@ -244,7 +253,7 @@ def _subject(
     how the page names them."""
     if sector:
         chosen = [r for r in rows if sector_of.get(r.role_code) == sector]
-        return chosen, _sum_principal(chosen, FAN_MEASURES), f"{sector.replace('_', ' ')} roles"
+        return chosen, _sum_principal(chosen, FAN_MEASURES), f"{sector_label(sector)} roles"
     code = role or ALL_ROLES
     chosen = [r for r in rows if r.role_code == code]
     subject = catalogue[code].name if code in catalogue else "all roles"
@@ -293,9 +302,17 @@ async def _comparison(
 
 
 async def _lad_gaps(
-    session: AsyncSession, *, principal: Principal, run: ProjectionRun, year: int
-) -> list[tuple[str, str, float, float, float]]:
-    """(code, name, gap principal, p10, p90) per LAD the key may read, largest gap first."""
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    run: ProjectionRun,
+    year: int,
+    role_codes: list[str],
+    summed: bool,
+) -> list[tuple[str, str, float, float | None, float | None]]:
+    """(code, name, gap principal, p10, p90) per LAD the key may read, largest gap first,
+    for one role (or all roles), or the principal gap of several roles summed (a sector:
+    percentiles do not add up, so it has none)."""
     allowed = await projections.allowed_areas(session, principal=principal, run=run)
     scope_icbs = [run.scope] if allowed is None else [a for a in allowed[:1]]
     lads: list[Area] = []
@@ -314,13 +331,20 @@ async def _lad_gaps(
         projections_repo.ResultFilter(
             run_id=run.id,
             area_codes=list(names),
-            role_codes=[ALL_ROLES],
+            role_codes=role_codes,
             year_from=year,
             year_to=year,
             measures=["gap_fte"],
         ),
     )
-    ranked = [(r.area_code, names[r.area_code], r.principal, r.p10, r.p90) for r in rows]
+    ranked: list[tuple[str, str, float, float | None, float | None]]
+    if not summed:
+        ranked = [(r.area_code, names[r.area_code], r.principal, r.p10, r.p90) for r in rows]
+    else:
+        totals: dict[str, float] = defaultdict(float)
+        for r in rows:
+            totals[r.area_code] += r.principal
+        ranked = [(code, names[code], gap, None, None) for code, gap in totals.items()]
     return sorted(ranked, key=lambda item: -item[2])
 
 
@@ -383,7 +407,7 @@ def fan_table(view: ProjectionView) -> Table:
     )
 
 
-def fan_chart(view: ProjectionView, fmt: draw.ImageFormat) -> bytes:
+def fan_chart(view: ProjectionView, fmt: draw.ImageFormat, *, narrow: bool = False) -> bytes:
     panels = [draw.Panel(title=f"{s.label}, FTE", series=[s]) for s in view.fan]
     text = draw.ChartText(
         title=f"Projected workforce: {_title(view)}",
@@ -395,7 +419,7 @@ def fan_chart(view: ProjectionView, fmt: draw.ImageFormat) -> bytes:
             else ("Band: p10-p90 of the uncertain runs; dashed: p50; solid: principal.",)
         ),
     )
-    return draw.fan_chart(panels, text, fmt)
+    return draw.fan_chart(panels, text, fmt, narrow=narrow)
 
 
 def _steps(explanation: ProjectionExplainRead) -> list[draw.Step]:
@@ -420,7 +444,7 @@ def explain_table(view: ProjectionView) -> Table:
     )
 
 
-def waterfall_chart(view: ProjectionView, fmt: draw.ImageFormat) -> bytes:
+def waterfall_chart(view: ProjectionView, fmt: draw.ImageFormat, *, narrow: bool = False) -> bytes:
     e = view.explanation
     assert e is not None
     # From the gap after sharing in the first year, each contribution, to the last year's.
@@ -436,6 +460,7 @@ def waterfall_chart(view: ProjectionView, fmt: draw.ImageFormat) -> bytes:
         draw.Step(f"Gap {e.year_to}", first + e.total_change_fte),
         text,
         fmt,
+        narrow=narrow,
     )
 
 
@@ -443,18 +468,30 @@ def lad_table(view: ProjectionView) -> Table:
     return Table(
         name="gap-by-lad",
         title=f"Gap (demand - supply, FTE) by local authority in {view.selection.lad_year}, "
-        "all roles, largest first",
+        f"{view.subject}, largest first",
         header=["rank", "area_code", "local_authority", "gap_principal", "gap_p10", "gap_p90"],
         rows=[
-            [rank, code, name, round(gap, 1), round(p10, 1), round(p90, 1)]
+            [rank, code, name, round(gap, 1), _rounded(p10), _rounded(p90)]
             for rank, (code, name, gap, p10, p90) in enumerate(view.lad_gaps, start=1)
         ],
+        notes=(
+            (
+                "A sector's p10-p90 is not the sum of its roles' ranges: only its principal "
+                "projection is given.",
+            )
+            if view.selection.sector
+            else ()
+        ),
     )
 
 
-def lad_chart(view: ProjectionView, fmt: draw.ImageFormat) -> bytes:
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
+
+
+def lad_chart(view: ProjectionView, fmt: draw.ImageFormat, *, narrow: bool = False) -> bytes:
     text = draw.ChartText(
-        title=f"Gap by local authority in {view.selection.lad_year}, all roles",
+        title=f"Gap by local authority in {view.selection.lad_year}, {view.subject}",
         subtitle=charts.run_text(view.run),
         source=charts.source_text(view.run),
     )
@@ -464,6 +501,7 @@ def lad_chart(view: ProjectionView, fmt: draw.ImageFormat) -> bytes:
         text,
         fmt,
         x_label="Gap, FTE (positive = shortfall)",
+        narrow=narrow,
     )
 
 
@@ -498,7 +536,7 @@ def comparison_table(view: ProjectionView) -> Table:
     )
 
 
-def comparison_chart(view: ProjectionView, fmt: draw.ImageFormat) -> bytes:
+def comparison_chart(view: ProjectionView, fmt: draw.ImageFormat, *, narrow: bool = False) -> bytes:
     c = view.comparison
     assert c is not None
     rows = sorted(c.rows, key=lambda r: r.year)
@@ -530,4 +568,4 @@ def comparison_chart(view: ProjectionView, fmt: draw.ImageFormat) -> bytes:
         source=charts.source_text(view.run),
         notes=("Band: p10-p90 of the paired differences.",),
     )
-    return draw.fan_chart(panels, text, fmt)
+    return draw.fan_chart(panels, text, fmt, narrow=narrow)

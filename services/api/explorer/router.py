@@ -8,7 +8,7 @@ import binascii
 import uuid
 from collections.abc import Callable
 from datetime import date
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Protocol
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
@@ -203,6 +203,10 @@ def table_response(table: exports.Table, fmt: exports.TableFormat, stem: str) ->
     )
 
 
+# "narrow" draws a chart for a phone screen (the pages ask for it below 40rem).
+ChartLayout = Annotated[Literal["wide", "narrow"], Query()]
+
+
 def chart_response(
     body: bytes, fmt: draw.ImageFormat, filename: str, *, inline: bool = False
 ) -> Response:
@@ -245,15 +249,18 @@ async def area_population_chart(
     session: SessionDep,
     explorer: SignedIn,
     format: Annotated[Literal["svg", "png"], Query()] = "svg",
+    layout: ChartLayout = "wide",
 ) -> Response:
     data = await _overview(request, session, explorer, code)
     # Population is reference data: the same chart for every key that may read the area.
-    cache_key = ("population-chart", data.area.code, format)
+    cache_key = ("population-chart", data.area.code, format, layout)
     cached = _cache(request).get(cache_key)
     if isinstance(cached, bytes):
         body = cached
     else:
-        body = await asyncio.to_thread(views.population_chart, data, format)
+        body = await asyncio.to_thread(
+            views.population_chart, data, format, narrow=layout == "narrow"
+        )
         _cache(request).put(cache_key, body)
     return chart_response(body, format, f"{data.area.code}-population", inline=True)
 
@@ -336,8 +343,12 @@ async def _projection(
     return view
 
 
+# Parameters of one image or download, not of the page's selection.
+_NOT_QUERY = ("format", "layout")
+
+
 def _query_string(request: Request) -> str:
-    params = [(k, v) for k, v in request.query_params.multi_items() if k != "format" and v]
+    params = [(k, v) for k, v in request.query_params.multi_items() if k not in _NOT_QUERY and v]
     return urlencode(params)
 
 
@@ -373,7 +384,14 @@ _PROJECTION_TABLES = {
     "gap-by-lad": projection.lad_table,
     "comparison": projection.comparison_table,
 }
-_Drawer = Callable[[projection.ProjectionView, draw.ImageFormat], bytes]
+
+
+class _Drawer(Protocol):
+    def __call__(
+        self, view: projection.ProjectionView, fmt: draw.ImageFormat, *, narrow: bool = False
+    ) -> bytes: ...
+
+
 _PROJECTION_CHARTS: dict[str, tuple[_Drawer, Callable[[projection.ProjectionView], bool]]] = {
     "projection": (projection.fan_chart, lambda v: bool(v.fan)),
     "explanation": (projection.waterfall_chart, lambda v: v.explanation is not None),
@@ -408,6 +426,7 @@ async def projection_chart(
     explorer: SignedIn,
     q: ProjectionParams,
     format: Annotated[Literal["svg", "png"], Query()] = "svg",
+    layout: ChartLayout = "wide",
 ) -> Response:
     found = _PROJECTION_CHARTS.get(name)
     if found is None:
@@ -416,12 +435,13 @@ async def projection_chart(
     drawer, available = found
     if not available(view):
         raise PageItemNotFound("There is nothing to draw for this selection.")
-    cache_key = ("chart", explorer.principal.key_id, name, format, *vars(q).values(), run_id)
+    key_id = explorer.principal.key_id
+    cache_key = ("chart", key_id, run_id, name, format, layout, *vars(q).values())
     cached = _cache(request).get(cache_key)
     if isinstance(cached, bytes):
         body = cached
     else:
-        body = await asyncio.to_thread(drawer, view, format)
+        body = await asyncio.to_thread(drawer, view, format, narrow=layout == "narrow")
         _cache(request).put(cache_key, body)
     return chart_response(body, format, f"projection-{str(run_id)[:8]}-{name}", inline=True)
 

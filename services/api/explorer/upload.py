@@ -25,6 +25,7 @@ from shared.repositories import returns as returns_repo
 from shared.repositories import roles as roles_repo
 from shared.schemas.keys import Principal
 from shared.schemas.returns import DryRunResult, ReturnRead
+from shared.vocab.return_lines import OPTIONAL_TAIL
 
 # How to put each problem right, in words a data clerk uses.
 FIXES: dict[str, str] = {
@@ -48,6 +49,24 @@ FIXES: dict[str, str] = {
     "is days lost in the last 12 months, for all staff in this role together.",
     "as_at_in_future": "The date of the return cannot be in the future.",
     "as_at_before_organisation_opened": "The date is before your organisation opened.",
+    "number_out_of_range": "This figure is larger than any organisation could have: check it "
+    "is for this role only and in the unit of its column (people, FTE or days).",
+    "ethnicity_breakdown_mismatch": "The ethnicity columns count people: fill in all of them, "
+    "adding up to the headcount, or leave them all empty.",
+    "disability_breakdown_mismatch": "The disability columns count people: fill in all of them, "
+    "adding up to the headcount, or leave them all empty.",
+    "sex_breakdown_mismatch": "The sex columns count people: fill in all of them, adding up to "
+    "the headcount, or leave them all empty.",
+    "afc_band_breakdown_mismatch": "The Agenda for Change band columns count people: fill in "
+    "all of them, adding up to the headcount, or leave them all empty.",
+    "afc_bands_not_nhs_role": "Leave the Agenda for Change band columns empty for this role: "
+    "they are for NHS roles only.",
+    "control_character": "Remove the hidden character from this line (often pasted in from "
+    "another program), or retype the line.",
+    "csv_line_too_long": "The file may have lost its line breaks: save it again from your "
+    "spreadsheet as 'CSV UTF-8 (comma delimited)'.",
+    "csv_not_comma_separated": "Save the file as 'CSV UTF-8 (comma delimited)' (in Excel: File "
+    "> Save As), then upload it again.",
     "csv_header_mismatch": "Start again from the template: the first line must be its column "
     "names, exactly and in the same order.",
     "csv_wrong_field_count": "This line has a different number of cells from the header: check "
@@ -104,6 +123,37 @@ def delimiter_hint(body: bytes) -> str | None:
     return None
 
 
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
+def _first_line(body: bytes) -> str:
+    text = body[:8192].decode("utf-8", errors="replace").removeprefix("\ufeff")
+    return text.splitlines()[0] if text else ""
+
+
+def header_problem(body: bytes) -> str:
+    """What is wrong with the file's first line, in plain words (the API's message lists the
+    whole header, which says little to someone holding a spreadsheet)."""
+    if delimiter_hint(body):
+        return (
+            "The columns are not separated by commas, so the first line cannot be read as "
+            "the template's column names (see the hint above)."
+        )
+    names = [name.strip() for name in next(csv.reader([_first_line(body)]), [])]
+    expected = csv_format.TEMPLATE_COLUMNS
+    missing = [n for n in expected if n not in names and n not in OPTIONAL_TAIL]
+    unknown = [n for n in names if n and n not in expected]
+    problem = "The first line does not match the template's column names."
+    if missing:
+        problem += f" Missing: {', '.join(missing)}."
+    if unknown:
+        problem += f" Not in the template: {', '.join(unknown)}."
+    if not missing and not unknown:
+        problem += " The columns are in a different order from the template."
+    return problem
+
+
 def did_you_mean(value: str, catalogue: dict[str, Role]) -> list[str]:
     """Role codes close to a wrong one, by code and by name."""
     text = value.strip().lower()
@@ -130,21 +180,31 @@ def _report_row(
     problem: dict[str, Any],
     rows: list[dict[str, str | int | None]],
     catalogue: dict[str, Role],
+    body: bytes,
 ) -> ReportRow:
     code = str(problem.get("code", "invalid"))
     row = problem.get("row")
     value = problem.get("value")
-    fix = FIXES.get(code, "Check this value against the template's notes.")
+    message = str(problem.get("message", code))
+    fix = FIXES.get(code, "Check this figure against your records and correct it.")
     if code == "unknown_role" and value:
+        # The API's message points at its own catalogue endpoint; a clerk needs the fix.
+        message = f"{str(value)!r} is not a role code in the catalogue."
         suggestions = did_you_mean(str(value), catalogue)
         if suggestions:
             fix = f"Did you mean {' or '.join(repr(s) for s in suggestions)}? " + fix
+    elif code == "csv_header_mismatch":
+        message = header_problem(body)
+        first = _first_line(body)
+        value = first if len(first) <= 60 else first[:57] + "..."
+        if delimiter_hint(body):
+            fix = FIXES["csv_not_comma_separated"]
     return ReportRow(
         row=row if isinstance(row, int) else None,
         role_code=_role_of_row(rows, row) or problem.get("role_code"),
         column=problem.get("column") or problem.get("field"),
         value=None if value is None else str(value),
-        problem=str(problem.get("message", code)),
+        problem=message,
         fix=fix,
         code=code,
     )
@@ -179,12 +239,12 @@ async def check(
         )
     except Unprocessable as exc:
         await savepoint.rollback()
-        problems = [_report_row(p, rows, catalogue) for p in (exc.errors or [])]
-        count = exc.extra.get("error_count", len(problems))
+        problems = [_report_row(p, rows, catalogue, body) for p in (exc.errors or [])]
+        count = int(exc.extra.get("error_count", len(problems)))
         return Report(
             as_at=as_at,
             valid=False,
-            summary=f"{count} problem(s) to put right; nothing has been stored."
+            summary=f"{_count(count, 'problem')} to put right; nothing has been stored."
             if problems
             else exc.message,
             problems=problems,
@@ -193,11 +253,11 @@ async def check(
         )
     await savepoint.rollback()
     assert isinstance(result, DryRunResult)
+    passing = "The line passes" if result.line_count == 1 else f"All {result.line_count} lines pass"
     return Report(
         as_at=as_at,
         valid=True,
-        summary=f"All {result.line_count} line(s) pass every check. Nothing is stored until "
-        "you submit.",
+        summary=f"{passing} every check. Nothing is stored until you submit.",
         warnings=[
             ReportRow(
                 row=w.row,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from services.api.charts import draw
 from services.api.explorer.exports import Table
-from services.api.explorer.overview import Overview
+from services.api.explorer.overview import Overview, sector_label
 
 POPULATION_SOURCE = "ONS 2018-based subnational population projections (OGL v3.0)"
 
@@ -35,7 +35,7 @@ def workforce_roles_table(data: Overview) -> Table:
             [
                 line.code,
                 line.name,
-                line.sector,
+                sector_label(line.sector),
                 line.figures.organisations,
                 line.figures.headcount,
                 round(line.figures.fte_in_post, 1),
@@ -113,7 +113,7 @@ def population_table(data: Overview) -> Table:
     )
 
 
-def population_chart(data: Overview, fmt: draw.ImageFormat) -> bytes:
+def population_chart(data: Overview, fmt: draw.ImageFormat, *, narrow: bool = False) -> bytes:
     years = [y.year for y in data.trend]
     panels = [
         draw.Panel(
@@ -165,4 +165,4 @@ def population_chart(data: Overview, fmt: draw.ImageFormat) -> bytes:
         source=POPULATION_SOURCE
         + ("; dementia prevalence CFAS II" if data.prevalence_source else ""),
     )
-    return draw.line_chart(panels, text, fmt)
+    return draw.line_chart(panels, text, fmt, narrow=narrow)

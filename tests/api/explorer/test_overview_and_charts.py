@@ -324,3 +324,58 @@ async def test_a_scenario_is_compared_with_the_baseline(
     )
     assert chart.status_code == 200
     assert "Scenario 'recruit-more' against 'baseline'" in chart.text
+
+
+async def test_charts_for_a_phone_and_the_gap_by_area_for_the_chosen_role(
+    client: httpx.AsyncClient,
+    app: FastAPI,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    make_key: KeyFactory,
+    reference: ReferenceLoadSummary,
+) -> None:
+    a = await ics_with_run(
+        client, app, sessionmaker, make_key, code=ICB_A, lad=LAD_A1, label="Alpha"
+    )
+    reader = await make_key("read", ics_code=a.code)
+    await sign_in(client, reader)
+    base = f"/explorer/projections/{a.run_id}"
+    page = await client.get(f"{base}?area={a.code}&role=expl-nurse")
+    assert page.status_code == 200
+    # Below 40rem the browser asks for the phone drawing of the same chart.
+    assert (
+        f'<source media="(max-width: 40rem)" srcset="{base}/charts/projection?area={a.code}'
+        "&amp;role=expl-nurse&amp;layout=narrow"
+    ) in page.text
+    overview = await client.get(f"/explorer/areas/{a.code}")
+    assert f'srcset="/explorer/areas/{a.code}/charts/population?layout=narrow"' in overview.text
+    for name in ("projection", "explanation", "gap-by-lad"):
+        wide = await client.get(f"{base}/charts/{name}?area={a.code}&role=expl-nurse")
+        narrow = await client.get(
+            f"{base}/charts/{name}?area={a.code}&role=expl-nurse&layout=narrow"
+        )
+        assert wide.status_code == narrow.status_code == 200, name
+        assert 'width="576pt"' in wide.text, name  # 8 inches
+        assert 'width="302.4pt"' in narrow.text, name  # 4.2 inches
+    population = await client.get(f"/explorer/areas/{a.code}/charts/population?layout=narrow")
+    assert 'width="302.4pt"' in population.text
+    bad = await client.get(f"{base}/charts/projection?area={a.code}&layout=huge")
+    assert bad.status_code == 422
+    # The gap by local authority follows the chosen role, as the API reads it.
+    assert "Gap for Nurse, largest shortfall first" in page.text
+    table = await client.get(f"{base}/tables/gap-by-lad?area={a.code}&role=expl-nurse&format=csv")
+    last = max(
+        (
+            await client.get(
+                f"/v1/projections/{a.run_id}/results",
+                params={"area": a.lad, "role": "expl-nurse", "measure": "gap_fte", "limit": 100},
+                headers=reader,
+            )
+        ).json()["items"],
+        key=lambda r: r["year"],
+    )
+    row = table.text.splitlines()[1].split(",")
+    assert row[1] == a.lad
+    assert float(row[3]) == round(last["principal"], 1)
+    # A sector sums its roles' principal gaps and gives no percentiles.
+    sector = await client.get(f"{base}/tables/gap-by-lad?area={a.code}&sector=health")
+    assert sector.text.splitlines()[1].endswith(",,")

@@ -12,9 +12,12 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.api.explorer.upload import delimiter_hint, did_you_mean
+from services.api.explorer.upload import FIXES, delimiter_hint, did_you_mean, header_problem
+from services.api.returns.csv_format import TEMPLATE_COLUMNS
 from services.domain.reference.loader import ReferenceLoadSummary
+from services.domain.returns import rules
 from shared.models import Role, WorkforceReturn
+from shared.repositories.return_rules import Dialect
 from tests.api.explorer.helpers import AS_AT, ics_with_run, sign_in
 from tests.factories import ICB_A, LAD_A1, make_role
 from tests.helpers import KeyFactory
@@ -96,6 +99,17 @@ async def test_upload_reports_exactly_the_bad_rows_then_submits_and_shows_the_di
     )
     assert hinted.status_code == 422
     assert "separated by semicolons" in hinted.text
+    # In plain words: what is wrong with the first line and how to save the file, not the
+    # API's list of every column name.
+    assert "The columns are not separated by commas" in hinted.text
+    assert "CSV UTF-8 (comma delimited)" in hinted.text
+    assert "The header must be exactly" not in hinted.text
+    assert "1 problem to put right" in hinted.text
+    assert "problem(s)" not in report.text
+    assert "3 problems to put right" in report.text
+    # A data clerk is not told to call the API for the role catalogue.
+    assert "GET /v1/roles" not in report.text
+    assert "&#39;expl-care-wroker&#39; is not a role code in the catalogue" in report.text
 
     ready = await client.post(
         "/explorer/returns/check",
@@ -158,3 +172,25 @@ def test_plain_english_helpers() -> None:
     assert did_you_mean("care-wroker", catalogue) == ["care-worker"]
     assert did_you_mean("adult nurse", catalogue) == ["nurse-adult"]
     assert did_you_mean("zzz", catalogue) == []
+
+
+def test_every_rule_of_a_return_has_a_fix_in_plain_words() -> None:
+    dialect = Dialect("sqlite")
+    codes = {
+        rule.code
+        for rule in [
+            *rules.type_rules(dialect),
+            *rules.business_rules(dialect, lambda c: c, lambda c: c),
+        ]
+    }
+    assert codes - set(FIXES) == set()
+
+
+def test_a_wrong_first_line_is_explained() -> None:
+    header = ",".join(TEMPLATE_COLUMNS[:5]).replace("headcount", "head_count")
+    problem = header_problem(f"{header}\r\ncare-worker,1,1,0,0\r\n".encode())
+    assert "Missing: headcount" in problem
+    assert "Not in the template: head_count" in problem
+    swapped = ["headcount", "role_code", *TEMPLATE_COLUMNS[2:]]
+    assert "different order" in header_problem(",".join(swapped).encode())
+    assert "not separated by commas" in header_problem(";".join(TEMPLATE_COLUMNS).encode())
