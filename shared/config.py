@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     webhook_timeout_s: float = Field(default=10.0, gt=0)
     webhook_secret_grace_s: float = Field(default=86400.0, ge=0)  # old secret after rotation
     webhook_disable_after_s: float = Field(default=86400.0, gt=0)  # failing this long: disabled
+    # How often the ends that dates bring (a deployment's or an agreement's end date passing)
+    # are looked for and announced, by the API and by every worker.
+    webhook_calendar_interval_s: float = Field(default=60.0, ge=1, le=3600)
 
     @field_validator("database_url")
     @classmethod

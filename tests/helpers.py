@@ -35,6 +35,8 @@ def settings_for(database_url: str, **overrides: object) -> Settings:
         "redis_url": None,
         "log_json": True,
         "outbox_relay_interval_s": 60.0,
+        # Tests sweep for calendar ends themselves, on the day they choose.
+        "webhook_calendar_interval_s": 3600.0,
         "recompute_delay_s": 0.0,
         "load_demo_data": False,
     }

@@ -48,6 +48,7 @@ from services.api.webhooks.router import router as webhooks_router
 from services.domain.projections import runs as projection_runs
 from services.domain.queue import ArqSender, JobSender, OutboxRelay
 from services.domain.returns import import_jobs
+from services.domain.webhooks import calendar as webhook_calendar
 from shared.config import Settings, get_settings
 from shared.db.session import make_engine, make_sessionmaker
 from shared.logging import configure_logging
@@ -100,6 +101,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             send_pending=app.state.relay.send,
         )
     )
+    calendar_task = asyncio.create_task(
+        webhook_calendar.sweep_forever(
+            app.state.sessionmaker, settings=settings, send_pending=app.state.relay.send
+        )
+    )
     log.info(
         "api started",
         extra={
@@ -110,7 +116,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        for task in (relay_task, reaper_task, import_reaper_task):
+        for task in (relay_task, reaper_task, import_reaper_task, calendar_task):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task

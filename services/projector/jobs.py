@@ -12,6 +12,7 @@ from arq import Retry
 from services.domain.projections import runs as projection_runs
 from services.domain.queue import OutboxRelay, discard_arq_jobs
 from services.domain.returns import import_jobs
+from services.domain.webhooks import calendar as webhook_calendar
 from services.domain.webhooks import delivery as webhook_delivery
 from services.projector import pipeline
 from services.projector.context import WorkerContext
@@ -156,3 +157,8 @@ async def reconcile_queue(ctx: WorkerContext) -> dict[str, int]:
     settings = ctx["settings"]
     relay = OutboxRelay(ctx["sessionmaker"], ctx["sender"], settings=settings)
     return {"resent": await relay.reconcile(after_s=settings.queue_reconcile_after_s)}
+
+
+async def announce_calendar_ends(ctx: WorkerContext) -> dict[str, int]:
+    """Cron: deployment.ended and agreement.terminated (expired) for end dates that passed."""
+    return await webhook_calendar.sweep(ctx["sessionmaker"], send_pending=_send_pending(ctx))

@@ -14,6 +14,7 @@ from prometheus_client import start_http_server
 from services.domain.queue import ArqSender
 from services.domain.queue import redis_settings as queue_redis_settings
 from services.domain.returns.import_jobs import reaper_interval_s
+from services.domain.webhooks import calendar as webhook_calendar
 from services.domain.webhooks import delivery as webhook_delivery
 from services.projector import jobs
 from services.projector.context import WorkerContext
@@ -135,6 +136,15 @@ class WorkerSettings:
         cron(
             cast(Any, jobs.reconcile_queue),
             second=set(range(0, 60, int(reconcile_interval_s(get_settings())))),
+            run_at_startup=True,
+            unique=True,
+        ),
+        # Ends that dates bring (a deployment's or an agreement's end date passing) are
+        # announced; every worker and the API sweep, and each end is claimed once.
+        cron(
+            cast(Any, jobs.announce_calendar_ends),
+            minute=webhook_calendar.cron_times(get_settings())[0],
+            second=webhook_calendar.cron_times(get_settings())[1],
             run_at_startup=True,
             unique=True,
         ),

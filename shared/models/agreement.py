@@ -4,7 +4,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from sqlalchemy import CheckConstraint, ForeignKey, String, Text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from shared.db.base import Base, Timestamps, UUIDPrimaryKey
@@ -36,11 +36,23 @@ EXPIRING_STATUSES = frozenset(
 )
 
 
+_END_UNANNOUNCED = text("end_announced_at IS NULL")
+
+
 class Agreement(UUIDPrimaryKey, Timestamps, Base):
     """A staff-sharing agreement between organisations of one ICS."""
 
     __tablename__ = "agreements"
-    __table_args__ = (CheckConstraint("start_date <= end_date", name="date_range"),)
+    __table_args__ = (
+        CheckConstraint("start_date <= end_date", name="date_range"),
+        # The calendar sweep's look-up: ends not yet announced, by date.
+        Index(
+            "ix_agreements_end_unannounced",
+            "end_date",
+            postgresql_where=_END_UNANNOUNCED,
+            sqlite_where=_END_UNANNOUNCED,
+        ),
+    )
 
     title: Mapped[str] = mapped_column(String(300))
     ics_code: Mapped[str] = mapped_column(ForeignKey("areas.code"), index=True)
@@ -57,6 +69,9 @@ class Agreement(UUIDPrimaryKey, Timestamps, Base):
     suspended_at: Mapped[datetime | None] = mapped_column(default=None)
     terminated_at: Mapped[datetime | None] = mapped_column(default=None)
     termination_reason: Mapped[str | None] = mapped_column(Text, default=None)
+    # When agreement.terminated was sent: on termination, or by the calendar sweep once an
+    # agreement that was in force is past its end date (it reads `expired`). Set once.
+    end_announced_at: Mapped[datetime | None] = mapped_column(default=None)
 
     parties: Mapped[list[AgreementParty]] = relationship(
         back_populates="agreement",

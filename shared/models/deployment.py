@@ -4,10 +4,12 @@ import uuid
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.db.base import Base, Timestamps, UUIDPrimaryKey
+
+_END_UNANNOUNCED = text("end_announced_at IS NULL")
 
 
 class DeploymentStatus(StrEnum):
@@ -24,6 +26,13 @@ class Deployment(UUIDPrimaryKey, Timestamps, Base):
         CheckConstraint("start_date <= end_date", name="date_range"),
         CheckConstraint("from_organisation_id <> to_organisation_id", name="distinct_parties"),
         Index("ix_deployments_lender_role", "agreement_id", "from_organisation_id", "role_code"),
+        # The calendar sweep's look-up: ends not yet announced, by date.
+        Index(
+            "ix_deployments_end_unannounced",
+            "end_date",
+            postgresql_where=_END_UNANNOUNCED,
+            sqlite_where=_END_UNANNOUNCED,
+        ),
     )
 
     agreement_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("agreements.id"))
@@ -40,3 +49,6 @@ class Deployment(UUIDPrimaryKey, Timestamps, Base):
     ended_at: Mapped[datetime | None] = mapped_column(default=None)
     ended_early_on: Mapped[date | None] = mapped_column(default=None)
     end_reason: Mapped[str | None] = mapped_column(Text, default=None)
+    # When deployment.ended was sent: on an early end (by hand or by the agreement's
+    # termination), or by the calendar sweep once the end date has passed. Set once.
+    end_announced_at: Mapped[datetime | None] = mapped_column(default=None)

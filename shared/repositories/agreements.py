@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import Literal
 
 from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select, update
@@ -362,3 +362,89 @@ async def active_agreements_for_ics(
         )
         for agreement in agreements
     ]
+
+
+# The calendar --------------------------------------------------------------------------------
+
+
+async def claim_passed_deployment_ends(
+    session: AsyncSession, *, today: date, at: datetime, limit: int
+) -> list[uuid.UUID]:
+    """Deployments whose last day was before `today`, not ended early and whose end is not yet
+    announced: marked announced at `at`; their ids.
+
+    The UPDATE re-checks the mark on each row it takes (under the row's lock on PostgreSQL, under
+    the single write lock on SQLite), so sweeps running at once claim each end once between them.
+    """
+    candidates = (
+        select(Deployment.id)
+        .where(
+            Deployment.end_announced_at.is_(None),
+            Deployment.status == DeploymentStatus.active,
+            Deployment.end_date < today,
+        )
+        .order_by(Deployment.end_date, Deployment.id)
+        .limit(limit)
+    )
+    claimed = await session.execute(
+        update(Deployment)
+        .where(Deployment.id.in_(candidates))
+        .where(Deployment.end_announced_at.is_(None))
+        .values(end_announced_at=at)
+        .returning(Deployment.id)
+        .execution_options(synchronize_session=False)
+    )
+    return list(claimed.scalars())
+
+
+async def claim_passed_agreement_ends(
+    session: AsyncSession, *, today: date, at: datetime, limit: int
+) -> list[uuid.UUID]:
+    """Agreements that were in force and are past their end date (they read `expired`) whose
+    end is not yet announced: marked announced at `at`; their ids. Claimed as
+    `claim_passed_deployment_ends` claims deployments."""
+    candidates = (
+        select(Agreement.id)
+        .where(
+            Agreement.end_announced_at.is_(None),
+            Agreement.status.in_(list(EXPIRING_STATUSES)),
+            Agreement.end_date < today,
+        )
+        .order_by(Agreement.end_date, Agreement.id)
+        .limit(limit)
+    )
+    claimed = await session.execute(
+        update(Agreement)
+        .where(Agreement.id.in_(candidates))
+        .where(Agreement.end_announced_at.is_(None))
+        .values(end_announced_at=at)
+        .returning(Agreement.id)
+        .execution_options(synchronize_session=False)
+    )
+    return list(claimed.scalars())
+
+
+async def deployments_by_id(
+    session: AsyncSession, *, deployment_ids: Sequence[uuid.UUID]
+) -> Sequence[Deployment]:
+    if not deployment_ids:
+        return []
+    query = (
+        select(Deployment)
+        .where(Deployment.id.in_(list(deployment_ids)))
+        .order_by(Deployment.end_date, Deployment.id)
+    )
+    return (await session.execute(query)).scalars().all()
+
+
+async def agreements_with_parties(
+    session: AsyncSession, *, agreement_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, Agreement]:
+    """Agreements by id, with their parties (who hears of their events)."""
+    wanted = sorted(set(agreement_ids))
+    if not wanted:
+        return {}
+    query = (
+        select(Agreement).where(Agreement.id.in_(wanted)).options(selectinload(Agreement.parties))
+    )
+    return {agreement.id: agreement for agreement in (await session.execute(query)).scalars()}

@@ -169,6 +169,18 @@ async def staged_organisations_and_dates(
     return [(code, as_at) for code, as_at in result.all()]
 
 
+async def staged_organisation_codes(session: AsyncSession, *, import_id: uuid.UUID) -> list[str]:
+    """The distinct organisation codes a bulk import's lines name, as sent."""
+    result = await session.execute(
+        staged_sql(
+            "SELECT DISTINCT organisation_code FROM return_staging "
+            "WHERE import_id = :import_id AND organisation_code IS NOT NULL"
+        ),
+        {"import_id": import_id},
+    )
+    return [code for (code,) in result.all()]
+
+
 async def organisations_by_code(
     session: AsyncSession,
 ) -> dict[str, tuple[uuid.UUID, str, date | None]]:

@@ -404,8 +404,10 @@ async def _audit(
             else await repo.get_agreement(session, agreement_id=resource.agreement_id)
         )
         if agreement is not None:
+            resumed = action == "agreement.resume"
             await webhook_events.emit_many(
-                session, [_event(event, resource, agreement, resumed=action == "agreement.resume")]
+                session,
+                [webhook_events.agreement_event_of(event, resource, agreement, resumed=resumed)],
             )
 
 
@@ -418,50 +420,6 @@ _WEBHOOK_EVENTS: dict[str, EventType] = {
     "deployment.create": EventType.deployment_created,
     "deployment.end": EventType.deployment_ended,
 }
-
-
-def _event(
-    event: EventType,
-    resource: Agreement | Deployment,
-    agreement: Agreement,
-    *,
-    resumed: bool = False,
-) -> webhook_events.Event:
-    """Heard by the agreement's ICS and its parties, who may all read the agreement."""
-    data: dict[str, Any]
-    if isinstance(resource, Agreement):
-        data = {
-            "agreement_id": resource.id,
-            "title": resource.title,
-            "status": str(resource.status),
-            "links": {"agreement": f"/v1/agreements/{resource.id}"},
-        }
-        if event == EventType.agreement_activated:
-            data["resumed"] = resumed
-    else:
-        data = {
-            "deployment_id": resource.id,
-            "agreement_id": resource.agreement_id,
-            "from_organisation_id": resource.from_organisation_id,
-            "to_organisation_id": resource.to_organisation_id,
-            "role_code": resource.role_code,
-            "fte": resource.fte,
-            "start_date": resource.start_date.isoformat(),
-            "end_date": resource.end_date.isoformat(),
-            "status": str(resource.status),
-            "ended_early_on": (
-                None if resource.ended_early_on is None else resource.ended_early_on.isoformat()
-            ),
-            "end_reason": resource.end_reason,
-            "links": {
-                "deployment": f"/v1/agreements/{resource.agreement_id}/deployments/{resource.id}"
-            },
-        }
-    audience = webhook_events.Audience(
-        ics_code=agreement.ics_code,
-        organisation_ids=tuple(party.organisation_id for party in agreement.parties),
-    )
-    return webhook_events.Event(event, audience, data)
 
 
 async def _changed(session: AsyncSession, agreement: Agreement) -> None:
@@ -940,9 +898,11 @@ async def terminate(
         deployment.status = DeploymentStatus.ended
         deployment.ended_at = deployment.ended_at or now
         deployment.end_reason = deployment.end_reason or "The agreement was terminated."
+        deployment.end_announced_at = now
         cut_short.append(deployment)
     agreement.status = AgreementStatus.terminated
     agreement.terminated_at = now
+    agreement.end_announced_at = now
     agreement.termination_reason = body.reason
     await _changed(session, agreement)
     await _audit(
@@ -954,7 +914,11 @@ async def terminate(
     )
     # Each deployment the termination cut short has ended, as if ended one by one.
     await webhook_events.emit_many(
-        session, [_event(EventType.deployment_ended, d, agreement) for d in cut_short]
+        session,
+        [
+            webhook_events.agreement_event_of(EventType.deployment_ended, d, agreement)
+            for d in cut_short
+        ],
     )
     return agreement
 
@@ -1122,7 +1086,8 @@ async def end_deployment(
     deployment = await _load_deployment(
         session, agreement_id=agreement_id, deployment_id=deployment_id, lock=True
     )
-    if deployment.status == DeploymentStatus.ended:
+    # Ended early, or past its end date and announced as ended: either way there is no second end.
+    if deployment.status == DeploymentStatus.ended or deployment.end_announced_at is not None:
         raise errors.DeploymentAlreadyEnded("The deployment has already ended.")
     if body.ended_on >= deployment.end_date:
         raise errors.EndedOnNotEarly(
@@ -1134,7 +1099,7 @@ async def end_deployment(
         )
     deployment.status = DeploymentStatus.ended
     deployment.ended_early_on = body.ended_on
-    deployment.ended_at = utcnow()
+    deployment.ended_at = deployment.end_announced_at = utcnow()
     deployment.end_reason = body.reason
     await session.flush()
     await _audit(

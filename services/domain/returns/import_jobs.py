@@ -23,6 +23,7 @@ import contextlib
 import logging
 import time
 import uuid
+from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from functools import partial
@@ -203,9 +204,11 @@ async def _claim(
         return row
 
 
-async def _announce_returns(session: AsyncSession, import_id: uuid.UUID) -> None:
+async def _announce_returns(
+    session: AsyncSession, import_id: uuid.UUID
+) -> list[webhook_events.StoredReturn]:
     """return.accepted (and return.superseded) for every return the import stored, as for a
-    single submission, queued in bulk in the import's transaction."""
+    single submission, queued in bulk in the import's transaction; the returns it stored."""
     started = time.perf_counter()
     stored = [
         webhook_events.StoredReturn(
@@ -231,6 +234,48 @@ async def _announce_returns(session: AsyncSession, import_id: uuid.UUID) -> None
                 "seconds": round(time.perf_counter() - started, 3),
             },
         )
+    return stored
+
+
+def _stored_parts(stored: list[webhook_events.StoredReturn]) -> list[webhook_events.ImportPart]:
+    """Per ICS, the organisations a global key's import stored returns for, and how many."""
+    organisations: dict[str, set[uuid.UUID]] = defaultdict(set)
+    returns: Counter[str] = Counter()
+    for item in stored:
+        if item.ics_code is not None:
+            organisations[item.ics_code].add(item.organisation_id)
+            returns[item.ics_code] += 1
+    return [
+        webhook_events.ImportPart(
+            ics_code=ics_code,
+            organisation_ids=tuple(sorted(organisations[ics_code])),
+            return_count=returns[ics_code],
+        )
+        for ics_code in sorted(organisations)
+    ]
+
+
+async def _failed_parts(
+    session: AsyncSession, import_id: uuid.UUID, errors: list[dict[str, object]]
+) -> list[webhook_events.ImportPart]:
+    """Per ICS, the organisations a global key's failed import named (read from its staged
+    lines, before they go) and how many of the problems it reports are on their lines."""
+    known = await returns_repo.organisations_by_code(session)
+    organisations: dict[str, set[uuid.UUID]] = defaultdict(set)
+    codes_of: dict[str, set[str]] = defaultdict(set)
+    for code in await returns_repo.staged_organisation_codes(session, import_id=import_id):
+        if code in known:
+            organisation_id, ics_code, _ = known[code]
+            organisations[ics_code].add(organisation_id)
+            codes_of[ics_code].add(code)
+    return [
+        webhook_events.ImportPart(
+            ics_code=ics_code,
+            organisation_ids=tuple(sorted(organisations[ics_code])),
+            error_count=sum(1 for e in errors if e.get("organisation_code") in codes_of[ics_code]),
+        )
+        for ics_code in sorted(organisations)
+    ]
 
 
 async def _load(
@@ -250,7 +295,7 @@ async def _load(
         )
         if not outcome.ok:
             raise _Rejected(outcome)
-        await _announce_returns(session, claimed.id)
+        stored = await _announce_returns(session, claimed.id)
         await projection_runs.import_accepted(session, import_id=claimed.id)
         if heartbeat is not None:
             await heartbeat.stop()
@@ -271,6 +316,7 @@ async def _load(
             EventType.import_succeeded,
             import_id=row.id,
             ics_code=row.ics_code,
+            parts=_stored_parts(stored) if row.ics_code is None else (),
             status="succeeded",
             return_count=outcome.return_count,
             links={"import": f"/v1/imports/{row.id}"},
@@ -287,6 +333,7 @@ async def _finish_failed(
     timings: dict[str, float] | None = None,
 ) -> None:
     """Fail the import and drop its staging rows, in the caller's transaction."""
+    parts = [] if row.ics_code is not None else await _failed_parts(session, row.id, errors)
     await returns_repo.delete_staged(session, import_id=row.id)
     await imports.update(
         session,
@@ -302,6 +349,7 @@ async def _finish_failed(
         EventType.import_failed,
         import_id=row.id,
         ics_code=row.ics_code,
+        parts=parts,
         status="failed",
         error_count=len(errors) if error_count is None else error_count,
         links={"import": f"/v1/imports/{row.id}"},
@@ -314,11 +362,12 @@ async def _record_rejection(
     attempt: int,
     outcome: ImportOutcome,
     timings: dict[str, float],
-) -> None:
+) -> list[uuid.UUID]:
+    """Fail the import with the problems its lines have; the outbox rows to send (its event)."""
     async with transaction(sessionmaker) as session:
         row = await imports.get(session, import_id=import_id, lock=True)
         if row is None or row.status != ImportStatus.running or row.attempts != attempt:
-            return
+            return []
         await _finish_failed(
             session,
             row,
@@ -326,6 +375,7 @@ async def _record_rejection(
             error_count=outcome.error_count,
             timings={**timings, **outcome.timings},
         )
+        return outbox.take_pending(session)
 
 
 def _retry_delay_s(attempt: int) -> float:
@@ -353,20 +403,21 @@ async def _record_error(
     attempt: int,
     exc: BaseException,
     settings: Settings,
-) -> list[uuid.UUID]:
-    """After an unexpected error: another attempt if the database went away, else failed."""
+) -> tuple[ImportStatus, list[uuid.UUID]]:
+    """After an unexpected error: another attempt if the database went away, else failed; the
+    outbox rows to send (the next attempt's job, or the failure's event)."""
     reason = reason_of(exc)
     async with transaction(sessionmaker) as session:
         row = await imports.get(session, import_id=import_id, lock=True)
         if row is None or row.status != ImportStatus.running or row.attempts != attempt:
-            return []
+            return ImportStatus.failed, []
         if is_transient(exc) and attempt < settings.job_max_tries:
             await requeue(session, row, defer_s=_retry_delay_s(attempt))
             log.warning(
                 "import interrupted; queued again",
                 extra={"import_id": str(import_id), "attempt": attempt, "error": reason},
             )
-            return outbox.take_pending(session)
+            return ImportStatus.queued, outbox.take_pending(session)
         log.error(
             "import failed",
             extra={"import_id": str(import_id), "attempt": attempt, "error": reason},
@@ -383,7 +434,7 @@ async def _record_error(
                 }
             ],
         )
-    return []
+        return ImportStatus.failed, outbox.take_pending(session)
 
 
 async def process(
@@ -422,7 +473,7 @@ async def process(
         log.warning("import attempt superseded", extra={"import_id": str(import_id)})
         return ImportStatus.running
     except _Rejected as rejected:
-        await with_backoff(
+        pending = await with_backoff(
             partial(
                 _record_rejection,
                 sessionmaker,
@@ -437,11 +488,10 @@ async def process(
     except Exception as exc:
         # Recorded with backoff, so a database that is restarting gets time to come back; if it
         # does not, the heartbeat has stopped and the reaper finishes the job later.
-        pending = await with_backoff(
+        status, pending = await with_backoff(
             partial(_record_error, sessionmaker, import_id, attempt, exc, settings),
             deadline_s=deadline_s,
         )
-        status = ImportStatus.queued if pending else ImportStatus.failed
     if pending and send_pending is not None:
         try:
             await send_pending(pending)

@@ -7,8 +7,8 @@ change commits, and everything committed is sent (after the commit, or by the re
 A subscription only receives events its owner's key could read:
 - an ICS-owned subscription: events of its ICS, and England projection runs (which every
   ICS key may read);
-- an organisation-owned subscription: events about that organisation (its returns and
-  imports, agreements it is a party to and their deployments).
+- an organisation-owned subscription: events about that organisation (its returns,
+  agreements it is a party to and their deployments); organisations' keys read no imports.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.jobs import JobName, deliver_webhook_job_id
-from shared.models import ProjectionRun, WebhookSubscription
+from shared.models import Agreement, Deployment, ProjectionRun, WebhookSubscription
 from shared.repositories import outbox
 from shared.repositories import webhooks as repo
 
@@ -148,6 +148,63 @@ async def emit_many(session: AsyncSession, events: Sequence[Event]) -> int:
     return len(deliveries)
 
 
+def agreement_event_of(
+    event_type: EventType,
+    resource: Agreement | Deployment,
+    agreement: Agreement,
+    *,
+    resumed: bool = False,
+    expired: bool = False,
+) -> Event:
+    """An agreement's or a deployment's event (the agreement's parties loaded): heard by the
+    agreement's ICS and its parties, who may all read the agreement and its deployments.
+
+    `resumed` tells a resumed agreement.activated from a first activation; `expired` an
+    agreement.terminated sent because the end date passed from one sent on termination."""
+    data: dict[str, Any]
+    if isinstance(resource, Agreement):
+        data = {
+            "agreement_id": resource.id,
+            "title": resource.title,
+            "status": "expired" if expired else str(resource.status),
+            "links": {"agreement": f"/v1/agreements/{resource.id}"},
+        }
+        if event_type == EventType.agreement_activated:
+            data["resumed"] = resumed
+        if event_type == EventType.agreement_terminated:
+            data["expired"] = expired
+            data["end_date"] = resource.end_date.isoformat()
+    else:
+        data = _deployment_data(resource, ended=event_type == EventType.deployment_ended)
+    audience = Audience(
+        ics_code=agreement.ics_code,
+        organisation_ids=tuple(party.organisation_id for party in agreement.parties),
+    )
+    return Event(event_type, audience, data)
+
+
+def _deployment_data(deployment: Deployment, *, ended: bool) -> dict[str, Any]:
+    early = deployment.ended_early_on
+    return {
+        "deployment_id": deployment.id,
+        "agreement_id": deployment.agreement_id,
+        "from_organisation_id": deployment.from_organisation_id,
+        "to_organisation_id": deployment.to_organisation_id,
+        "role_code": deployment.role_code,
+        "fte": deployment.fte,
+        "start_date": deployment.start_date.isoformat(),
+        "end_date": deployment.end_date.isoformat(),
+        # A deployment that reached its end date is ended without a change to its stored row.
+        "status": "ended" if ended else str(deployment.status),
+        "ended_early_on": None if early is None else early.isoformat(),
+        "effective_end_date": (early or deployment.end_date).isoformat(),
+        "end_reason": deployment.end_reason,
+        "links": {
+            "deployment": f"/v1/agreements/{deployment.agreement_id}/deployments/{deployment.id}"
+        },
+    }
+
+
 def projection_event_of(event_type: EventType, run: ProjectionRun, **extra: Any) -> Event:
     """A run succeeded, failed or went stale: heard by its ICS (every ICS for England)."""
     data = {
@@ -248,18 +305,62 @@ async def returns_stored(session: AsyncSession, returns: Sequence[StoredReturn])
     return await emit_many(session, [event for r in returns for event in return_events_of(r)])
 
 
+@dataclass(frozen=True)
+class ImportPart:
+    """What a bulk import made with a global key did for one ICS's organisations: the
+    organisations its lines named, the returns it stored for them (it succeeded) or the
+    problems it reported on their lines (it failed)."""
+
+    ics_code: str
+    organisation_ids: tuple[uuid.UUID, ...]
+    return_count: int = 0
+    error_count: int = 0
+
+
 async def import_event(
     session: AsyncSession,
     event_type: EventType,
     *,
     import_id: uuid.UUID,
     ics_code: str | None,
+    parts: Sequence[ImportPart] = (),
     **data: Any,
 ) -> None:
-    """A bulk import of returns ended (succeeded or failed): heard by its ICS."""
-    await emit(
+    """A bulk import of returns ended (succeeded or failed): heard by its ICS.
+
+    An import made with a global key has no ICS, and only global keys may read it: each ICS
+    whose organisations its lines named hears of it instead, with its own `parts` entry only
+    (no link to the import, which its key could not read). Organisations' keys read no
+    imports, so organisations hear of their returns (return.accepted), not of imports."""
+    if ics_code is not None:
+        await emit(
+            session,
+            event_type,
+            audience=Audience(ics_code=ics_code),
+            data={"import_id": import_id, "ics_code": ics_code, "global_import": False, **data},
+        )
+        return
+    succeeded = event_type == EventType.import_succeeded
+    await emit_many(
         session,
-        event_type,
-        audience=Audience(ics_code=ics_code),
-        data={"import_id": import_id, "ics_code": ics_code, **data},
+        [
+            Event(
+                event_type,
+                Audience(ics_code=part.ics_code),
+                {
+                    "import_id": import_id,
+                    "ics_code": part.ics_code,
+                    "global_import": True,
+                    "status": data.get("status"),
+                    "organisation_ids": list(part.organisation_ids),
+                    **(
+                        {"return_count": part.return_count}
+                        if succeeded
+                        else {"error_count": part.error_count}
+                    ),
+                    "links": {"workforce": f"/v1/areas/{part.ics_code}/workforce"},
+                },
+            )
+            for part in parts
+        ],
     )
