@@ -260,29 +260,43 @@ def demo(
         console.print("Demo data is off (LOAD_DEMO_DATA=false).")
         return
 
-    async def run() -> tuple[bool, int, int, int]:
+    async def run() -> tuple[bool, int, int, int, str]:
         from services.api.projections import service as projections
+        from services.domain.demo_sharing import load_demo_sharing
         from shared.schemas.projections import ProjectionCreate
 
         engine = make_engine(get_settings().database_url)
         try:
             async with transaction(make_sessionmaker(engine)) as session:
                 report = await load_demo(session, ics_code=ics)
+                extra = ""
                 if report.created:
-                    # A first baseline projection, queued: the API's projector (or a worker)
-                    # picks it up as soon as it starts.
+                    sharing = await load_demo_sharing(session, ics_code=ics)
+                    if sharing.agreement is not None:
+                        extra += f"; a staff-sharing agreement, '{sharing.agreement.title}'"
+                    # A first baseline projection (and the demo scenario's, with the same
+                    # seed and runs, to compare with it), queued: the API's projector (or a
+                    # worker) picks them up as soon as it starts.
                     await projections.request_run(
                         session, principal=None, data=ProjectionCreate(scope=ics)
                     )
-                return report.created, report.organisations, report.lines, report.returns
+                    extra += "; a baseline projection is queued"
+                    if sharing.scenario is not None:
+                        await projections.request_run(
+                            session,
+                            principal=None,
+                            data=ProjectionCreate(scope=ics, scenario=sharing.scenario.name),
+                        )
+                        extra += f", and one of the scenario '{sharing.scenario.name}'"
+                return report.created, report.organisations, report.lines, report.returns, extra
         finally:
             await engine.dispose()
 
-    created, organisations, lines, returns = asyncio.run(run())
+    created, organisations, lines, returns, extra = asyncio.run(run())
     if created:
         console.print(
             f"[green]Demo data loaded[/green] for {ics}: {organisations} organisations, "
-            f"{returns} returns, {lines:,} lines; a baseline projection is queued"
+            f"{returns} returns, {lines:,} lines{extra}"
         )
     else:
         console.print(f"Demo data already present for {ics} ({organisations} organisations).")

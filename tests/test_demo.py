@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.domain.demo import DEMO_ICB, TRUST_HOME_LAD, demo_dates, load_demo
+from services.domain.demo_sharing import DEMO_AGREEMENT_TITLE, DEMO_SCENARIO, load_demo_sharing
 from services.domain.reference.loader import ReferenceLoadSummary
 from shared.db.session import transaction
 from shared.models import Organisation, WorkforceReturn
@@ -49,6 +50,28 @@ async def test_demo_loads_once_and_reads_back(
     assert roles["care-worker"]["headcount"] > 10_000
     assert 0.05 < roles["care-worker"]["vacancy_rate"] < 0.15
     assert roles["nurse-adult"]["organisations"] >= 10
+
+    # The staff-sharing agreement and the ICS's scenario, read back through the API as any
+    # created, signed and activated there would be.
+    async with transaction(sessionmaker) as session:
+        sharing = await load_demo_sharing(session, today=date(2026, 11, 30))
+    assert sharing.agreement is not None
+    assert sharing.scenario is not None
+    listed = (await client.get("/v1/agreements", headers=key)).json()["items"]
+    assert [a["title"] for a in listed] == [DEMO_AGREEMENT_TITLE]
+    agreement = listed[0]
+    assert agreement["fully_signed"]
+    assert agreement["status"] == "active"
+    assert len(agreement["parties"]) == 5
+    deployments = (
+        await client.get(f"/v1/agreements/{agreement['id']}/deployments", headers=key)
+    ).json()["items"]
+    assert {d["role_code"] for d in deployments} == {"healthcare-support-worker", "care-worker"}
+    fhir = await client.get(f"/v1/agreements/{agreement['id']}/fhir", headers=key)
+    assert fhir.status_code == 200
+    scenario = (await client.get(f"/v1/scenarios/{DEMO_SCENARIO}", headers=key)).json()
+    assert scenario["ics_code"] == DEMO_ICB
+    assert scenario["parameters"]["recruitment_change"]["default"] == 0.2
 
 
 def test_demo_dates_are_the_last_two_year_ends() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -30,6 +31,16 @@ def _fte(value: float | None) -> str:
 
 def _whole(value: float | None) -> str:
     return "-" if value is None else f"{value:,.0f}"
+
+
+def _about(value: float | None) -> str:
+    """An estimate to three significant figures: 36,207 reads 36,200."""
+    if value is None:
+        return "-"
+    if abs(value) < 1000:
+        return f"{value:,.0f}"
+    step = 10 ** (len(str(int(abs(value)))) - 3)
+    return f"{math.copysign(math.floor(abs(value) / step + 0.5) * step, value):,.0f}"
 
 
 def _pct(value: float | None) -> str:
@@ -64,6 +75,7 @@ templates.env.filters["cell"] = _cell
 templates.env.filters["heading"] = _heading
 templates.env.filters["fte"] = _fte
 templates.env.filters["whole"] = _whole
+templates.env.filters["about"] = _about
 templates.env.filters["pct"] = _pct
 templates.env.filters["signed"] = _signed
 

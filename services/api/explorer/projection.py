@@ -25,7 +25,11 @@ from shared.repositories import areas as areas_repo
 from shared.repositories import projections as projections_repo
 from shared.repositories import roles as roles_repo
 from shared.schemas.keys import Principal
-from shared.schemas.projections import ProjectionComparison, ProjectionExplainRead
+from shared.schemas.projections import (
+    ComparisonRow,
+    ProjectionComparison,
+    ProjectionExplainRead,
+)
 
 FAN_MEASURES = ("demand_fte", "supply_fte", "gap_fte")
 STEP_LABELS = {
@@ -513,8 +517,7 @@ def comparison_table(view: ProjectionView) -> Table:
             [
                 r.year, round(r.base_principal, 1), round(r.other_principal, 1),
                 round(r.difference_principal, 1), round(r.difference_p10, 1),
-                round(r.difference_p90, 1),
-                None if r.share_of_draws_better is None else round(r.share_of_draws_better, 3),
+                round(r.difference_p90, 1), _share_better(r),
             ]
             for r in sorted(c.rows, key=lambda r: r.year)
         ]  # fmt: skip
@@ -529,11 +532,24 @@ def comparison_table(view: ProjectionView) -> Table:
             "difference",
             "difference_p10",
             "difference_p90",
-            "share_of_draws_better",
+            "draws_with_smaller_gap_pct",
         ],
         rows=rows,
-        notes=("Differences are paired draw by draw (same seed: common random numbers).",),
+        notes=(
+            "Differences are paired draw by draw (same seed: common random numbers). Draws "
+            "with a smaller gap: the share of paired draws in which the scenario's gap is "
+            "smaller than the baseline's; none where every draw is the same (the base year).",
+        ),
     )
+
+
+def _share_better(row: ComparisonRow) -> float | None:
+    """The share of draws with a smaller gap, in percent; none where no draw differs (a
+    share of 0 there would read as 'worse in every draw')."""
+    same = abs(row.difference_p10) < 1e-9 and abs(row.difference_p90) < 1e-9
+    if row.share_of_draws_better is None or same:
+        return None
+    return round(row.share_of_draws_better * 100, 1)
 
 
 def comparison_chart(view: ProjectionView, fmt: draw.ImageFormat, *, narrow: bool = False) -> bytes:

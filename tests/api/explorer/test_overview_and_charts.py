@@ -10,6 +10,7 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.api.explorer.pages import _about, _cell, _heading
 from services.domain.reference.loader import ReferenceLoadSummary
 from tests.api.explorer.helpers import ics_with_run, sign_in, two_ics
 from tests.factories import ICB_A, LAD_A1
@@ -259,6 +260,9 @@ async def test_agreements_page_shows_only_the_keys_ics(
     assert "Alpha winter mutual aid" in own.text
     assert "draft" in own.text
     assert a.organisation_names[0] in own.text
+    # In words: the mode, and the role's name rather than its code.
+    assert "For a crisis," in own.text
+    assert "<td>Nurse</td>" in own.text
     client.cookies.clear()
     await sign_in(client, await make_key("read", ics_code=b.code, name="lead-b"))
     other = await client.get("/explorer/agreements")
@@ -319,6 +323,16 @@ async def test_a_scenario_is_compared_with_the_baseline(
     ).json()  # fmt: skip
     last = max(api["rows"], key=lambda r: r["year"])
     assert f"{last['year']},{round(last['base_principal'], 1)}," in table.text
+    # The share of draws with a smaller gap, in percent; none in the base year, where every
+    # paired draw is the same (0 would read as "worse in every draw").
+    lines = table.text.splitlines()
+    assert lines[0].endswith(",draws_with_smaller_gap_pct")
+    first = min(api["rows"], key=lambda r: r["year"])
+    assert first["share_of_draws_better"] == 0.0
+    assert lines[1].startswith(f"{first['year']},")
+    assert lines[1].endswith(",")
+    share = last["share_of_draws_better"]
+    assert lines[-1].endswith(f",{round(share * 100, 1)}")
     chart = await client.get(
         f"/explorer/projections/{a.run_id}/charts/comparison?area={a.code}&format=svg"
     )
@@ -379,3 +393,16 @@ async def test_charts_for_a_phone_and_the_gap_by_area_for_the_chosen_role(
     # A sector sums its roles' principal gaps and gives no percentiles.
     sector = await client.get(f"{base}/tables/gap-by-lad?area={a.code}&sector=health")
     assert sector.text.splitlines()[1].endswith(",,")
+
+
+def test_numbers_and_headings_as_the_pages_write_them() -> None:
+    # An estimate is not given to the person: 36,207 people with dementia reads 36,200.
+    assert [_about(v) for v in (None, 456.4, 36_207, 49_450)] == ["-", "456", "36,200", "49,500"]
+    # Table cells: thousands separated, years and ranks as they are, text untouched.
+    assert _cell(85104.2, "fte") == "85,104.2"
+    assert _cell(2043, "year") == "2043"
+    assert _cell(12, "rank") == "12"
+    assert _cell(None, "fte") == "-"
+    assert _cell("E08000012", "area_code") == "E08000012"
+    assert _heading("vacancy_rate_pct") == "vacancy rate %"
+    assert _heading("fte_in_post") == "FTE in post"
