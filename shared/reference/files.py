@@ -23,6 +23,7 @@ SECTOR_FIGURES_FILE = "sector_figures.csv.gz"
 # Census 2021, read in memory by the equality and unpaid-care views.
 CENSUS_ETHNIC_GROUP_FILE = "census2021_ethnic_group_by_lad.csv.gz"
 CENSUS_UNPAID_CARE_FILE = "census2021_unpaid_care_by_lad.csv.gz"
+CENSUS_DISABILITY_FILE = "census2021_disability_by_lad.csv.gz"
 ROLE_EQUIVALENCES_FILE = "role_equivalences.json"
 
 BUNDLED_DATASET_NAME = "ons-snpp-2018"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from datetime import date
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -204,12 +205,19 @@ EQUALITY_METHOD = (
     "Each organisation's latest current return at or before as_at; staff on lines that give "
     "the breakdown, by group. Shares are of staff who stated the characteristic, with 95% "
     "Wilson intervals, in the manner of WRES indicator 1 and its WDES equivalent (levels are "
-    "the roles' career framework levels). Ethnicity is set beside the area's residents in "
-    "Census 2021 (all ages: no local table by age exists), as a representation ratio. Counts "
+    "the roles' career framework levels). Ethnicity and disability are set beside the area's "
+    "residents in Census 2021 (TS021 and TS038; all ages: no local table of either by age was "
+    "found, so the comparison is with the whole population, children and older people "
+    "included), as a representation ratio. Counts "
     "under the threshold are suppressed, and further counts are hidden so that none can be "
     "recovered from totals; shares whose denominator would reveal a hidden count are hidden."
 )
 _LABELS = {"ethnicity": ETHNICITY, "disability": DISABILITY, "sex": SEX}
+# The Census table each characteristic is set beside, and its source; sex has none.
+_POPULATION: dict[str, tuple[Callable[[], Mapping[str, Mapping[str, int]]], str]] = {
+    "ethnicity": (census.ethnic_group_by_lad, census.ETHNIC_GROUP_SOURCE),
+    "disability": (census.disability_by_lad, census.DISABILITY_SOURCE),
+}
 
 
 async def area_equality(
@@ -264,9 +272,10 @@ async def area_equality(
     rows = sorted(labels)
     full, hidden = disclosure.suppress(rows, codes, counts, threshold=threshold)
     population: dict[str, int] = {}
-    if characteristic == "ethnicity":
+    comparator = _POPULATION.get(characteristic)
+    if comparator is not None:
         lads = await areas_repo.lad_codes_in(session, area=area)
-        population = census.sum_over(census.ethnic_group_by_lad(), lads)
+        population = census.sum_over(comparator[0](), lads)
 
     def group(key: str, label: str) -> EqualityGroup:
         staff = hidden.value(full, (key, disclosure.TOTAL))
@@ -318,6 +327,6 @@ async def area_equality(
             headcount=sum(int(line["headcount"]) for line in lines),
             headcount_with_breakdown=sum(int(line["headcount"]) for line in with_breakdown),
         ),
-        population_source=census.ETHNIC_GROUP_SOURCE if characteristic == "ethnicity" else None,
+        population_source=comparator[1] if comparator is not None else None,
         method=EQUALITY_METHOD,
     )

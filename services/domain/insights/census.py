@@ -1,5 +1,5 @@
-"""Census 2021 tables shipped in the package: ethnic group (TS021) and unpaid care (TS039) by
-LAD, read once and kept in memory (7,400 and 2,664 rows)."""
+"""Census 2021 tables shipped in the package: ethnic group (TS021), disability (TS038) and
+unpaid care (TS039) by LAD, read once and kept in memory (7,400, 888 and 2,664 rows)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping
 from functools import cache
 
 from shared.reference.files import (
+    CENSUS_DISABILITY_FILE,
     CENSUS_ETHNIC_GROUP_FILE,
     CENSUS_UNPAID_CARE_FILE,
     bundled_path,
@@ -20,6 +21,11 @@ ETHNIC_GROUP_SOURCE = (
     "Contains public sector information licensed under the Open Government Licence v3.0. "
     "Source: Office for National Statistics."
 )
+DISABILITY_SOURCE = (
+    "ONS Census 2021 TS038 Disability (Equality Act 2010 definition), all usual residents (all "
+    "ages), by local authority. Contains public sector information licensed under the Open "
+    "Government Licence v3.0. Source: Office for National Statistics."
+)
 UNPAID_CARE_SOURCE = (
     "ONS Census 2021 TS039 Provision of unpaid care, usual residents aged 5 and over, by local "
     "authority. Contains public sector information licensed under the Open Government Licence "
@@ -29,6 +35,13 @@ UNPAID_CARE_SOURCE = (
 # Census labels of the high-level groups; "not stated" has no Census row.
 _ETHNIC_LABEL_TO_CODE = {label: code for code, label in ETHNICITY.items() if code != "not_stated"}
 ETHNIC_TOTAL = "Total: All usual residents"
+
+# TS038 rows, by the disability codes of return lines ("not stated" has no Census row).
+DISABILITY_TOTAL = "Total: All usual residents"
+_DISABILITY_LABEL_TO_CODE = {
+    "Disabled under the Equality Act": "yes",
+    "Not disabled under the Equality Act": "no",
+}
 
 # TS039 rows: the total, "none", and the five finest hours bands (the broad ones are sums).
 UNPAID_TOTAL = "Total: All usual residents aged 5 and over"
@@ -48,18 +61,28 @@ def _read(name: str) -> list[dict[str, str]]:
         return list(csv.DictReader(text))
 
 
+def _by_lad(name: str, codes: Mapping[str, str]) -> dict[str, dict[str, int]]:
+    """The rows of a category-per-row table whose label is in `codes`, keyed by LAD and code."""
+    out: dict[str, dict[str, int]] = {}
+    for row in _read(name):
+        lad = out.setdefault(row["lad_code"], {})
+        code = codes.get(row["category"])
+        if code is not None:
+            lad[code] = int(row["persons"])
+    return out
+
+
 @cache
 def ethnic_group_by_lad() -> Mapping[str, Mapping[str, int]]:
     """Residents by high-level ethnic group code (and `total`) for each LAD."""
-    out: dict[str, dict[str, int]] = {}
-    for row in _read(CENSUS_ETHNIC_GROUP_FILE):
-        lad = out.setdefault(row["lad_code"], {})
-        label = row["category"]
-        if label == ETHNIC_TOTAL:
-            lad["total"] = int(row["persons"])
-        elif label in _ETHNIC_LABEL_TO_CODE:
-            lad[_ETHNIC_LABEL_TO_CODE[label]] = int(row["persons"])
-    return out
+    return _by_lad(CENSUS_ETHNIC_GROUP_FILE, {ETHNIC_TOTAL: "total", **_ETHNIC_LABEL_TO_CODE})
+
+
+@cache
+def disability_by_lad() -> Mapping[str, Mapping[str, int]]:
+    """Residents (`total`), disabled under the Equality Act (`yes`) and not (`no`) for each
+    LAD."""
+    return _by_lad(CENSUS_DISABILITY_FILE, {DISABILITY_TOTAL: "total", **_DISABILITY_LABEL_TO_CODE})
 
 
 @cache

@@ -5,8 +5,9 @@ ethnic group by pay band or role level) and the Workforce Disability Equality St
 equivalent: for each group of staff (a sector, an organisation, a role, a career level), the
 share of each ethnic group among staff whose ethnicity is stated, with a 95% Wilson interval,
 beside that group's share of the area's residents (Census 2021, all ages: no local table by
-age exists), and their ratio (1 = represented as in the population). Disability and sex are
-shares of staff who stated them.
+age was found), and their ratio (1 = represented as in the population). Disability is set
+beside the residents disabled under the Equality Act in the same way (Census 2021 TS038, all
+ages); sex is shares of staff who stated it.
 """
 
 from __future__ import annotations

@@ -223,7 +223,12 @@ async def test_equality_indicator_by_hand(
         )
     ).json()
     assert [g["group"] for g in disability["groups"]] == ["level_2", "level_3"]
-    assert disability["population_source"] is None
+    assert "TS038" in disability["population_source"]
+    sex = (
+        await client.get(f"/v1/areas/{ICB_A}/equality?characteristic=sex&as_at={ON}", headers=key)
+    ).json()
+    assert sex["population_source"] is None
+    assert all(f["population_share"] is None for f in sex["total"]["categories"])
     text = (await client.get(f"/v1/areas/{ICB_A}/equality?format=csv&as_at={ON}", headers=key)).text
     rows = list(csv.DictReader(io.StringIO(text)))
     hidden = [r for r in rows if r["group"] == "health" and r["category"] == "other"]
@@ -249,6 +254,66 @@ async def test_equality_indicator_by_hand(
         assert_problem(
             await client.get(f"/v1/areas/{ICB_A}/equality", headers=other), 404, "area_not_found"
         )
+
+
+async def test_disability_is_set_beside_the_census_by_hand(
+    client: httpx.AsyncClient, make_key: KeyFactory, orgs: dict[str, uuid.UUID]
+) -> None:
+    admin = await make_key("admin")
+    care_line = line(
+        **characteristics(40, disability_yes=6, disability_no=30, disability_not_stated=4)
+    )
+    trust_line = line(
+        "healthcare-support-worker",
+        **characteristics(60, disability_yes=8, disability_no=48, disability_not_stated=4),
+    )
+    for org, item in ((orgs["care"], care_line), (orgs["trust"], trust_line)):
+        response = await client.post(
+            f"/v1/organisations/{org}/returns", json={"as_at": AS_AT, "lines": [item]},
+            headers=admin,
+        )  # fmt: skip
+        assert response.status_code == 201, response.text
+    key = await make_key("read", ics_code=ICB_A)
+    url = f"/v1/areas/{ICB_A}/equality?characteristic=disability&by=sector&as_at={ON}"
+    body = (await client.get(url, headers=key)).json()
+    assert "TS038" in body["population_source"]
+    assert "all ages" in body["method"]
+    # All staff: 100, of whom 92 stated; 14 disabled, 78 not.
+    total = {f["category"]: f for f in body["total"]["categories"]}
+    assert total["yes"]["count"] == 14
+    assert total["yes"]["share_of_stated"] == pytest.approx(14 / 92)
+    # Against the residents of the ICB's LADs disabled under the Equality Act (all ages).
+    lads = [
+        a["code"]
+        for a in (
+            await client.get(f"/v1/areas?parent={ICB_A}&type=lad&limit=100", headers=key)
+        ).json()["items"]
+    ]
+    residents = census.sum_over(census.disability_by_lad(), lads)
+    assert residents["yes"] + residents["no"] == residents["total"]
+    disabled_share = residents["yes"] / residents["total"]
+    assert 0.15 < disabled_share < 0.25
+    assert total["yes"]["population_share"] == pytest.approx(disabled_share)
+    assert total["yes"]["representation_ratio"] == pytest.approx((14 / 92) / disabled_share)
+    assert total["no"]["population_share"] == pytest.approx(residents["no"] / residents["total"])
+    assert total["not_stated"]["population_share"] is None
+    # A LAD alone: Liverpool's own residents.
+    lad_key = await make_key("read", ics_code=ICB_A)
+    lad_body = (
+        await client.get(
+            f"/v1/areas/{LAD_A2}/equality?characteristic=disability&as_at={ON}", headers=lad_key
+        )
+    ).json()
+    liverpool = census.disability_by_lad()[LAD_A2]
+    lad_total = {f["category"]: f for f in lad_body["total"]["categories"]}
+    assert lad_total["yes"]["population_share"] == pytest.approx(
+        liverpool["yes"] / liverpool["total"]
+    )
+    # The CSV carries the same comparator and its source.
+    text = (await client.get(f"{url}&format=csv", headers=key)).text
+    rows = list(csv.DictReader(io.StringIO(text)))
+    yes = next(r for r in rows if r["label"] == "All staff" and r["category"] == "yes")
+    assert float(yes["population_share"]) == pytest.approx(disabled_share)
 
 
 async def test_no_small_count_can_be_recovered_from_what_is_published(

@@ -52,6 +52,21 @@ def test_census_tables_match_the_figures_ons_publishes() -> None:
     assert round(100 * ethnic["asian"] / ethnic["total"], 1) == 9.6
     assert round(100 * ethnic["black"] / ethnic["total"], 1) == 4.2
     assert sum(ethnic[g] for g in ("asian", "black", "mixed", "white", "other")) == ethnic["total"]
+    # TS038: ONS publishes 56,490,048 usual residents in England and 9,774,510 disabled under
+    # the Equality Act (17.3% crude; 17.7% age-standardised).
+    by_lad = census.disability_by_lad()
+    assert len(by_lad) == 296
+    assert set(by_lad) == set(census.ethnic_group_by_lad())
+    disability = census.sum_over(by_lad, by_lad.keys())
+    assert disability["total"] == 56_490_051
+    assert disability["yes"] == 9_774_514
+    assert abs(disability["total"] - 56_490_048) <= 20
+    assert abs(disability["yes"] - 9_774_510) <= 20
+    assert round(100 * disability["yes"] / disability["total"], 1) == 17.3
+    assert all(lad["yes"] + lad["no"] == lad["total"] for lad in by_lad.values())
+    # Hartlepool: the same total as TS021, 21,145 disabled.
+    assert by_lad["E06000001"] == {"total": 92_338, "yes": 21_145, "no": 71_193}
+    assert census.ethnic_group_by_lad()["E06000001"]["total"] == 92_338
 
 
 def test_equivalences_name_catalogue_roles() -> None:
