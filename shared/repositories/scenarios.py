@@ -10,6 +10,7 @@ from sqlalchemy import ColumnElement, Select, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.models import BASELINE, Scenario, ScenarioVersion
+from shared.repositories.base import PageWindow, paginate
 from shared.schemas.keys import Principal
 
 
@@ -82,22 +83,26 @@ async def get_version(
 
 
 async def list_versions(
-    session: AsyncSession, *, scenario_id: uuid.UUID
-) -> Sequence[ScenarioVersion]:
+    session: AsyncSession, *, scenario_id: uuid.UUID, page: PageWindow
+) -> tuple[Sequence[ScenarioVersion], int]:
+    """One page of a scenario's versions, oldest first, and how many there are."""
     query = (
         select(ScenarioVersion)
         .where(ScenarioVersion.scenario_id == scenario_id)
         .order_by(ScenarioVersion.version)
     )
-    return (await session.execute(query)).scalars().all()
+    return await paginate(session, query, page)
 
 
-async def list_visible(session: AsyncSession, *, principal: Principal) -> Sequence[Scenario]:
-    """The scenarios the key may see, by name, the national one of a name first."""
+async def list_visible(
+    session: AsyncSession, *, principal: Principal, page: PageWindow
+) -> tuple[Sequence[Scenario], int]:
+    """One page of the scenarios the key may see, by name, the national one of a name first,
+    and how many there are."""
     query = readable_statement(principal).order_by(
-        Scenario.name, Scenario.ics_code.is_not(None), Scenario.ics_code
+        Scenario.name, Scenario.ics_code.is_not(None), Scenario.ics_code, Scenario.id
     )
-    return (await session.execute(query)).scalars().all()
+    return await paginate(session, query, page)
 
 
 async def add(

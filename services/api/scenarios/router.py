@@ -64,9 +64,8 @@ def _location(scenario: ScenarioRead) -> str:
 async def list_scenarios(
     session: SessionDep, principal: ReadKey, page: PageDep
 ) -> Page[ScenarioRead]:
-    # A handful per ICS at most: paged after reading, for the same Page shape as every list.
-    found = await service.list_visible(session, principal=principal)
-    return page.result(found[page.offset : page.offset + page.limit], len(found))
+    found, total = await service.list_visible(session, principal=principal, page=page)
+    return page.result(found, total)
 
 
 @router.get(
@@ -160,7 +159,7 @@ async def list_versions(
     ics_code: IcsCodeQuery = None,
 ) -> Page[ScenarioVersionRead]:
     scenario = await service.get_visible(session, principal=principal, name=name, ics_code=ics_code)
-    versions = await service.versions(session, scenario)
+    versions, total = await service.versions(session, scenario, page=page)
     return page.result(
         [
             ScenarioVersionRead(
@@ -169,7 +168,7 @@ async def list_versions(
                 rationale=dict(v.rationale),
                 created_at=v.created_at,
             )
-            for v in versions[page.offset : page.offset + page.limit]
+            for v in versions
         ],
-        len(versions),
+        total,
     )

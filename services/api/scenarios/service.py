@@ -14,6 +14,7 @@ from services.domain.projections import runs as projection_runs
 from shared.models import BASELINE, AreaType, Scenario, ScenarioVersion
 from shared.repositories import areas, audit, roles
 from shared.repositories import scenarios as repo
+from shared.repositories.base import PageWindow
 from shared.schemas.keys import Principal
 from shared.schemas.scenario_parameters import BASELINE_PARAMETERS, ParameterError, parse_parameters
 from shared.schemas.scenarios import ScenarioCreate, ScenarioRead, ScenarioUpdate
@@ -107,10 +108,12 @@ def _to_read(scenario: Scenario, current: ScenarioVersion) -> ScenarioRead:
     )
 
 
-async def list_visible(session: AsyncSession, *, principal: Principal) -> list[ScenarioRead]:
+async def list_visible(
+    session: AsyncSession, *, principal: Principal, page: PageWindow
+) -> tuple[list[ScenarioRead], int]:
     await ensure_baseline(session)
-    found = await repo.list_visible(session, principal=principal)
-    return [await read(session, scenario) for scenario in found]
+    found, total = await repo.list_visible(session, principal=principal, page=page)
+    return [await read(session, scenario) for scenario in found], total
 
 
 async def _ensure_name_free(session: AsyncSession, *, name: str, ics_code: str | None) -> None:
@@ -208,5 +211,7 @@ async def update(
     return _to_read(scenario, version)
 
 
-async def versions(session: AsyncSession, scenario: Scenario) -> Sequence[ScenarioVersion]:
-    return await repo.list_versions(session, scenario_id=scenario.id)
+async def versions(
+    session: AsyncSession, scenario: Scenario, *, page: PageWindow
+) -> tuple[Sequence[ScenarioVersion], int]:
+    return await repo.list_versions(session, scenario_id=scenario.id, page=page)

@@ -81,6 +81,15 @@ async def test_create_update_and_versions(
     assert [v["version"] for v in versions] == [1, 2]
     assert versions[0]["parameters"]["prevention_reduction"]["default"] == 0.0
     assert_problem(await client.put(url, json=change, headers=fresh), 412, "etag_mismatch")
+    # Both lists page in the database: a window of one, and the total over all pages.
+    second = await client.get(f"{url}/versions", params={"limit": 1, "page": 2}, headers=admin)
+    assert [v["version"] for v in second.json()["items"]] == [2]
+    assert second.json()["total"] == 2
+    first = await client.get("/v1/scenarios", params={"limit": 1}, headers=admin)
+    assert [s["name"] for s in first.json()["items"]] == ["baseline"]
+    assert first.json()["total"] == 2
+    rest = await client.get("/v1/scenarios", params={"limit": 1, "page": 2}, headers=admin)
+    assert [s["name"] for s in rest.json()["items"]] == ["digital-care"]
 
 
 async def test_bad_scenarios_store_nothing(
