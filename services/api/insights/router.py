@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from services.api.areas.errors import AreaNotFound, AreaTypeNotSupported
 from services.api.deps import ReadKey, SessionDep, SettingsDep, Today
-from services.api.http import csv_response, wants_csv
+from services.api.http import XLSX_MEDIA_TYPE, csv_response, wants_csv
 from services.api.insights import service, tables
 from services.api.openapi import raises
 from services.domain.insights import pay
@@ -26,9 +26,7 @@ from shared.schemas.insights import (
 
 router = APIRouter(prefix="/v1", tags=["insights"])
 
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-
-_CSV: dict[int | str, dict[str, Any]] = {200: {"content": {"text/csv": {}, XLSX: {}}}}
+_CSV: dict[int | str, dict[str, Any]] = {200: {"content": {"text/csv": {}, XLSX_MEDIA_TYPE: {}}}}
 _WORKFORCE_AREA = {**_CSV, **raises(AreaNotFound, AreaTypeNotSupported)}
 AsAt = Annotated[date | None, Query(description="Default: today")]
 Format = Annotated[str | None, Query(pattern="^(json|csv|xlsx)$")]
@@ -63,11 +61,11 @@ def _download(
 ) -> Response | None:
     """The CSV or xlsx form of a view when asked for (`format` or Accept), else None."""
     accept = request.headers.get("accept", "")
-    if format == "xlsx" or (format is None and XLSX in accept):
+    if format == "xlsx" or (format is None and XLSX_MEDIA_TYPE in accept):
         body = tables.xlsx_bytes(views, [*about, ("licence", ATTRIBUTION)])
         return Response(
             body,
-            media_type=XLSX,
+            media_type=XLSX_MEDIA_TYPE,
             headers={"Content-Disposition": f'attachment; filename="{filename}.xlsx"'},
         )
     if wants_csv(request, format):
