@@ -8,7 +8,6 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import BaseModel
 
 from services.api.areas.errors import AreaNotFound, AreaTypeNotSupported
 from services.api.deps import ReadKey, SessionDep, SettingsDep, Today
@@ -53,7 +52,6 @@ ATTRIBUTION = (
 def _download(
     request: Request,
     format: str | None,
-    result: BaseModel,
     views: list[tables.Table],
     *,
     filename: str,
@@ -92,7 +90,6 @@ async def area_unpaid_care(
     download = _download(
         request,
         format,
-        result,
         tables.unpaid_care_tables(result),
         filename=f"unpaid-care-{result.area_code}",
         about=about,
@@ -122,7 +119,6 @@ async def area_pay_parity(
     download = _download(
         request,
         format,
-        result,
         tables.pay_parity_tables(result),
         filename=f"pay-parity-{result.area_code}",
         about=about,
@@ -156,7 +152,6 @@ async def area_data_gaps(
     download = _download(
         request,
         format,
-        result,
         tables.data_gaps_tables(result),
         filename=f"data-gaps-{result.area_code}",
         about=about,
@@ -214,7 +209,6 @@ async def area_equality(
     download = _download(
         request,
         format,
-        result,
         tables.equality_tables(result),
         filename=f"equality-{result.characteristic}-{result.by}-{result.area_code}",
         about=about,
