@@ -226,6 +226,18 @@ def _cache(request: Request) -> TtlCache:
     return cache
 
 
+async def _drawn(
+    request: Request, cache_key: tuple[object, ...], drawing: Callable[[], bytes]
+) -> bytes:
+    """A chart from the cache, or drawn off the event loop (drawing is CPU work) and kept."""
+    cached = _cache(request).get(cache_key)
+    if isinstance(cached, bytes):
+        return cached
+    body = await asyncio.to_thread(drawing)
+    _cache(request).put(cache_key, body)
+    return body
+
+
 @router.get("/areas/{code}/tables/{name}")
 async def area_table(
     code: str,
@@ -253,15 +265,11 @@ async def area_population_chart(
 ) -> Response:
     data = await _overview(request, session, explorer, code)
     # Population is reference data: the same chart for every key that may read the area.
-    cache_key = ("population-chart", data.area.code, format, layout)
-    cached = _cache(request).get(cache_key)
-    if isinstance(cached, bytes):
-        body = cached
-    else:
-        body = await asyncio.to_thread(
-            views.population_chart, data, format, narrow=layout == "narrow"
-        )
-        _cache(request).put(cache_key, body)
+    body = await _drawn(
+        request,
+        ("population-chart", data.area.code, format, layout),
+        lambda: views.population_chart(data, format, narrow=layout == "narrow"),
+    )
     return chart_response(body, format, f"{data.area.code}-population", inline=True)
 
 
@@ -436,13 +444,11 @@ async def projection_chart(
     if not available(view):
         raise PageItemNotFound("There is nothing to draw for this selection.")
     key_id = explorer.principal.key_id
-    cache_key = ("chart", key_id, run_id, name, format, layout, *vars(q).values())
-    cached = _cache(request).get(cache_key)
-    if isinstance(cached, bytes):
-        body = cached
-    else:
-        body = await asyncio.to_thread(drawer, view, format, narrow=layout == "narrow")
-        _cache(request).put(cache_key, body)
+    body = await _drawn(
+        request,
+        ("chart", key_id, run_id, name, format, layout, *vars(q).values()),
+        lambda: drawer(view, format, narrow=layout == "narrow"),
+    )
     return chart_response(body, format, f"projection-{str(run_id)[:8]}-{name}", inline=True)
 
 
