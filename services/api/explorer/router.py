@@ -157,9 +157,7 @@ async def go(
 # Area overview
 
 
-async def _overview(
-    request: Request, session: SessionDep, explorer: ExplorerSession, code: str
-) -> overview.Overview:
+async def _overview(session: SessionDep, explorer: ExplorerSession, code: str) -> overview.Overview:
     return await overview.overview(
         session, principal=explorer.principal, area_code=code, on=utcnow().date()
     )
@@ -169,7 +167,7 @@ async def _overview(
 async def area_page(
     code: str, request: Request, session: SessionDep, explorer: SignedIn
 ) -> Response:
-    data = await _overview(request, session, explorer, code)
+    data = await _overview(session, explorer, code)
     return render(
         request,
         "overview.html",
@@ -250,7 +248,7 @@ async def area_table(
     builder = _AREA_TABLES.get(name)
     if builder is None:
         raise PageItemNotFound(f"There is no table named {name!r}.")
-    data = await _overview(request, session, explorer, code)
+    data = await _overview(session, explorer, code)
     return table_response(builder(data), format, data.area.code)
 
 
@@ -263,7 +261,7 @@ async def area_population_chart(
     format: Annotated[Literal["svg", "png"], Query()] = "svg",
     layout: ChartLayout = "wide",
 ) -> Response:
-    data = await _overview(request, session, explorer, code)
+    data = await _overview(session, explorer, code)
     # Population is reference data: the same chart for every key that may read the area.
     body = await _drawn(
         request,
