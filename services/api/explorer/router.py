@@ -282,7 +282,6 @@ async def projections_page(
     explorer: SignedIn,
     area: Annotated[str | None, Query(max_length=9)] = None,
 ) -> Response:
-    runs = await projection.visible_runs(session, principal=explorer.principal)
     if area:
         found = await projections_service.latest_for_area(
             session, principal=explorer.principal, area_code=area.upper(), scenario="baseline"
@@ -292,6 +291,7 @@ async def projections_page(
             return RedirectResponse(
                 f"/explorer/projections/{run_id}?area={area_code}", status_code=303
             )
+    runs = await projection.visible_runs(session, principal=explorer.principal)
     return render(request, "projections.html", {"runs": runs, "area": area}, explorer=explorer)
 
 
