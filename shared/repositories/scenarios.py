@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, literal, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.models import BASELINE, Scenario, ScenarioVersion
@@ -80,6 +80,23 @@ async def get_version(
         ScenarioVersion.scenario_id == scenario_id, ScenarioVersion.version == version
     )
     return (await session.execute(query)).scalar_one_or_none()
+
+
+async def current_versions(
+    session: AsyncSession, *, scenarios: Sequence[Scenario]
+) -> dict[uuid.UUID, ScenarioVersion]:
+    """The current version of each scenario, by scenario id, in one query."""
+    if not scenarios:
+        return {}
+    query = select(ScenarioVersion).where(
+        or_(
+            *(
+                and_(ScenarioVersion.scenario_id == s.id, ScenarioVersion.version == s.version)
+                for s in scenarios
+            )
+        )
+    )
+    return {v.scenario_id: v for v in (await session.execute(query)).scalars()}
 
 
 async def list_versions(

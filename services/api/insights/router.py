@@ -8,11 +8,10 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import BaseModel
 
 from services.api.areas.errors import AreaNotFound, AreaTypeNotSupported
 from services.api.deps import ReadKey, SessionDep, SettingsDep, Today
-from services.api.http import csv_response, wants_csv
+from services.api.http import XLSX_MEDIA_TYPE, csv_response, wants_csv
 from services.api.insights import service, tables
 from services.api.openapi import raises
 from services.domain.insights import pay
@@ -26,9 +25,7 @@ from shared.schemas.insights import (
 
 router = APIRouter(prefix="/v1", tags=["insights"])
 
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-
-_CSV: dict[int | str, dict[str, Any]] = {200: {"content": {"text/csv": {}, XLSX: {}}}}
+_CSV: dict[int | str, dict[str, Any]] = {200: {"content": {"text/csv": {}, XLSX_MEDIA_TYPE: {}}}}
 _WORKFORCE_AREA = {**_CSV, **raises(AreaNotFound, AreaTypeNotSupported)}
 AsAt = Annotated[date | None, Query(description="Default: today")]
 Format = Annotated[str | None, Query(pattern="^(json|csv|xlsx)$")]
@@ -55,7 +52,6 @@ ATTRIBUTION = (
 def _download(
     request: Request,
     format: str | None,
-    result: BaseModel,
     views: list[tables.Table],
     *,
     filename: str,
@@ -63,11 +59,11 @@ def _download(
 ) -> Response | None:
     """The CSV or xlsx form of a view when asked for (`format` or Accept), else None."""
     accept = request.headers.get("accept", "")
-    if format == "xlsx" or (format is None and XLSX in accept):
+    if format == "xlsx" or (format is None and XLSX_MEDIA_TYPE in accept):
         body = tables.xlsx_bytes(views, [*about, ("licence", ATTRIBUTION)])
         return Response(
             body,
-            media_type=XLSX,
+            media_type=XLSX_MEDIA_TYPE,
             headers={"Content-Disposition": f'attachment; filename="{filename}.xlsx"'},
         )
     if wants_csv(request, format):
@@ -94,7 +90,6 @@ async def area_unpaid_care(
     download = _download(
         request,
         format,
-        result,
         tables.unpaid_care_tables(result),
         filename=f"unpaid-care-{result.area_code}",
         about=about,
@@ -124,7 +119,6 @@ async def area_pay_parity(
     download = _download(
         request,
         format,
-        result,
         tables.pay_parity_tables(result),
         filename=f"pay-parity-{result.area_code}",
         about=about,
@@ -158,7 +152,6 @@ async def area_data_gaps(
     download = _download(
         request,
         format,
-        result,
         tables.data_gaps_tables(result),
         filename=f"data-gaps-{result.area_code}",
         about=about,
@@ -216,7 +209,6 @@ async def area_equality(
     download = _download(
         request,
         format,
-        result,
         tables.equality_tables(result),
         filename=f"equality-{result.characteristic}-{result.by}-{result.area_code}",
         about=about,

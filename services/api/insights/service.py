@@ -200,7 +200,6 @@ async def area_data_gaps(
     )
 
 
-EQUALITY_BY = ("sector", "organisation", "role", "level")
 EQUALITY_METHOD = (
     "Each organisation's latest current return at or before as_at; staff on lines that give "
     "the breakdown, by group. Shares are of staff who stated the characteristic, with 95% "

@@ -178,12 +178,7 @@ def xlsx_bytes(tables: Sequence[Table], about: Sequence[tuple[str, str]]) -> byt
         sheet = workbook.create_sheet(table.name[:31])
         sheet.append(list(table.header))
         for row in table.rows:
-            sheet.append(
-                [
-                    str(v) if v is not None and not isinstance(v, int | float | str | bool) else v
-                    for v in row
-                ]
-            )
+            sheet.append([_cell(v) for v in row])
     sheet = workbook.create_sheet("about")
     for key, value in about:
         sheet.append([key, value])

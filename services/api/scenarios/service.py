@@ -113,7 +113,8 @@ async def list_visible(
 ) -> tuple[list[ScenarioRead], int]:
     await ensure_baseline(session)
     found, total = await repo.list_visible(session, principal=principal, page=page)
-    return [await read(session, scenario) for scenario in found], total
+    current = await repo.current_versions(session, scenarios=found)
+    return [_to_read(scenario, current[scenario.id]) for scenario in found], total
 
 
 async def _ensure_name_free(session: AsyncSession, *, name: str, ics_code: str | None) -> None:
