@@ -386,7 +386,11 @@ async def _audit(
     action: str,
     resource: Agreement | Deployment,
     detail: dict[str, Any] | None = None,
+    *,
+    agreement: Agreement | None = None,
 ) -> None:
+    """Audit the change; announce it if it is a webhook event. A deployment's change passes
+    the `agreement` the caller already loaded (with its parties), so it is not read again."""
     await audit.record(
         session,
         key_id=principal.key_id,
@@ -398,17 +402,12 @@ async def _audit(
     )
     event = _WEBHOOK_EVENTS.get(action)
     if event is not None:
-        agreement = (
-            resource
-            if isinstance(resource, Agreement)
-            else await repo.get_agreement(session, agreement_id=resource.agreement_id)
+        owner = resource if isinstance(resource, Agreement) else agreement
+        assert owner is not None, "a deployment's change passes its agreement"
+        resumed = action == "agreement.resume"
+        await webhook_events.emit_many(
+            session, [webhook_events.agreement_event_of(event, resource, owner, resumed=resumed)]
         )
-        if agreement is not None:
-            resumed = action == "agreement.resume"
-            await webhook_events.emit_many(
-                session,
-                [webhook_events.agreement_event_of(event, resource, agreement, resumed=resumed)],
-            )
 
 
 # Audited actions that are also webhook events: a resumed agreement is in force again.
@@ -1017,6 +1016,7 @@ async def create_deployment(
         "deployment.create",
         deployment,
         {"agreement_id": str(agreement.id), **body.model_dump(mode="json")},
+        agreement=agreement,
     )
     return deployment
 
@@ -1082,7 +1082,9 @@ async def end_deployment(
     principal: Principal,
 ) -> Deployment:
     """End a deployment before its planned end date (its last day is `ended_on`)."""
-    await _load(session, agreement_id=agreement_id, principal=principal, lock="share", manage=True)
+    agreement = await _load(
+        session, agreement_id=agreement_id, principal=principal, lock="share", manage=True
+    )
     deployment = await _load_deployment(
         session, agreement_id=agreement_id, deployment_id=deployment_id, lock=True
     )
@@ -1112,5 +1114,6 @@ async def end_deployment(
             "ended_on": body.ended_on.isoformat(),
             "reason": body.reason,
         },
+        agreement=agreement,
     )
     return deployment

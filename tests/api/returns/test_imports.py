@@ -163,6 +163,29 @@ async def test_bad_header_and_access(
     )
 
 
+async def test_a_header_short_of_a_core_column_is_refused(
+    client: httpx.AsyncClient,
+    make_key: KeyFactory,
+    orgs: dict[str, uuid.UUID],
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    """Only optional columns may be left off the end: a header that also drops a core column
+    is refused before anything is stored."""
+    from shared.vocab.return_lines import BULK_CORE_COLUMNS
+
+    admin = await make_key("admin", ics_code=ICB_A)
+    columns = BULK_CORE_COLUMNS[:-1]
+    fields = {"organisation_code": "RBT", "as_at": "2025-03-31", **line()}
+    body = ",".join(columns) + "\r\n" + ",".join(str(fields.get(c, "")) for c in columns)
+    response = await client.post(
+        "/v1/imports/returns",
+        content=(body + "\r\n").encode(),
+        headers={**admin, "Content-Type": "text/csv"},
+    )
+    assert_problem(response, 422, "csv_header_mismatch")
+    assert await counts(sessionmaker) == (0, 0, 0)
+
+
 def test_cli_import_returns(tmp_path: Path) -> None:
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}", "LOG_JSON": "false"}
     owf = str(Path(sys.executable).with_name("oneworkforce"))
