@@ -984,11 +984,17 @@ async def combine_projection(env: JobEnv, *, run_id: uuid.UUID, attempt: int) ->
         return "waiting"
     async with transaction(env.sessionmaker) as session:
         await repo.update_run(session, run_id=run_id, heartbeat_at=utcnow())
-    roles, total = england_totals(
-        [(part.role_codes, part.run_totals) for part in parts if part.run_totals is not None]
+    # NumPy work off the event loop, so the worker's other jobs keep beating meanwhile.
+    roles, total = await asyncio.to_thread(
+        england_totals,
+        [(part.role_codes, part.run_totals) for part in parts if part.run_totals is not None],
     )
-    rows = england_rows(
-        run_id, roles, total, years=list(range(run.base_year, run.base_year + run.horizon + 1))
+    rows = await asyncio.to_thread(
+        england_rows,
+        run_id,
+        roles,
+        total,
+        years=list(range(run.base_year, run.base_year + run.horizon + 1)),
     )
     # Contributions add up over ICBs, since each is a difference of sums over cells.
     explain = england_explain(run_id, explain_parts)
