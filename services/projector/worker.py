@@ -42,7 +42,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     if settings.redis_url:
         typed["sender"] = ArqSender(settings.redis_url, settings.queue_name)
     ctx["metrics_server"] = _serve_metrics(settings)
-    ctx["metrics_task"] = asyncio.create_task(_refresh_metrics(ctx, settings))
+    ctx["metrics_task"] = asyncio.create_task(_refresh_metrics(ctx))
     log.info(
         "projector worker started",
         extra={
@@ -70,13 +70,10 @@ def _serve_metrics(settings: Settings) -> Any:
     return server
 
 
-async def _refresh_metrics(ctx: dict[str, Any], settings: Settings) -> None:
+async def _refresh_metrics(ctx: dict[str, Any]) -> None:
     """The database and queue gauges, every few seconds."""
-    redis = ctx.get("redis")
-
-    async def depth() -> int:
-        return int(await redis.zcard(settings.queue_name)) if redis is not None else 0
-
+    sender = ctx.get("sender")
+    depth = sender.depth if sender is not None else None
     while True:
         await metrics.refresh(ctx["sessionmaker"], queue_depth=depth)
         await asyncio.sleep(METRICS_REFRESH_S)

@@ -15,6 +15,13 @@ from shared.models import OutboxMessage
 PENDING_KEY = "outbox_pending"
 
 
+def _with_request_id(payload: dict[str, Any], request_id: str | None) -> dict[str, Any]:
+    """The payload naming the request that caused the job, so the job's log lines name it."""
+    if request_id and not payload.get("request_id"):
+        return {**payload, "request_id": request_id}
+    return payload
+
+
 async def add(
     session: AsyncSession,
     *,
@@ -23,11 +30,12 @@ async def add(
     payload: dict[str, Any],
     defer_s: float = 0.0,
 ) -> OutboxMessage:
-    request_id = request_id_var.get()
-    if request_id and not payload.get("request_id"):
-        # The job's log lines name the request that caused it.
-        payload = {**payload, "request_id": request_id}
-    message = OutboxMessage(job_name=job_name, job_id=job_id, payload=payload, defer_s=defer_s)
+    message = OutboxMessage(
+        job_name=job_name,
+        job_id=job_id,
+        payload=_with_request_id(payload, request_id_var.get()),
+        defer_s=defer_s,
+    )
     session.add(message)
     await session.flush()
     # Remembered on the session so the edge can send it right after the commit.
@@ -49,11 +57,7 @@ async def add_many(
             "id": message_id,
             "job_name": job_name,
             "job_id": job_id,
-            "payload": (
-                {**payload, "request_id": request_id}
-                if request_id and not payload.get("request_id")
-                else payload
-            ),
+            "payload": _with_request_id(payload, request_id),
             "defer_s": 0.0,
             "created_at": now,
         }

@@ -404,15 +404,17 @@ async def end_open_parts(
     if _is_postgres(session):
         codes = codes.order_by(ProjectionRunPart.ics_code).with_for_update()
     locked = list((await session.execute(codes)).scalars().all())
-    for code in locked:
-        await session.execute(
-            update(ProjectionRunPart)
-            .where(ProjectionRunPart.run_id == run_id, ProjectionRunPart.ics_code == code)
-            .values(
-                status=RunStatus.failed if code == failed_part else RunStatus.cancelled,
-                finished_at=utcnow(),
+    now = utcnow()
+    for status, chosen in (
+        (RunStatus.failed, [code for code in locked if code == failed_part]),
+        (RunStatus.cancelled, [code for code in locked if code != failed_part]),
+    ):
+        if chosen:
+            await session.execute(
+                update(ProjectionRunPart)
+                .where(ProjectionRunPart.run_id == run_id, ProjectionRunPart.ics_code.in_(chosen))
+                .values(status=status, finished_at=now)
             )
-        )
 
 
 async def update_part(

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from services.domain.queue import SEND_BATCH, ArqSender, OutboxRelay
 from services.projector import worker as projector_worker
 from services.projector.inprocess import InProcessRunner
+from shared.context import request_id_var
 from shared.db.session import transaction
 from shared.jobs import JobName, PingPayload, ping_job_id
 from shared.models import JobExecution, OutboxMessage
@@ -105,6 +106,40 @@ async def test_relay_keeps_rows_when_the_queue_is_down_and_resends_them(
     assert await app.state.relay.send(older_than_s=0) == 1
     await app.state.sender.join()
     assert await _executions(sessionmaker, token) == ["inprocess"]
+
+
+async def test_outbox_rows_name_the_request_that_caused_them(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    """Both add() and add_many() stamp the request id, and keep one the payload already has."""
+    tokens = [uuid.uuid4().hex for _ in range(3)]
+    token = request_id_var.set("req-outbox")
+    try:
+        async with transaction(sessionmaker) as session:
+            await outbox.add(
+                session,
+                job_name=JobName.ping,
+                job_id=ping_job_id(tokens[0]),
+                payload={"token": "a"},
+            )
+            await outbox.add_many(
+                session,
+                job_name=JobName.ping,
+                jobs=[
+                    (ping_job_id(tokens[1]), {"token": "b"}),
+                    (ping_job_id(tokens[2]), {"token": "c", "request_id": "req-earlier"}),
+                ],
+            )
+    finally:
+        request_id_var.reset(token)
+    async with sessionmaker() as session:
+        rows = (await session.execute(select(OutboxMessage.job_id, OutboxMessage.payload))).all()
+    by_job = {job_id: payload.get("request_id") for job_id, payload in rows}
+    assert by_job == {
+        ping_job_id(tokens[0]): "req-outbox",
+        ping_job_id(tokens[1]): "req-outbox",
+        ping_job_id(tokens[2]): "req-earlier",
+    }
 
 
 async def test_rolled_back_work_sends_nothing(

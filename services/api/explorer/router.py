@@ -157,9 +157,7 @@ async def go(
 # Area overview
 
 
-async def _overview(
-    request: Request, session: SessionDep, explorer: ExplorerSession, code: str
-) -> overview.Overview:
+async def _overview(session: SessionDep, explorer: ExplorerSession, code: str) -> overview.Overview:
     return await overview.overview(
         session, principal=explorer.principal, area_code=code, on=utcnow().date()
     )
@@ -169,7 +167,7 @@ async def _overview(
 async def area_page(
     code: str, request: Request, session: SessionDep, explorer: SignedIn
 ) -> Response:
-    data = await _overview(request, session, explorer, code)
+    data = await _overview(session, explorer, code)
     return render(
         request,
         "overview.html",
@@ -226,6 +224,18 @@ def _cache(request: Request) -> TtlCache:
     return cache
 
 
+async def _drawn(
+    request: Request, cache_key: tuple[object, ...], drawing: Callable[[], bytes]
+) -> bytes:
+    """A chart from the cache, or drawn off the event loop (drawing is CPU work) and kept."""
+    cached = _cache(request).get(cache_key)
+    if isinstance(cached, bytes):
+        return cached
+    body = await asyncio.to_thread(drawing)
+    _cache(request).put(cache_key, body)
+    return body
+
+
 @router.get("/areas/{code}/tables/{name}")
 async def area_table(
     code: str,
@@ -238,7 +248,7 @@ async def area_table(
     builder = _AREA_TABLES.get(name)
     if builder is None:
         raise PageItemNotFound(f"There is no table named {name!r}.")
-    data = await _overview(request, session, explorer, code)
+    data = await _overview(session, explorer, code)
     return table_response(builder(data), format, data.area.code)
 
 
@@ -251,17 +261,13 @@ async def area_population_chart(
     format: Annotated[Literal["svg", "png"], Query()] = "svg",
     layout: ChartLayout = "wide",
 ) -> Response:
-    data = await _overview(request, session, explorer, code)
+    data = await _overview(session, explorer, code)
     # Population is reference data: the same chart for every key that may read the area.
-    cache_key = ("population-chart", data.area.code, format, layout)
-    cached = _cache(request).get(cache_key)
-    if isinstance(cached, bytes):
-        body = cached
-    else:
-        body = await asyncio.to_thread(
-            views.population_chart, data, format, narrow=layout == "narrow"
-        )
-        _cache(request).put(cache_key, body)
+    body = await _drawn(
+        request,
+        ("population-chart", data.area.code, format, layout),
+        lambda: views.population_chart(data, format, narrow=layout == "narrow"),
+    )
     return chart_response(body, format, f"{data.area.code}-population", inline=True)
 
 
@@ -276,7 +282,6 @@ async def projections_page(
     explorer: SignedIn,
     area: Annotated[str | None, Query(max_length=9)] = None,
 ) -> Response:
-    runs = await projection.visible_runs(session, principal=explorer.principal)
     if area:
         found = await projections_service.latest_for_area(
             session, principal=explorer.principal, area_code=area.upper(), scenario="baseline"
@@ -286,6 +291,7 @@ async def projections_page(
             return RedirectResponse(
                 f"/explorer/projections/{run_id}?area={area_code}", status_code=303
             )
+    runs = await projection.visible_runs(session, principal=explorer.principal)
     return render(request, "projections.html", {"runs": runs, "area": area}, explorer=explorer)
 
 
@@ -436,13 +442,11 @@ async def projection_chart(
     if not available(view):
         raise PageItemNotFound("There is nothing to draw for this selection.")
     key_id = explorer.principal.key_id
-    cache_key = ("chart", key_id, run_id, name, format, layout, *vars(q).values())
-    cached = _cache(request).get(cache_key)
-    if isinstance(cached, bytes):
-        body = cached
-    else:
-        body = await asyncio.to_thread(drawer, view, format, narrow=layout == "narrow")
-        _cache(request).put(cache_key, body)
+    body = await _drawn(
+        request,
+        ("chart", key_id, run_id, name, format, layout, *vars(q).values()),
+        lambda: drawer(view, format, narrow=layout == "narrow"),
+    )
     return chart_response(body, format, f"projection-{str(run_id)[:8]}-{name}", inline=True)
 
 

@@ -224,6 +224,14 @@ async def test_projection_pages_tables_and_charts_follow_the_key(
     assert str(b.run_id)[:8] not in runs.text
     missing = await client.get(f"{base}/charts/nothing")
     assert missing.status_code == 404
+    # An unknown table or a format the pages do not offer: a 4xx, never a file.
+    no_table = await client.get(f"{base}/tables/nothing?area={a.code}&format=csv")
+    assert no_table.status_code == 404
+    assert "text/csv" not in no_table.headers["content-type"]
+    bad_format = await client.get(f"{base}/tables/projection?area={a.code}&format=pdf")
+    assert bad_format.status_code == 422
+    bad_image = await client.get(f"{base}/charts/projection?area={a.code}&format=gif")
+    assert bad_image.status_code == 422
 
 
 async def test_agreements_page_shows_only_the_keys_ics(
