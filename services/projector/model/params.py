@@ -119,11 +119,10 @@ class UnpaidCareShift:
 
     share_of_hours: float = 0.0
     roles: tuple[str, ...] = ()  # empty: DEFAULT_UNPAID_CARE_ROLES
+    phase_in_years: int = 0
 
     def target_roles(self) -> tuple[str, ...]:
         return self.roles or DEFAULT_UNPAID_CARE_ROLES
-
-    phase_in_years: int = 0
 
 
 @dataclass(frozen=True)

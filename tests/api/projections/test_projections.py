@@ -187,6 +187,8 @@ async def test_bad_requests_store_nothing_and_access_is_bound(
         ({"scope": LAD_A1}, "invalid_scope"),
         ({"scope": "E54999999"}, "invalid_scope"),
         ({"scope": ICB_A, "horizon": 25}, "horizon_beyond_population"),
+        ({"scope": ICB_A, "base_year": 2000}, "base_year_out_of_range"),
+        ({"scope": ICB_A, "base_year": 2100}, "base_year_out_of_range"),
         ({"scope": ICB_A, "iterations": 1001}, "validation_failed"),
         ({"scope": ICB_A, "horizon": 0}, "validation_failed"),
         ({"scope": ICB_B}, "no_returns"),
