@@ -319,10 +319,7 @@ async def stored_by_import(
         .where(WorkforceReturn.import_id == import_id)
         .order_by(WorkforceReturn.organisation_id, WorkforceReturn.as_at)
     )
-    return [
-        (row[0], row[1], row[2], row[3], row[4], row[5])
-        for row in (await session.execute(query)).all()
-    ]
+    return list((await session.execute(query)).all())
 
 
 async def analyze(session: AsyncSession, *tables: str) -> None:

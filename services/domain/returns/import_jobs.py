@@ -211,17 +211,8 @@ async def _announce_returns(
     single submission, queued in bulk in the import's transaction; the returns it stored."""
     started = time.perf_counter()
     stored = [
-        webhook_events.StoredReturn(
-            return_id=return_id,
-            organisation_id=organisation_id,
-            ics_code=ics_code,
-            as_at=as_at,
-            version=version,
-            superseded_id=superseded_id,
-        )
-        for return_id, organisation_id, ics_code, as_at, version, superseded_id in (
-            await returns_repo.stored_by_import(session, import_id=import_id)
-        )
+        webhook_events.StoredReturn(*row)
+        for row in await returns_repo.stored_by_import(session, import_id=import_id)
     ]
     deliveries = await webhook_events.returns_stored(session, stored)
     if deliveries:
