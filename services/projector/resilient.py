@@ -62,15 +62,28 @@ class ResilientWorker(Worker):
     def __init__(self, *args: Any, health_path: Path | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._health_path = health_path
+        self._health_state: str | None = None
         self._redis_down_since: float | None = None
         self._backoff_s = 0.5
         self.redis_outages = 0
 
     def _mark_alive(self, state: str) -> None:
-        if self._health_path is None:
+        """Touch the health file; when the state changes, replace it whole.
+
+        The file is never truncated in place, so a healthcheck reading it mid-write never sees
+        it empty: a new state is written beside it and renamed over it.
+        """
+        path = self._health_path
+        if path is None:
             return
         try:
-            self._health_path.write_text(state, encoding="utf-8")
+            if state == self._health_state and path.exists():
+                os.utime(path)
+                return
+            fresh = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+            fresh.write_text(state, encoding="utf-8")
+            os.replace(fresh, path)
+            self._health_state = state
         except OSError:  # a read-only or full disk must not stop the worker
             log.debug("could not write the worker health file", exc_info=True)
 
