@@ -43,6 +43,7 @@ from services.projector.model.inputs import (
     CELL_FIGURES,
     FloatArray,
     InputError,
+    IntArray,
     ProjectionInputs,
     SharingAgreement,
     ensure_substitution_cells,
@@ -83,12 +84,14 @@ from shared.schemas.scenario_parameters import (
 )
 from shared.vocab.drivers import CUSTOM_DRIVER, POPULATION_DRIVERS
 from shared.vocab.measures import MEASURES
+from shared.vocab.return_lines import AGE_COLUMNS
 
 log = logging.getLogger("oneworkforce.projector")
 T = TypeVar("T")
 
 POPULATION_DATASET = reference_files.BUNDLED_DATASET_NAME
-_WORKFORCE_BANDS = ("age_under_25", "age_25_34", "age_35_44", "age_45_54", "age_55_64")
+# What a run reads of each return line: the cell's figures, then its headcount by age band.
+INPUT_FIGURES = (*CELL_FIGURES, *AGE_COLUMNS)
 _PREVALENCE_BANDS = AGE_BANDS[13:]
 _ICB_LEVELS = ("lad_role", "lad", "icb_role", "icb")
 # Levels whose every draw is kept, for paired comparisons between runs.
@@ -159,9 +162,9 @@ async def _parameters(
 class InputRows:
     """Everything a run reads for one ICS, before any array is built."""
 
-    lines: list[repo.InputLine]
+    cells: repo.InputCells
     population_dataset_id: uuid.UUID
-    population: list[tuple[str, int, str, str, int]]
+    population: repo.PopulationBands
     prevalence: Sequence[PrevalenceRate]
     agreements: list[ActiveAgreement]
     params: ScenarioParameters
@@ -171,16 +174,16 @@ async def read_inputs(session: AsyncSession, run: ProjectionRun, ics_code: str) 
     """The reads: the latest current returns at the base date, the population of their LADs,
     dementia prevalence, the agreements in force and the scenario's parameters."""
     on = base_date(run.base_year)
-    lines = await repo.input_lines(session, ics_code=ics_code, on=on)
-    if not lines:
+    cells = await repo.input_cells(session, ics_code=ics_code, on=on, figures=INPUT_FIGURES)
+    if not len(cells):
         raise RunFailed(f"no current workforce returns for {ics_code} at or before {on}")
     dataset = await population_repo.get_dataset_by_name(session, name=POPULATION_DATASET)
     if dataset is None:
         raise RunFailed(f"population dataset {POPULATION_DATASET} is not loaded")
-    population = await repo.population_rows(
+    population = await repo.population_bands(
         session,
         dataset_id=dataset.id,
-        area_codes=sorted({line.home_lad_code for line in lines}),
+        area_codes=sorted(set(cells.home_lad_codes)),
         year_from=run.base_year,
         year_to=run.base_year + run.horizon,
     )
@@ -188,9 +191,9 @@ async def read_inputs(session: AsyncSession, run: ProjectionRun, ics_code: str) 
         session, measure=reference_files.DEMENTIA_MEASURE
     )
     agreements = await agreements_repo.active_agreements_for_ics(session, ics_code=ics_code, on=on)
-    params = await _parameters(session, run, sorted({line.line.role_code for line in lines}))
+    params = await _parameters(session, run, sorted(set(cells.role_codes)))
     return InputRows(
-        lines=lines,
+        cells=cells,
         population_dataset_id=dataset.id,
         population=population,
         prevalence=rates,
@@ -208,36 +211,39 @@ def _index(values: Iterable[T]) -> dict[T, int]:
     return {value: i for i, value in enumerate(values)}
 
 
-def _cell_figures(lines: list[repo.InputLine]) -> tuple[dict[str, FloatArray], FloatArray]:
+def _cell_figures(cells: repo.InputCells) -> tuple[dict[str, FloatArray], FloatArray]:
     """Each cell's figures (missing as 0) and its headcount by workforce age band."""
-    n = len(lines)
-    by_age = np.zeros((n, 6))
-    values: dict[str, FloatArray] = {name: np.zeros(n) for name in CELL_FIGURES}
-    for c, item in enumerate(lines):
-        line = item.line
-        for name in CELL_FIGURES:
-            values[name][c] = getattr(line, name) or 0
-        by_age[c] = [*(getattr(line, band) for band in _WORKFORCE_BANDS), line.age_65_plus]
-    return values, by_age
+    return {name: cells.figure(name) for name in CELL_FIGURES}, cells.figures_of(AGE_COLUMNS)
+
+
+def _positions(values: Sequence[str], vocabulary: Sequence[str], what: str) -> IntArray:
+    """Each value's position in the vocabulary; a value outside it fails the run."""
+    words = np.array(vocabulary, dtype=str)
+    given = np.array(values, dtype=str)
+    unknown = ~np.isin(given, words)
+    if unknown.any():
+        names = ", ".join(sorted(set(given[unknown].tolist())))
+        raise RunFailed(f"population with an unknown {what}: {names}")
+    order = np.argsort(words)
+    positions: IntArray = order[np.searchsorted(words[order], given)]
+    return positions
 
 
 def population_array(
-    rows: Iterable[tuple[str, int, str, str, int]],
+    bands: repo.PopulationBands,
     lad_codes: list[str],
     *,
     base_year: int,
     horizon: int,
 ) -> FloatArray:
     """Persons by LAD, year, sex and age band; every LAD needs every year of the run."""
-    lad_index = _index(lad_codes)
-    band_index = _index(AGE_BANDS)
-    sex_index = _index(SEXES)
     population = np.zeros((len(lad_codes), horizon + 1, 2, len(AGE_BANDS)))
     seen = np.zeros((len(lad_codes), horizon + 1), dtype=bool)
-    for area, year, sex, band, persons in rows:
-        a, y = lad_index[area], year - base_year
-        population[a, y, sex_index[sex], band_index[band]] = persons
-        seen[a, y] = True
+    if len(bands.persons):
+        lad = _positions(bands.area_codes, lad_codes, "area")
+        year = np.array(bands.years, dtype=np.int64) - base_year
+        population[lad, year, _positions(bands.sexes, SEXES, "sex")] = bands.persons
+        seen[lad, year] = True
     missing = [lad_codes[a] for a in np.flatnonzero(~seen.all(axis=1)).tolist()]
     if missing:
         raise RunFailed(f"no population for {', '.join(missing)} over the run's years")
@@ -297,35 +303,33 @@ def sharing_agreements(
 def build_inputs(rows: InputRows, run: ProjectionRun) -> LoadedInputs:
     """The model's arrays from what was read: one cell per return line, indexed by
     organisation, role and home LAD (each sorted), and the run's fingerprint inputs."""
-    lines = rows.lines
-    org_ids = sorted({line.organisation_id for line in lines}, key=str)
-    org_index = _index(org_ids)
-    role_codes = sorted({line.line.role_code for line in lines})
+    cells = rows.cells
+    role_codes = sorted(set(cells.role_codes))
     role_index = _index(role_codes)
-    lad_codes = sorted({line.home_lad_code for line in lines})
+    lad_codes = sorted(set(cells.home_lad_codes))
     lad_index = _index(lad_codes)
-    values, by_age = _cell_figures(lines)
+    org_area = np.array([lad_index[code] for code in cells.home_lad_codes], dtype=np.int64)
+    values, by_age = _cell_figures(cells)
     population = population_array(
         rows.population, lad_codes, base_year=run.base_year, horizon=run.horizon
     )
     inputs = ProjectionInputs(
         base_year=run.base_year,
         role_codes=tuple(role_codes),
-        cell_org=np.array([org_index[line.organisation_id] for line in lines], dtype=np.int64),
-        cell_role=np.array([role_index[line.line.role_code] for line in lines], dtype=np.int64),
-        cell_area=np.array([lad_index[line.home_lad_code] for line in lines], dtype=np.int64),
-        cell_footprint=np.zeros(len(lines), dtype=np.int64),
+        cell_org=cells.cell_organisation.copy(),
+        cell_role=np.array([role_index[code] for code in cells.role_codes], dtype=np.int64),
+        cell_area=org_area[cells.cell_organisation],
+        cell_footprint=np.zeros(len(cells), dtype=np.int64),
         headcount_by_age=by_age,
         population=population,
-        agreements=tuple(sharing_agreements(rows.agreements, org_index)),
+        agreements=tuple(sharing_agreements(rows.agreements, _index(cells.organisation_ids))),
         unpaid_care_hours_per_week=unpaid_care_hours(lad_codes),
         **values,
         **prevalence_inputs(rows.prevalence),
     )
     inputs = ensure_substitution_cells(inputs, rows.params)
-    returns = sorted({(str(line.return_id), line.return_version) for line in lines})
     parts = {
-        "returns": [list(item) for item in returns],
+        "returns": [list(item) for item in cells.returns],
         "population_dataset_id": str(rows.population_dataset_id),
         "scenario_id": str(run.scenario_id),
         "scenario_version": run.scenario_version,
@@ -340,7 +344,7 @@ def build_inputs(rows: InputRows, run: ProjectionRun) -> LoadedInputs:
         params=rows.params,
         lad_codes=lad_codes,
         fingerprint_parts=parts,
-        organisation_ids=org_ids,
+        organisation_ids=list(cells.organisation_ids),
     )
 
 

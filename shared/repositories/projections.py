@@ -7,17 +7,22 @@ foreign-key checks of result and part inserts (FOR KEY SHARE on the run row) nev
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+import numpy as np
+from numpy.typing import NDArray
 from sqlalchemy import (
-    Row,
     Select,
+    String,
     Table,
     and_,
+    bindparam,
+    cast,
     delete,
     false,
     func,
@@ -30,8 +35,9 @@ from sqlalchemy import (
     tuple_,
     update,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import defer
+from sqlalchemy.orm import aliased, defer
 
 from shared.db.base import utcnow
 from shared.models import (
@@ -50,8 +56,8 @@ from shared.models import (
     RunStatus,
     WorkforceReturn,
 )
+from shared.reference.bands import AGE_BANDS
 from shared.repositories import bulk
-from shared.repositories import returns as returns_repo
 from shared.repositories.base import PageWindow, paginate, paginate_rows
 from shared.schemas.keys import Principal
 
@@ -661,17 +667,36 @@ async def explain_rows(
 # Inputs
 
 
-@dataclass(frozen=True)
-class InputLine:
-    organisation_id: uuid.UUID
-    home_lad_code: str
-    ics_code: str
-    return_id: uuid.UUID
-    return_version: int
-    # The return line's columns by name (a plain row: building ORM objects for every line
-    # was half the time of reading an ICB's inputs).
-    line: Row[Any]
-    as_at: date | None = None
+@dataclass(frozen=True, eq=False)
+class InputCells:
+    """The lines of each organisation's latest current return at a date, as columns: one cell
+    per line, in organisation id then role code order, with what its cells share held once per
+    organisation. An object per line cost more to build than the projection took to run."""
+
+    # Per organisation with lines, in id order: its home LAD and the date of its return.
+    organisation_ids: tuple[uuid.UUID, ...]
+    home_lad_codes: tuple[str, ...]
+    as_at: tuple[date, ...]
+    # The returns the lines are from, (id, version) in id order, the ids as text: what a
+    # run's fingerprint records.
+    returns: tuple[tuple[str, int], ...]
+    # Per cell: its organisation (a position in organisation_ids), its role, and its figures
+    # (cells, figures) in `figure_names` order, a missing figure as 0.
+    cell_organisation: NDArray[np.int64]
+    role_codes: tuple[str, ...]
+    figure_names: tuple[str, ...]
+    figures: NDArray[np.float64]
+
+    def __len__(self) -> int:
+        return len(self.role_codes)
+
+    def figure(self, name: str) -> NDArray[np.float64]:
+        """One figure of every cell, as an array of its own."""
+        return np.ascontiguousarray(self.figures[:, self.figure_names.index(name)])
+
+    def figures_of(self, names: Sequence[str]) -> NDArray[np.float64]:
+        """(cells, len(names)): these figures of every cell, as an array of its own."""
+        return np.ascontiguousarray(self.figures[:, [self.figure_names.index(n) for n in names]])
 
 
 async def latest_return_year(session: AsyncSession, *, ics_code: str | None) -> int | None:
@@ -696,40 +721,158 @@ async def ics_with_returns(session: AsyncSession, *, on: date) -> list[str]:
     return [str(code) for code in (await session.execute(query)).scalars().all()]
 
 
-async def input_lines(session: AsyncSession, *, ics_code: str, on: date) -> list[InputLine]:
-    """Lines of each organisation's latest current return at or before `on`, in one ICS."""
-    latest = returns_repo.latest_dates(organisation_filter=Organisation.ics_code == ics_code, on=on)
-    query = (
+@functools.lru_cache(maxsize=64)
+def _driver_statement(
+    dialect: Dialect, query: Select[*tuple[Any, ...]]
+) -> tuple[str, tuple[str, ...], dict[str, Any]]:
+    """A statement as the driver takes it: its SQL, its parameters' names in order and their
+    bound values. A statement built once (see `_latest_return_lines`) is compiled once."""
+    compiled = query.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+    return str(compiled), tuple(compiled.positiontup or ()), compiled.params
+
+
+# Rows the driver hands over at a time: each chunk's row objects are freed before the next
+# arrive, where holding every row of an ICS's lines at once kept the garbage collector walking
+# them (a third of the time of reading them).
+_CHUNK_ROWS = 250
+
+
+async def _all_columns(
+    session: AsyncSession,
+    query: Select[*tuple[Any, ...]],
+    params: dict[str, Any] | None = None,
+) -> list[Sequence[Any]]:
+    """Every row of a read of thousands of rows, as columns (none without rows), `params`
+    filling the statement's unbound parameters. On PostgreSQL the rows come straight from the
+    driver, without SQLAlchemy's processing of each row (most of the time of such a read): only
+    for columns the driver already returns as the model types them (dates, numbers, text)."""
+    connection = await session.connection()
+    if connection.dialect.name != "postgresql":
+        rows = (await connection.execute(query, params or {})).all()
+        return list(zip(*rows, strict=True))
+    sql, names, bound = _driver_statement(connection.dialect, query)
+    values = {**bound, **(params or {})}
+    args = [values[name] for name in names]
+    driver: Any = (await connection.get_raw_connection()).driver_connection
+    if not driver.is_in_transaction():  # a cursor needs one: before the session's first read
+        return list(zip(*await driver.fetch(sql, *args), strict=True))
+    columns: list[list[Any]] = []
+    cursor = await driver.cursor(sql, *args)
+    while _extend(columns, await cursor.fetch(_CHUNK_ROWS)) == _CHUNK_ROWS:
+        pass
+    return list(columns)
+
+
+def _extend(columns: list[list[Any]], rows: Sequence[Sequence[Any]]) -> int:
+    """Add the rows' values to the columns (made on the first rows); how many rows there were."""
+    if not rows:
+        return 0
+    if not columns:
+        columns.extend([] for _ in rows[0])
+    for column, values in zip(columns, zip(*rows, strict=True), strict=True):
+        column.extend(values)
+    return len(rows)
+
+
+# Join methods other than looking rows up through an index, off for the reads of one ICS's
+# returns: with few returns per organisation the planner estimates hashing every return to cost
+# less than looking up the ICS's organisations' one by one, and it took a fifth longer over
+# England's ICSs.
+_HASH_AND_MERGE_JOINS = ("enable_hashjoin", "enable_mergejoin")
+
+
+async def _join_by_lookups(session: AsyncSession, *, on: bool) -> None:
+    """Plan joins as index lookups only (`on`), or as the server is set up again (PostgreSQL;
+    for the rest of the transaction)."""
+    if _is_postgres(session):
+        for name in _HASH_AND_MERGE_JOINS:
+            await session.execute(text(f"SET LOCAL {name} TO {'off' if on else 'DEFAULT'}"))
+
+
+@functools.cache
+def _latest_return_lines(figures: tuple[str, ...]) -> Select[*tuple[Any, ...]]:
+    """The lines of each organisation's latest current return at or before the date `on`, in
+    the ICS `ics_code` (both parameters): organisation id, home LAD, return date, return id,
+    version, role code, then `figures`. Built once for each set of figures.
+
+    The latest date is looked up organisation by organisation through the (organisation,
+    status, date) index, starting from the ICS's organisations: joining a date per organisation
+    grouped over every return read all of them for each ICS. Ids are read as text, several
+    times cheaper for the driver to hand over than UUID objects, one per line.
+    """
+    earlier = aliased(WorkforceReturn)
+    latest_as_at = (
+        select(func.max(earlier.as_at))
+        .where(
+            earlier.organisation_id == Organisation.id,
+            earlier.status == ReturnStatus.current,
+            earlier.as_at <= bindparam("on"),
+        )
+        .scalar_subquery()
+    )
+    columns = ReturnLine.__table__.c
+    return (
         select(
-            Organisation.id.label("input_organisation_id"),
-            Organisation.home_lad_code.label("input_home_lad_code"),
-            Organisation.ics_code.label("input_ics_code"),
-            WorkforceReturn.version.label("input_return_version"),
-            WorkforceReturn.as_at.label("input_as_at"),
-            *ReturnLine.__table__.columns,
+            cast(Organisation.id, String),
+            Organisation.home_lad_code,
+            WorkforceReturn.as_at,
+            cast(WorkforceReturn.id, String),
+            WorkforceReturn.version,
+            ReturnLine.role_code,
+            *(
+                func.coalesce(columns[name], 0) if columns[name].nullable else columns[name]
+                for name in figures
+            ),
         )
+        .select_from(Organisation)
         .join(WorkforceReturn, WorkforceReturn.organisation_id == Organisation.id)
-        .join(
-            latest,
-            (latest.c.organisation_id == WorkforceReturn.organisation_id)
-            & (latest.c.as_at == WorkforceReturn.as_at),
-        )
         .join(ReturnLine, ReturnLine.return_id == WorkforceReturn.id)
-        .where(WorkforceReturn.status == ReturnStatus.current)
+        .where(
+            Organisation.ics_code == bindparam("ics_code"),
+            WorkforceReturn.status == ReturnStatus.current,
+            WorkforceReturn.as_at == latest_as_at,
+        )
         .order_by(Organisation.id, ReturnLine.role_code)
     )
-    return [
-        InputLine(
-            organisation_id=row.input_organisation_id,
-            home_lad_code=row.input_home_lad_code,
-            ics_code=row.input_ics_code,
-            return_id=row.return_id,
-            return_version=row.input_return_version,
-            line=row,
-            as_at=row.input_as_at,
-        )
-        for row in (await session.execute(query)).all()
-    ]
+
+
+def _input_cells(columns: list[Sequence[Any]], figures: tuple[str, ...]) -> InputCells:
+    """The columns of `_latest_return_lines`, each organisation's and return's fields once
+    (ids as text sort as the ids do)."""
+    if not columns:
+        no_cells = np.zeros(0, dtype=np.int64)
+        return InputCells((), (), (), (), no_cells, (), figures, np.zeros((0, len(figures))))
+    organisations, lad_codes, as_at, return_ids, versions, role_codes, *values = columns
+    lad_of = dict(zip(organisations, lad_codes, strict=True))
+    as_at_of = dict(zip(organisations, as_at, strict=True))
+    keys = sorted(lad_of)
+    position = {key: i for i, key in enumerate(keys)}
+    version_of = dict(zip(return_ids, versions, strict=True))
+    returns = sorted((str(uuid.UUID(key)), version) for key, version in version_of.items())
+    return InputCells(
+        organisation_ids=tuple(uuid.UUID(key) for key in keys),
+        home_lad_codes=tuple(lad_of[key] for key in keys),
+        as_at=tuple(as_at_of[key] for key in keys),
+        returns=tuple(returns),
+        cell_organisation=np.fromiter(
+            map(position.__getitem__, organisations), dtype=np.int64, count=len(organisations)
+        ),
+        role_codes=tuple(role_codes),
+        figure_names=figures,
+        figures=np.array(values, dtype=np.float64).T.copy(),
+    )
+
+
+async def input_cells(
+    session: AsyncSession, *, ics_code: str, on: date, figures: Sequence[str]
+) -> InputCells:
+    """The lines of each organisation's latest current return at or before `on`, in one ICS,
+    with these figures (return line columns) of each."""
+    query = _latest_return_lines(tuple(figures))
+    await _join_by_lookups(session, on=True)
+    columns = await _all_columns(session, query, {"ics_code": ics_code, "on": on})
+    await _join_by_lookups(session, on=False)
+    return _input_cells(columns, tuple(figures))
 
 
 async def return_years(session: AsyncSession, *, ics_code: str) -> list[int]:
@@ -753,26 +896,62 @@ async def role_sectors(session: AsyncSession, *, codes: Sequence[str]) -> dict[s
     return {row[0]: str(row[1]) for row in (await session.execute(query)).all()}
 
 
-async def population_rows(
+@dataclass(frozen=True, eq=False)
+class PopulationBands:
+    """Persons by area, year and sex (one entry for each read) and age band: `persons` is
+    (entries, bands) in AGE_BANDS order, 0 for a band without a row."""
+
+    area_codes: tuple[str, ...]
+    years: tuple[int, ...]
+    sexes: tuple[str, ...]
+    persons: NDArray[np.float64]
+
+
+@functools.lru_cache(maxsize=64)
+def _population_by_band(areas: int) -> Select[*tuple[Any, ...]]:
+    """Persons by area, year, sex and age band (a column each) of the dataset `dataset_id` in
+    the years `year_from` to `year_to` and the areas `area_0` .. (parameters). Built once for
+    each number of areas: building and compiling it again for each ICS took as long as the
+    read."""
+    return (
+        select(
+            Population.area_code,
+            Population.year,
+            Population.sex,
+            *(
+                func.coalesce(func.sum(Population.persons).filter(Population.age_band == band), 0)
+                for band in AGE_BANDS
+            ),
+        )
+        .where(
+            Population.dataset_id == bindparam("dataset_id"),
+            Population.area_code.in_([bindparam(f"area_{i}") for i in range(areas)]),
+            Population.year.between(bindparam("year_from"), bindparam("year_to")),
+        )
+        .group_by(Population.area_code, Population.year, Population.sex)
+    )
+
+
+async def population_bands(
     session: AsyncSession,
     *,
     dataset_id: uuid.UUID,
     area_codes: Sequence[str],
     year_from: int,
     year_to: int,
-) -> list[tuple[str, int, str, str, int]]:
-    query = select(
-        Population.area_code,
-        Population.year,
-        Population.sex,
-        Population.age_band,
-        Population.persons,
-    ).where(
-        Population.dataset_id == dataset_id,
-        Population.area_code.in_(list(area_codes)),
-        Population.year.between(year_from, year_to),
+) -> PopulationBands:
+    """The population of these areas and years, the age bands side by side: a twentieth of
+    the rows to hand over that one row per band would be."""
+    params: dict[str, Any] = {"dataset_id": dataset_id, "year_from": year_from, "year_to": year_to}
+    params.update((f"area_{i}", code) for i, code in enumerate(area_codes))
+    query = _population_by_band(len(area_codes))
+    columns = await _all_columns(session, query, params)
+    if not columns:
+        return PopulationBands((), (), (), np.zeros((0, len(AGE_BANDS))))
+    areas, years, sexes, *persons = columns
+    return PopulationBands(
+        tuple(areas), tuple(years), tuple(sexes), np.array(persons, dtype=np.float64).T.copy()
     )
-    return [(r[0], r[1], r[2], r[3], r[4]) for r in (await session.execute(query)).all()]
 
 
 async def area_of(session: AsyncSession, *, code: str) -> Area | None:

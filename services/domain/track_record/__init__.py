@@ -117,15 +117,17 @@ def _kept_cells(
 
 
 def _actuals(
-    later: list[repo.InputLine], both: set[uuid.UUID], projected_roles: list[str]
+    later: repo.InputCells, both: set[uuid.UUID], projected_roles: list[str]
 ) -> dict[str, dict[str, float]]:
-    """What the later returns report, by role and measure."""
+    """What the later returns of the organisations in `both` report, by role and measure."""
     actual: dict[str, dict[str, float]] = defaultdict(lambda: dict.fromkeys(MEASURES, 0.0))
-    for line in later:
-        code = line.line.role_code
-        if line.organisation_id in both and code in projected_roles:
-            actual[code]["fte_in_post"] += line.line.fte_in_post
-            actual[code]["vacant_fte"] += line.line.vacant_fte
+    compared = [organisation_id in both for organisation_id in later.organisation_ids]
+    organisations = later.cell_organisation.tolist()
+    cells = zip(organisations, later.role_codes, later.figures.tolist(), strict=True)
+    for organisation, code, figures in cells:
+        if compared[organisation] and code in projected_roles:
+            for measure, value in zip(later.figure_names, figures, strict=True):
+                actual[code][measure] += value
     return actual
 
 
@@ -244,15 +246,19 @@ async def _compare_pair(
 ) -> list[Comparison]:
     """Project base_run.base_year -> year and compare with the returns of `year`."""
     loaded = await pipeline.load_inputs(session, base_run, ics_code)
-    later = [
-        line
-        for line in await repo.input_lines(session, ics_code=ics_code, on=date(year, 12, 31))
-        if line.as_at is not None and line.as_at.year == year
-    ]
+    later = await repo.input_cells(
+        session, ics_code=ics_code, on=date(year, 12, 31), figures=MEASURES
+    )
     inputs = loaded.inputs
     role_codes = list(inputs.role_codes)
     sectors = await repo.role_sectors(session, codes=role_codes)
-    both = {line.organisation_id for line in later} & set(loaded.organisation_ids)
+    # Organisations whose latest return at the end of `year` is one of that year.
+    reported = {
+        organisation_id
+        for organisation_id, as_at in zip(later.organisation_ids, later.as_at, strict=True)
+        if as_at.year == year
+    }
+    both = reported & set(loaded.organisation_ids)
     keep = _kept_cells(inputs, loaded.organisation_ids, both, roles)
     if not np.any(keep):
         return []
