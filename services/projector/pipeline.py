@@ -404,10 +404,11 @@ def _heartbeat_interval(settings: Settings) -> float:
 def _level_rows(
     run_id: uuid.UUID,
     level: LevelResult,
-    years: list[int],
+    first_year: int,
     area_of_group: Callable[[int], tuple[str, str]],
     groups: list[int],
 ) -> list[tuple[Any, ...]]:
+    """One result series per group and measure (SERIES_COLUMNS order)."""
     rows: list[tuple[Any, ...]] = []
     for measure in MEASURES:
         statistic = level.measure(measure)
@@ -417,20 +418,9 @@ def _level_rows(
         p90 = statistic.p90.tolist()
         for g in groups:
             area, role = area_of_group(g)
-            for t, year in enumerate(years):
-                rows.append(
-                    (
-                        run_id,
-                        area,
-                        role,
-                        measure,
-                        year,
-                        principal[g][t],
-                        p10[g][t],
-                        p50[g][t],
-                        p90[g][t],
-                    )
-                )
+            rows.append(
+                (run_id, area, role, measure, first_year, principal[g], p10[g], p50[g], p90[g])
+            )
     return rows
 
 
@@ -568,11 +558,12 @@ def icb_draw_rows(
 def icb_result_rows(
     run_id: uuid.UUID, ics_code: str, loaded: LoadedInputs, outputs: ProjectionOutputs
 ) -> tuple[list[tuple[Any, ...]], list[dict[str, Any]]]:
-    """Result and explanation rows for the ICB and its LADs, by role and for all roles."""
+    """Result series and explanation rows for the ICB and its LADs, by role and for all
+    roles."""
     inputs = loaded.inputs
     roles = inputs.role_codes
     n_roles = len(roles)
-    years = [int(y) for y in outputs.years]
+    first_year = int(outputs.years[0])
     lads = loaded.lad_codes
     present_lad_roles = sorted(set((inputs.cell_area * n_roles + inputs.cell_role).tolist()))
     present_lads = sorted(set(inputs.cell_area.tolist()))
@@ -587,7 +578,7 @@ def icb_result_rows(
     explain: list[dict[str, Any]] = []
     for name, (area_of_group, groups) in layouts.items():
         level = outputs.level(name)
-        rows.extend(_level_rows(run_id, level, years, area_of_group, groups))
+        rows.extend(_level_rows(run_id, level, first_year, area_of_group, groups))
         explain.extend(_explain_rows(run_id, level, area_of_group, groups))
     return rows, explain
 
@@ -776,7 +767,7 @@ async def run_projection(env: JobEnv, *, run_id: uuid.UUID, attempt: int) -> str
                 "load_s": round(loaded_s, 3),
                 "model_s": round(model_s, 3),
                 "write_s": round(time.perf_counter() - write_started, 3),
-                "rows": len(rows),
+                "series": len(rows),
             },
         )
         await webhook_events.run_succeeded(session, current)
@@ -939,29 +930,33 @@ def england_totals(parts: list[tuple[list[str], bytes]]) -> tuple[list[str], Flo
 
 
 def england_rows(
-    run_id: uuid.UUID, roles: list[str], total: FloatArray, *, years: list[int]
+    run_id: uuid.UUID, roles: list[str], total: FloatArray, *, first_year: int
 ) -> list[tuple[Any, ...]]:
-    """England's result rows: percentiles of the summed draws, by role and over all roles."""
+    """England's result series: percentiles of the summed draws, by role and over all
+    roles."""
     rows: list[tuple[Any, ...]] = []
     for m, measure in enumerate(MEASURES):
         by_role = summarise_runs(total[m])
         overall = summarise_runs(total[m].sum(axis=1, keepdims=True))
         for statistic, codes in ((by_role, roles), (overall, [ALL_ROLES])):
+            principal = statistic.principal.tolist()
+            p10 = statistic.p10.tolist()
+            p50 = statistic.p50.tolist()
+            p90 = statistic.p90.tolist()
             for g, code in enumerate(codes):
-                for t, year in enumerate(years):
-                    rows.append(
-                        (
-                            run_id,
-                            ENGLAND_CODE,
-                            code,
-                            measure,
-                            year,
-                            float(statistic.principal[g, t]),
-                            float(statistic.p10[g, t]),
-                            float(statistic.p50[g, t]),
-                            float(statistic.p90[g, t]),
-                        )
+                rows.append(
+                    (
+                        run_id,
+                        ENGLAND_CODE,
+                        code,
+                        measure,
+                        first_year,
+                        principal[g],
+                        p10[g],
+                        p50[g],
+                        p90[g],
                     )
+                )
     return rows
 
 
@@ -994,7 +989,7 @@ async def combine_projection(env: JobEnv, *, run_id: uuid.UUID, attempt: int) ->
         run_id,
         roles,
         total,
-        years=list(range(run.base_year, run.base_year + run.horizon + 1)),
+        first_year=run.base_year,
     )
     # Contributions add up over ICBs, since each is a difference of sums over cells.
     explain = england_explain(run_id, explain_parts)
