@@ -127,7 +127,9 @@ async def _engine_alone(
     parts = []
     cells = 0
     for inputs in loaded:
-        outputs = pipeline.compute(inputs, run, keep_iterations=True)
+        outputs = pipeline.compute(
+            inputs, iterations=run.iterations, seed=run.seed, keep_iterations=pipeline.DRAW_LEVELS
+        )
         parts.append((list(inputs.inputs.role_codes), pipeline.run_totals(outputs)))
         cells += inputs.inputs.n_cells
     roles, total = pipeline.england_totals(parts)

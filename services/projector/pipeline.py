@@ -21,6 +21,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
+from functools import partial
 from typing import Any, TypeVar
 
 import numpy as np
@@ -51,6 +52,7 @@ from services.projector.model.inputs import (
 from services.projector.model.params import (
     ScenarioParameters,
 )
+from services.projector.model_pool import ModelPool
 from shared import metrics
 from shared.config import Settings
 from shared.db.base import utcnow
@@ -92,7 +94,7 @@ _WORKFORCE_BANDS = ("age_under_25", "age_25_34", "age_35_44", "age_45_54", "age_
 _PREVALENCE_BANDS = AGE_BANDS[13:]
 _ICB_LEVELS = ("lad_role", "lad", "icb_role", "icb")
 # Levels whose every draw is kept, for paired comparisons between runs.
-_DRAW_LEVELS = frozenset({"icb_role", "lad"})
+DRAW_LEVELS = frozenset({"icb_role", "lad"})
 
 # Sends committed outbox rows now (a job has no request edge to do it); None leaves them to
 # the relay's timer.
@@ -350,8 +352,9 @@ def build_inputs(rows: InputRows, run: ProjectionRun) -> LoadedInputs:
 
 def compute(
     loaded: LoadedInputs,
-    run: ProjectionRun,
     *,
+    iterations: int,
+    seed: int,
     keep_iterations: bool | frozenset[str],
     progress: Callable[[float], None] | None = None,
 ) -> ProjectionOutputs:
@@ -364,8 +367,8 @@ def compute(
     return project(
         inputs,
         loaded.params,
-        iterations=run.iterations,
-        seed=run.seed,
+        iterations=iterations,
+        seed=seed,
         aggregation=aggregation,
         keep_iterations=keep_iterations,
         explain=True,
@@ -380,16 +383,36 @@ async def _run_model(
     keep_iterations: bool | frozenset[str],
     heartbeat: Callable[[float], Awaitable[None]],
     interval_s: float,
+    pool: ModelPool | None = None,
 ) -> ProjectionOutputs:
+    """The model off the event loop, beating meanwhile: in a model process when the worker
+    has a pool (no progress within the model then), else in a thread that reports progress."""
     state = _Beat()
 
     def progress(share: float) -> None:
         state.progress = share
 
-    # The model is CPU work: a thread keeps the event loop (and the API beside it) responsive.
-    task = asyncio.ensure_future(
-        asyncio.to_thread(compute, loaded, run, keep_iterations=keep_iterations, progress=progress)
-    )
+    work: Awaitable[ProjectionOutputs]
+    if pool is not None:
+        work = pool.run(
+            partial(
+                compute,
+                iterations=run.iterations,
+                seed=run.seed,
+                keep_iterations=keep_iterations,
+            ),
+            loaded,
+        )
+    else:
+        work = asyncio.to_thread(
+            compute,
+            loaded,
+            iterations=run.iterations,
+            seed=run.seed,
+            keep_iterations=keep_iterations,
+            progress=progress,
+        )
+    task = asyncio.ensure_future(work)
     while True:
         done, _ = await asyncio.wait({task}, timeout=interval_s)
         if done:
@@ -611,6 +634,8 @@ class JobEnv:
     sessionmaker: async_sessionmaker[AsyncSession]
     settings: Settings
     send_pending: SendPending | None = None
+    # Processes for England parts' models (a worker's pool); None runs them in a thread.
+    model_pool: ModelPool | None = None
 
 
 async def _commit_and_send(env: JobEnv, session: AsyncSession) -> None:
@@ -731,7 +756,7 @@ async def run_projection(env: JobEnv, *, run_id: uuid.UUID, attempt: int) -> str
         outputs = await _run_model(
             loaded,
             snapshot,
-            keep_iterations=_DRAW_LEVELS,
+            keep_iterations=DRAW_LEVELS,
             heartbeat=beat,
             interval_s=_heartbeat_interval(env.settings),
         )
@@ -838,9 +863,10 @@ async def project_ics(env: JobEnv, *, run_id: uuid.UUID, ics_code: str, attempt:
         outputs = await _run_model(
             loaded,
             snapshot,
-            keep_iterations=True,
+            keep_iterations=DRAW_LEVELS,
             heartbeat=beat,
             interval_s=_heartbeat_interval(env.settings),
+            pool=env.model_pool,
         )
         rows, explain = icb_result_rows(run_id, ics_code, loaded, outputs)
         draws = icb_draw_rows(run_id, ics_code, loaded, outputs)
