@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from functools import partial
+from itertools import pairwise
 from typing import Any, TypeVar
 
 import numpy as np
@@ -376,15 +377,49 @@ def compute(
     )
 
 
+@dataclass(frozen=True)
+class AreaResults:
+    """What one ICB's model run stores: result series, explanation rows, per-draw rows, and
+    (for an England part) its per-run totals by role."""
+
+    series: list[tuple[Any, ...]]
+    explain: list[dict[str, Any]]
+    draws: list[dict[str, Any]]
+    totals: bytes
+
+
+def compute_results(
+    loaded: LoadedInputs,
+    *,
+    run_id: uuid.UUID,
+    area_code: str,
+    iterations: int,
+    seed: int,
+    progress: Callable[[float], None] | None = None,
+) -> AreaResults:
+    """The model on one ICB and the rows it stores, built where the model ran (a model
+    process or a thread), so the worker's event loop only reads and writes."""
+    outputs = compute(
+        loaded, iterations=iterations, seed=seed, keep_iterations=DRAW_LEVELS, progress=progress
+    )
+    series, explain = icb_result_rows(run_id, area_code, loaded, outputs)
+    return AreaResults(
+        series=series,
+        explain=explain,
+        draws=icb_draw_rows(run_id, area_code, loaded, outputs),
+        totals=run_totals(outputs),
+    )
+
+
 async def _run_model(
     loaded: LoadedInputs,
     run: ProjectionRun,
+    area_code: str,
     *,
-    keep_iterations: bool | frozenset[str],
     heartbeat: Callable[[float], Awaitable[None]],
     interval_s: float,
     pool: ModelPool | None = None,
-) -> ProjectionOutputs:
+) -> AreaResults:
     """The model off the event loop, beating meanwhile: in a model process when the worker
     has a pool (no progress within the model then), else in a thread that reports progress."""
     state = _Beat()
@@ -392,26 +427,15 @@ async def _run_model(
     def progress(share: float) -> None:
         state.progress = share
 
-    work: Awaitable[ProjectionOutputs]
-    if pool is not None:
-        work = pool.run(
-            partial(
-                compute,
-                iterations=run.iterations,
-                seed=run.seed,
-                keep_iterations=keep_iterations,
-            ),
-            loaded,
-        )
-    else:
-        work = asyncio.to_thread(
-            compute,
-            loaded,
-            iterations=run.iterations,
-            seed=run.seed,
-            keep_iterations=keep_iterations,
-            progress=progress,
-        )
+    job = partial(
+        compute_results,
+        loaded,
+        run_id=run.id,
+        area_code=area_code,
+        iterations=run.iterations,
+        seed=run.seed,
+    )
+    work = pool.run(job) if pool is not None else asyncio.to_thread(job, progress=progress)
     task = asyncio.ensure_future(work)
     while True:
         done, _ = await asyncio.wait({task}, timeout=interval_s)
@@ -753,16 +777,14 @@ async def run_projection(env: JobEnv, *, run_id: uuid.UUID, attempt: int) -> str
                     session, run_id=run_id, heartbeat_at=utcnow(), progress=round(progress, 4)
                 )
 
-        outputs = await _run_model(
+        results = await _run_model(
             loaded,
             snapshot,
-            keep_iterations=DRAW_LEVELS,
+            snapshot.scope,
             heartbeat=beat,
             interval_s=_heartbeat_interval(env.settings),
         )
         model_s = time.perf_counter() - started - loaded_s
-        rows, explain = icb_result_rows(run_id, snapshot.scope, loaded, outputs)
-        draws = icb_draw_rows(run_id, snapshot.scope, loaded, outputs)
     except (RunFailed, InputError, ParameterError) as exc:
         await _fail_run(env, run_id, str(exc))
         return "failed"
@@ -775,9 +797,9 @@ async def run_projection(env: JobEnv, *, run_id: uuid.UUID, attempt: int) -> str
             return "superseded" if current is None else str(current.status)
         # Anything an interrupted attempt left goes first, so there is one result set.
         await repo.delete_results(session, run_id=run_id)
-        await repo.write_results(session, rows)
-        await repo.write_explain(session, explain)
-        await repo.write_draws(session, draws)
+        await repo.write_results(session, results.series)
+        await repo.write_explain(session, results.explain)
+        await repo.write_draws(session, results.draws)
         await repo.update_run(
             session,
             run_id=run_id,
@@ -792,7 +814,7 @@ async def run_projection(env: JobEnv, *, run_id: uuid.UUID, attempt: int) -> str
                 "load_s": round(loaded_s, 3),
                 "model_s": round(model_s, 3),
                 "write_s": round(time.perf_counter() - write_started, 3),
-                "series": len(rows),
+                "series": len(results.series),
             },
         )
         await webhook_events.run_succeeded(session, current)
@@ -844,10 +866,12 @@ async def project_ics(env: JobEnv, *, run_id: uuid.UUID, ics_code: str, attempt:
         await session.commit()
         snapshot = run
 
+    marks = [time.perf_counter()]
     try:
         async with env.sessionmaker() as session:
             loaded = await load_inputs(session, snapshot, ics_code)
             lads = await repo.lads_of(session, icb_code=ics_code)
+        marks.append(time.perf_counter())
 
         async def beat(progress: float) -> None:
             del progress  # an England run's progress counts finished parts
@@ -860,17 +884,15 @@ async def project_ics(env: JobEnv, *, run_id: uuid.UUID, ics_code: str, attempt:
             async with transaction(env.sessionmaker) as session:
                 await repo.update_run(session, run_id=run_id, heartbeat_at=utcnow())
 
-        outputs = await _run_model(
+        results = await _run_model(
             loaded,
             snapshot,
-            keep_iterations=DRAW_LEVELS,
+            ics_code,
             heartbeat=beat,
             interval_s=_heartbeat_interval(env.settings),
             pool=env.model_pool,
         )
-        rows, explain = icb_result_rows(run_id, ics_code, loaded, outputs)
-        draws = icb_draw_rows(run_id, ics_code, loaded, outputs)
-        totals = run_totals(outputs)
+        marks.append(time.perf_counter())
     except (RunFailed, InputError, ParameterError) as exc:
         await _fail_run(env, run_id, f"{ics_code}: {exc}", failed_part=ics_code)
         return "failed"
@@ -885,9 +907,9 @@ async def project_ics(env: JobEnv, *, run_id: uuid.UUID, ics_code: str, attempt:
         areas = sorted({ics_code, *lads, *loaded.lad_codes})
         # Anything an interrupted attempt of this part left goes first: one result set.
         await repo.delete_results(session, run_id=run_id, area_codes=areas)
-        await repo.write_results(session, rows)
-        await repo.write_explain(session, explain)
-        await repo.write_draws(session, draws)
+        await repo.write_results(session, results.series)
+        await repo.write_explain(session, results.explain)
+        await repo.write_draws(session, results.draws)
         await repo.update_part(
             session,
             run_id=run_id,
@@ -897,10 +919,25 @@ async def project_ics(env: JobEnv, *, run_id: uuid.UUID, ics_code: str, attempt:
             heartbeat_at=utcnow(),
             role_codes=list(loaded.inputs.role_codes),
             fingerprint_parts=loaded.fingerprint_parts,
-            run_totals=totals,
+            run_totals=results.totals,
         )
         await session.commit()
+    marks.append(time.perf_counter())
     await part_finished(env, run_id=run_id)
+    marks.append(time.perf_counter())
+    steps = ("load_s", "model_s", "write_s", "count_s")
+    log.info(
+        "projection part stored",
+        extra={
+            "run_id": str(run_id),
+            "ics_code": ics_code,
+            "series": len(results.series),
+            **{
+                step: round(end - start, 3)
+                for step, (start, end) in zip(steps, pairwise(marks), strict=True)
+            },
+        },
+    )
     return "succeeded"
 
 
