@@ -106,7 +106,9 @@ def export_sql(run_id: str) -> str:
     """The API's export SELECT, with its parameters written in."""
     import uuid
 
-    query = projections_repo.results_query(projections_repo.ResultFilter(run_id=uuid.UUID(run_id)))
+    query = projections_repo.results_query(
+        projections_repo.ResultFilter(run_id=uuid.UUID(run_id)), dialect="postgresql"
+    )
     return str(
         query.compile(
             dialect=postgresql.dialect(),  # type: ignore[no-untyped-call]

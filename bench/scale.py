@@ -127,12 +127,13 @@ async def _engine_alone(
     parts = []
     cells = 0
     for inputs in loaded:
-        outputs = pipeline.compute(inputs, run, keep_iterations=True)
+        outputs = pipeline.compute(
+            inputs, iterations=run.iterations, seed=run.seed, keep_iterations=pipeline.DRAW_LEVELS
+        )
         parts.append((list(inputs.inputs.role_codes), pipeline.run_totals(outputs)))
         cells += inputs.inputs.n_cells
-    years = list(range(run.base_year, run.base_year + run.horizon + 1))
     roles, total = pipeline.england_totals(parts)
-    pipeline.england_rows(uuid.uuid4(), roles, total, years=years)
+    pipeline.england_rows(uuid.uuid4(), roles, total, first_year=run.base_year)
     return time.perf_counter() - started, cells
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from typing import Annotated, Literal
 
@@ -40,6 +41,9 @@ class Settings(BaseSettings):
     inprocess_workers: int = 2
     job_max_tries: int = Field(default=3, ge=1)
     worker_max_jobs: int = Field(default=4, ge=1)
+    # Processes in which a worker runs England parts' models (at most WORKER_MAX_JOBS are
+    # used); 0 runs them in the worker's threads, which share one core.
+    model_processes: int = Field(default_factory=lambda: len(os.sched_getaffinity(0)), ge=0)
     worker_metrics_port: int = Field(default=9101, ge=0, le=65535)
     run_heartbeat_timeout_s: float = 120.0
     auto_recompute: bool = True

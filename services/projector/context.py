@@ -7,6 +7,7 @@ from typing import Any, TypedDict
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from services.projector.model_pool import ModelPool
 from shared.config import Settings
 
 
@@ -20,6 +21,8 @@ class WorkerContext(TypedDict, total=False):
     sender: Any
     # Posts webhooks: one client per worker, closed with it.
     http: httpx.AsyncClient
+    # Processes for England parts' models (absent: they run in the worker's threads).
+    model_pool: ModelPool
     # Set per job by arq (and by the in-process runner in the same way).
     redis: Any
     job_id: str

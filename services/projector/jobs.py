@@ -62,7 +62,10 @@ def _send_pending(ctx: WorkerContext) -> pipeline.SendPending | None:
 
 def _env(ctx: WorkerContext) -> pipeline.JobEnv:
     return pipeline.JobEnv(
-        sessionmaker=ctx["sessionmaker"], settings=ctx["settings"], send_pending=_send_pending(ctx)
+        sessionmaker=ctx["sessionmaker"],
+        settings=ctx["settings"],
+        send_pending=_send_pending(ctx),
+        model_pool=ctx.get("model_pool"),
     )
 
 

@@ -21,6 +21,8 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
+from functools import partial
+from itertools import pairwise
 from typing import Any, TypeVar
 
 import numpy as np
@@ -52,6 +54,7 @@ from services.projector.model.inputs import (
 from services.projector.model.params import (
     ScenarioParameters,
 )
+from services.projector.model_pool import ModelPool
 from shared import metrics
 from shared.config import Settings
 from shared.db.base import utcnow
@@ -95,7 +98,7 @@ INPUT_FIGURES = (*CELL_FIGURES, *AGE_COLUMNS)
 _PREVALENCE_BANDS = AGE_BANDS[13:]
 _ICB_LEVELS = ("lad_role", "lad", "icb_role", "icb")
 # Levels whose every draw is kept, for paired comparisons between runs.
-_DRAW_LEVELS = frozenset({"icb_role", "lad"})
+DRAW_LEVELS = frozenset({"icb_role", "lad"})
 
 # Sends committed outbox rows now (a job has no request edge to do it); None leaves them to
 # the relay's timer.
@@ -354,8 +357,9 @@ def build_inputs(rows: InputRows, run: ProjectionRun) -> LoadedInputs:
 
 def compute(
     loaded: LoadedInputs,
-    run: ProjectionRun,
     *,
+    iterations: int,
+    seed: int,
     keep_iterations: bool | frozenset[str],
     progress: Callable[[float], None] | None = None,
 ) -> ProjectionOutputs:
@@ -368,8 +372,8 @@ def compute(
     return project(
         inputs,
         loaded.params,
-        iterations=run.iterations,
-        seed=run.seed,
+        iterations=iterations,
+        seed=seed,
         aggregation=aggregation,
         keep_iterations=keep_iterations,
         explain=True,
@@ -377,23 +381,66 @@ def compute(
     )
 
 
+@dataclass(frozen=True)
+class AreaResults:
+    """What one ICB's model run stores: result series, explanation rows, per-draw rows, and
+    (for an England part) its per-run totals by role."""
+
+    series: list[tuple[Any, ...]]
+    explain: list[dict[str, Any]]
+    draws: list[dict[str, Any]]
+    totals: bytes
+
+
+def compute_results(
+    loaded: LoadedInputs,
+    *,
+    run_id: uuid.UUID,
+    area_code: str,
+    iterations: int,
+    seed: int,
+    progress: Callable[[float], None] | None = None,
+) -> AreaResults:
+    """The model on one ICB and the rows it stores, built where the model ran (a model
+    process or a thread), so the worker's event loop only reads and writes."""
+    outputs = compute(
+        loaded, iterations=iterations, seed=seed, keep_iterations=DRAW_LEVELS, progress=progress
+    )
+    series, explain = icb_result_rows(run_id, area_code, loaded, outputs)
+    return AreaResults(
+        series=series,
+        explain=explain,
+        draws=icb_draw_rows(run_id, area_code, loaded, outputs),
+        totals=run_totals(outputs),
+    )
+
+
 async def _run_model(
     loaded: LoadedInputs,
     run: ProjectionRun,
+    area_code: str,
     *,
-    keep_iterations: bool | frozenset[str],
     heartbeat: Callable[[float], Awaitable[None]],
     interval_s: float,
-) -> ProjectionOutputs:
+    pool: ModelPool | None = None,
+) -> AreaResults:
+    """The model off the event loop, beating meanwhile: in a model process when the worker
+    has a pool (no progress within the model then), else in a thread that reports progress."""
     state = _Beat()
 
     def progress(share: float) -> None:
         state.progress = share
 
-    # The model is CPU work: a thread keeps the event loop (and the API beside it) responsive.
-    task = asyncio.ensure_future(
-        asyncio.to_thread(compute, loaded, run, keep_iterations=keep_iterations, progress=progress)
+    job = partial(
+        compute_results,
+        loaded,
+        run_id=run.id,
+        area_code=area_code,
+        iterations=run.iterations,
+        seed=run.seed,
     )
+    work = pool.run(job) if pool is not None else asyncio.to_thread(job, progress=progress)
+    task = asyncio.ensure_future(work)
     while True:
         done, _ = await asyncio.wait({task}, timeout=interval_s)
         if done:
@@ -408,10 +455,11 @@ def _heartbeat_interval(settings: Settings) -> float:
 def _level_rows(
     run_id: uuid.UUID,
     level: LevelResult,
-    years: list[int],
+    first_year: int,
     area_of_group: Callable[[int], tuple[str, str]],
     groups: list[int],
 ) -> list[tuple[Any, ...]]:
+    """One result series per group and measure (SERIES_COLUMNS order)."""
     rows: list[tuple[Any, ...]] = []
     for measure in MEASURES:
         statistic = level.measure(measure)
@@ -421,20 +469,9 @@ def _level_rows(
         p90 = statistic.p90.tolist()
         for g in groups:
             area, role = area_of_group(g)
-            for t, year in enumerate(years):
-                rows.append(
-                    (
-                        run_id,
-                        area,
-                        role,
-                        measure,
-                        year,
-                        principal[g][t],
-                        p10[g][t],
-                        p50[g][t],
-                        p90[g][t],
-                    )
-                )
+            rows.append(
+                (run_id, area, role, measure, first_year, principal[g], p10[g], p50[g], p90[g])
+            )
     return rows
 
 
@@ -572,11 +609,12 @@ def icb_draw_rows(
 def icb_result_rows(
     run_id: uuid.UUID, ics_code: str, loaded: LoadedInputs, outputs: ProjectionOutputs
 ) -> tuple[list[tuple[Any, ...]], list[dict[str, Any]]]:
-    """Result and explanation rows for the ICB and its LADs, by role and for all roles."""
+    """Result series and explanation rows for the ICB and its LADs, by role and for all
+    roles."""
     inputs = loaded.inputs
     roles = inputs.role_codes
     n_roles = len(roles)
-    years = [int(y) for y in outputs.years]
+    first_year = int(outputs.years[0])
     lads = loaded.lad_codes
     present_lad_roles = sorted(set((inputs.cell_area * n_roles + inputs.cell_role).tolist()))
     present_lads = sorted(set(inputs.cell_area.tolist()))
@@ -591,7 +629,7 @@ def icb_result_rows(
     explain: list[dict[str, Any]] = []
     for name, (area_of_group, groups) in layouts.items():
         level = outputs.level(name)
-        rows.extend(_level_rows(run_id, level, years, area_of_group, groups))
+        rows.extend(_level_rows(run_id, level, first_year, area_of_group, groups))
         explain.extend(_explain_rows(run_id, level, area_of_group, groups))
     return rows, explain
 
@@ -624,6 +662,8 @@ class JobEnv:
     sessionmaker: async_sessionmaker[AsyncSession]
     settings: Settings
     send_pending: SendPending | None = None
+    # Processes for England parts' models (a worker's pool); None runs them in a thread.
+    model_pool: ModelPool | None = None
 
 
 async def _commit_and_send(env: JobEnv, session: AsyncSession) -> None:
@@ -741,16 +781,14 @@ async def run_projection(env: JobEnv, *, run_id: uuid.UUID, attempt: int) -> str
                     session, run_id=run_id, heartbeat_at=utcnow(), progress=round(progress, 4)
                 )
 
-        outputs = await _run_model(
+        results = await _run_model(
             loaded,
             snapshot,
-            keep_iterations=_DRAW_LEVELS,
+            snapshot.scope,
             heartbeat=beat,
             interval_s=_heartbeat_interval(env.settings),
         )
         model_s = time.perf_counter() - started - loaded_s
-        rows, explain = icb_result_rows(run_id, snapshot.scope, loaded, outputs)
-        draws = icb_draw_rows(run_id, snapshot.scope, loaded, outputs)
     except (RunFailed, InputError, ParameterError) as exc:
         await _fail_run(env, run_id, str(exc))
         return "failed"
@@ -763,9 +801,9 @@ async def run_projection(env: JobEnv, *, run_id: uuid.UUID, attempt: int) -> str
             return "superseded" if current is None else str(current.status)
         # Anything an interrupted attempt left goes first, so there is one result set.
         await repo.delete_results(session, run_id=run_id)
-        await repo.write_results(session, rows)
-        await repo.write_explain(session, explain)
-        await repo.write_draws(session, draws)
+        await repo.write_results(session, results.series)
+        await repo.write_explain(session, results.explain)
+        await repo.write_draws(session, results.draws)
         await repo.update_run(
             session,
             run_id=run_id,
@@ -780,7 +818,7 @@ async def run_projection(env: JobEnv, *, run_id: uuid.UUID, attempt: int) -> str
                 "load_s": round(loaded_s, 3),
                 "model_s": round(model_s, 3),
                 "write_s": round(time.perf_counter() - write_started, 3),
-                "rows": len(rows),
+                "series": len(results.series),
             },
         )
         await webhook_events.run_succeeded(session, current)
@@ -832,10 +870,12 @@ async def project_ics(env: JobEnv, *, run_id: uuid.UUID, ics_code: str, attempt:
         await session.commit()
         snapshot = run
 
+    marks = [time.perf_counter()]
     try:
         async with env.sessionmaker() as session:
             loaded = await load_inputs(session, snapshot, ics_code)
             lads = await repo.lads_of(session, icb_code=ics_code)
+        marks.append(time.perf_counter())
 
         async def beat(progress: float) -> None:
             del progress  # an England run's progress counts finished parts
@@ -848,16 +888,15 @@ async def project_ics(env: JobEnv, *, run_id: uuid.UUID, ics_code: str, attempt:
             async with transaction(env.sessionmaker) as session:
                 await repo.update_run(session, run_id=run_id, heartbeat_at=utcnow())
 
-        outputs = await _run_model(
+        results = await _run_model(
             loaded,
             snapshot,
-            keep_iterations=True,
+            ics_code,
             heartbeat=beat,
             interval_s=_heartbeat_interval(env.settings),
+            pool=env.model_pool,
         )
-        rows, explain = icb_result_rows(run_id, ics_code, loaded, outputs)
-        draws = icb_draw_rows(run_id, ics_code, loaded, outputs)
-        totals = run_totals(outputs)
+        marks.append(time.perf_counter())
     except (RunFailed, InputError, ParameterError) as exc:
         await _fail_run(env, run_id, f"{ics_code}: {exc}", failed_part=ics_code)
         return "failed"
@@ -872,9 +911,9 @@ async def project_ics(env: JobEnv, *, run_id: uuid.UUID, ics_code: str, attempt:
         areas = sorted({ics_code, *lads, *loaded.lad_codes})
         # Anything an interrupted attempt of this part left goes first: one result set.
         await repo.delete_results(session, run_id=run_id, area_codes=areas)
-        await repo.write_results(session, rows)
-        await repo.write_explain(session, explain)
-        await repo.write_draws(session, draws)
+        await repo.write_results(session, results.series)
+        await repo.write_explain(session, results.explain)
+        await repo.write_draws(session, results.draws)
         await repo.update_part(
             session,
             run_id=run_id,
@@ -884,10 +923,25 @@ async def project_ics(env: JobEnv, *, run_id: uuid.UUID, ics_code: str, attempt:
             heartbeat_at=utcnow(),
             role_codes=list(loaded.inputs.role_codes),
             fingerprint_parts=loaded.fingerprint_parts,
-            run_totals=totals,
+            run_totals=results.totals,
         )
         await session.commit()
+    marks.append(time.perf_counter())
     await part_finished(env, run_id=run_id)
+    marks.append(time.perf_counter())
+    steps = ("load_s", "model_s", "write_s", "count_s")
+    log.info(
+        "projection part stored",
+        extra={
+            "run_id": str(run_id),
+            "ics_code": ics_code,
+            "series": len(results.series),
+            **{
+                step: round(end - start, 3)
+                for step, (start, end) in zip(steps, pairwise(marks), strict=True)
+            },
+        },
+    )
     return "succeeded"
 
 
@@ -943,29 +997,33 @@ def england_totals(parts: list[tuple[list[str], bytes]]) -> tuple[list[str], Flo
 
 
 def england_rows(
-    run_id: uuid.UUID, roles: list[str], total: FloatArray, *, years: list[int]
+    run_id: uuid.UUID, roles: list[str], total: FloatArray, *, first_year: int
 ) -> list[tuple[Any, ...]]:
-    """England's result rows: percentiles of the summed draws, by role and over all roles."""
+    """England's result series: percentiles of the summed draws, by role and over all
+    roles."""
     rows: list[tuple[Any, ...]] = []
     for m, measure in enumerate(MEASURES):
         by_role = summarise_runs(total[m])
         overall = summarise_runs(total[m].sum(axis=1, keepdims=True))
         for statistic, codes in ((by_role, roles), (overall, [ALL_ROLES])):
+            principal = statistic.principal.tolist()
+            p10 = statistic.p10.tolist()
+            p50 = statistic.p50.tolist()
+            p90 = statistic.p90.tolist()
             for g, code in enumerate(codes):
-                for t, year in enumerate(years):
-                    rows.append(
-                        (
-                            run_id,
-                            ENGLAND_CODE,
-                            code,
-                            measure,
-                            year,
-                            float(statistic.principal[g, t]),
-                            float(statistic.p10[g, t]),
-                            float(statistic.p50[g, t]),
-                            float(statistic.p90[g, t]),
-                        )
+                rows.append(
+                    (
+                        run_id,
+                        ENGLAND_CODE,
+                        code,
+                        measure,
+                        first_year,
+                        principal[g],
+                        p10[g],
+                        p50[g],
+                        p90[g],
                     )
+                )
     return rows
 
 
@@ -998,7 +1056,7 @@ async def combine_projection(env: JobEnv, *, run_id: uuid.UUID, attempt: int) ->
         run_id,
         roles,
         total,
-        years=list(range(run.base_year, run.base_year + run.horizon + 1)),
+        first_year=run.base_year,
     )
     # Contributions add up over ICBs, since each is a difference of sums over cells.
     explain = england_explain(run_id, explain_parts)

@@ -18,6 +18,7 @@ from services.domain.webhooks import calendar as webhook_calendar
 from services.domain.webhooks import delivery as webhook_delivery
 from services.projector import jobs
 from services.projector.context import WorkerContext
+from services.projector.model_pool import ModelPool
 from services.projector.registry import JOBS
 from shared import metrics
 from shared.config import Settings, get_settings
@@ -41,6 +42,11 @@ async def startup(ctx: dict[str, Any]) -> None:
     typed["http"] = webhook_delivery.http_client()
     if settings.redis_url:
         typed["sender"] = ArqSender(settings.redis_url, settings.queue_name)
+    processes = min(settings.model_processes, settings.worker_max_jobs)
+    if processes:
+        pool = ModelPool(processes)
+        await pool.warm()
+        typed["model_pool"] = pool
     ctx["metrics_server"] = _serve_metrics(settings)
     ctx["metrics_task"] = asyncio.create_task(_refresh_metrics(ctx))
     log.info(
@@ -49,6 +55,7 @@ async def startup(ctx: dict[str, Any]) -> None:
             "queue": settings.queue_name,
             "max_jobs": settings.worker_max_jobs,
             "job_max_tries": settings.job_max_tries,
+            "model_processes": processes,
             "metrics_port": settings.worker_metrics_port or None,
         },
     )
@@ -94,6 +101,8 @@ async def shutdown(ctx: dict[str, Any]) -> None:
         await typed["sender"].close()
     if "http" in typed:
         await typed["http"].aclose()
+    if "model_pool" in typed:
+        typed.pop("model_pool").close()
     if "engine" in typed:
         await typed["engine"].dispose()
 

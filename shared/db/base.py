@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import JSON, DateTime, Dialect, MetaData, Uuid, func
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, DOUBLE_PRECISION, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -21,6 +21,9 @@ NAMING_CONVENTION = {
 
 # JSONB on PostgreSQL, JSON (text) on SQLite.
 JSONType = JSON().with_variant(JSONB(), "postgresql")
+# A list of floats: DOUBLE PRECISION[] on PostgreSQL (written by COPY in binary, expanded by
+# unnest), a JSON array on SQLite.
+FloatListType = JSON().with_variant(ARRAY(DOUBLE_PRECISION()), "postgresql")
 
 
 def utcnow() -> datetime:

@@ -22,9 +22,9 @@ from shared.models.projection import (
     ENGLAND_CODE,
     ProjectionDraws,
     ProjectionExplain,
-    ProjectionResult,
     ProjectionRun,
     ProjectionRunPart,
+    ProjectionSeries,
     RunStatus,
 )
 from shared.models.return_staging import return_staging
@@ -81,9 +81,9 @@ __all__ = [
     "PrevalenceRate",
     "ProjectionDraws",
     "ProjectionExplain",
-    "ProjectionResult",
     "ProjectionRun",
     "ProjectionRunPart",
+    "ProjectionSeries",
     "RegistrationBody",
     "ReturnImport",
     "ReturnLine",

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from shared.db.base import Base, JSONType, UUIDPrimaryKey, utcnow
+from shared.db.base import Base, FloatListType, JSONType, UUIDPrimaryKey, utcnow
 
 ENGLAND_CODE = "E92000001"
 ALL_ROLES = "all"
@@ -85,27 +85,31 @@ class ProjectionRunPart(Base):
     run_totals: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
 
 
-class ProjectionResult(Base):
-    """One measure for one area, role ('all' for the total) and year of a run, in FTE.
+class ProjectionSeries(Base):
+    """One measure for one area and role ('all' for the total) of a run, in FTE, over the run's
+    years: element t of each list is the year `first_year + t`.
 
-    The key leads with (run, area) so one area's results are a single index range. No foreign
-    key to the run: the table is written in bulk (an England run writes about 770,000 rows) and
-    PostgreSQL checks a foreign key row by row, which more than doubled the time of the COPY.
-    Only the run's own jobs write these rows, after locking their run or part row, and runs are
-    never deleted (see docs/projection-locking.md).
+    A run stores a series per (area, role, measure) rather than a row per year: an England run
+    writes about 40,000 series instead of 770,000 rows, and maintaining the key of that many
+    rows cost as much time as the model. Reads expand the series into one row per year (see
+    `results_query`), so every representation of results is still a row per year.
+
+    No foreign key to the run: PostgreSQL checks one row by row. Only the run's own jobs write
+    these rows, after locking their run or part row, and runs are never deleted (see
+    docs/projection-locking.md).
     """
 
-    __tablename__ = "projection_results"
+    __tablename__ = "projection_series"
 
     run_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     area_code: Mapped[str] = mapped_column(String(9), primary_key=True)
     role_code: Mapped[str] = mapped_column(String(64), primary_key=True)
     measure: Mapped[str] = mapped_column(String(32), primary_key=True)
-    year: Mapped[int] = mapped_column(primary_key=True)
-    principal: Mapped[float]
-    p10: Mapped[float]
-    p50: Mapped[float]
-    p90: Mapped[float]
+    first_year: Mapped[int]
+    principal: Mapped[list[float]] = mapped_column(FloatListType)
+    p10: Mapped[list[float]] = mapped_column(FloatListType)
+    p50: Mapped[list[float]] = mapped_column(FloatListType)
+    p90: Mapped[list[float]] = mapped_column(FloatListType)
 
 
 class ProjectionExplain(Base):

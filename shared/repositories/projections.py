@@ -32,6 +32,7 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    true,
     tuple_,
     update,
 )
@@ -47,9 +48,9 @@ from shared.models import (
     Population,
     ProjectionDraws,
     ProjectionExplain,
-    ProjectionResult,
     ProjectionRun,
     ProjectionRunPart,
+    ProjectionSeries,
     ReturnLine,
     ReturnStatus,
     Role,
@@ -61,12 +62,13 @@ from shared.repositories import bulk
 from shared.repositories.base import PageWindow, paginate, paginate_rows
 from shared.schemas.keys import Principal
 
-RESULT_COLUMNS: tuple[str, ...] = (
+# A stored result series: the key, the first year, then each figure's list over the years.
+SERIES_COLUMNS: tuple[str, ...] = (
     "run_id",
     "area_code",
     "role_code",
     "measure",
-    "year",
+    "first_year",
     "principal",
     "p10",
     "p50",
@@ -74,8 +76,12 @@ RESULT_COLUMNS: tuple[str, ...] = (
 )
 
 
+def _dialect(session: AsyncSession) -> str:
+    return session.get_bind().dialect.name
+
+
 def _is_postgres(session: AsyncSession) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
+    return _dialect(session) == "postgresql"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -459,8 +465,8 @@ async def delete_results(
     session: AsyncSession, *, run_id: uuid.UUID, area_codes: Sequence[str] | None = None
 ) -> None:
     """Remove what an earlier attempt wrote (all of the run, or these areas)."""
-    models: tuple[type[ProjectionResult] | type[ProjectionExplain] | type[ProjectionDraws], ...]
-    models = (ProjectionResult, ProjectionExplain, ProjectionDraws)
+    models: tuple[type[ProjectionSeries] | type[ProjectionExplain] | type[ProjectionDraws], ...]
+    models = (ProjectionSeries, ProjectionExplain, ProjectionDraws)
     for model in models:
         statement = delete(model).where(model.run_id == run_id)
         if area_codes is not None:
@@ -468,13 +474,14 @@ async def delete_results(
         await session.execute(statement)
 
 
-async def write_results(session: AsyncSession, rows: Sequence[tuple[Any, ...]]) -> int:
-    """Insert result rows (RESULT_COLUMNS order): COPY on PostgreSQL, batches on SQLite."""
-    if not rows:
+async def write_results(session: AsyncSession, series: Sequence[tuple[Any, ...]]) -> int:
+    """Insert result series (SERIES_COLUMNS order, each figure a list of floats by year): COPY
+    on PostgreSQL, batches on SQLite."""
+    if not series:
         return 0
-    table = ProjectionResult.__table__
+    table = ProjectionSeries.__table__
     assert isinstance(table, Table)
-    return await bulk.insert_rows(session, table=table, columns=RESULT_COLUMNS, rows=rows)
+    return await bulk.insert_rows(session, table=table, columns=SERIES_COLUMNS, rows=series)
 
 
 async def write_explain(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
@@ -532,52 +539,94 @@ class ResultFilter:
     measures: Sequence[str] | None = None
 
 
-def results_query(selection: ResultFilter) -> Select[Any]:
-    """Result rows (RESULT_EXPORT_COLUMNS) in key order: area, role, measure, year."""
-    result = ProjectionResult
+@dataclass(frozen=True)
+class _Expanded:
+    """A series expanded into one row per year: the year and each figure as columns."""
+
+    source: Any  # the table-valued function to join to the series
+    year: Any
+    figures: tuple[Any, Any, Any, Any]  # principal, p10, p50, p90
+
+
+def _expanded(dialect: str) -> _Expanded:
+    series = ProjectionSeries
+    if dialect == "postgresql":
+        figures = func.unnest(series.principal, series.p10, series.p50, series.p90)
+        years = figures.table_valued("principal", "p10", "p50", "p90", with_ordinality="n")
+        u = years.render_derived(name="result_year")
+        return _Expanded(
+            source=u,
+            year=series.first_year + u.c.n - 1,
+            figures=(u.c.principal, u.c.p10, u.c.p50, u.c.p90),
+        )
+    # SQLite: the lists are JSON arrays; walk the principal's, and pick the others' element at
+    # the same position.
+    e = func.json_each(series.principal).table_valued("key", "value", name="result_year")
+    position = func.printf("$[%d]", e.c.key)
+    return _Expanded(
+        source=e,
+        year=series.first_year + e.c.key,
+        figures=(
+            e.c.value,
+            func.json_extract(series.p10, position),
+            func.json_extract(series.p50, position),
+            func.json_extract(series.p90, position),
+        ),
+    )
+
+
+def results_query(selection: ResultFilter, *, dialect: str) -> Select[Any]:
+    """Result rows (RESULT_EXPORT_COLUMNS) in key order: area, role, measure, year; each stored
+    series expanded into a row per year."""
+    series = ProjectionSeries
+    expanded = _expanded(dialect)
+    year = expanded.year
+    principal, p10, p50, p90 = expanded.figures
     query = (
         select(
-            result.area_code,
-            result.role_code,
+            series.area_code,
+            series.role_code,
             func.coalesce(Role.name, literal(ALL_ROLES_NAME)).label("role_name"),
             Role.sector.label("sector"),
-            result.measure,
-            result.year,
-            rounded(result.principal).label("principal"),
-            rounded(result.p10).label("p10"),
-            rounded(result.p50).label("p50"),
-            rounded(result.p90).label("p90"),
+            series.measure,
+            year.label("year"),
+            rounded(principal).label("principal"),
+            rounded(p10).label("p10"),
+            rounded(p50).label("p50"),
+            rounded(p90).label("p90"),
         )
-        .select_from(result)
-        .outerjoin(Role, Role.code == result.role_code)
-        .where(result.run_id == selection.run_id)
+        .select_from(series)
+        .outerjoin(Role, Role.code == series.role_code)
+        .join(expanded.source, true())
+        .where(series.run_id == selection.run_id)
     )
     if selection.area_codes is not None:
-        query = query.where(result.area_code.in_(list(selection.area_codes)))
+        query = query.where(series.area_code.in_(list(selection.area_codes)))
     if selection.role_codes is not None:
-        query = query.where(result.role_code.in_(list(selection.role_codes)))
+        query = query.where(series.role_code.in_(list(selection.role_codes)))
     if selection.sector is not None:
         query = query.where(Role.sector == selection.sector)
     if selection.year_from is not None:
-        query = query.where(result.year >= selection.year_from)
+        query = query.where(year >= selection.year_from)
     if selection.year_to is not None:
-        query = query.where(result.year <= selection.year_to)
+        query = query.where(year <= selection.year_to)
     if selection.measures is not None:
-        query = query.where(result.measure.in_(list(selection.measures)))
-    return query.order_by(result.area_code, result.role_code, result.measure, result.year)
+        query = query.where(series.measure.in_(list(selection.measures)))
+    return query.order_by(series.area_code, series.role_code, series.measure, year)
 
 
 async def page_of_results(
     session: AsyncSession, selection: ResultFilter, page: PageWindow
 ) -> tuple[list[tuple[Any, ...]], int]:
     """A page of result rows (RESULT_EXPORT_COLUMNS order) and how many match over all pages."""
-    return await paginate_rows(session, results_query(selection), page)
+    return await paginate_rows(session, results_query(selection, dialect=_dialect(session)), page)
 
 
 async def list_results(session: AsyncSession, selection: ResultFilter) -> list[tuple[Any, ...]]:
     """Every result row of the selection (RESULT_EXPORT_COLUMNS order)."""
     connection = await session.connection()
-    return [tuple(row) for row in (await connection.execute(results_query(selection))).all()]
+    query = results_query(selection, dialect=_dialect(session))
+    return [tuple(row) for row in (await connection.execute(query)).all()]
 
 
 async def results_after(
@@ -589,13 +638,14 @@ async def results_after(
 ) -> list[tuple[Any, ...]]:
     """The next `limit` rows after the key `after` (area, role, measure, year): keyset paging,
     so each chunk is a short read that seeks the primary key instead of skipping rows."""
-    query = results_query(selection)
+    query = results_query(selection, dialect=_dialect(session))
     if after is not None:
-        result = ProjectionResult
-        query = query.where(
-            tuple_(result.area_code, result.role_code, result.measure, result.year)
-            > tuple_(*(literal(value) for value in after))
-        )
+        series = ProjectionSeries
+        key = tuple_(series.area_code, series.role_code, series.measure)
+        at = tuple_(*(literal(value) for value in after[:3]))
+        # The series at or after the last row's (an index range), then within its series
+        # only the later years.
+        query = query.where(key >= at, or_(key > at, query.selected_columns.year > after[3]))
     connection = await session.connection()
     return [tuple(row) for row in (await connection.execute(query.limit(limit))).all()]
 
@@ -612,7 +662,8 @@ async def stream_results(
     """All selected rows through a server-side cursor (PostgreSQL), `chunk_rows` at a time."""
     await _read_in_key_order(session)
     connection = await session.connection()
-    query = results_query(selection).execution_options(yield_per=chunk_rows)
+    query = results_query(selection, dialect=_dialect(session))
+    query = query.execution_options(yield_per=chunk_rows)
     streamed = await connection.stream(query)
     async for partition in streamed.partitions(chunk_rows):
         yield [tuple(row) for row in partition]
@@ -630,7 +681,7 @@ async def copy_results(
     untouched; an error in `output`, such as the client going away, cancels the COPY."""
     await _read_in_key_order(session)
     connection = await session.connection()
-    query: Select[Any] = results_query(selection)
+    query: Select[Any] = results_query(selection, dialect=_dialect(session))
     options: dict[str, Any] = {"format": "csv", "header": True}
     if as_json:
         rows = query.order_by(None).subquery("result_row")

@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
-from sqlalchemy import distinct, func, select, tuple_
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.api.main import create_app
@@ -24,11 +24,12 @@ from shared.models import (
     Area,
     AreaType,
     ProjectionExplain,
-    ProjectionResult,
     ProjectionRun,
     ProjectionRunPart,
+    ProjectionSeries,
     RunStatus,
 )
+from shared.repositories import projections as projections_repo
 from tests.factories import make_organisation, make_role
 from tests.helpers import settings_for
 
@@ -212,31 +213,12 @@ async def assert_one_complete_result_set(
         ).all()
         assert sorted(code for code, _ in parts) == sorted(icbs)
         assert {status for _, status in parts} == {RunStatus.succeeded}
-        total = (
-            await session.execute(select(func.count()).where(ProjectionResult.run_id == run_id))
-        ).scalar_one()
-        keys = tuple_(
-            ProjectionResult.area_code,
-            ProjectionResult.role_code,
-            ProjectionResult.measure,
-            ProjectionResult.year,
+        rows = await projections_repo.list_results(
+            session, projections_repo.ResultFilter(run_id=run_id)
         )
-        distinct_keys = (
-            await session.execute(
-                select(func.count(distinct(keys))).where(ProjectionResult.run_id == run_id)
-            )
-        ).scalar_one()
-        areas = set(
-            (
-                await session.execute(
-                    select(ProjectionResult.area_code)
-                    .where(ProjectionResult.run_id == run_id)
-                    .distinct()
-                )
-            )
-            .scalars()
-            .all()
-        )
+        total = len(rows)
+        distinct_keys = len({(row[0], row[1], row[4], row[5]) for row in rows})
+        areas = {row[0] for row in rows}
         explain_england = (
             await session.execute(
                 select(func.count()).where(
@@ -252,19 +234,21 @@ async def assert_one_complete_result_set(
 async def result_numbers(
     sessionmaker: async_sessionmaker[AsyncSession], run_id: uuid.UUID
 ) -> dict[tuple[str, str, str, int], tuple[float, float, float, float]]:
+    """Every stored figure of a run, unrounded, by (area, role, measure, year)."""
     async with sessionmaker() as session:
-        rows = (
-            await session.execute(
-                select(
-                    ProjectionResult.area_code,
-                    ProjectionResult.role_code,
-                    ProjectionResult.measure,
-                    ProjectionResult.year,
-                    ProjectionResult.principal,
-                    ProjectionResult.p10,
-                    ProjectionResult.p50,
-                    ProjectionResult.p90,
-                ).where(ProjectionResult.run_id == run_id)
+        series = (
+            (
+                await session.execute(
+                    select(ProjectionSeries).where(ProjectionSeries.run_id == run_id)
+                )
             )
-        ).all()
-    return {(r[0], r[1], r[2], r[3]): (r[4], r[5], r[6], r[7]) for r in rows}
+            .scalars()
+            .all()
+        )
+    numbers: dict[tuple[str, str, str, int], tuple[float, float, float, float]] = {}
+    for item in series:
+        figures = zip(item.principal, item.p10, item.p50, item.p90, strict=True)
+        for t, values in enumerate(figures):
+            key = (item.area_code, item.role_code, item.measure, item.first_year + t)
+            numbers[key] = values
+    return numbers

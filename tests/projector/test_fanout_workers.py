@@ -6,6 +6,7 @@ and the request that caused it, and each serves its own /metrics."""
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from pathlib import Path
 from typing import Any
@@ -135,6 +136,9 @@ async def test_england_on_two_worker_processes_succeeds_every_time(
         finished_parts.extend(parts)
         started = [line for line in lines if line.get("msg") == "projector worker started"]
         assert started[0]["max_jobs"] == 4
+        # The parts' models ran in the worker's model processes (one per CPU by default), and
+        # gave the same numbers as the reference run's threads (above).
+        assert started[0]["model_processes"] == min(4, len(os.sched_getaffinity(0)))
     assert len(finished_parts) == REPEATS * ICB_COUNT
     for line in finished_parts:
         index = runs.index(uuid.UUID(line["run_id"]))

@@ -16,7 +16,8 @@ async def _noop(ctx: dict[str, object]) -> None:
 
 
 def _worker(path: Path) -> ResilientWorker:
-    # Built, never started: marking alive needs no Redis.
+    # Built (inside the test's event loop, which it takes), never started: marking alive
+    # needs no Redis.
     return ResilientWorker(
         functions=[_noop],
         redis_settings=RedisSettings(host="127.0.0.1", port=1),
@@ -25,7 +26,7 @@ def _worker(path: Path) -> ResilientWorker:
     )
 
 
-def test_a_reader_never_sees_the_health_file_empty_or_torn(tmp_path: Path) -> None:
+async def test_a_reader_never_sees_the_health_file_empty_or_torn(tmp_path: Path) -> None:
     path = tmp_path / "worker.alive"
     worker = _worker(path)
     worker._mark_alive("up")
@@ -48,7 +49,7 @@ def test_a_reader_never_sees_the_health_file_empty_or_torn(tmp_path: Path) -> No
     assert list(tmp_path.iterdir()) == [path]  # no temporary file left beside it
 
 
-def test_an_unchanged_state_only_touches_the_file(tmp_path: Path) -> None:
+async def test_an_unchanged_state_only_touches_the_file(tmp_path: Path) -> None:
     path = tmp_path / "worker.alive"
     worker = _worker(path)
     worker._mark_alive("down")

@@ -19,7 +19,7 @@ from services.domain.reference.loader import ReferenceLoadSummary
 from services.projector import pipeline
 from services.projector import worker as projector_worker
 from shared.db.base import utcnow
-from shared.models import OutboxMessage, ProjectionResult, ProjectionRun
+from shared.models import OutboxMessage, ProjectionRun, ProjectionSeries
 from tests.api.projections.helpers import run_projection, setup_icb
 from tests.factories import ICB_A
 from tests.helpers import KeyFactory, settings_for
@@ -27,8 +27,8 @@ from tests.helpers import KeyFactory, settings_for
 
 async def _result_count(sessionmaker: async_sessionmaker[AsyncSession], run_id: str) -> int:
     async with sessionmaker() as session:
-        query = select(func.count()).select_from(ProjectionResult)
-        query = query.where(ProjectionResult.run_id == uuid.UUID(run_id))
+        query = select(func.count()).select_from(ProjectionSeries)
+        query = query.where(ProjectionSeries.run_id == uuid.UUID(run_id))
         return int((await session.execute(query)).scalar_one())
 
 

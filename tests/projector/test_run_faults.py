@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from services.domain.reference.loader import ReferenceLoadSummary, load_reference
 from shared.db import migrate
 from shared.db.session import make_engine, make_sessionmaker
-from shared.models import ProjectionResult, ProjectionRun, ProjectionRunPart, RunStatus
+from shared.models import ProjectionRun, ProjectionRunPart, ProjectionSeries, RunStatus
 from tests.faults import PrivatePostgres, PrivateRedis, ProjectorWorker
 from tests.helpers import KeyFactory
 from tests.projector.england import (
@@ -119,7 +119,7 @@ async def _assert_ended_cleanly(
     assert run.error
     async with sessionmaker() as session:
         rows = (
-            await session.execute(select(func.count()).where(ProjectionResult.run_id == run.id))
+            await session.execute(select(func.count()).where(ProjectionSeries.run_id == run.id))
         ).scalar_one()
     assert rows == 0
 

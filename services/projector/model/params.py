@@ -8,6 +8,7 @@ headcount (persons) per year, caps and agency figures are FTE.
 
 from __future__ import annotations
 
+import copyreg
 import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -36,6 +37,14 @@ WORKFORCE_AGE_BANDS: tuple[str, ...] = ("under_25", "25_34", "35_44", "45_54", "
 
 def _freeze(mapping: Mapping[str, Any]) -> Mapping[str, Any]:
     return MappingProxyType(dict(mapping))
+
+
+def _reduce_frozen(mapping: MappingProxyType[str, Any]) -> tuple[Any, tuple[dict[str, Any]]]:
+    return _freeze, (dict(mapping),)
+
+
+# Parameters travel by pickle to a worker's model processes; a read-only view pickles as one.
+copyreg.pickle(MappingProxyType, _reduce_frozen)
 
 
 @dataclass(frozen=True)

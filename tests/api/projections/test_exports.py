@@ -40,7 +40,8 @@ async def make_run(
     years: range = range(2025, 2031),
     progress: float = 1.0,
 ) -> ProjectionRun:
-    """A run with result rows written as the projector writes them (COPY on PostgreSQL)."""
+    """A run with result series written as the projector writes them (COPY on PostgreSQL);
+    the principal differs in every (area, role, measure, year)."""
     await ensure_small_geography(sessionmaker)
     async with transaction(sessionmaker) as session:
         scenario = await projection_runs.baseline(session)
@@ -62,13 +63,24 @@ async def make_run(
             fingerprint_parts={"returns": [[str(uuid.uuid4()), 1] for _ in range(3)]},
         )
         await projections_repo.add_run(session, run)
-        rows = [
-            (run.id, area, role, measure, year, 1000.0 / 3 + index, 300.004, 333.336, 1506.2 - 1e-9)
-            for index, (area, role, measure, year) in enumerate(
-                itertools.product(areas, [*roles, "all"], MEASURES, years)
+        n = len(years)
+        series = [
+            (
+                run.id,
+                area,
+                role,
+                measure,
+                years[0],
+                [1000.0 / 3 + index * n + t for t in range(n)],
+                [300.004] * n,
+                [333.336] * n,
+                [1506.2 - 1e-9] * n,
+            )
+            for index, (area, role, measure) in enumerate(
+                itertools.product(areas, [*roles, "all"], MEASURES)
             )
         ]
-        await projections_repo.write_results(session, rows)
+        await projections_repo.write_results(session, series)
     return run
 
 
@@ -427,7 +439,7 @@ async def _busy_export_backends(sessionmaker: async_sessionmaker[AsyncSession]) 
             text(
                 "SELECT state FROM pg_stat_activity WHERE datname = current_database() "
                 "AND pid <> pg_backend_pid() AND state <> 'idle' "
-                "AND query ILIKE '%projection_results%'"
+                "AND query ILIKE '%projection_series%'"
             )
         )
         return [str(row[0]) for row in rows.all()]
@@ -447,11 +459,10 @@ async def test_an_export_the_client_abandons_leaves_no_open_transaction(
         await projections_repo.write_results(
             session,
             [
-                (run.id, area, f"bulk-{role:04d}", measure, year, 1.0, 1.0, 1.0, 1.0)
+                (run.id, area, f"bulk-{role:04d}", measure, 2031, *([1.0] * 25,) * 4)
                 for area in (ICB_A, LAD_A1, LAD_A2)
                 for role in range(1000)
                 for measure in MEASURES
-                for year in range(2031, 2056)
             ],
         )
     server = uvicorn.Server(

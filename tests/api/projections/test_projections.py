@@ -17,8 +17,8 @@ from shared.db.session import transaction
 from shared.models import (
     OutboxMessage,
     Population,
-    ProjectionResult,
     ProjectionRun,
+    ProjectionSeries,
     RunStatus,
 )
 from shared.repositories import projections as projections_repo
@@ -114,7 +114,7 @@ async def test_icb_run_end_to_end_demand_follows_population_65_plus(
     # Running the job again leaves exactly the same rows.
     async with sessionmaker() as session:
         before = (
-            await session.execute(select(func.count()).select_from(ProjectionResult))
+            await session.execute(select(func.count()).select_from(ProjectionSeries))
         ).scalar_one()
         await session.execute(
             ProjectionRun.__table__.update().values(status="running")  # type: ignore[attr-defined]
@@ -126,7 +126,7 @@ async def test_icb_run_end_to_end_demand_follows_population_65_plus(
     )
     async with sessionmaker() as session:
         after = (
-            await session.execute(select(func.count()).select_from(ProjectionResult))
+            await session.execute(select(func.count()).select_from(ProjectionSeries))
         ).scalar_one()
     assert after == before > 0
 
