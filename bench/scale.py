@@ -130,7 +130,8 @@ async def _engine_alone(
         outputs = pipeline.compute(
             inputs, iterations=run.iterations, seed=run.seed, keep_iterations=pipeline.DRAW_LEVELS
         )
-        parts.append((list(inputs.inputs.role_codes), pipeline.run_totals(outputs)))
+        icb_draws = pipeline.icb_draw_rows(uuid.uuid4(), "", inputs, outputs)[0]["values"]
+        parts.append((list(inputs.inputs.role_codes), icb_draws, pipeline.run_totals(outputs)))
         cells += inputs.inputs.n_cells
     roles, total = pipeline.england_totals(parts)
     pipeline.england_rows(uuid.uuid4(), roles, total, first_year=run.base_year)

@@ -634,18 +634,29 @@ def icb_result_rows(
     return rows, explain
 
 
+# What an England part keeps per run beyond its ICB's per-draw row (demand, supply and gap
+# after sharing, DRAW_MEASURES): the gap is demand minus supply, as at every level of the
+# model, so these two complete every measure England's percentiles need.
+PART_TOTAL_MEASURES: tuple[str, ...] = ("shortfall_fte", "shortfall_after_sharing_fte")
+
+
 def run_totals(outputs: ProjectionOutputs) -> bytes:
-    """(measures, runs, roles, years) per-run ICB totals by role, as np.save bytes."""
+    """(PART_TOTAL_MEASURES, runs, roles, years) per-run ICB totals by role, as np.save
+    bytes."""
     level = outputs.level("icb_role")
-    arrays = []
-    for measure in MEASURES:
-        statistic = level.measure(measure)
-        runs = statistic.iterations
-        principal = statistic.principal[None]
-        arrays.append(principal if runs is None else np.concatenate([principal, runs], axis=0))
-    buffer = io.BytesIO()
-    np.save(buffer, np.stack(arrays), allow_pickle=False)
-    return buffer.getvalue()
+    return _draws_blob(np.stack([_per_run(level.measure(m)) for m in PART_TOTAL_MEASURES]))
+
+
+def part_measures(draws: FloatArray, totals: FloatArray) -> FloatArray:
+    """Every measure (MEASURES order) per run of an ICB by role, from its per-draw row
+    (DRAW_MEASURES) and its part's totals (PART_TOTAL_MEASURES; all of MEASURES for a part
+    stored before the two were split)."""
+    if totals.shape[0] == len(MEASURES):
+        return totals
+    by_name = dict(zip(DRAW_MEASURES, draws, strict=True))
+    by_name.update(zip(PART_TOTAL_MEASURES, totals, strict=True))
+    by_name["gap_fte"] = by_name["demand_fte"] - by_name["supply_fte"]
+    return np.stack([by_name[m] for m in MEASURES])
 
 
 def _load_totals(blob: bytes) -> FloatArray:
@@ -981,14 +992,16 @@ async def queue_combine(session: AsyncSession, *, run_id: uuid.UUID, attempt: in
     )
 
 
-def england_totals(parts: list[tuple[list[str], bytes]]) -> tuple[list[str], FloatArray]:
+def england_totals(
+    parts: list[tuple[list[str], bytes, bytes]],
+) -> tuple[list[str], FloatArray]:
     """England's per-run totals by role, (measures, runs, roles, years): its ICB parts'
-    summed draw by draw."""
-    roles = sorted({code for role_codes, _ in parts for code in role_codes})
+    summed draw by draw. Each part is (its roles, its ICB's per-draw row, its totals)."""
+    roles = sorted({code for role_codes, _, _ in parts for code in role_codes})
     role_index = {code: i for i, code in enumerate(roles)}
     total: FloatArray | None = None
-    for role_codes, blob in parts:
-        array = _load_totals(blob)
+    for role_codes, draws, totals in parts:
+        array = part_measures(_load_totals(draws), _load_totals(totals))
         if total is None:
             total = np.zeros((array.shape[0], array.shape[1], len(roles), array.shape[3]))
         total[:, :, [role_index[code] for code in role_codes], :] += array
@@ -1040,8 +1053,14 @@ async def combine_projection(env: JobEnv, *, run_id: uuid.UUID, attempt: int) ->
         explain_parts = await repo.explain_rows(
             session, run_id=run_id, area_codes=[part.ics_code for part in parts]
         )
+        icb_draws = await repo.draws_of_areas(
+            session, run_id=run_id, area_codes=[part.ics_code for part in parts]
+        )
     if not parts or any(
-        part.status != RunStatus.succeeded or part.run_totals is None for part in parts
+        part.status != RunStatus.succeeded
+        or part.run_totals is None
+        or part.ics_code not in icb_draws
+        for part in parts
     ):
         return "waiting"
     async with transaction(env.sessionmaker) as session:
@@ -1049,7 +1068,11 @@ async def combine_projection(env: JobEnv, *, run_id: uuid.UUID, attempt: int) ->
     # NumPy work off the event loop, so the worker's other jobs keep beating meanwhile.
     roles, total = await asyncio.to_thread(
         england_totals,
-        [(part.role_codes, part.run_totals) for part in parts if part.run_totals is not None],
+        [
+            (part.role_codes, icb_draws[part.ics_code], part.run_totals)
+            for part in parts
+            if part.run_totals is not None
+        ],
     )
     rows = await asyncio.to_thread(
         england_rows,

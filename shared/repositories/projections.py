@@ -500,6 +500,16 @@ async def draws_of(
     return await session.get(ProjectionDraws, (run_id, area_code))
 
 
+async def draws_of_areas(
+    session: AsyncSession, *, run_id: uuid.UUID, area_codes: Sequence[str]
+) -> dict[str, bytes]:
+    """The per-draw values (np.save bytes) of these areas of a run, by area."""
+    query = select(ProjectionDraws.area_code, ProjectionDraws.values).where(
+        ProjectionDraws.run_id == run_id, ProjectionDraws.area_code.in_(list(area_codes))
+    )
+    return {str(row[0]): bytes(row[1]) for row in (await session.execute(query)).all()}
+
+
 # What every representation of results shows, in order: rows carry the role's name and sector
 # so portals need not re-join the catalogue, and figures are FTE rounded to 2 decimals.
 RESULT_EXPORT_COLUMNS: tuple[str, ...] = (
