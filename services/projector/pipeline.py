@@ -386,7 +386,7 @@ class AreaResults:
     """What one ICB's model run stores: result series, explanation rows, per-draw rows, and
     (for an England part) its per-run totals by role."""
 
-    series: list[tuple[Any, ...]]
+    series: repo.SeriesBlock
     explain: list[dict[str, Any]]
     draws: list[dict[str, Any]]
     totals: bytes
@@ -452,27 +452,30 @@ def _heartbeat_interval(settings: Settings) -> float:
     return max(0.05, min(5.0, settings.run_heartbeat_timeout_s / 4))
 
 
-def _level_rows(
-    run_id: uuid.UUID,
+def _level_series(
     level: LevelResult,
-    first_year: int,
     area_of_group: Callable[[int], tuple[str, str]],
     groups: list[int],
-) -> list[tuple[Any, ...]]:
-    """One result series per group and measure (SERIES_COLUMNS order)."""
-    rows: list[tuple[Any, ...]] = []
+) -> tuple[list[tuple[str, str, str]], FloatArray]:
+    """One result series per measure and group: keys and (series, 4, years) figures."""
+    keys: list[tuple[str, str, str]] = []
+    blocks: list[FloatArray] = []
+    names = [area_of_group(g) for g in groups]
     for measure in MEASURES:
         statistic = level.measure(measure)
-        principal = statistic.principal.tolist()
-        p10 = statistic.p10.tolist()
-        p50 = statistic.p50.tolist()
-        p90 = statistic.p90.tolist()
-        for g in groups:
-            area, role = area_of_group(g)
-            rows.append(
-                (run_id, area, role, measure, first_year, principal[g], p10[g], p50[g], p90[g])
+        keys += [(area, role, measure) for area, role in names]
+        blocks.append(
+            np.stack(
+                [
+                    statistic.principal[groups],
+                    statistic.p10[groups],
+                    statistic.p50[groups],
+                    statistic.p90[groups],
+                ],
+                axis=1,
             )
-    return rows
+        )
+    return keys, np.concatenate(blocks)
 
 
 def _explain_rows(
@@ -608,7 +611,7 @@ def icb_draw_rows(
 
 def icb_result_rows(
     run_id: uuid.UUID, ics_code: str, loaded: LoadedInputs, outputs: ProjectionOutputs
-) -> tuple[list[tuple[Any, ...]], list[dict[str, Any]]]:
+) -> tuple[repo.SeriesBlock, list[dict[str, Any]]]:
     """Result series and explanation rows for the ICB and its LADs, by role and for all
     roles."""
     inputs = loaded.inputs
@@ -625,13 +628,19 @@ def icb_result_rows(
         "icb_role": (lambda g: (ics_code, roles[g]), present_roles),
         "icb": (lambda g: (ics_code, ALL_ROLES), [0]),
     }
-    rows: list[tuple[Any, ...]] = []
+    keys: list[tuple[str, str, str]] = []
+    figures: list[FloatArray] = []
     explain: list[dict[str, Any]] = []
     for name, (area_of_group, groups) in layouts.items():
         level = outputs.level(name)
-        rows.extend(_level_rows(run_id, level, first_year, area_of_group, groups))
+        level_keys, level_figures = _level_series(level, area_of_group, groups)
+        keys += level_keys
+        figures.append(level_figures)
         explain.extend(_explain_rows(run_id, level, area_of_group, groups))
-    return rows, explain
+    series = repo.SeriesBlock(
+        run_id=run_id, first_year=first_year, keys=keys, figures=np.concatenate(figures)
+    )
+    return series, explain
 
 
 # What an England part keeps per run beyond its ICB's per-draw row (demand, supply and gap
@@ -1011,33 +1020,22 @@ def england_totals(
 
 def england_rows(
     run_id: uuid.UUID, roles: list[str], total: FloatArray, *, first_year: int
-) -> list[tuple[Any, ...]]:
+) -> repo.SeriesBlock:
     """England's result series: percentiles of the summed draws, by role and over all
     roles."""
-    rows: list[tuple[Any, ...]] = []
+    keys: list[tuple[str, str, str]] = []
+    figures: list[FloatArray] = []
     for m, measure in enumerate(MEASURES):
         by_role = summarise_runs(total[m])
         overall = summarise_runs(total[m].sum(axis=1, keepdims=True))
         for statistic, codes in ((by_role, roles), (overall, [ALL_ROLES])):
-            principal = statistic.principal.tolist()
-            p10 = statistic.p10.tolist()
-            p50 = statistic.p50.tolist()
-            p90 = statistic.p90.tolist()
-            for g, code in enumerate(codes):
-                rows.append(
-                    (
-                        run_id,
-                        ENGLAND_CODE,
-                        code,
-                        measure,
-                        first_year,
-                        principal[g],
-                        p10[g],
-                        p50[g],
-                        p90[g],
-                    )
-                )
-    return rows
+            keys += [(ENGLAND_CODE, code, measure) for code in codes]
+            figures.append(
+                np.stack([statistic.principal, statistic.p10, statistic.p50, statistic.p90], axis=1)
+            )
+    return repo.SeriesBlock(
+        run_id=run_id, first_year=first_year, keys=keys, figures=np.concatenate(figures)
+    )
 
 
 async def combine_projection(env: JobEnv, *, run_id: uuid.UUID, attempt: int) -> str:

@@ -8,8 +8,9 @@ foreign-key checks of result and part inserts (FOR KEY SHARE on the run row) nev
 from __future__ import annotations
 
 import functools
+import struct
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -474,14 +475,110 @@ async def delete_results(
         await session.execute(statement)
 
 
-async def write_results(session: AsyncSession, series: Sequence[tuple[Any, ...]]) -> int:
-    """Insert result series (SERIES_COLUMNS order, each figure a list of floats by year): COPY
-    on PostgreSQL, batches on SQLite."""
-    if not series:
+@dataclass(frozen=True)
+class SeriesBlock:
+    """Result series of one run as arrays: a key per series, and its figures (principal,
+    p10, p50, p90) over the years from `first_year`. Built where the model ran and handed
+    over as a few buffers, not as millions of Python floats."""
+
+    run_id: uuid.UUID
+    first_year: int
+    keys: list[tuple[str, str, str]]  # (area, role, measure) per series
+    figures: NDArray[np.float64]  # (series, 4, years)
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def rows(self) -> Iterator[tuple[Any, ...]]:
+        """SERIES_COLUMNS tuples, each figure a list of floats."""
+        figures = self.figures.tolist()
+        for (area, role, measure), values in zip(self.keys, figures, strict=True):
+            yield (self.run_id, area, role, measure, self.first_year, *values)
+
+    @classmethod
+    def of_rows(cls, rows: Sequence[tuple[Any, ...]]) -> SeriesBlock:
+        """From SERIES_COLUMNS tuples of one run, first year and length."""
+        return cls(
+            run_id=rows[0][0],
+            first_year=int(rows[0][4]),
+            keys=[(row[1], row[2], row[3]) for row in rows],
+            figures=np.array([row[5:9] for row in rows], dtype=np.float64),
+        )
+
+    def copy_binary(self) -> bytes:
+        """The series in PostgreSQL's binary COPY format (SERIES_COLUMNS order): the arrays
+        laid out by NumPy in one pass, only the short keys per row in Python."""
+        n, figures, years = self.figures.shape
+        element = np.dtype([("length", ">i4"), ("value", ">f8")])
+        array_field = np.dtype(
+            [
+                ("field_length", ">i4"),
+                ("dimensions", ">i4"),
+                ("has_nulls", ">i4"),
+                ("element_type", ">i4"),
+                ("size", ">i4"),
+                ("lower_bound", ">i4"),
+                ("elements", element, (years,)),
+            ]
+        )
+        arrays = np.zeros((n, figures), dtype=array_field)
+        arrays["field_length"] = array_field.itemsize - 4
+        arrays["dimensions"] = 1
+        arrays["element_type"] = _FLOAT8_OID
+        arrays["size"] = years
+        arrays["lower_bound"] = 1
+        arrays["elements"]["length"] = 8
+        arrays["elements"]["value"] = self.figures
+        packed = arrays.tobytes()
+        stride = figures * array_field.itemsize
+        run = _field(self.run_id.bytes)
+        year = _field(struct.pack(">i", self.first_year))
+        out = [_COPY_HEADER]
+        for i, (area, role, measure) in enumerate(self.keys):
+            out += (
+                _FIELD_COUNT,
+                run,
+                _field(area.encode()),
+                _field(role.encode()),
+                _field(measure.encode()),
+                year,
+                packed[i * stride : (i + 1) * stride],
+            )
+        out.append(_COPY_TRAILER)
+        return b"".join(out)
+
+
+_FLOAT8_OID = 701
+_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
+_COPY_TRAILER = struct.pack(">h", -1)
+_FIELD_COUNT = struct.pack(">h", len(SERIES_COLUMNS))
+
+
+def _field(value: bytes) -> bytes:
+    return struct.pack(">i", len(value)) + value
+
+
+async def write_results(session: AsyncSession, series: SeriesBlock) -> int:
+    """Insert result series: a binary COPY on PostgreSQL, batches on SQLite."""
+    if not len(series):
         return 0
     table = ProjectionSeries.__table__
     assert isinstance(table, Table)
-    return await bulk.insert_rows(session, table=table, columns=SERIES_COLUMNS, rows=series)
+    connection = await session.connection()
+    if connection.dialect.name == "postgresql":
+        payload = series.copy_binary()
+
+        async def source() -> AsyncIterator[bytes]:
+            yield payload
+
+        raw = await connection.get_raw_connection()
+        status: str = await raw.driver_connection.copy_to_table(  # type: ignore[union-attr]
+            table.name, source=source(), columns=list(SERIES_COLUMNS), format="binary"
+        )
+        return int(status.rsplit(" ", 1)[-1])
+    return await bulk.insert_rows(
+        session, table=table, columns=SERIES_COLUMNS, rows=list(series.rows())
+    )
 
 
 async def write_explain(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:

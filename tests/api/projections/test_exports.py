@@ -80,7 +80,7 @@ async def make_run(
                 itertools.product(areas, [*roles, "all"], MEASURES)
             )
         ]
-        await projections_repo.write_results(session, series)
+        await projections_repo.write_results(session, projections_repo.SeriesBlock.of_rows(series))
     return run
 
 
@@ -458,12 +458,14 @@ async def test_an_export_the_client_abandons_leaves_no_open_transaction(
     async with transaction(sessionmaker) as session:
         await projections_repo.write_results(
             session,
-            [
-                (run.id, area, f"bulk-{role:04d}", measure, 2031, *([1.0] * 25,) * 4)
-                for area in (ICB_A, LAD_A1, LAD_A2)
-                for role in range(1000)
-                for measure in MEASURES
-            ],
+            projections_repo.SeriesBlock.of_rows(
+                [
+                    (run.id, area, f"bulk-{role:04d}", measure, 2031, *([1.0] * 25,) * 4)
+                    for area in (ICB_A, LAD_A1, LAD_A2)
+                    for role in range(1000)
+                    for measure in MEASURES
+                ],
+            ),
         )
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="off", log_level="warning")
