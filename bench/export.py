@@ -36,7 +36,7 @@ from sqlalchemy.dialects import postgresql
 
 from bench.ingest import OUT, _psql, _values
 from shared.repositories import projections as projections_repo
-from shared.vocab.return_lines import LINE_COLUMNS
+from shared.vocab.return_lines import CORE_LINE_COLUMNS
 
 OWF = str(Path(sys.executable).with_name("oneworkforce"))
 PORT = 8301
@@ -84,7 +84,7 @@ def build(db_url: str, iterations: int) -> str:
     OUT.mkdir(parents=True, exist_ok=True)
     returns = OUT / "export_returns.csv"
     with returns.open("w") as handle:
-        handle.write(",".join(("organisation_code", "as_at", *LINE_COLUMNS)) + "\n")
+        handle.write(",".join(("organisation_code", "as_at", *CORE_LINE_COLUMNS)) + "\n")
         for index, code in enumerate(codes):
             for number, role in enumerate(roles):
                 values = ",".join(_values(10 + (index * 7 + number) % 60))
@@ -201,7 +201,9 @@ def main() -> None:
         run_id = build(args.database_url, args.iterations)
     rows = int(
         _psql(
-            args.database_url, f"SELECT count(*) FROM projection_results WHERE run_id = '{run_id}'"
+            args.database_url,
+            "SELECT coalesce(sum(cardinality(principal)), 0) FROM projection_series "
+            f"WHERE run_id = '{run_id}'",
         )
     )
     env = {**_env(args.database_url), "PORT": str(PORT)}
