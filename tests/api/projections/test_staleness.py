@@ -8,11 +8,13 @@ Sharing agreements are covered in tests/api/agreements/test_stale_runs.py.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import date
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -24,12 +26,14 @@ from shared.db.base import utcnow
 from shared.db.session import transaction
 from shared.models import (
     Organisation,
+    PopulationDataset,
     PrevalenceRate,
     ProjectionExplain,
     ProjectionRun,
     RunStatus,
     Scenario,
 )
+from shared.reference import files as reference_files
 from tests.api.projections.helpers import AS_AT, line
 from tests.api.projections.helpers import run_projection as _run
 from tests.api.projections.helpers import setup_icb as _setup_icb
@@ -330,6 +334,55 @@ async def test_the_automatic_recompute_on_the_demo_data_succeeds(
     latest = (await client.get(f"/v1/areas/{DEMO_ICB}/projections/latest", headers=admin)).json()
     assert latest["stale"] is False
     assert latest["run"]["id"] in {item["id"] for item in automatic}
+
+
+async def test_a_recompute_a_request_would_refuse_is_skipped_and_the_change_stands(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    make_key: KeyFactory,
+    reference: ReferenceLoadSummary,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """With the population data gone, a new return still lands and marks the ICB's run stale;
+    the automatic run is refused as a request would be (no_population), logged at WARNING,
+    and nothing is queued."""
+    sessionmaker = app.state.sessionmaker
+    app.state.latest_cache.ttl_s = 0.0
+    admin = await make_key("admin")
+    roles = await _setup_icb(client, sessionmaker, admin)
+    icb_run = await _run(client, app, admin, scope=ICB_A, horizon=2, iterations=0)
+    assert icb_run["status"] == "succeeded"
+    renamed = f"gone-{uuid.uuid4().hex[:8]}"
+    await _rename_dataset(sessionmaker, reference_files.BUNDLED_DATASET_NAME, renamed)
+    try:
+        org = await make_organisation(sessionmaker, home_lad_code=LAD_A1, ics_code=ICB_A)
+        with caplog.at_level(logging.WARNING, logger="oneworkforce"):
+            response = await client.post(
+                f"/v1/organisations/{org.id}/returns",
+                json={"as_at": AS_AT, "lines": [line(roles[0])]},
+                headers=admin,
+            )
+        assert response.status_code == 201, response.text
+        refused = [r for r in caplog.records if r.getMessage() == "automatic recompute refused"]
+        assert {getattr(r, "code", None) for r in refused} == {"no_population"}
+        assert {getattr(r, "scope", None) for r in refused} >= {ICB_A}
+        queued = await client.get("/v1/projections", params={"status": "queued"}, headers=admin)
+        assert queued.json()["total"] == 0
+        latest = (await client.get(f"/v1/areas/{ICB_A}/projections/latest", headers=admin)).json()
+        assert latest["run"]["id"] == icb_run["id"]
+        assert latest["stale"] is True
+        assert latest["refresh"] is None
+    finally:
+        await _rename_dataset(sessionmaker, renamed, reference_files.BUNDLED_DATASET_NAME)
+
+
+async def _rename_dataset(
+    sessionmaker: async_sessionmaker[AsyncSession], old: str, new: str
+) -> None:
+    async with transaction(sessionmaker) as session:
+        await session.execute(
+            update(PopulationDataset).where(PopulationDataset.name == old).values(name=new)
+        )
 
 
 def reference_last_year(reference: ReferenceLoadSummary) -> int:
