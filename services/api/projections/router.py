@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, get_args
 
+import anyio
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -309,7 +310,7 @@ async def compare_projections(
     )
     if wants_xlsx:
         return Response(
-            comparison_service.xlsx_bytes(comparison),
+            await anyio.to_thread.run_sync(comparison_service.xlsx_bytes, comparison),
             media_type=XLSX_MEDIA_TYPE,
             headers={"Content-Disposition": f'attachment; filename="{filename}.xlsx"'},
         )
