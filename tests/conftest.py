@@ -29,7 +29,7 @@ from shared.db.session import make_engine, make_sessionmaker, transaction
 from shared.models import KeyScope
 from shared.schemas.keys import ApiKeyCreate
 from tests import contract
-from tests.helpers import KeyFactory, settings_for
+from tests.helpers import KeyFactory, settings_for, unavailable
 
 ENV = Settings(_env_file=None)
 
@@ -87,9 +87,10 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
         url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
     else:
         if not ENV.is_postgres:
-            if ENV.require_services:
-                pytest.fail("DATABASE_URL (PostgreSQL) is required (REQUIRE_SERVICES=1)")
-            pytest.skip("DATABASE_URL does not name PostgreSQL: this test needs a shared server")
+            unavailable(
+                "DATABASE_URL (PostgreSQL)",
+                why="DATABASE_URL does not name PostgreSQL: this test needs a shared server",
+            )
         url = ENV.database_url
     migrate.upgrade(url)
     return url
@@ -184,9 +185,7 @@ def make_key(sessionmaker: async_sessionmaker[AsyncSession], db: AsyncEngine) ->
 def redis_url() -> str:
     """Real Redis for the arq tests: skipped without REDIS_URL unless services are required."""
     if not ENV.redis_url:
-        if ENV.require_services:
-            pytest.fail("REDIS_URL is required (REQUIRE_SERVICES=1)")
-        pytest.skip("REDIS_URL not set: arq worker tests need a real Redis")
+        unavailable("REDIS_URL", why="REDIS_URL not set: arq worker tests need a real Redis")
     return ENV.redis_url
 
 

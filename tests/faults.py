@@ -25,9 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Self
 
-import pytest
-
-from shared.config import Settings
+from tests.helpers import unavailable
 
 PG_BIN_DIRS = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
 
@@ -35,9 +33,7 @@ PG_BIN_DIRS = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
 def _require(condition: bool, what: str) -> None:
     if condition:
         return
-    if Settings(_env_file=None).require_services:
-        pytest.fail(f"{what} is required for fault tests (REQUIRE_SERVICES=1)")
-    pytest.skip(f"{what} not found: fault tests need it")
+    unavailable(what, why=f"{what} not found: fault tests need it")
 
 
 def free_port() -> int:

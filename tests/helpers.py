@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import httpx
+import pytest
 
 from shared.config import Settings
 
@@ -26,6 +27,14 @@ def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str
     assert body["code"] == code
     assert body["request_id"] == response.headers["x-request-id"]
     return body
+
+
+def unavailable(what: str, *, why: str) -> NoReturn:
+    """A test needs something this machine lacks: a failure where services are required (CI
+    sets REQUIRE_SERVICES=1, so nothing it needs is ever skipped there), a skip elsewhere."""
+    if Settings(_env_file=None).require_services:
+        pytest.fail(f"{what} is required (REQUIRE_SERVICES=1)")
+    pytest.skip(why)
 
 
 def settings_for(database_url: str, **overrides: object) -> Settings:

@@ -18,6 +18,7 @@ from shared.config import Settings
 from shared.db import migrate
 from shared.db.session import make_engine
 from shared.models import ProjectionSeries
+from tests.helpers import unavailable
 
 ENV = Settings(_env_file=None)
 RUN = uuid.UUID("00000000-0000-0000-0000-0000000000aa")
@@ -53,9 +54,7 @@ async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncItera
         yield f"sqlite+aiosqlite:///{tmp_path / 'm.db'}"
         return
     if not ENV.is_postgres:
-        if ENV.require_services:
-            pytest.fail("DATABASE_URL (PostgreSQL) is required (REQUIRE_SERVICES=1)")
-        pytest.skip("DATABASE_URL does not name PostgreSQL")
+        unavailable("DATABASE_URL (PostgreSQL)", why="DATABASE_URL does not name PostgreSQL")
     url = make_url(ENV.database_url)
     name = f"owf_series_{uuid.uuid4().hex[:8]}"
     server = url.set(drivername="postgresql", database="postgres")

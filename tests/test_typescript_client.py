@@ -11,10 +11,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
-
-from shared.config import Settings
 from tests.contract import DOCUMENT
+from tests.helpers import unavailable
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = ROOT / "clients" / "typescript"
@@ -24,9 +22,7 @@ CACHE = ROOT / "var" / "typescript-check"
 def _tools() -> tuple[str, str]:
     node, npm = shutil.which("node"), shutil.which("npm")
     if node is None or npm is None:
-        if Settings(_env_file=None).require_services:
-            pytest.fail("node and npm are required (REQUIRE_SERVICES=1)")
-        pytest.skip("node and npm are not installed")
+        unavailable("node and npm", why="node and npm are not installed")
     return node, npm
 
 

@@ -16,8 +16,7 @@ import uvicorn
 from playwright.async_api import Browser, async_playwright
 
 from services.api.main import create_app
-from tests.conftest import ENV
-from tests.helpers import REPO_ROOT, settings_for
+from tests.helpers import REPO_ROOT, settings_for, unavailable
 
 AXE = Path(__file__).parent / "vendor" / "axe.min.js"
 SCREENSHOTS = REPO_ROOT / "var" / "screenshots"
@@ -62,9 +61,7 @@ def live_server(database_url: str) -> Iterator[str]:
 async def browser() -> AsyncIterator[Browser]:
     executable = shutil.which("chromium")
     if executable is None:
-        if ENV.require_services:
-            pytest.fail("chromium is required for the browser tests (REQUIRE_SERVICES=1)")
-        pytest.skip("chromium is not installed (apt-get install chromium)")
+        unavailable("chromium", why="chromium is not installed (apt-get install chromium)")
     async with async_playwright() as playwright:
         launched = await playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         try:
