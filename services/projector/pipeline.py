@@ -389,7 +389,7 @@ class AreaResults:
     series: repo.SeriesBlock
     explain: list[dict[str, Any]]
     draws: list[dict[str, Any]]
-    totals: bytes
+    totals: bytes | None
 
 
 def compute_results(
@@ -399,10 +399,12 @@ def compute_results(
     area_code: str,
     iterations: int,
     seed: int,
+    part: bool,
     progress: Callable[[float], None] | None = None,
 ) -> AreaResults:
-    """The model on one ICB and the rows it stores, built where the model ran (a model
-    process or a thread), so the worker's event loop only reads and writes."""
+    """The model on one ICB and the rows it stores (with its per-run totals when it is a part
+    of an England run), built where the model ran (a model process or a thread), so the
+    worker's event loop only reads and writes."""
     outputs = compute(
         loaded, iterations=iterations, seed=seed, keep_iterations=DRAW_LEVELS, progress=progress
     )
@@ -411,7 +413,7 @@ def compute_results(
         series=series,
         explain=explain,
         draws=icb_draw_rows(run_id, area_code, loaded, outputs),
-        totals=run_totals(outputs),
+        totals=run_totals(outputs) if part else None,
     )
 
 
@@ -438,6 +440,7 @@ async def _run_model(
         area_code=area_code,
         iterations=run.iterations,
         seed=run.seed,
+        part=run.scope == ENGLAND_CODE,
     )
     work = pool.run(job) if pool is not None else asyncio.to_thread(job, progress=progress)
     task = asyncio.ensure_future(work)
@@ -464,18 +467,13 @@ def _level_series(
     for measure in MEASURES:
         statistic = level.measure(measure)
         keys += [(area, role, measure) for area, role in names]
-        blocks.append(
-            np.stack(
-                [
-                    statistic.principal[groups],
-                    statistic.p10[groups],
-                    statistic.p50[groups],
-                    statistic.p90[groups],
-                ],
-                axis=1,
-            )
-        )
+        blocks.append(_figures(statistic)[groups])
     return keys, np.concatenate(blocks)
+
+
+def _figures(statistic: Statistic) -> FloatArray:
+    """(groups, 4, years): principal, p10, p50 and p90 side by side, as a series stores them."""
+    return np.stack([statistic.principal, statistic.p10, statistic.p50, statistic.p90], axis=1)
 
 
 def _explain_rows(
@@ -1030,9 +1028,7 @@ def england_rows(
         overall = summarise_runs(total[m].sum(axis=1, keepdims=True))
         for statistic, codes in ((by_role, roles), (overall, [ALL_ROLES])):
             keys += [(ENGLAND_CODE, code, measure) for code in codes]
-            figures.append(
-                np.stack([statistic.principal, statistic.p10, statistic.p50, statistic.p90], axis=1)
-            )
+            figures.append(_figures(statistic))
     return repo.SeriesBlock(
         run_id=run_id, first_year=first_year, keys=keys, figures=np.concatenate(figures)
     )

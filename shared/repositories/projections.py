@@ -495,16 +495,6 @@ class SeriesBlock:
         for (area, role, measure), values in zip(self.keys, figures, strict=True):
             yield (self.run_id, area, role, measure, self.first_year, *values)
 
-    @classmethod
-    def of_rows(cls, rows: Sequence[tuple[Any, ...]]) -> SeriesBlock:
-        """From SERIES_COLUMNS tuples of one run, first year and length."""
-        return cls(
-            run_id=rows[0][0],
-            first_year=int(rows[0][4]),
-            keys=[(row[1], row[2], row[3]) for row in rows],
-            figures=np.array([row[5:9] for row in rows], dtype=np.float64),
-        )
-
     def copy_binary(self) -> bytes:
         """The series in PostgreSQL's binary COPY format (SERIES_COLUMNS order): the arrays
         laid out by NumPy in one pass, only the short keys per row in Python."""

@@ -40,12 +40,6 @@ def _part(inputs: ProjectionInputs) -> ProjectionOutputs:
     return _run(inputs, np.zeros(inputs.n_areas, dtype=np.int64), 1)
 
 
-def _blob(values: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    np.save(buffer, values, allow_pickle=False)
-    return buffer.getvalue()
-
-
 def test_england_measures_from_part_draws_and_totals_match_one_england_job() -> None:
     inputs, area_icb = synthetic_icbs()
     icb_of_cell = area_icb[inputs.cell_area]
@@ -54,7 +48,9 @@ def test_england_measures_from_part_draws_and_totals_match_one_england_job() -> 
         job = _part(inputs.select_cells(icb_of_cell == icb))
         by_role = job.level("icb_role")
         draws = np.stack([pipeline._per_run(by_role.measure(m)) for m in DRAW_MEASURES])
-        parts.append((list(inputs.role_codes), _blob(draws), pipeline.run_totals(job)))
+        parts.append(
+            (list(inputs.role_codes), pipeline._draws_blob(draws), pipeline.run_totals(job))
+        )
     roles, total = pipeline.england_totals(parts)
     assert roles == sorted(inputs.role_codes)
     assert total.shape[0] == len(MEASURES)

@@ -10,8 +10,10 @@ import io
 import itertools
 import json
 import uuid
+from typing import Any
 
 import httpx
+import numpy as np
 import openpyxl
 import pytest
 import uvicorn
@@ -28,6 +30,17 @@ from tests.factories import ICB_A, ICB_B, LAD_A1, LAD_A2, ensure_small_geography
 from tests.helpers import KeyFactory, assert_problem
 
 MEASURES = ("demand_fte", "supply_fte", "gap_fte")
+
+
+def _series_block(rows: list[tuple[Any, ...]]) -> projections_repo.SeriesBlock:
+    """Series of one run from (run, area, role, measure, first year, principal, p10, p50,
+    p90) tuples, each figure a list by year."""
+    return projections_repo.SeriesBlock(
+        run_id=rows[0][0],
+        first_year=int(rows[0][4]),
+        keys=[(row[1], row[2], row[3]) for row in rows],
+        figures=np.array([row[5:9] for row in rows], dtype=np.float64),
+    )
 
 
 async def make_run(
@@ -80,7 +93,7 @@ async def make_run(
                 itertools.product(areas, [*roles, "all"], MEASURES)
             )
         ]
-        await projections_repo.write_results(session, projections_repo.SeriesBlock.of_rows(series))
+        await projections_repo.write_results(session, _series_block(series))
     return run
 
 
@@ -458,7 +471,7 @@ async def test_an_export_the_client_abandons_leaves_no_open_transaction(
     async with transaction(sessionmaker) as session:
         await projections_repo.write_results(
             session,
-            projections_repo.SeriesBlock.of_rows(
+            _series_block(
                 [
                     (run.id, area, f"bulk-{role:04d}", measure, 2031, *([1.0] * 25,) * 4)
                     for area in (ICB_A, LAD_A1, LAD_A2)
