@@ -8,6 +8,9 @@ jobs on every core, while its event loop reads inputs and writes results meanwhi
 The processes are spawned (not forked: the worker holds threads and open connections) and
 warmed at startup, so no job waits for NumPy to import. A process that dies (killed, out of
 memory) breaks the pool: it is replaced, and the job that saw it fails this try and is retried.
+A worker that dies takes its model processes with it: each watches its parent and exits when
+the parent is gone (its task queue alone would not tell it, as every process holds that
+queue's both ends).
 """
 
 from __future__ import annotations
@@ -15,6 +18,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -22,6 +28,20 @@ from typing import Any, TypeVar
 
 log = logging.getLogger("oneworkforce.projector")
 T = TypeVar("T")
+
+
+PARENT_CHECK_S = 0.5
+
+
+def _exit_with_parent(parent: int) -> None:
+    """In a model process: end it as soon as the worker that started it is gone."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_S)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def _ready() -> bool:
@@ -38,7 +58,10 @@ class ModelPool:
 
     def _new_executor(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(
-            max_workers=self.processes, mp_context=multiprocessing.get_context("spawn")
+            max_workers=self.processes,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_exit_with_parent,
+            initargs=(os.getpid(),),
         )
 
     async def warm(self) -> None:
